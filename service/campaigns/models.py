@@ -1,0 +1,135 @@
+"""Tables of sending: campaigns, the per-recipient delivery ledger, and tracked links."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, utcnow
+
+
+class CampaignStatus(enum.StrEnum):
+    """Campaign states (DESIGN §4); every transition is one guarded UPDATE."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Delivery states (DESIGN §4)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY_DUE = "retry_due"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # was sending when its worker vanished; never re-sent by itself
+    SKIPPED = "skipped"  # suppressed or cancelled before it went out
+    BOUNCED_SOFT = "bounced_soft"
+    BOUNCED_HARD = "bounced_hard"
+    COMPLAINED = "complained"
+
+
+campaign_lists = Table(
+    "campaign_lists",
+    Base.metadata,
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("list_id", ForeignKey("lists.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class Campaign(Base):
+    """One issue sent to an audience at a time."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(300), default="")
+    subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    from_addr: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT, index=True)
+    tracking: Mapped[bool] = mapped_column(Boolean, default=True)
+    content_mode: Mapped[str] = mapped_column(String(16), default="auto")  # full|excerpt|auto
+    # A plain HTML body, for campaigns not made from an issue.
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The compiled per-recipient template, rendered once when sending starts.
+    compiled: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recipients_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One recipient of one campaign: the ledger row that makes sending exactly-once."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id",
+                         name="uq_deliveries_campaign_subscriber"),
+        Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
+    )
+
+
+class Link(Base):
+    """A link in a campaign's content, stored at render time; clicks redirect only here."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    article_anchor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "position",
+                                       name="uq_links_campaign_position"),)

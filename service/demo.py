@@ -1,0 +1,80 @@
+"""The demo: the association's real journal issue, a member list and a few subscribers,
+so a newcomer's first ``tidings up`` shows something real."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db import utcnow
+from service.issues.models import Issue
+from service.subscribers.models import (
+    Consent,
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Subscriber,
+)
+
+DEMO_FILE = Path(__file__).resolve().parent.parent / "demo" / "dldta-2026-q1.md"
+DEMO_ISSUE_SLUG = "dldta-2026-q1"
+DEMO_LIST_SLUG = "members"
+DEMO_LIST_NAME = "会员单位"
+DEMO_SUBSCRIBERS = [
+    ("wang.li@example.org", "王立", "大连金慧融智科技股份有限公司"),
+    ("zhang.min@example.org", "张敏", "信华信技术股份有限公司"),
+    ("liu.yang@example.org", "刘洋", "大连远东数码有限公司"),
+    ("chen.jing@example.org", "陈静", "中软国际科技服务（大连）有限公司"),
+    ("zhao.lei@example.org", "赵磊", "聚思鸿信息技术服务（大连）有限公司"),
+    ("secretariat@example.org", "协会秘书处", "大连市数字贸易协会"),
+]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What ``load_demo`` created (zeros when the demo was already there)."""
+
+    issue_id: int
+    list_id: int
+    subscribers_added: int
+    created: bool
+
+
+def load_demo(session: Session) -> DemoResult:
+    """Load the demo issue, list and subscribers; running it twice changes nothing."""
+    issue = session.scalar(select(Issue).where(Issue.slug == DEMO_ISSUE_SLUG))
+    created = issue is None
+    if issue is None:
+        issue = _demo_issue()
+        session.add(issue)
+    mailing_list = session.scalar(select(MailingList).where(MailingList.slug == DEMO_LIST_SLUG))
+    if mailing_list is None:
+        mailing_list = MailingList(slug=DEMO_LIST_SLUG, name=DEMO_LIST_NAME,
+                                   description="大连市数字贸易协会会员单位联系人（演示数据）")
+        session.add(mailing_list)
+    session.flush()
+    added = 0
+    for email, name, org in DEMO_SUBSCRIBERS:
+        if session.scalar(select(Subscriber.id).where(Subscriber.email == email)) is not None:
+            continue
+        sub = Subscriber(email=email, email_ascii=email, name=name, organisation=org)
+        session.add(sub)
+        session.flush()
+        session.add(Membership(subscriber_id=sub.id, list_id=mailing_list.id,
+                               status=MembershipStatus.ACTIVE, confirmed_at=utcnow()))
+        session.add(Consent(subscriber_id=sub.id, list_id=mailing_list.id, action="subscribe",
+                            source="demo", detail={"note": "demo data"}))
+        added += 1
+    session.flush()
+    return DemoResult(issue_id=issue.id, list_id=mailing_list.id, subscribers_added=added,
+                      created=created)
+
+
+def _demo_issue() -> Issue:
+    data = DEMO_FILE.read_bytes()
+    issue = Issue(slug=DEMO_ISSUE_SLUG, title="大连数字贸易", number="2026 年第 1 期 (总第 14 期)",
+                  source_filename=DEMO_FILE.name, source_data=data, structure={})
+    return issue

@@ -1,0 +1,30 @@
+"""Tables of the content: issues of the journal (structured) and their source files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, utcnow
+
+
+class Issue(Base):
+    """One issue of the journal, as imported and then reviewed by staff."""
+
+    __tablename__ = "issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    number: Mapped[str] = mapped_column(String(120), default="")
+    # The structured issue (sections → articles) as JSON; empty until imported.
+    structure: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The original document stays attached so staff can always go back to it.
+    source_filename: Mapped[str] = mapped_column(String(300), default="")
+    source_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,205 @@
+"""One mail backend interface with SMTP, capture and memory implementations.
+
+The sending engine talks only to ``MailBackend``: tests swap a real SMTP server for the
+memory outbox, a newcomer's machine writes to the capture folder, production uses SMTP.
+Errors are named for what the caller should do next.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from service.config import SmtpTarget
+from service.mail.capture import CaptureStore
+
+CONNECT_TIMEOUT_SECONDS = 15.0
+# 552 is "exceeded storage allocation": RFC 5321 allows treating it as temporary, and
+# Mailman does; everything else in 5xx is permanent.
+TEMPORARY_5XX = frozenset({552})
+
+
+class SendError(Exception):
+    """A message was not accepted."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientSendError(SendError):
+    """Try again later (4xx, timeouts, dropped connections)."""
+
+
+class PermanentSendError(SendError):
+    """Do not try again: the server refused this recipient or message for good."""
+
+
+class MailBackend:
+    """Send raw RFC 5322 bytes to one recipient. Use as a context manager per batch."""
+
+    def open(self) -> None:
+        """Prepare for a batch (e.g. connect); a no-op by default."""
+
+    def close(self) -> None:
+        """End the batch (e.g. QUIT); a no-op by default."""
+
+    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
+        """Hand over one message; return the server's answer. Raise a ``SendError``."""
+        raise NotImplementedError
+
+    def __enter__(self) -> MailBackend:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass
+class SentMessage:
+    """One message kept by the memory backend."""
+
+    mail_from: str
+    rcpt: str
+    data: bytes
+
+
+@dataclass
+class MemoryBackend(MailBackend):
+    """Keeps messages in a list; for unit tests."""
+
+    outbox: list[SentMessage] = field(default_factory=list)
+
+    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
+        """Append to ``outbox``."""
+        self.outbox.append(SentMessage(mail_from, rcpt, data))
+        return "250 OK (memory)"
+
+
+class CaptureBackend(MailBackend):
+    """Writes straight into the capture folder, for when no SMTP server runs at all."""
+
+    def __init__(self, directory: Path) -> None:
+        self.store = CaptureStore(directory)
+
+    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
+        """Store the message as the capture server would."""
+        return f"250 OK captured as {self.store.save(data, mail_from, [rcpt])}"
+
+
+class SMTPBackend(MailBackend):
+    """A relay reached over SMTP; one connection is reused for a whole batch."""
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        timeout: float = CONNECT_TIMEOUT_SECONDS,
+        local_hostname: str | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self._conn: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        """Connect, say EHLO, start TLS and log in as configured."""
+        if self._conn is not None:
+            return
+        t = self.target
+        try:
+            if t.implicit_tls:
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    t.host,
+                    t.port,
+                    timeout=self.timeout,
+                    local_hostname=self.local_hostname,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                conn = smtplib.SMTP(
+                    t.host, t.port, timeout=self.timeout, local_hostname=self.local_hostname
+                )
+            conn.ehlo()
+            if t.starttls:
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+            if t.username:
+                conn.login(t.username, t.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentSendError(f"login refused: {_text(exc)}", exc.smtp_code) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientSendError(f"cannot connect to {t.display}: {exc}") from exc
+        self._conn = conn
+
+    def close(self) -> None:
+        """QUIT politely; a connection already gone is not an error here."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+
+    @property
+    def supports_smtputf8(self) -> bool:
+        """Whether the connected relay offers SMTPUTF8 (needed for non-ASCII local parts)."""
+        return self._conn is not None and self._conn.has_extn("smtputf8")
+
+    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
+        """Send one message on the batch connection, classifying any failure."""
+        self.open()
+        assert self._conn is not None
+        options = ["SMTPUTF8"] if not (mail_from + rcpt).isascii() else []
+        try:
+            refused = self._conn.sendmail(
+                mail_from, [rcpt], data, rcpt_options=[], mail_options=options
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(rcpt, (None, b""))
+            raise _classify(code, text) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._drop_if_broken(exc.smtp_code)
+            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentSendError(f"the relay does not offer SMTPUTF8: {exc}") from exc
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+            # The connection is gone mid-transaction: we cannot know whether the server
+            # kept the message, so this is transient and the connection is rebuilt.
+            self._conn = None
+            raise TransientSendError(f"connection lost: {exc}") from exc
+        if refused:
+            code, text = refused[rcpt]
+            raise _classify(code, text)
+        return "250 OK"
+
+    def _drop_if_broken(self, code: int) -> None:
+        if code == 421:  # the server is closing the channel
+            self._conn = None
+
+
+def _text(exc: smtplib.SMTPResponseException) -> str:
+    err = exc.smtp_error
+    return err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
+
+
+def _classify(code: int | None, text: bytes | str) -> SendError:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    message = f"{code} {message}".strip()
+    if code is not None and 500 <= code < 600 and code not in TEMPORARY_5XX:
+        return PermanentSendError(message, code)
+    return TransientSendError(message, code)
+
+
+def backend_for(target: SmtpTarget | None, capture_dir: Path) -> MailBackend:
+    """The backend the configuration asks for: SMTP when a target is set, else capture."""
+    return SMTPBackend(target) if target is not None else CaptureBackend(capture_dir)

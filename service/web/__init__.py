@@ -1,0 +1,95 @@
+"""Web layer: thin blueprints over the domain modules, plus app-wide wiring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from service.extensions import babel, csrf, login_manager
+
+LOCALES = {"zh": "中文", "en": "English"}
+DEFAULT_LOCALE = "zh"
+
+
+def select_locale() -> str:
+    """The visitor's chosen language (session), else Chinese, the association's own."""
+    chosen = session.get("lang")
+    if chosen in LOCALES:
+        return str(chosen)
+    best = request.accept_languages.best_match(["zh", "en"]) if request else None
+    return "en" if best == "en" and not request.accept_languages.best_match(["zh"]) else \
+        DEFAULT_LOCALE
+
+
+def init_app(app: Flask) -> None:
+    """Attach extensions, blueprints, template helpers and error pages."""
+    from service.web import admin, auth, public
+    from service.web.context import close_session
+
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the login page itself says what to do
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(public.bp)
+    app.teardown_appcontext(close_session)
+
+    app.jinja_env.globals.update(LOCALES=LOCALES, get_locale=get_locale)
+    app.jinja_env.filters["num"] = _format_number
+    app.jinja_env.filters["dt"] = _format_dt
+    app.jinja_env.filters["ts"] = _format_timestamp
+    app.after_request(_security_headers)
+
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, _error_page)
+
+
+def _format_number(value: Any) -> str:
+    return str(format_decimal(value or 0))
+
+
+def _format_dt(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    # Babel converts to the configured zone (Asia/Shanghai by default) before formatting.
+    return "" if value is None else str(format_datetime(value, fmt))
+
+
+def _format_timestamp(value: float | None) -> str:
+    if value is None:
+        return ""
+    return _format_dt(datetime.fromtimestamp(value, UTC), "yyyy-MM-dd HH:mm:ss")
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    return response
+
+
+ERROR_TITLES = {
+    400: _l("The request was not understood"),
+    403: _l("You may not do that"),
+    404: _l("Not found"),
+    405: _l("Not allowed"),
+    413: _l("The file is too large"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong on our side"),
+}
+
+
+def _error_page(error: Any) -> Any:
+    code = getattr(error, "code", 500) or 500
+    title = str(ERROR_TITLES.get(code, _("Error")))
+    if request.path.startswith(("/api/", "/healthz")) or request.accept_mimetypes.best == \
+            "application/json":
+        return {"error": {"code": code, "message": title}}, code
+    g.error_code = code
+    return render_template("error.html", code=code, title=title), code

@@ -1,0 +1,100 @@
+"""``tidings up``: the whole service starts, is healthy, and stops leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from service.net import free_port
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+START_TIMEOUT = 120.0
+
+
+def _healthz(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as resp:
+            return json.loads(resp.read())  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def _start(data_dir: Path, port: int, dead_redis_port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    # Point Redis at a port where nothing listens, so the bundled Redis must start,
+    # as on a fresh machine; no SMTP URL, so the capture must start.
+    env.update({"TIDINGS_DATA_DIR": str(data_dir),
+                "TIDINGS_REDIS_URL": f"redis://127.0.0.1:{dead_redis_port}/0"})
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _wait_green(proc: subprocess.Popen[str], port: int) -> tuple[dict[str, object], str]:
+    # First the banner (the service says it is up), then every check green.
+    assert proc.stdout is not None
+    banner = []
+    for line in proc.stdout:
+        banner.append(line)
+        if "Stop with Ctrl-C" in line:
+            break
+    deadline = time.monotonic() + START_TIMEOUT
+    body: dict[str, object] | None = None
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        body = _healthz(port)
+        if body and body.get("status") == "ok":
+            return body, "".join(banner)
+        time.sleep(0.5)
+    pytest.fail(f"not healthy in time: {body}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert len(descendants) >= 4  # web (+ its workers), worker (+ pool), beat, redis
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    gone, alive = psutil.wait_procs(descendants, timeout=10)
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    return out
+
+
+@pytest.mark.slow
+def test_up_starts_everything_green_and_stops_without_orphans(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    proc = _start(tmp_path, port, dead)
+    try:
+        body, banner = _wait_green(proc, port)
+        checks = body["checks"]
+        assert isinstance(checks, dict)
+        assert set(checks) == {"database", "redis", "worker", "beat", "smtp"}
+        assert "capture" in checks["smtp"]["detail"]
+        assert str(dead) not in checks["redis"]["detail"]  # the bundled one answered
+        out = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Password:" in banner and "admin@example.org" in banner
+    assert "stopped." in out
+
+    # A second start on the same data directory reuses it: no new admin, same demo.
+    proc = _start(tmp_path, port, dead)
+    try:
+        _body, banner = _wait_green(proc, port)
+        _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Password:" not in banner and "existing account" in banner

@@ -1,0 +1,93 @@
+"""The Celery application. ``celery -A worker.app`` (or ``tidings worker``) loads it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery, Task, bootsteps
+from flask import Flask
+
+from service.config import load_settings
+from worker.settings import celery_config
+
+HEARTBEAT_SECONDS = 10
+HEARTBEAT_TTL_SECONDS = 60
+
+settings = load_settings()
+celery = Celery("tidings")
+celery.conf.update(celery_config(settings.redis_url))
+
+_flask_app: Flask | None = None
+_flask_lock = threading.Lock()
+
+
+def flask_app() -> Flask:
+    """The Flask app this worker process runs tasks in (made once, on first use)."""
+    global _flask_app
+    with _flask_lock:
+        if _flask_app is None:
+            from service import create_app
+
+            _flask_app = create_app(settings=settings)
+        return _flask_app
+
+
+class AppTask(Task):  # type: ignore[misc]
+    """A task that runs inside the app context with a database session.
+
+    The task function receives the session as its first argument; the session commits
+    when the function returns and rolls back when it raises. Tasks take ids, never
+    objects, so a message in Redis never holds stale state.
+    """
+
+    abstract = True
+    # The session argument is ours, not the caller's: don't check call signatures.
+    typing = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        app = flask_app()
+        from service import get_db
+
+        with app.app_context(), get_db(app).transaction() as session:
+            return self.run(session, *args, **kwargs)
+
+
+class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Writes a short-lived key to Redis so the dashboard can tell a worker is alive."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        """Beat once now, then every ``HEARTBEAT_SECONDS``."""
+        self._beat(worker)
+        self.tref = worker.timer.call_repeatedly(HEARTBEAT_SECONDS, self._beat, (worker,),
+                                                 priority=10)
+
+    def stop(self, worker: Any) -> None:
+        """Stop beating and remove the key, so a clean stop shows at once."""
+        if self.tref is not None:
+            self.tref.cancel()
+        try:
+            from service.health import WORKER_KEY_PREFIX, redis_client
+
+            redis_client(settings.redis_url).delete(WORKER_KEY_PREFIX + worker.hostname)
+        except Exception:  # Redis may already be gone at shutdown; nothing to clean then
+            pass
+
+    def _beat(self, worker: Any) -> None:
+        from service.health import WORKER_KEY_PREFIX, redis_client
+
+        try:
+            redis_client(settings.redis_url).set(WORKER_KEY_PREFIX + worker.hostname, "1",
+                                                 ex=HEARTBEAT_TTL_SECONDS)
+        except Exception:  # a missed beat only makes the dashboard say "no worker"
+            pass
+
+
+celery.steps["worker"].add(Heartbeat)
+import worker.tasks  # noqa: E402,F401  (registers the tasks)
