@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates" / "web"
 
 
-def create_app(test_config: dict[str, Any] | None = None,
-               settings: Settings | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None, settings: Settings | None = None
+) -> Flask:
     """Build the web application: configuration, database, extensions and blueprints."""
     settings = settings or load_settings()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")

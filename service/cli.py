@@ -54,16 +54,33 @@ def web(host: str, port: int, workers: int, threads: int) -> None:
     _settings()  # fail early, with the variable's name, before gunicorn starts
     from gunicorn.app.wsgiapp import run
 
-    sys.argv = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--threads", str(threads), "--worker-class", "gthread",
-                "--access-logfile", "-", "--graceful-timeout", "10",
-                "service.wsgi:app"]
+    sys.argv = [
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+        "service.wsgi:app",
+    ]
     run()
 
 
 @main.command()
-@click.option("--concurrency", "-c", default=None, type=int,
-              help="Worker processes (default: number of CPU cores).")
+@click.option(
+    "--concurrency",
+    "-c",
+    default=None,
+    type=int,
+    help="Worker processes (default: number of CPU cores).",
+)
 @click.option("--queues", "-Q", default="send,events,default", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int | None, queues: str, loglevel: str) -> None:
@@ -71,8 +88,15 @@ def worker(concurrency: int | None, queues: str, loglevel: str) -> None:
     _settings()
     from worker.app import celery
 
-    argv = ["worker", "--queues", queues, "--loglevel", loglevel, "--without-gossip",
-            "--without-mingle"]
+    argv = [
+        "worker",
+        "--queues",
+        queues,
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     celery.worker_main(argv)
@@ -86,8 +110,15 @@ def beat(loglevel: str) -> None:
     from worker.app import celery
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    celery.start(["beat", "--loglevel", loglevel,
-                  "--schedule", str(settings.data_dir / "celerybeat-schedule")])
+    celery.start(
+        [
+            "beat",
+            "--loglevel",
+            loglevel,
+            "--schedule",
+            str(settings.data_dir / "celerybeat-schedule"),
+        ]
+    )
 
 
 @main.group()
@@ -124,9 +155,12 @@ def demo(as_json: bool) -> None:
     from service.demo import load_demo
 
     result = _with_session(load_demo)
-    _emit(as_json, result.__dict__,
-          f"demo issue {result.issue_id}, list {result.list_id}, "
-          f"{result.subscribers_added} subscribers added")
+    _emit(
+        as_json,
+        result.__dict__,
+        f"demo issue {result.issue_id}, list {result.list_id}, "
+        f"{result.subscribers_added} subscribers added",
+    )
 
 
 @main.group()
@@ -136,8 +170,9 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["admin", "editor", "viewer"]), default="editor",
-              show_default=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "editor", "viewer"]), default="editor", show_default=True
+)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @json_option
 def user_add(email: str, role: str, password: str, as_json: bool) -> None:
@@ -148,8 +183,11 @@ def user_add(email: str, role: str, password: str, as_json: bool) -> None:
         new = _with_session(create_user, email, password, role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
-    _emit(as_json, {"id": new.id, "email": new.email, "role": new.role},
-          f"user {new.email} ({new.role}) added")
+    _emit(
+        as_json,
+        {"id": new.id, "email": new.email, "role": new.role},
+        f"user {new.email} ({new.role}) added",
+    )
 
 
 @main.group()
@@ -173,6 +211,23 @@ def token_add(email: str, name: str, as_json: bool) -> None:
 
     new = _with_session(make)
     _emit(as_json, {"id": new.token.id, "token": new.secret}, new.secret)
+
+
+def _register_domain_commands() -> None:
+    # Each domain adds its own commands in service/<domain>/cli.py (``register(main)``).
+    import importlib
+
+    for module in DOMAIN_CLI_MODULES:
+        importlib.import_module(module).register(main)
+
+
+DOMAIN_CLI_MODULES = (
+    "service.subscribers.cli",
+    "service.issues.cli",
+    "service.campaigns.cli",
+    "service.events.cli",
+)
+_register_domain_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,7 +145,9 @@ def _redact(url: str) -> str:
 def _parse_from(value: str) -> tuple[str, str]:
     name, addr = parseaddr(value)
     if "@" not in addr or any(c in value for c in "\r\n"):
-        raise ConfigError("TIDINGS_FROM", f"{value!r} is not an address like 'Name <news@example.org>'")
+        raise ConfigError(
+            "TIDINGS_FROM", f"{value!r} is not an address like 'Name <news@example.org>'"
+        )
     local, _, domain = addr.rpartition("@")
     try:
         Address(display_name=name, username=local, domain=domain)
@@ -178,12 +180,21 @@ def _dkim(env: Mapping[str, str]) -> tuple[str | None, str | None, Path | None]:
     domain = _get(env, "TIDINGS_DKIM_DOMAIN")
     selector = _get(env, "TIDINGS_DKIM_SELECTOR")
     key_file = _get(env, "TIDINGS_DKIM_KEY_FILE")
-    given = [n for n, v in (("TIDINGS_DKIM_DOMAIN", domain), ("TIDINGS_DKIM_SELECTOR", selector),
-                            ("TIDINGS_DKIM_KEY_FILE", key_file)) if v]
+    given = [
+        n
+        for n, v in (
+            ("TIDINGS_DKIM_DOMAIN", domain),
+            ("TIDINGS_DKIM_SELECTOR", selector),
+            ("TIDINGS_DKIM_KEY_FILE", key_file),
+        )
+        if v
+    ]
     if not given:
         return None, None, None
     if len(given) != 3:
-        missing = {"TIDINGS_DKIM_DOMAIN", "TIDINGS_DKIM_SELECTOR", "TIDINGS_DKIM_KEY_FILE"} - set(given)
+        missing = {"TIDINGS_DKIM_DOMAIN", "TIDINGS_DKIM_SELECTOR", "TIDINGS_DKIM_KEY_FILE"} - set(
+            given
+        )
         raise ConfigError(sorted(missing)[0], "DKIM needs domain, selector and key file together")
     assert key_file is not None
     path = Path(key_file)
@@ -211,7 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _check_url("TIDINGS_DATABASE_URL", database_url, DATABASE_SCHEMES)
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; SQLAlchemy would otherwise look for psycopg2.
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
     redis_explicit = _get(env, "TIDINGS_REDIS_URL")
     redis_url = redis_explicit or DEFAULT_REDIS_URL

@@ -52,8 +52,11 @@ def load_demo(session: Session) -> DemoResult:
         session.add(issue)
     mailing_list = session.scalar(select(MailingList).where(MailingList.slug == DEMO_LIST_SLUG))
     if mailing_list is None:
-        mailing_list = MailingList(slug=DEMO_LIST_SLUG, name=DEMO_LIST_NAME,
-                                   description="大连市数字贸易协会会员单位联系人（演示数据）")
+        mailing_list = MailingList(
+            slug=DEMO_LIST_SLUG,
+            name=DEMO_LIST_NAME,
+            description="大连市数字贸易协会会员单位联系人（演示数据）",
+        )
         session.add(mailing_list)
     session.flush()
     added = 0
@@ -63,18 +66,38 @@ def load_demo(session: Session) -> DemoResult:
         sub = Subscriber(email=email, email_ascii=email, name=name, organisation=org)
         session.add(sub)
         session.flush()
-        session.add(Membership(subscriber_id=sub.id, list_id=mailing_list.id,
-                               status=MembershipStatus.ACTIVE, confirmed_at=utcnow()))
-        session.add(Consent(subscriber_id=sub.id, list_id=mailing_list.id, action="subscribe",
-                            source="demo", detail={"note": "demo data"}))
+        session.add(
+            Membership(
+                subscriber_id=sub.id,
+                list_id=mailing_list.id,
+                status=MembershipStatus.ACTIVE,
+                confirmed_at=utcnow(),
+            )
+        )
+        session.add(
+            Consent(
+                subscriber_id=sub.id,
+                list_id=mailing_list.id,
+                action="subscribe",
+                source="demo",
+                detail={"note": "demo data"},
+            )
+        )
         added += 1
     session.flush()
-    return DemoResult(issue_id=issue.id, list_id=mailing_list.id, subscribers_added=added,
-                      created=created)
+    return DemoResult(
+        issue_id=issue.id, list_id=mailing_list.id, subscribers_added=added, created=created
+    )
 
 
 def _demo_issue() -> Issue:
     data = DEMO_FILE.read_bytes()
-    issue = Issue(slug=DEMO_ISSUE_SLUG, title="大连数字贸易", number="2026 年第 1 期 (总第 14 期)",
-                  source_filename=DEMO_FILE.name, source_data=data, structure={})
+    issue = Issue(
+        slug=DEMO_ISSUE_SLUG,
+        title="大连数字贸易",
+        number="2026 年第 1 期 (总第 14 期)",
+        source_filename=DEMO_FILE.name,
+        source_data=data,
+        structure={},
+    )
     return issue

@@ -38,8 +38,12 @@ def check_database(db: Database) -> Check:
 
 def redis_client(url: str) -> redis.Redis:
     """A Redis client with short timeouts, for checks that must not hang a page."""
-    return redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
-                                socket_timeout=CHECK_TIMEOUT_SECONDS, decode_responses=True)
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+        socket_timeout=CHECK_TIMEOUT_SECONDS,
+        decode_responses=True,
+    )
 
 
 def check_redis(url: str) -> Check:
@@ -61,8 +65,9 @@ def check_workers(url: str) -> Check:
     """At least one worker has sent a heartbeat recently (its key has not expired)."""
     try:
         client = redis_client(url)
-        names = sorted(k.removeprefix(WORKER_KEY_PREFIX)
-                       for k in client.scan_iter(f"{WORKER_KEY_PREFIX}*"))
+        names = sorted(
+            k.removeprefix(WORKER_KEY_PREFIX) for k in client.scan_iter(f"{WORKER_KEY_PREFIX}*")
+        )
     except (redis.RedisError, OSError) as exc:
         return Check(False, f"cannot ask Redis: {exc}")
     if not names:

@@ -18,8 +18,8 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (the newest by default)."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Bring the database schema up to ``revision`` (every head by default)."""
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), revision)

@@ -47,8 +47,9 @@ class Child:
         """Start (or restart) the process, appending its output to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def alive(self) -> bool:
         """Whether the process is still running."""
@@ -117,12 +118,14 @@ def prepare_database(settings: Settings, load_demo_data: bool) -> str | None:
 def child_env(settings: Settings, redis_url: str, smtp_url: str | None) -> dict[str, str]:
     """The environment every part runs with: the resolved Redis, SMTP and paths."""
     env = dict(os.environ)
-    env.update({
-        "TIDINGS_DATA_DIR": str(settings.data_dir),
-        "TIDINGS_DATABASE_URL": settings.database_url,
-        "TIDINGS_REDIS_URL": redis_url,
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "TIDINGS_DATA_DIR": str(settings.data_dir),
+            "TIDINGS_DATABASE_URL": settings.database_url,
+            "TIDINGS_REDIS_URL": redis_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if smtp_url:
         env["TIDINGS_SMTP_URL"] = smtp_url
         env["TIDINGS_SMTP_CAPTURE"] = "1"
@@ -158,8 +161,9 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def run_up(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
-           load_demo_data: bool = True) -> int:
+def run_up(
+    settings: Settings, host: str = "127.0.0.1", port: int = 8000, load_demo_data: bool = True
+) -> int:
     """Run everything until Ctrl-C or SIGTERM; return the exit status."""
     if port_open(host if host != "0.0.0.0" else "127.0.0.1", port, timeout=0.5):
         _say(f"error: something already listens on {host}:{port}; choose another --port")
@@ -176,17 +180,22 @@ def run_up(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
         redis_url = settings.redis_url
         if not redis_answers(redis_url):
             if settings.redis_url_explicit:
-                _say(f"note: nothing answers at TIDINGS_REDIS_URL={redis_url}; "
-                     "starting the bundled Redis instead")
+                _say(
+                    f"note: nothing answers at TIDINGS_REDIS_URL={redis_url}; "
+                    "starting the bundled Redis instead"
+                )
             redis_proc, redis_url = start_bundled_redis(settings.data_dir)
 
         smtp_url = None
         if settings.smtp is None:
-            capture_port = DEFAULT_CAPTURE_PORT if not port_open("127.0.0.1",
-                                                                 DEFAULT_CAPTURE_PORT, 0.3) \
+            capture_port = (
+                DEFAULT_CAPTURE_PORT
+                if not port_open("127.0.0.1", DEFAULT_CAPTURE_PORT, 0.3)
                 else free_port()
-            capture = start_capture_server(CaptureStore(settings.data_dir / "outbox"),
-                                           port=capture_port)
+            )
+            capture = start_capture_server(
+                CaptureStore(settings.data_dir / "outbox"), port=capture_port
+            )
             smtp_url = f"smtp://127.0.0.1:{capture_port}"
 
         env = child_env(settings, redis_url, smtp_url)
@@ -230,17 +239,27 @@ def _watch(children: list[Child], env: dict[str, str]) -> int:
                 continue
             code = child.proc.returncode if child.proc else None
             if child.restarts >= RESTART_LIMIT:
-                _say(f"error: {child.name} keeps exiting (last status {code}); "
-                     f"see {child.log_path}. Stopping.")
+                _say(
+                    f"error: {child.name} keeps exiting (last status {code}); "
+                    f"see {child.log_path}. Stopping."
+                )
                 return 1
             child.restarts += 1
-            _say(f"warning: {child.name} exited with status {code}; restarting "
-                 f"({child.restarts}/{RESTART_LIMIT}), see {child.log_path}")
+            _say(
+                f"warning: {child.name} exited with status {code}; restarting "
+                f"({child.restarts}/{RESTART_LIMIT}), see {child.log_path}"
+            )
             child.start(env)
 
 
-def _banner(settings: Settings, admin_url: str, password: str | None, redis_url: str,
-            bundled: bool, smtp_url: str | None) -> None:
+def _banner(
+    settings: Settings,
+    admin_url: str,
+    password: str | None,
+    redis_url: str,
+    bundled: bool,
+    smtp_url: str | None,
+) -> None:
     _say("")
     _say("  Tidings is running.")
     _say(f"  Admin:      {admin_url}")
@@ -248,13 +267,17 @@ def _banner(settings: Settings, admin_url: str, password: str | None, redis_url:
         _say(f"  Log in as:  {FIRST_ADMIN_EMAIL}")
         _say(f"  Password:   {password}    (shown only this once; keep it)")
     else:
-        _say("  Log in with your existing account (the first admin is "
-             f"{FIRST_ADMIN_EMAIL}; add another with 'tidings user add').")
+        _say(
+            "  Log in with your existing account (the first admin is "
+            f"{FIRST_ADMIN_EMAIL}; add another with 'tidings user add')."
+        )
     _say(f"  Database:   {settings.database_url.split('@')[-1]}")
     _say(f"  Redis:      {redis_url}{' (bundled)' if bundled else ''}")
     if smtp_url:
-        _say(f"  Mail:       captured by the local SMTP server at {smtp_url} "
-             "(see Outbox in the admin)")
+        _say(
+            f"  Mail:       captured by the local SMTP server at {smtp_url} "
+            "(see Outbox in the admin)"
+        )
     else:
         assert settings.smtp is not None
         _say(f"  Mail:       relay {settings.smtp.display}")

@@ -55,8 +55,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TIDINGS_TEST_DATABASE_URL")
     if not url:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    url = load_settings({"TIDINGS_DATABASE_URL": url,
-                         "TIDINGS_SECRET_KEY": TEST_SECRET}).database_url
+    url = load_settings(
+        {"TIDINGS_DATABASE_URL": url, "TIDINGS_SECRET_KEY": TEST_SECRET}
+    ).database_url
     upgrade(url)
     return url
 
@@ -78,8 +79,9 @@ def capture(data_dir: Path) -> Iterator[CaptureStore]:
 
 
 @pytest.fixture(scope="session")
-def test_env(database_url: str, redis_url: str, data_dir: Path,
-             capture: CaptureStore) -> dict[str, str]:
+def test_env(
+    database_url: str, redis_url: str, data_dir: Path, capture: CaptureStore
+) -> dict[str, str]:
     """TIDINGS_* variables of the test service (also given to the worker process).
 
     They are also put in this process's environment, so code that reads its settings at
@@ -163,16 +165,30 @@ def logged_in(client: FlaskClient, admin: dict[str, str]) -> FlaskClient:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(test_env: dict[str, str], redis_url: str,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    test_env: dict[str, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker in its own process (not eager mode), on the test Redis/DB."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ, **test_env, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker", "--concurrency", "2",
-             "--loglevel", "INFO"], env=env, stdout=out, stderr=subprocess.STDOUT,
-            cwd=ROOT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "worker",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + WORKER_START_TIMEOUT
     while not any(client.scan_iter(f"{WORKER_KEY_PREFIX}*")):

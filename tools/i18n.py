@@ -20,20 +20,50 @@ BABEL = [sys.executable, "-m", "babel.messages.frontend"]
 
 def extract() -> None:
     """Collect every translatable string into messages.pot."""
-    subprocess.run(BABEL + ["extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l",
-                            "-k", "lazy_gettext", "--no-location", "--sort-output", "--ignore-dirs", ".venv var node_modules",
-                            "-o", str(POT), str(ROOT)], check=True, cwd=ROOT)
+    subprocess.run(
+        BABEL
+        + [
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "--sort-output",
+            "--ignore-dirs",
+            ".venv var node_modules",
+            "-o",
+            str(POT),
+            str(ROOT),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def update() -> None:
     """Merge new strings into the zh catalogue (new ones are left empty to translate)."""
     po = TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
     if not po.exists():
-        subprocess.run(BABEL + ["init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "zh"],
-                       check=True)
+        subprocess.run(
+            BABEL + ["init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "zh"], check=True
+        )
     else:
-        subprocess.run(BABEL + ["update", "-i", str(POT), "-d", str(TRANSLATIONS),
-                                "--no-fuzzy-matching", "--ignore-obsolete"], check=True)
+        subprocess.run(
+            BABEL
+            + [
+                "update",
+                "-i",
+                str(POT),
+                "-d",
+                str(TRANSLATIONS),
+                "--no-fuzzy-matching",
+                "--ignore-obsolete",
+            ],
+            check=True,
+        )
 
 
 def compile_catalogs() -> None:

@@ -33,7 +33,7 @@ def flask_app() -> Flask:
         return _flask_app
 
 
-class AppTask(Task):  # type: ignore[misc]
+class AppTask(Task):
     """A task that runs inside the app context with a database session.
 
     The task function receives the session as its first argument; the session commits
@@ -53,7 +53,7 @@ class AppTask(Task):  # type: ignore[misc]
             return self.run(session, *args, **kwargs)
 
 
-class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
+class Heartbeat(bootsteps.StartStopStep):
     """Writes a short-lived key to Redis so the dashboard can tell a worker is alive."""
 
     requires = {"celery.worker.components:Timer"}
@@ -65,8 +65,9 @@ class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         """Beat once now, then every ``HEARTBEAT_SECONDS``."""
         self._beat(worker)
-        self.tref = worker.timer.call_repeatedly(HEARTBEAT_SECONDS, self._beat, (worker,),
-                                                 priority=10)
+        self.tref = worker.timer.call_repeatedly(
+            HEARTBEAT_SECONDS, self._beat, (worker,), priority=10
+        )
 
     def stop(self, worker: Any) -> None:
         """Stop beating and remove the key, so a clean stop shows at once."""
@@ -83,11 +84,25 @@ class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
         from service.health import WORKER_KEY_PREFIX, redis_client
 
         try:
-            redis_client(settings.redis_url).set(WORKER_KEY_PREFIX + worker.hostname, "1",
-                                                 ex=HEARTBEAT_TTL_SECONDS)
+            redis_client(settings.redis_url).set(
+                WORKER_KEY_PREFIX + worker.hostname, "1", ex=HEARTBEAT_TTL_SECONDS
+            )
         except Exception:  # a missed beat only makes the dashboard say "no worker"
             pass
 
 
 celery.steps["worker"].add(Heartbeat)
-import worker.tasks  # noqa: E402,F401  (registers the tasks)
+
+TASK_MODULES = ("worker.tasks", "worker.tasks_audience", "worker.tasks_send", "worker.tasks_events")
+
+
+def _load_tasks() -> None:
+    # Importing a module registers its tasks; its BEAT dict joins the schedule.
+    import importlib
+
+    for name in TASK_MODULES:
+        module = importlib.import_module(name)
+        celery.conf.beat_schedule.update(getattr(module, "BEAT", {}))
+
+
+_load_tasks()

@@ -52,6 +52,5 @@ def celery_config(redis_url: str) -> dict[str, Any]:
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Periodic jobs. Each issue that needs one adds it here."""
     return {
-        "beat-heartbeat": {"task": "tidings.default.beat_heartbeat",
-                           "schedule": BEAT_TICK_SECONDS},
+        "beat-heartbeat": {"task": "tidings.default.beat_heartbeat", "schedule": BEAT_TICK_SECONDS},
     }

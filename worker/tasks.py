@@ -30,5 +30,6 @@ def ping(session: Session, marker: str) -> None:
     """
     users = session.scalar(select(func.count(User.id))) or 0
     dialect = session.get_bind().dialect.name
-    redis_client(settings.redis_url).set(f"tidings:ping:{marker}", f"{dialect}:{users}",
-                                         ex=PING_KEY_TTL_SECONDS)
+    redis_client(settings.redis_url).set(
+        f"tidings:ping:{marker}", f"{dialect}:{users}", ex=PING_KEY_TTL_SECONDS
+    )

@@ -101,12 +101,14 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_token(session: Session, user: User, name: str = "",
-                     scopes: str = "read write") -> NewToken:
+def create_api_token(
+    session: Session, user: User, name: str = "", scopes: str = "read write"
+) -> NewToken:
     """Make an API token for ``user``; the secret is returned once."""
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, prefix=secret[:10],
-                     token_hash=hash_token(secret), scopes=scopes)
+    token = ApiToken(
+        user_id=user.id, name=name, prefix=secret[:10], token_hash=hash_token(secret), scopes=scopes
+    )
     session.add(token)
     session.flush()
     return NewToken(token=token, secret=secret)

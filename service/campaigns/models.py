@@ -114,8 +114,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
-        UniqueConstraint("campaign_id", "subscriber_id",
-                         name="uq_deliveries_campaign_subscriber"),
+        UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
         Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
     )
 
@@ -131,5 +130,6 @@ class Link(Base):
     position: Mapped[int] = mapped_column(Integer)
     article_anchor: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (UniqueConstraint("campaign_id", "position",
-                                       name="uq_links_campaign_position"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "position", name="uq_links_campaign_position"),
+    )

@@ -105,8 +105,9 @@ class Membership(Base):
     subscriber_id: Mapped[int] = mapped_column(
         ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
     )
-    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
     status: Mapped[str] = mapped_column(String(16), default=MembershipStatus.UNCONFIRMED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -115,7 +116,9 @@ class Membership(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="memberships")
 
     # Materialising a campaign walks one list's active members in id order (keyset).
-    __table_args__ = (Index("ix_memberships_list_status_sub", "list_id", "status", "subscriber_id"),)
+    __table_args__ = (
+        Index("ix_memberships_list_status_sub", "list_id", "status", "subscriber_id"),
+    )
 
 
 class Suppression(Base):
@@ -178,8 +181,11 @@ class SubscriberToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (UniqueConstraint("purpose", "subscriber_id", "list_id",
-                                       name="uq_subscriber_tokens_purpose_sub_list"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "purpose", "subscriber_id", "list_id", name="uq_subscriber_tokens_purpose_sub_list"
+        ),
+    )
 
 
 class ImportJob(Base):

@@ -12,6 +12,21 @@ from flask_babel import lazy_gettext as _l
 
 from service.extensions import babel, csrf, login_manager
 
+# Each area of the site is one blueprint module here (``bp`` in each).
+BLUEPRINT_MODULES = (
+    "auth",
+    "public",
+    "admin",
+    "issues",
+    "campaigns",
+    "audience",
+    "reports",
+    "reader",
+    "archive",
+    "tracking",
+    "webhooks",
+)
+
 LOCALES = {"zh": "中文", "en": "English"}
 DEFAULT_LOCALE = "zh"
 
@@ -22,13 +37,14 @@ def select_locale() -> str:
     if chosen in LOCALES:
         return str(chosen)
     best = request.accept_languages.best_match(["zh", "en"]) if request else None
-    return "en" if best == "en" and not request.accept_languages.best_match(["zh"]) else \
-        DEFAULT_LOCALE
+    return (
+        "en" if best == "en" and not request.accept_languages.best_match(["zh"]) else DEFAULT_LOCALE
+    )
 
 
 def init_app(app: Flask) -> None:
     """Attach extensions, blueprints, template helpers and error pages."""
-    from service.web import admin, auth, public
+    from service.web import BLUEPRINT_MODULES
     from service.web.context import close_session
 
     babel.init_app(app, locale_selector=select_locale)
@@ -37,9 +53,10 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the login page itself says what to do
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(public.bp)
+    import importlib
+
+    for module_name in BLUEPRINT_MODULES:
+        app.register_blueprint(importlib.import_module(f"service.web.{module_name}").bp)
     app.teardown_appcontext(close_session)
 
     app.jinja_env.globals.update(LOCALES=LOCALES, get_locale=get_locale)
@@ -88,8 +105,10 @@ ERROR_TITLES = {
 def _error_page(error: Any) -> Any:
     code = getattr(error, "code", 500) or 500
     title = str(ERROR_TITLES.get(code, _("Error")))
-    if request.path.startswith(("/api/", "/healthz")) or request.accept_mimetypes.best == \
-            "application/json":
+    if (
+        request.path.startswith(("/api/", "/healthz"))
+        or request.accept_mimetypes.best == "application/json"
+    ):
         return {"error": {"code": code, "message": title}}, code
     g.error_code = code
     return render_template("error.html", code=code, title=title), code

@@ -5,31 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
     render_template,
     request,
 )
-from flask_login import login_required
 from sqlalchemy import func, select
 
 from service import get_db
 from service.health import run_checks
 from service.mail.capture import CaptureStore
-from service.models import Campaign, Issue, MailingList, Membership, Subscriber
+from service.models import Campaign, Issue, MailingList, Subscriber
 from service.web.context import db_session, settings
+from service.web.roles import staff_blueprint
 
-bp = Blueprint("admin", __name__)
+bp = staff_blueprint("admin", __name__)
 
 PAGE_SIZE = 50
-
-
-@bp.before_request
-@login_required
-def _require_login() -> None:
-    """Every admin page needs a logged-in staff member."""
 
 
 def outbox_store() -> CaptureStore:
@@ -50,64 +43,6 @@ def dashboard() -> Any:
     }
     checks = run_checks(settings(), get_db(current_app))
     return render_template("dashboard.html", checks=checks, counts=counts, cfg=settings())
-
-
-@bp.route("/issues")
-def issues() -> Any:
-    """Every issue, newest first."""
-    rows = db_session().scalars(select(Issue).order_by(Issue.id.desc())).all()
-    return render_template("issues.html", issues=rows)
-
-
-@bp.route("/issues/<int:issue_id>")
-def issue(issue_id: int) -> Any:
-    """One issue: its structure when imported, and the original document."""
-    row = db_session().get(Issue, issue_id) or abort(404)
-    source = (row.source_data or b"").decode("utf-8", "replace")
-    return render_template("issue.html", issue=row, source=source)
-
-
-@bp.route("/campaigns")
-def campaigns() -> Any:
-    """Every campaign, newest first."""
-    rows = db_session().scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    return render_template("campaigns.html", campaigns=rows)
-
-
-@bp.route("/lists")
-def lists() -> Any:
-    """Every list with its member counts by status."""
-    session = db_session()
-    rows = session.scalars(select(MailingList).order_by(MailingList.name)).all()
-    counts: dict[int, dict[str, int]] = {}
-    for list_id, status, n in session.execute(
-        select(Membership.list_id, Membership.status, func.count())
-        .group_by(Membership.list_id, Membership.status)
-    ):
-        counts.setdefault(list_id, {})[status] = n
-    return render_template("lists.html", lists=rows, counts=counts)
-
-
-@bp.route("/subscribers")
-def subscribers() -> Any:
-    """Subscribers in id order, a page at a time (keyset: ``?after=<id>``)."""
-    after = request.args.get("after", type=int) or 0
-    rows = db_session().scalars(
-        select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id)
-        .limit(PAGE_SIZE + 1)
-    ).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    total = db_session().scalar(select(func.count(Subscriber.id)))
-    return render_template("subscribers.html", subscribers=rows, total=total,
-                           next_after=rows[-1].id if more and rows else None, after=after)
-
-
-@bp.route("/reports")
-def reports() -> Any:
-    """Delivery reports across campaigns."""
-    rows = db_session().scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    return render_template("reports.html", campaigns=rows)
 
 
 @bp.route("/outbox")
@@ -136,8 +71,11 @@ def outbox_message(msg_id: str) -> Any:
     text_part = msg.get_body(preferencelist=("plain",))
     html_part = msg.get_body(preferencelist=("html",))
     return render_template(
-        "outbox_message.html", msg_id=msg_id, summary=summary,
-        headers=list(msg.items()), raw_headers=_raw_headers(outbox_store().raw(msg_id)),
+        "outbox_message.html",
+        msg_id=msg_id,
+        summary=summary,
+        headers=list(msg.items()),
+        raw_headers=_raw_headers(outbox_store().raw(msg_id)),
         text=text_part.get_content() if text_part is not None else "",
         has_html=html_part is not None,
     )
@@ -169,8 +107,11 @@ def outbox_raw(msg_id: str) -> Any:
         raw = outbox_store().raw(msg_id)
     except KeyError:
         abort(404)
-    return Response(raw, mimetype="message/rfc822",
-                    headers={"Content-Disposition": f"attachment; filename={msg_id}.eml"})
+    return Response(
+        raw,
+        mimetype="message/rfc822",
+        headers={"Content-Disposition": f"attachment; filename={msg_id}.eml"},
+    )
 
 
 @bp.route("/settings")

@@ -21,7 +21,7 @@ from service.web.context import db_session
 bp = Blueprint("auth", __name__)
 
 
-class LoginUser(UserMixin):  # type: ignore[misc]
+class LoginUser(UserMixin):
     """The logged-in staff member as Flask-Login sees them.
 
     The session id carries the user's ``session_version``: bumping it (password change,
@@ -39,7 +39,7 @@ class LoginUser(UserMixin):  # type: ignore[misc]
         return f"{self.user_id}:{self.session_version}"
 
 
-@login_manager.user_loader  # type: ignore[misc]
+@login_manager.user_loader
 def load_user(identifier: str) -> LoginUser | None:
     """Find the user of a session; a stale session version logs them out."""
     user_id, _sep, version = identifier.partition(":")
@@ -51,7 +51,7 @@ def load_user(identifier: str) -> LoginUser | None:
     return LoginUser(user)
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
+class LoginForm(FlaskForm):
     """Email and password."""
 
     email = EmailField(_l("Email"), validators=[DataRequired()])
@@ -60,8 +60,12 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: a crafted ?next= must not send staff to another site.
-    if target and target.startswith("/") and not target.startswith("//") \
-            and not urlsplit(target).netloc:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("admin.dashboard")
 

@@ -34,8 +34,9 @@ def test_a_message_sent_with_smtplib_is_stored_byte_for_byte(capture: CaptureSto
     assert b"Subject: =?utf-8?" in capture.raw(new[0])
 
 
-def test_the_outbox_lists_and_opens_a_captured_message(logged_in: FlaskClient,
-                                                       capture: CaptureStore) -> None:
+def test_the_outbox_lists_and_opens_a_captured_message(
+    logged_in: FlaskClient, capture: CaptureStore
+) -> None:
     _send(capture, "第一期 Outbox 测试", html="<p>你好 <b>会员</b></p><script>x()</script>")
     newest = capture.ids()[0]
     listing = logged_in.get("/outbox").get_data(as_text=True)

@@ -35,11 +35,20 @@ def _start(data_dir: Path, port: int, dead_redis_port: int) -> subprocess.Popen[
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     # Point Redis at a port where nothing listens, so the bundled Redis must start,
     # as on a fresh machine; no SMTP URL, so the capture must start.
-    env.update({"TIDINGS_DATA_DIR": str(data_dir),
-                "TIDINGS_REDIS_URL": f"redis://127.0.0.1:{dead_redis_port}/0"})
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    env.update(
+        {
+            "TIDINGS_DATA_DIR": str(data_dir),
+            "TIDINGS_REDIS_URL": f"redis://127.0.0.1:{dead_redis_port}/0",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "up", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_green(proc: subprocess.Popen[str], port: int) -> tuple[dict[str, object], str]:

@@ -9,8 +9,9 @@ from service.config import Settings
 from tests.conftest import csrf_token
 
 
-def test_the_app_factory_builds_an_app_with_the_given_settings(app: Flask,
-                                                               settings: Settings) -> None:
+def test_the_app_factory_builds_an_app_with_the_given_settings(
+    app: Flask, settings: Settings
+) -> None:
     assert app.config["TIDINGS"] is settings
     assert {"auth", "admin", "public"} <= set(app.blueprints)
 
@@ -31,17 +32,21 @@ def test_login_with_the_right_password_opens_the_dashboard(
     assert admin["email"] in page
 
 
-def test_login_with_a_wrong_password_is_refused(client: FlaskClient,
-                                                admin: dict[str, str]) -> None:
-    resp = client.post("/login", data={"email": admin["email"], "password": "wrong password",
-                                       "csrf_token": csrf_token(client)})
+def test_login_with_a_wrong_password_is_refused(client: FlaskClient, admin: dict[str, str]) -> None:
+    resp = client.post(
+        "/login",
+        data={
+            "email": admin["email"],
+            "password": "wrong password",
+            "csrf_token": csrf_token(client),
+        },
+    )
     assert resp.status_code == 401
     assert "邮箱或密码错误" in resp.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
 
-def test_login_without_a_csrf_token_is_rejected(client: FlaskClient,
-                                                admin: dict[str, str]) -> None:
+def test_login_without_a_csrf_token_is_rejected(client: FlaskClient, admin: dict[str, str]) -> None:
     resp = client.post("/login", data=admin)
     assert resp.status_code == 400
     assert client.get("/").status_code == 302
@@ -73,8 +78,15 @@ def test_the_interface_switches_to_english_and_back(logged_in: FlaskClient) -> N
 
 
 def test_every_navigation_area_answers(logged_in: FlaskClient) -> None:
-    for path in ("/issues", "/campaigns", "/subscribers", "/lists", "/reports", "/outbox",
-                 "/settings"):
+    for path in (
+        "/issues",
+        "/campaigns",
+        "/subscribers",
+        "/lists",
+        "/reports",
+        "/outbox",
+        "/settings",
+    ):
         assert logged_in.get(path).status_code == 200, path
 
 
@@ -97,8 +109,9 @@ def test_healthz_reports_each_check_as_json(client: FlaskClient) -> None:
     assert body["status"] == ("ok" if expected == 200 else "degraded")
 
 
-def test_the_settings_page_never_shows_the_secret_key(logged_in: FlaskClient,
-                                                      settings: Settings) -> None:
+def test_the_settings_page_never_shows_the_secret_key(
+    logged_in: FlaskClient, settings: Settings
+) -> None:
     page = logged_in.get("/settings").get_data(as_text=True)
     assert settings.secret_key not in page
     assert "TIDINGS_SECRET_KEY" in page

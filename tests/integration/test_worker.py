@@ -13,8 +13,11 @@ from service.health import check_workers
 
 
 def test_a_real_worker_runs_a_task_that_reads_the_database(
-    celery_worker: subprocess.Popen[bytes], redis_url: str, session: Session,
-    admin: dict[str, str], database_url: str,
+    celery_worker: subprocess.Popen[bytes],
+    redis_url: str,
+    session: Session,
+    admin: dict[str, str],
+    database_url: str,
 ) -> None:
     from worker.tasks import ping
 
@@ -31,7 +34,8 @@ def test_a_real_worker_runs_a_task_that_reads_the_database(
     assert value == f"{dialect}:1"  # it saw the one admin this test created
 
 
-def test_a_running_worker_is_reported_alive(celery_worker: subprocess.Popen[bytes],
-                                            redis_url: str) -> None:
+def test_a_running_worker_is_reported_alive(
+    celery_worker: subprocess.Popen[bytes], redis_url: str
+) -> None:
     check = check_workers(redis_url)
     assert check.ok and "celery@" in check.detail

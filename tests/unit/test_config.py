@@ -31,17 +31,26 @@ def test_a_generated_secret_key_is_kept_in_the_data_dir_and_reused(tmp_path: Pat
 
 
 def test_a_postgresql_url_is_pointed_at_psycopg3(tmp_path: Path) -> None:
-    s = load_settings({**base_env(tmp_path),
-                       "TIDINGS_DATABASE_URL": "postgresql://u@db:5432/tidings"})
+    s = load_settings(
+        {**base_env(tmp_path), "TIDINGS_DATABASE_URL": "postgresql://u@db:5432/tidings"}
+    )
     assert s.database_url == "postgresql+psycopg://u@db:5432/tidings"
 
 
 def test_smtp_urls_are_parsed_with_tls_modes_and_credentials(tmp_path: Path) -> None:
-    s = load_settings({**base_env(tmp_path),
-                       "TIDINGS_SMTP_URL": "smtp://me%40x.org:p%3Ass@relay.example:587?starttls=1"})
+    s = load_settings(
+        {
+            **base_env(tmp_path),
+            "TIDINGS_SMTP_URL": "smtp://me%40x.org:p%3Ass@relay.example:587?starttls=1",
+        }
+    )
     assert s.smtp is not None
     assert (s.smtp.host, s.smtp.port, s.smtp.username, s.smtp.password) == (
-        "relay.example", 587, "me@x.org", "p:ss")
+        "relay.example",
+        587,
+        "me@x.org",
+        "p:ss",
+    )
     assert s.smtp.starttls and not s.smtp.implicit_tls
     assert "p:ss" not in s.smtp.display and s.smtp_capture is False
     tls = load_settings({**base_env(tmp_path), "TIDINGS_SMTP_URL": "smtps://relay.example"})
@@ -80,8 +89,9 @@ def test_each_bad_variable_gives_an_error_naming_it(
 def test_a_dkim_key_file_must_exist_and_hold_a_pem_key(tmp_path: Path) -> None:
     dkim = {"TIDINGS_DKIM_DOMAIN": "news.example.org", "TIDINGS_DKIM_SELECTOR": "s1"}
     with pytest.raises(ConfigError, match="TIDINGS_DKIM_KEY_FILE: .* does not exist"):
-        load_settings({**base_env(tmp_path), **dkim,
-                       "TIDINGS_DKIM_KEY_FILE": str(tmp_path / "missing.pem")})
+        load_settings(
+            {**base_env(tmp_path), **dkim, "TIDINGS_DKIM_KEY_FILE": str(tmp_path / "missing.pem")}
+        )
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")
     with pytest.raises(ConfigError, match="TIDINGS_DKIM_KEY_FILE: .* not a PEM private key"):
@@ -94,11 +104,21 @@ def test_a_valid_dkim_key_enables_signing(tmp_path: Path) -> None:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "dkim.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    s = load_settings({**base_env(tmp_path), "TIDINGS_DKIM_DOMAIN": "news.example.org",
-                       "TIDINGS_DKIM_SELECTOR": "s2026", "TIDINGS_DKIM_KEY_FILE": str(pem)})
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    s = load_settings(
+        {
+            **base_env(tmp_path),
+            "TIDINGS_DKIM_DOMAIN": "news.example.org",
+            "TIDINGS_DKIM_SELECTOR": "s2026",
+            "TIDINGS_DKIM_KEY_FILE": str(pem),
+        }
+    )
     assert s.dkim_enabled and s.dkim_selector == "s2026"
 
 

@@ -1,0 +1,9 @@
+"""Command-line commands for issues (`tidings issue ...`)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add this domain's commands to the ``tidings`` group."""

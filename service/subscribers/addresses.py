@@ -1,0 +1,60 @@
+"""Email addresses as people type them: validated, case-folded, IDN-aware."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidAddress(ValueError):
+    """An address we will not store; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A checked address.
+
+    ``email`` is the case-folded address as entered (an IDN domain stays readable);
+    ``email_ascii`` is what goes on the wire (the domain as an A-label); ``needs_smtputf8``
+    is true for a non-ASCII local part, which only a relay offering SMTPUTF8 can carry.
+    """
+
+    email: str
+    email_ascii: str
+    needs_smtputf8: bool
+
+
+def normalise(raw: str) -> Address:
+    """Check the syntax (no DNS lookups) and return the address in its stored forms."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidAddress("the address is empty")
+    if any(c in text for c in "\r\n\0"):
+        raise InvalidAddress("the address contains a line break or NUL")
+    try:
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(str(exc)) from exc
+    local, _, domain = result.normalized.rpartition("@")
+    local = local.casefold()
+    domain = domain.casefold()
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidAddress(
+            f"the domain {domain!r} is not a valid internationalised name: {exc}"
+        ) from exc
+    return Address(
+        email=f"{local}@{domain}",
+        email_ascii=f"{local}@{ascii_domain}",
+        needs_smtputf8=not local.isascii(),
+    )
+
+
+def email_hash(email: str) -> str:
+    """SHA-256 of the case-folded address: how suppressions find an address, even one
+    whose person was erased."""
+    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()

@@ -1,0 +1,56 @@
+"""The suppression list: addresses that must never be mailed, whoever asks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.subscribers.addresses import email_hash
+from service.subscribers.models import Suppression, SuppressionReason
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """Whether ``email`` is on the suppression list."""
+    found = session.scalar(
+        select(Suppression.id).where(Suppression.email_hash == email_hash(email))
+    )
+    return found is not None
+
+
+def suppress(
+    session: Session,
+    email: str,
+    reason: str | SuppressionReason,
+    source: str,
+    note: str = "",
+    keep_address: bool = True,
+) -> Suppression:
+    """Put ``email`` on the suppression list (idempotent: an existing row is returned).
+
+    ``keep_address=False`` stores only the hash (used by erasure).
+    """
+    digest = email_hash(email)
+    row = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+    if row is not None:
+        return row
+    row = Suppression(
+        email_hash=digest,
+        email=email.strip().casefold() if keep_address else None,
+        reason=str(reason),
+        source=source,
+        note=note,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def unsuppress(session: Session, email: str) -> bool:
+    """Remove ``email`` from the list; return whether it was there. The caller records
+    the reason in the audit log."""
+    row = session.scalar(select(Suppression).where(Suppression.email_hash == email_hash(email)))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
