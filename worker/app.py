@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from celery import Celery, Task, bootsteps
+from celery import Celery, Task, bootsteps, signals
 from flask import Flask
 
 from service.config import load_settings
@@ -93,7 +93,22 @@ class Heartbeat(bootsteps.StartStopStep):
 
 celery.steps["worker"].add(Heartbeat)
 
-TASK_MODULES = ("worker.tasks", "worker.tasks_audience", "worker.tasks_send", "worker.tasks_events")
+
+@signals.setup_logging.connect
+def _setup_logging(**_kwargs: Any) -> None:
+    # Connecting here stops Celery from installing its own handlers: the worker logs
+    # JSON lines like the web (or readable text on a terminal).
+    from service.logging_setup import configure_logging
+
+    configure_logging()
+
+TASK_MODULES = (
+    "worker.tasks",
+    "worker.tasks_audience",
+    "worker.tasks_send",
+    "worker.tasks_events",
+    "worker.tasks_reader",
+)
 
 
 def _load_tasks() -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from service.db import make_engine
-from alembic.script import ScriptDirectory
-
 from service.migrate import alembic_config, upgrade
 from service.models import Base
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,26 @@ def _wait_green(proc: subprocess.Popen[str], port: int) -> tuple[dict[str, objec
     pytest.fail(f"not healthy in time: {body}")
 
 
+def _log_in_and_look(port: int, password: str) -> dict[str, str]:
+    """Log in through the real web server as a browser would; return a few pages."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    login_page = opener.open(f"{base}/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page)
+    assert token, "the login page has no CSRF token"
+    form = urllib.parse.urlencode({"email": "admin@example.org", "password": password,
+                                   "csrf_token": token.group(1)}).encode()
+    dashboard = opener.open(f"{base}/login", data=form, timeout=10).read().decode()
+    issues = opener.open(f"{base}/issues", timeout=10).read().decode()
+    lists = opener.open(f"{base}/lists", timeout=10).read().decode()
+    return {"dashboard": dashboard, "issues": issues, "lists": lists}
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     descendants = psutil.Process(proc.pid).children(recursive=True)
     assert len(descendants) >= 4  # web (+ its workers), worker (+ pool), beat, redis
@@ -91,6 +112,13 @@ def test_up_starts_everything_green_and_stops_without_orphans(tmp_path: Path) ->
         assert set(checks) == {"database", "redis", "worker", "beat", "smtp"}
         assert "capture" in checks["smtp"]["detail"]
         assert str(dead) not in checks["redis"]["detail"]  # the bundled one answered
+        password = re.search(r"Password:\s+(\S+)", banner)
+        assert password, banner
+        pages = _log_in_and_look(port, password.group(1))
+        assert 'data-check="worker"' in pages["dashboard"]
+        assert pages["dashboard"].count('class="card check ok"') == 5
+        assert "大连数字贸易" in pages["issues"]  # the demo issue is there
+        assert "会员单位" in pages["lists"]
         out = _stop(proc)
     finally:
         if proc.poll() is None:
