@@ -39,6 +39,13 @@ def create_app(
         app.config.update(test_config)
 
     app.extensions["tidings_db"] = Database(settings.database_url)
+    if settings.trusted_proxies:
+        # Behind a TLS proxy, take the client address and scheme from the proxy's headers
+        # so rate limits, the consent log and the audit log see the real visitor.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from service.web import init_app as init_web
 

@@ -23,6 +23,7 @@ DEFAULT_FROM = "Tidings <newsletter@localhost>"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MIN_SECRET_KEY_LENGTH = 16
 SECRET_KEY_FILE = "secret_key"
+MAX_TRUSTED_PROXIES = 5
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -77,6 +78,7 @@ class Settings:
     dkim_selector: str | None
     dkim_key_file: Path | None
     timezone: str
+    trusted_proxies: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -249,6 +251,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("TIDINGS_TIMEZONE", f"{timezone!r} is not a known time zone") from exc
 
     dkim_domain, dkim_selector, dkim_key = _dkim(env)
+    proxies = _get(env, "TIDINGS_TRUSTED_PROXIES") or "0"
+    if not proxies.isdigit() or int(proxies) > MAX_TRUSTED_PROXIES:
+        raise ConfigError(
+            "TIDINGS_TRUSTED_PROXIES",
+            f"{proxies!r} must be a number of proxies from 0 to {MAX_TRUSTED_PROXIES}",
+        )
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -265,5 +273,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dkim_selector=dkim_selector,
         dkim_key_file=dkim_key,
         timezone=timezone,
+        trusted_proxies=int(proxies),
         extra={k: v for k, v in env.items() if k.startswith("TIDINGS_")},
     )

@@ -74,6 +74,7 @@ def test_smtp_urls_are_parsed_with_tls_modes_and_credentials(tmp_path: Path) -> 
         ("TIDINGS_BOUNCE_DOMAIN", "b@x.org", "bare domain"),
         ("TIDINGS_TIMEZONE", "Mars/Olympus", "not a known time zone"),
         ("TIDINGS_DKIM_DOMAIN", "news.example.org", "together"),
+        ("TIDINGS_TRUSTED_PROXIES", "two", "number of proxies"),
     ],
 )
 def test_each_bad_variable_gives_an_error_naming_it(
