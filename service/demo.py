@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.issues.models import Issue
+from service.issues.store import create_issue_from_document, publish
 from service.subscribers.models import (
     Consent,
     MailingList,
@@ -48,8 +49,7 @@ def load_demo(session: Session) -> DemoResult:
     issue = session.scalar(select(Issue).where(Issue.slug == DEMO_ISSUE_SLUG))
     created = issue is None
     if issue is None:
-        issue = _demo_issue()
-        session.add(issue)
+        issue = _demo_issue(session)
     mailing_list = session.scalar(select(MailingList).where(MailingList.slug == DEMO_LIST_SLUG))
     if mailing_list is None:
         mailing_list = MailingList(
@@ -90,14 +90,9 @@ def load_demo(session: Session) -> DemoResult:
     )
 
 
-def _demo_issue() -> Issue:
-    data = DEMO_FILE.read_bytes()
-    issue = Issue(
-        slug=DEMO_ISSUE_SLUG,
-        title="大连数字贸易",
-        number="2026 年第 1 期 (总第 14 期)",
-        source_filename=DEMO_FILE.name,
-        source_data=data,
-        structure={},
-    )
+def _demo_issue(session: Session) -> Issue:
+    """Import the demo document as a structured issue and publish it to the web archive."""
+    # The slug comes from the file name (dldta-2026-q1), which load_demo looks for next time.
+    issue = create_issue_from_document(session, DEMO_FILE.name, DEMO_FILE.read_bytes())
+    publish(session, issue)
     return issue

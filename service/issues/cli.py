@@ -2,8 +2,50 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 
 
 def register(main: click.Group) -> None:
     """Add this domain's commands to the ``tidings`` group."""
+    main.add_command(issue)
+
+
+@click.group()
+def issue() -> None:
+    """Issues of the journal."""
+
+
+@issue.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def import_command(file: Path, as_json: bool) -> None:
+    """Import FILE (.md or .docx) as a new, unpublished issue and print its id."""
+    from service.cli import _with_session
+    from service.issues.store import DocumentImportError, create_issue_from_document, issue_summary
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+    def run(session: Any) -> dict[str, Any]:
+        return issue_summary(create_issue_from_document(session, file.name, data))
+
+    try:
+        summary = _with_session(run)
+    except DocumentImportError as exc:
+        raise click.ClickException(f"{file.name}: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    articles = sum(len(s["articles"]) for s in summary["sections"])
+    click.echo(summary["id"])
+    click.echo(
+        f"imported {summary['title']} {summary['number']} as /archive/{summary['slug']}: "
+        f"{len(summary['sections'])} sections, {articles} articles (not yet published)",
+        err=True,
+    )

@@ -1,30 +1,335 @@
-"""Admin pages for issues of the journal."""
+"""Admin pages for issues of the journal: upload, review and edit, preview, publish, layout.
+
+Thin views over ``service.issues.store`` and ``service.issues.layout``; every change is a POST
+with a CSRF token, and bad input re-renders the page with the message and what was typed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import abort, render_template
-from sqlalchemy import select
+from flask import (
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
-from service.models import Issue
-from service.web.context import db_session
-from service.web.roles import staff_blueprint
+from service.accounts.audit import audit
+from service.issues import store
+from service.issues.importer import DocumentImportError
+from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_layout
+from service.issues.models import Issue
+from service.issues.render import MODES, Mode
+from service.web.context import db_session, settings
+from service.web.roles import current_user_id, has_role, require_role, staff_blueprint
 
 bp = staff_blueprint("issues", __name__)
 PAGE_SIZE = 50
+UPLOAD_FIELD = "document"
+ACCEPTED_SUFFIXES = ".md,.markdown,.txt,.docx"
+# The preview is email HTML from staff-edited content: show it without scripts, plugins,
+# forms or network access other than images (logos), and only framed by the admin itself.
+PREVIEW_CSP = (
+    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
+    "script-src 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+PHONE_WIDTH_PX = 375
+DESKTOP_WIDTH_PX = 640
+
+
+def _issue_or_404(issue_id: int) -> Issue:
+    return db_session().get(Issue, issue_id) or abort(404)
+
+
+def _mode() -> Mode:
+    mode = request.args.get("mode", "auto")
+    return cast(Mode, mode if mode in MODES else "auto")
+
+
+# ---- list and upload ----------------------------------------------------------------------------
 
 
 @bp.route("/issues")
 def index() -> Any:
-    """Every issue, newest first."""
-    rows = db_session().scalars(select(Issue).order_by(Issue.id.desc())).all()
-    return render_template("issues.html", issues=rows)
+    """Every issue, newest first, a page at a time, with its state and size."""
+    session = db_session()
+    page = max(request.args.get("page", type=int) or 1, 1)
+    total = session.scalar(select(func.count(Issue.id))) or 0
+    rows = session.scalars(
+        select(Issue)
+        .options(defer(Issue.source_data))
+        .order_by(Issue.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    sizes = store.size_of_source(session, [row.id for row in rows])
+    issues = [
+        {"row": row, "articles": store.article_count(row), "bytes": sizes.get(row.id, 0)}
+        for row in rows
+    ]
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render_template("issues/index.html", issues=issues, total=total, page=page, pages=pages)
+
+
+@bp.route("/issues/upload", methods=["GET", "POST"])
+@require_role("editor")
+def upload() -> Any:
+    """Upload a .md or .docx document; it becomes a new, unpublished issue."""
+    if request.method == "GET":
+        return render_template("issues/upload.html", error=None, accept=ACCEPTED_SUFFIXES)
+    file = request.files.get(UPLOAD_FIELD)
+    if file is None or not file.filename:
+        return _upload_error(_("Choose a .md or .docx file to upload."))
+    data = file.read()
+    session = db_session()
+    try:
+        issue = store.create_issue_from_document(session, file.filename, data, current_user_id())
+    except DocumentImportError as exc:
+        session.rollback()
+        return _upload_error(
+            _("%(name)s could not be imported: %(reason)s", name=file.filename, reason=_(str(exc)))
+        )
+    session.commit()
+    flash(_("Imported. Check the articles below, then preview and publish."), "info")
+    return redirect(url_for("issues.issue", issue_id=issue.id))
+
+
+def _upload_error(message: str) -> Any:
+    return render_template("issues/upload.html", error=message, accept=ACCEPTED_SUFFIXES), 400
+
+
+# ---- review and edit ----------------------------------------------------------------------------
 
 
 @bp.route("/issues/<int:issue_id>")
 def issue(issue_id: int) -> Any:
-    """One issue: its structure when imported, and the original document."""
-    row = db_session().get(Issue, issue_id) or abort(404)
-    source = (row.source_data or b"").decode("utf-8", "replace")
-    return render_template("issue.html", issue=row, source=source)
+    """The structured issue for review: sections → articles, edits, completeness."""
+    return _review(_issue_or_404(issue_id))
+
+
+def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status: int = 200) -> Any:
+    doc = store.load_doc(row)
+    try:
+        missing: list[str] | None = store.completeness(row)
+    except DocumentImportError:
+        missing = None  # the attached original cannot be read any more: say so on the page
+    page = render_template(
+        "issues/review.html",
+        issue=row,
+        doc=doc,
+        missing=missing,
+        drafts=drafts or {},
+        source_bytes=len(row.source_data or b""),
+        archive_url=store.archive_url(settings(), row.slug),
+    )
+    return page, status
+
+
+def _back(row: Issue, anchor: str | None = None) -> Any:
+    return redirect(
+        url_for("issues.issue", issue_id=row.id, _anchor=f"art-{anchor}" if anchor else None)
+    )
+
+
+def _form_fields() -> dict[str, str]:
+    return {k: request.form.get(k, "") for k in ("title", "body", "source")}
+
+
+@bp.route("/issues/<int:issue_id>/articles/<anchor>", methods=["POST"])
+@require_role("editor")
+def article_update(issue_id: int, anchor: str) -> Any:
+    """Save an article's title, Markdown body and source."""
+    row = _issue_or_404(issue_id)
+    fields = _form_fields()
+    try:
+        store.update_article(
+            db_session(),
+            row,
+            anchor,
+            title=fields["title"],
+            body=fields["body"],
+            source=fields["source"],
+            user_id=current_user_id(),
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        return _review(row, {anchor: {**fields, "error": _(str(exc))}}, 400)
+    db_session().commit()
+    flash(_("Article saved."), "info")
+    return _back(row, anchor)
+
+
+@bp.route("/issues/<int:issue_id>/articles/<anchor>/move", methods=["POST"])
+@require_role("editor")
+def article_move(issue_id: int, anchor: str) -> Any:
+    """Move an article up or down (across sections at the edges)."""
+    row = _issue_or_404(issue_id)
+    direction = request.form.get("direction", "")
+    if direction not in ("up", "down"):
+        abort(400)
+    try:
+        store.move_article(
+            db_session(), row, anchor, cast(store.Direction, direction), current_user_id()
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        flash(_(str(exc)), "error")
+        return _back(row)
+    db_session().commit()
+    return _back(row, anchor)
+
+
+@bp.route("/issues/<int:issue_id>/articles/<anchor>/delete", methods=["POST"])
+@require_role("editor")
+def article_delete(issue_id: int, anchor: str) -> Any:
+    """Delete an article (its text is kept in the list of removed text)."""
+    row = _issue_or_404(issue_id)
+    try:
+        gone = store.delete_article(db_session(), row, anchor, current_user_id())
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        flash(_(str(exc)), "error")
+        return _back(row)
+    db_session().commit()
+    flash(_("Deleted “%(title)s”.", title=gone.title), "info")
+    return _back(row)
+
+
+@bp.route("/issues/<int:issue_id>/articles", methods=["POST"])
+@require_role("editor")
+def article_add(issue_id: int) -> Any:
+    """Add a new article at the end of a section."""
+    row = _issue_or_404(issue_id)
+    fields = _form_fields()
+    section = request.form.get("section", type=int)
+    try:
+        added = store.add_article(
+            db_session(),
+            row,
+            section if section is not None else -1,
+            title=fields["title"],
+            body=fields["body"],
+            source=fields["source"],
+            user_id=current_user_id(),
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        return _review(row, {"new": {**fields, "error": _(str(exc))}}, 400)
+    db_session().commit()
+    flash(_("Article added."), "info")
+    return _back(row, added.anchor)
+
+
+@bp.route("/issues/<int:issue_id>/source")
+def source(issue_id: int) -> Any:
+    """The original document, as uploaded."""
+    row = _issue_or_404(issue_id)
+    if not row.source_data:
+        abort(404)
+    return Response(
+        row.source_data,
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": _attachment(row.source_filename or "issue")},
+    )
+
+
+def _attachment(filename: str) -> str:
+    from urllib.parse import quote
+
+    # RFC 6266: an ASCII fallback plus the UTF-8 name (Chinese file names are common).
+    fallback = filename.encode("ascii", "ignore").decode().replace('"', "") or "document"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@bp.route("/issues/<int:issue_id>/publish", methods=["POST"])
+@require_role("editor")
+def publish_switch(issue_id: int) -> Any:
+    """Publish the issue in the web archive, or take it out again."""
+    row = _issue_or_404(issue_id)
+    session = db_session()
+    try:
+        if request.form.get("published") == "1":
+            store.publish(session, row, current_user_id())
+            flash(_("Published in the web archive."), "info")
+        else:
+            store.unpublish(session, row, current_user_id())
+            flash(_("Taken out of the web archive."), "info")
+    except store.IssueEditError as exc:
+        session.rollback()
+        flash(_(str(exc)), "error")
+        return _back(row)
+    session.commit()
+    target = request.form.get("next")
+    if target == "preview":
+        return redirect(url_for("issues.preview", issue_id=row.id))
+    return _back(row)
+
+
+# ---- preview ------------------------------------------------------------------------------------
+
+
+@bp.route("/issues/<int:issue_id>/preview")
+def preview(issue_id: int) -> Any:
+    """Desktop and phone previews, the text part, sample headers and the size report."""
+    row = _issue_or_404(issue_id)
+    if not any(True for _ in store.load_doc(row).articles()):
+        flash(_("This issue has no articles yet: add one before previewing."), "warning")
+        return _back(row)
+    mode = _mode()
+    result = store.preview(row, get_layout(db_session(), settings()), settings(), mode)
+    return render_template(
+        "issues/preview.html",
+        issue=row,
+        p=result,
+        mode=mode,
+        modes=MODES,
+        phone_width=PHONE_WIDTH_PX,
+        desktop_width=DESKTOP_WIDTH_PX,
+    )
+
+
+@bp.route("/issues/<int:issue_id>/preview.html")
+def preview_html(issue_id: int) -> Any:
+    """The filled HTML part alone, for the preview iframes (scripts blocked by CSP)."""
+    row = _issue_or_404(issue_id)
+    if not any(True for _ in store.load_doc(row).articles()):
+        abort(404)
+    result = store.preview(row, get_layout(db_session(), settings()), settings(), _mode())
+    resp = Response(result.html, mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = PREVIEW_CSP
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# ---- layout -------------------------------------------------------------------------------------
+
+
+@bp.route("/issues/layout", methods=["GET", "POST"])
+def layout() -> Any:
+    """The journal's email layout: colours, logo, footer (editors may change it)."""
+    session = db_session()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not has_role("editor"):
+            abort(403)
+        values = {name: request.form.get(name, "") for name in FIELD_NAMES}
+        try:
+            save_layout(session, values)
+        except LayoutError as exc:
+            session.rollback()
+            errors = {name: _(message) for name, message in exc.errors.items()}
+            return render_template("issues/layout.html", values=values, errors=errors), 400
+        audit(session, current_user_id(), "issue.layout.save", "setting", "layout")
+        session.commit()
+        flash(_("Layout saved. Every new preview and campaign uses it."), "info")
+        return redirect(url_for("issues.layout"))
+    current = get_layout(session, settings())
+    values = {name: getattr(current, name) or "" for name in FIELD_NAMES}
+    return render_template("issues/layout.html", values=values, errors=errors)

@@ -1,0 +1,130 @@
+"""The journal's email layout (colours, logo, footer), kept in the settings store.
+
+Staff edit it in the admin; campaigns, previews and the web archive read it with
+:func:`get_layout`. Only what differs from the defaults matters little: the whole layout is
+stored as one JSON object under :data:`LAYOUT_KEY`, and fields missing from an older stored
+value fall back to the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.accounts.settings_store import get_setting, set_setting
+from service.config import DEFAULT_FROM, Settings
+from service.issues.render import LANGUAGES, Layout
+
+LAYOUT_KEY = "layout"
+
+# Defaults from the demo issue's contact block: the first user is this association.
+DEFAULT_ORG_NAME = "大连市数字贸易协会"
+DEFAULT_ADDRESS = "大连市沙河口区数码广场 5 号 大连软件园 11 号楼 1106 室"
+DEFAULT_PHONE = "0411-84766033"
+DEFAULT_EMAIL = "service@dldta.org.cn"
+DEFAULT_WEBSITE = "http://www.dldta.cn"
+
+# Field lengths: they sit on one line of the masthead or footer.
+MAX_TEXT_CHARS = 200
+MAX_URL_CHARS = 500
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout))
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_HTTP_URL = re.compile(r"https?://[^\s<>\"']+", re.I)
+_WEBSITE = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.I)
+
+
+class LayoutError(ValueError):
+    """The submitted layout is invalid; ``errors`` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def default_layout(settings: Settings) -> Layout:
+    """The layout used until staff save one: the demo association and TIDINGS_FROM.
+
+    The footer's organisation is TIDINGS_FROM's display name when one was configured (the
+    built-in "Tidings" placeholder is not an organisation).
+    """
+    configured = settings.from_name and not DEFAULT_FROM.startswith(f"{settings.from_name} <")
+    return Layout(
+        org_name=settings.from_name if configured else DEFAULT_ORG_NAME,
+        address=DEFAULT_ADDRESS,
+        phone=DEFAULT_PHONE,
+        email=DEFAULT_EMAIL,
+        website=DEFAULT_WEBSITE,
+    )
+
+
+def get_layout(session: Session, settings: Settings) -> Layout:
+    """The journal's layout: the stored one, over the defaults.
+
+    A stored value that no longer validates (edited by hand, older rules) is ignored field by
+    field rather than breaking every render.
+    """
+    base = asdict(default_layout(settings))
+    stored = get_setting(session, LAYOUT_KEY, {}) or {}
+    if not isinstance(stored, dict):
+        return Layout(**base)
+    merged = {**base, **{k: v for k, v in stored.items() if k in FIELD_NAMES}}
+    try:
+        return Layout(**merged)
+    except (TypeError, ValueError):
+        _, errors = clean_layout_values(merged)
+        for name in errors:
+            merged[name] = base[name]
+        return Layout(**merged)
+
+
+def clean_layout_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Normalise submitted layout fields; return ``(clean values, {field: error})``.
+
+    Error messages are English msgids: the web layer translates them.
+    """
+    clean: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in FIELD_NAMES:
+        raw = values.get(name, "")
+        value = " ".join(str(raw if raw is not None else "").split())
+        clean[name] = value
+        limit = MAX_URL_CHARS if name in ("logo_url", "website") else MAX_TEXT_CHARS
+        if _CONTROL.search(str(raw or "").replace("\n", " ").replace("\r", " ").replace("\t", " ")):
+            errors[name] = "Control characters are not allowed."
+        elif len(value) > limit:
+            errors[name] = "This is too long."
+    for name in ("primary_color", "accent_color"):
+        if name not in errors and not _HEX_COLOR.fullmatch(clean[name]):
+            errors[name] = "A colour like #1d4f91 (# and 3 or 6 hexadecimal digits)."
+    if (
+        "logo_url" not in errors
+        and clean["logo_url"]
+        and not _HTTP_URL.fullmatch(clean["logo_url"])
+    ):
+        errors["logo_url"] = "An image address starting with https:// (or http://)."
+    if "email" not in errors and clean["email"] and not _EMAIL.fullmatch(clean["email"]):
+        errors["email"] = "An email address like service@example.org."
+    if "website" not in errors and clean["website"] and not _WEBSITE.fullmatch(clean["website"]):
+        errors["website"] = "A web address starting with http://, https:// or www."
+    if clean["language"] not in LANGUAGES:
+        errors["language"] = "Choose one of the offered languages."
+    return clean, errors
+
+
+def save_layout(session: Session, values: Mapping[str, Any]) -> Layout:
+    """Validate and store the layout; raises :class:`LayoutError` and stores nothing if bad."""
+    clean, errors = clean_layout_values(values)
+    if errors:
+        raise LayoutError(errors)
+    data: dict[str, Any] = dict(clean)
+    data["logo_url"] = clean["logo_url"] or None
+    layout = Layout(**data)
+    set_setting(session, LAYOUT_KEY, asdict(layout))
+    return layout

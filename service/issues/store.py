@@ -1,0 +1,535 @@
+"""Issues in the database: import a document, review and edit its articles, publish it.
+
+Plain functions over a SQLAlchemy ``Session`` (DESIGN §2): the CLI, the admin views, the demo
+loader and the tests call the same code. Callers commit; these functions only flush.
+
+Articles are addressed by their ``anchor`` ("a1", "a2", …): it is unique in an issue, stays
+the same when articles are moved, and is what the web archive and the excerpt-mode
+「阅读全文」 links point at, so a link in an email already sent keeps working after a reorder.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import PurePath
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.accounts.audit import audit
+from service.config import Settings
+from service.db import utcnow
+from service.issues.importer import (
+    DocumentImportError,
+    import_file,
+    missing_sentences,
+    source_markdown,
+)
+from service.issues.models import Issue
+from service.issues.render import (
+    DEFAULT_MAX_HTML_BYTES,
+    Layout,
+    Mode,
+    RenderedIssue,
+    render_issue,
+)
+from service.issues.structure import Article, IssueDoc, Section
+
+__all__ = [
+    "ArticleNotFound",
+    "DocumentImportError",
+    "IssueEditError",
+    "Preview",
+    "add_article",
+    "archive_url",
+    "completeness",
+    "create_issue_from_document",
+    "delete_article",
+    "find_article",
+    "issue_summary",
+    "load_doc",
+    "move_article",
+    "preview",
+    "publish",
+    "render_for_preview",
+    "save_doc",
+    "unpublish",
+    "unique_slug",
+    "update_article",
+]
+
+# An upload larger than this is not a newsletter; refuse it before parsing.
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+# Column sizes of the issues table (see service/issues/models.py).
+MAX_SLUG_CHARS = 120
+MAX_TITLE_CHARS = 300
+MAX_NUMBER_CHARS = 120
+MAX_FILENAME_CHARS = 300
+# Room left in a slug for a "-N" suffix when the base is taken.
+SLUG_BASE_CHARS = 100
+MAX_ARTICLE_TITLE_CHARS = 500
+MAX_SOURCE_CHARS = 300
+# Preview: who the sample message is addressed to, and the slot values used (never a real
+# subscriber's data).
+SAMPLE_NAME = "会员"
+SAMPLE_EMAIL = "member@example.org"
+SAMPLE_LINK = "#"
+# A 1×1 transparent GIF: the open pixel of a preview must not call the tracking endpoint.
+SAMPLE_PIXEL = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
+SAMPLE_LIST_LABEL = "newsletter"
+PREVIEW_CACHE_SIZE = 8
+
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_PARENTHESISED = re.compile(r"[(（][^)）]*[)）]")
+_DIGITS = re.compile(r"\d+")
+_ANCHOR_NUMBER = re.compile(r"a(\d+)\Z")
+
+Direction = Literal["up", "down"]
+
+
+class IssueEditError(ValueError):
+    """An edit cannot be made; the message says why in words an editor understands."""
+
+
+class ArticleNotFound(IssueEditError):
+    """No article with that anchor in the issue (stale page, or deleted meanwhile)."""
+
+
+# ---- import -------------------------------------------------------------------------------------
+
+
+def create_issue_from_document(
+    session: Session, filename: str, data: bytes, user_id: int | None = None
+) -> Issue:
+    """Import ``data`` (a .md or .docx file called ``filename``) as a new, unpublished issue.
+
+    The structure, title, number and a unique URL-safe slug come from the document; the
+    original bytes stay attached. Raises :class:`DocumentImportError` (with a message for
+    the editor) when the file cannot be imported; nothing is stored then.
+    """
+    name = PurePath(filename.replace("\\", "/")).name.strip()[:MAX_FILENAME_CHARS]
+    if not name:
+        raise DocumentImportError("The file has no name; import a .md or .docx file.")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentImportError(
+            f"The file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."
+        )
+    doc = import_file(name, data)
+    if not any(True for _ in doc.articles()):
+        raise DocumentImportError("No articles were found in the document.")
+    issue = Issue(
+        slug=unique_slug(session, _slug_base(doc, name)),
+        title=_issue_title(doc, name),
+        number=(doc.number or "")[:MAX_NUMBER_CHARS],
+        structure=doc.to_dict(),
+        source_filename=name,
+        source_data=data,
+    )
+    session.add(issue)
+    session.flush()
+    audit(session, user_id, "issue.import", "issue", issue.id, filename=name, size=len(data))
+    return issue
+
+
+def _issue_title(doc: IssueDoc, filename: str) -> str:
+    return (doc.journal or PurePath(filename).stem or "Issue")[:MAX_TITLE_CHARS]
+
+
+def _ascii_slug(text: str) -> str:
+    # NFKD turns "Café" into "Cafe" and full-width digits into ASCII; CJK drops out (a
+    # pinyin transliteration is not worth a dependency: the filename or number is used then).
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _SLUG_JUNK.sub("-", ascii_text.lower()).strip("-")
+
+
+def _number_slug(number: str | None) -> str:
+    # "2026 年第 1 期 (总第 14 期)" → "2026-1": the running total in brackets is redundant.
+    digits = _DIGITS.findall(_PARENTHESISED.sub("", unicodedata.normalize("NFKC", number or "")))
+    return "-".join(str(int(d)) for d in digits)
+
+
+def _slug_base(doc: IssueDoc, filename: str) -> str:
+    """journal-number for Latin journal names, else the file name, else number or date."""
+    journal = _ascii_slug(doc.journal)
+    number = _number_slug(doc.number)
+    if journal:
+        base = f"{journal}-{number}" if number else journal
+    else:
+        base = _ascii_slug(PurePath(filename).stem) or number
+    if not base or base.isdigit():
+        base = f"issue-{base or date.today().isoformat()}"
+    return base[:SLUG_BASE_CHARS].strip("-")
+
+
+def unique_slug(session: Session, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``, … whichever is not yet taken by an issue."""
+    taken = set(
+        session.scalars(
+            select(Issue.slug).where((Issue.slug == base) | Issue.slug.like(f"{base}-%"))
+        )
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+# ---- the structured issue -----------------------------------------------------------------------
+
+
+def load_doc(issue: Issue) -> IssueDoc:
+    """The issue's structure as an :class:`IssueDoc` (empty for an issue never imported)."""
+    return IssueDoc.from_dict(issue.structure or {})
+
+
+def save_doc(session: Session, issue: Issue, doc: IssueDoc) -> None:
+    """Store ``doc`` as the issue's structure (and keep title and number in step)."""
+    issue.structure = doc.to_dict()
+    if doc.journal:
+        issue.title = doc.journal[:MAX_TITLE_CHARS]
+    issue.number = (doc.number or "")[:MAX_NUMBER_CHARS]
+    issue.updated_at = utcnow()
+    session.flush()
+
+
+def issue_summary(issue: Issue) -> dict[str, Any]:
+    """``{id, slug, title, number, sections: [{title, articles: [{title, source}]}]}`` (§7)."""
+    doc = load_doc(issue)
+    return {
+        "id": issue.id,
+        "slug": issue.slug,
+        "title": issue.title,
+        "number": issue.number,
+        "sections": [
+            {
+                "title": s.title,
+                "articles": [{"title": a.title, "source": a.source} for a in s.articles],
+            }
+            for s in doc.sections
+        ],
+    }
+
+
+def article_count(issue: Issue) -> int:
+    """How many articles the issue has."""
+    return sum(1 for _ in load_doc(issue).articles())
+
+
+def find_article(doc: IssueDoc, anchor: str) -> tuple[int, int]:
+    """``(section index, article index)`` of the article with ``anchor``."""
+    for si, section in enumerate(doc.sections):
+        for ai, article in enumerate(section.articles):
+            if article.anchor == anchor:
+                return si, ai
+    raise ArticleNotFound("That article no longer exists; reload the page.")
+
+
+# ---- article edits ------------------------------------------------------------------------------
+
+
+def move_article(
+    session: Session, issue: Issue, anchor: str, direction: Direction, user_id: int | None = None
+) -> None:
+    """Move an article one place up or down; at a section's edge it crosses into the
+    neighbouring section (last place of the previous one, first place of the next one)."""
+    doc = load_doc(issue)
+    si, ai = find_article(doc, anchor)
+    articles = doc.sections[si].articles
+    if direction == "up":
+        if ai > 0:
+            articles[ai - 1], articles[ai] = articles[ai], articles[ai - 1]
+        elif si > 0:
+            doc.sections[si - 1].articles.append(articles.pop(ai))
+        else:
+            raise IssueEditError("The article is already the first one.")
+    elif direction == "down":
+        if ai < len(articles) - 1:
+            articles[ai + 1], articles[ai] = articles[ai], articles[ai + 1]
+        elif si < len(doc.sections) - 1:
+            doc.sections[si + 1].articles.insert(0, articles.pop(ai))
+        else:
+            raise IssueEditError("The article is already the last one.")
+    else:
+        raise IssueEditError("Unknown direction.")
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.article.move", "issue", issue.id, anchor=anchor, to=direction)
+
+
+def _clean_fields(title: str, body: str, source: str | None) -> tuple[str, str, str | None]:
+    title = " ".join((title or "").split())
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    clean_source = " ".join((source or "").split()) or None
+    if not title:
+        raise IssueEditError("An article needs a title.")
+    if len(title) > MAX_ARTICLE_TITLE_CHARS:
+        raise IssueEditError(f"The title is longer than {MAX_ARTICLE_TITLE_CHARS} characters.")
+    if clean_source and len(clean_source) > MAX_SOURCE_CHARS:
+        raise IssueEditError(f"The source is longer than {MAX_SOURCE_CHARS} characters.")
+    return title, body, clean_source
+
+
+def update_article(
+    session: Session,
+    issue: Issue,
+    anchor: str,
+    *,
+    title: str,
+    body: str,
+    source: str | None,
+    user_id: int | None = None,
+) -> Article:
+    """Replace an article's title, Markdown body and source line."""
+    title, body, source = _clean_fields(title, body, source)
+    doc = load_doc(issue)
+    si, ai = find_article(doc, anchor)
+    article = doc.sections[si].articles[ai]
+    article.title, article.body = title, body
+    if source != article.source:
+        article.source, article.source_url = source, None
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.article.edit", "issue", issue.id, anchor=anchor)
+    return article
+
+
+def delete_article(
+    session: Session, issue: Issue, anchor: str, user_id: int | None = None
+) -> Article:
+    """Remove an article. Its text goes to ``doc.removed``: the completeness report then
+    lists it as removed on purpose instead of lost."""
+    doc = load_doc(issue)
+    si, ai = find_article(doc, anchor)
+    article = doc.sections[si].articles.pop(ai)
+    doc.removed.extend(
+        part
+        for part in (
+            article.title,
+            article.body,
+            (article.source_label or "") + (article.source or ""),
+        )
+        if part
+    )
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.article.delete", "issue", issue.id, anchor=anchor)
+    return article
+
+
+def _next_anchor(doc: IssueDoc) -> str:
+    numbers = [int(m.group(1)) for _, a in doc.articles() if (m := _ANCHOR_NUMBER.match(a.anchor))]
+    return f"a{max(numbers, default=0) + 1}"
+
+
+def add_article(
+    session: Session,
+    issue: Issue,
+    section_index: int,
+    *,
+    title: str,
+    body: str,
+    source: str | None = None,
+    user_id: int | None = None,
+) -> Article:
+    """Append a new article to section ``section_index`` (an issue without sections gets
+    one untitled section)."""
+    title, body, source = _clean_fields(title, body, source)
+    doc = load_doc(issue)
+    if not doc.sections:
+        doc.sections.append(Section(title="", articles=[]))
+    if not 0 <= section_index < len(doc.sections):
+        raise IssueEditError("That section no longer exists; reload the page.")
+    article = Article(title=title, body=body, source=source, anchor=_next_anchor(doc))
+    doc.sections[section_index].articles.append(article)
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.article.add", "issue", issue.id, anchor=article.anchor)
+    return article
+
+
+# ---- publishing and completeness ----------------------------------------------------------------
+
+
+def publish(session: Session, issue: Issue, user_id: int | None = None) -> None:
+    """Show the issue in the public web archive (keeps the first publication time)."""
+    if not any(True for _ in load_doc(issue).articles()):
+        raise IssueEditError("An issue without articles cannot be published.")
+    if issue.published_at is None:
+        issue.published_at = utcnow()
+    session.flush()
+    audit(session, user_id, "issue.publish", "issue", issue.id)
+
+
+def unpublish(session: Session, issue: Issue, user_id: int | None = None) -> None:
+    """Take the issue out of the public web archive."""
+    issue.published_at = None
+    session.flush()
+    audit(session, user_id, "issue.unpublish", "issue", issue.id)
+
+
+def completeness(issue: Issue) -> list[str]:
+    """Sentences of the original document that are not in the issue as it is now.
+
+    Empty proves nothing was lost. Sentences removed on purpose (print furniture the importer
+    dropped, deleted articles) are in ``load_doc(issue).removed`` and are not listed here.
+    An issue without an attached original has nothing to compare: empty too.
+    """
+    if not issue.source_data:
+        return []
+    source = source_markdown(issue.source_filename, issue.source_data)
+    return missing_sentences(source, load_doc(issue))
+
+
+def size_of_source(session: Session, issue_ids: list[int]) -> dict[int, int]:
+    """Bytes of these issues' original documents, by issue id, without loading the bytes."""
+    rows = session.execute(
+        select(Issue.id, func.length(Issue.source_data)).where(Issue.id.in_(issue_ids))
+    )
+    return {issue_id: int(size or 0) for issue_id, size in rows}
+
+
+# ---- preview ------------------------------------------------------------------------------------
+
+
+def archive_url(settings: Settings, slug: str) -> str:
+    """The public web-archive page of an issue (also the excerpt links' target)."""
+    return f"{settings.base_url.rstrip('/')}/archive/{slug}"
+
+
+@functools.lru_cache(maxsize=PREVIEW_CACHE_SIZE)
+def _render_cached(structure: str, layout: str, mode: Mode, url: str) -> RenderedIssue:
+    # The preview page and its two iframes render the same issue within a second: cache by
+    # content, so an edit or a layout change is always seen.
+    return render_issue(
+        IssueDoc.from_dict(json.loads(structure)),
+        Layout(**json.loads(layout)),
+        mode=mode,
+        archive_url=url,
+    )
+
+
+def render_for_preview(
+    issue: Issue, layout: Layout, settings: Settings, mode: Mode = "auto"
+) -> RenderedIssue:
+    """Render the issue as a campaign would (tracking on, so the size is the real one)."""
+    return _render_cached(
+        json.dumps(issue.structure, sort_keys=True, ensure_ascii=False),
+        json.dumps(layout.__dict__, sort_keys=True, ensure_ascii=False),
+        mode,
+        archive_url(settings, issue.slug),
+    )
+
+
+def sample_values(rendered: RenderedIssue) -> dict[str, str]:
+    """Slot values of the preview: a sample name and inert links, never a subscriber's."""
+    values = {
+        "name": SAMPLE_NAME,
+        "unsubscribe_url": SAMPLE_LINK,
+        "preferences_url": SAMPLE_LINK,
+        "open_pixel_url": SAMPLE_PIXEL,
+    }
+    values.update(dict.fromkeys(rendered.compiled.link_slots, SAMPLE_LINK))
+    return values
+
+
+@dataclass
+class Preview:
+    """What the admin preview shows: one mode's message and the size report of all modes."""
+
+    mode: str
+    # The mode actually shown ("full" or "excerpt"); for mode="auto" the one auto picks.
+    mode_used: str
+    auto_picks: str
+    html: str
+    text: str
+    headers: list[tuple[str, str]]
+    # Encoded (base64, worst-case slots) HTML size per concrete mode, and the limit.
+    sizes: dict[str, int]
+    limit: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def html_bytes(self) -> int:
+        """Encoded HTML size of the message shown."""
+        return self.sizes[self.mode_used]
+
+
+def _sample_headers(
+    issue: Issue, settings: Settings, html: str, text: str
+) -> list[tuple[str, str]]:
+    """The headers of a sample message of this issue (STANDARDS §2.1), decoded."""
+    from service.mail.message import ListId, MessageBuilder, MessageParts
+
+    domain = settings.from_addr.rpartition("@")[2]
+    builder = MessageBuilder(
+        MessageParts(
+            from_name=settings.from_name,
+            from_addr=settings.from_addr,
+            subject=" ".join(p for p in (issue.title, issue.number) if p),
+            list_id=ListId(SAMPLE_LIST_LABEL, domain, issue.title or None),
+            message_id_domain=domain,
+            tz=settings.timezone,
+        )
+    )
+    # List-Unsubscribe must be https (RFC 8058); the sample shows its shape.
+    host = urlsplit(settings.base_url).netloc or domain
+    raw = builder.build(
+        SAMPLE_EMAIL,
+        SAMPLE_NAME,
+        html,
+        text,
+        f"https://{host}/unsubscribe/SAMPLE",
+        f"<preview.{issue.id}@{domain}>",
+    )
+    parsed = BytesHeaderParser(policy=default_policy).parsebytes(bytes(raw))
+    return [(name, str(value)) for name, value in parsed.items()]
+
+
+def _headers_or_problem(
+    issue: Issue, settings: Settings, html: str, text: str
+) -> list[tuple[str, str]]:
+    # The builder refuses what it could not send (e.g. a control character in the title);
+    # the preview then says so where the headers would be instead of failing as a whole.
+    try:
+        return _sample_headers(issue, settings, html, text)
+    except ValueError as exc:
+        return [("(error)", str(exc))]
+
+
+def preview(
+    issue: Issue,
+    layout: Layout,
+    settings: Settings,
+    mode: Mode = "auto",
+    limit: int = DEFAULT_MAX_HTML_BYTES,
+) -> Preview:
+    """Render the issue for the admin preview: filled HTML and text, headers, size report.
+
+    Both concrete modes are rendered (cached) so the report can say what each costs and
+    which one ``auto`` picks, exactly as :func:`render_issue` decides it.
+    """
+    full = render_for_preview(issue, layout, settings, "full")
+    excerpt = render_for_preview(issue, layout, settings, "excerpt")
+    sizes = {"full": full.html_size_encoded, "excerpt": excerpt.html_size_encoded}
+    auto_picks = "full" if sizes["full"] <= limit else "excerpt"
+    mode_used = auto_picks if mode == "auto" else mode
+    rendered = full if mode_used == "full" else excerpt
+    html, text = rendered.compiled.fill(sample_values(rendered))
+    return Preview(
+        mode=mode,
+        mode_used=mode_used,
+        auto_picks=auto_picks,
+        html=html,
+        text=text,
+        headers=_headers_or_problem(issue, settings, html, text),
+        sizes=sizes,
+        limit=limit,
+        warnings=[w for w in rendered.warnings if "over the" not in w],
+    )

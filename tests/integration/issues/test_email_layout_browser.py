@@ -1,0 +1,109 @@
+"""The demo issue's email in a real browser (Debian chromium via Playwright): no horizontal
+overflow on a phone (375 px) or at the 600 px body width, in every mode. Screenshots go to
+tests/artifacts/ (gitignored) so a person can look at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from service.issues.importer import import_markdown
+from service.issues.layout import DEFAULT_ADDRESS, DEFAULT_EMAIL, DEFAULT_PHONE, DEFAULT_WEBSITE
+from service.issues.render import Layout, render_issue, render_web
+from service.issues.store import sample_values
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "demo" / "dldta-2026-q1.md"
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTHS = (375, 600)
+VIEWPORT_HEIGHT = 900
+LAYOUT = Layout(
+    journal_name="大连数字贸易",
+    org_name="大连市数字贸易协会",
+    address=DEFAULT_ADDRESS,
+    phone=DEFAULT_PHONE,
+    email=DEFAULT_EMAIL,
+    website=DEFAULT_WEBSITE,
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium: apt-get install chromium")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _demo_html(mode: str) -> str:
+    rendered = render_issue(
+        import_markdown(DEMO.read_text("utf-8")),
+        LAYOUT,
+        mode=mode,  # type: ignore[arg-type]
+        archive_url="https://news.example.org/archive/dldta-2026-q1",
+    )
+    html, _text = rendered.compiled.fill(sample_values(rendered))
+    return html
+
+
+def _overflow(browser: Browser, html: str, width: int, shot: Path) -> tuple[int, int, float]:
+    """(scrollWidth, innerWidth, right edge of the widest element) of ``html`` at ``width``."""
+    page = browser.new_page(viewport={"width": width, "height": VIEWPORT_HEIGHT})
+    try:
+        # No network: images are data: URIs and links are "#" or never followed.
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(html, wait_until="load")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=False)
+        page.screenshot(path=str(shot.with_name(shot.stem + "-full.png")), full_page=True)
+        return (
+            page.evaluate("document.documentElement.scrollWidth"),
+            page.evaluate("window.innerWidth"),
+            page.evaluate(
+                """() => Math.max(...[...document.querySelectorAll('body *')]
+                       .map(e => e.getBoundingClientRect().right))"""
+            ),
+        )
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("mode", ["auto", "full"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demo_email_fits_the_width_without_horizontal_scrolling(
+    browser: Browser, width: int, mode: str
+) -> None:
+    shot = ARTIFACTS / f"email-demo-{mode}-{width}px.png"
+    scroll_width, inner_width, widest = _overflow(browser, _demo_html(mode), width, shot)
+    assert shot.stat().st_size > 0
+    assert scroll_width <= inner_width, f"{scroll_width}px of content in a {inner_width}px view"
+    assert widest <= inner_width + 0.5
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_web_archive_page_fits_the_width_without_horizontal_scrolling(
+    browser: Browser, width: int
+) -> None:
+    html = render_web(import_markdown(DEMO.read_text("utf-8")), LAYOUT)
+    shot = ARTIFACTS / f"archive-demo-{width}px.png"
+    scroll_width, inner_width, widest = _overflow(browser, html, width, shot)
+    assert scroll_width <= inner_width, f"{scroll_width}px of content in a {inner_width}px view"
+    assert widest <= inner_width + 0.5
