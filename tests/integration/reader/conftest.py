@@ -1,0 +1,69 @@
+"""Fixtures of the reader pages: lists, a clean rate-limit store, token helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from service import tokens
+from service.config import Settings
+from service.extensions import limiter
+from service.subscribers.models import MailingList, Membership, Subscriber
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(app: Flask) -> Iterator[None]:
+    """Every test starts with empty rate-limit counters in the real Redis."""
+    limiter._storage_dead = False  # a test that killed Redis must not leak its fallback
+    limiter.reset()
+    yield
+    limiter._storage_dead = False
+
+
+@pytest.fixture
+def quarterly(session: Session) -> MailingList:
+    """A public list with double opt-in."""
+    row = MailingList(
+        slug="quarterly", name="会刊季刊", description="每季度一期", double_opt_in=True
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+@pytest.fixture
+def events_list(session: Session) -> MailingList:
+    """A public list without double opt-in."""
+    row = MailingList(slug="events", name="Events", description="", double_opt_in=False)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def unsubscribe_url(settings: Settings, subscriber_id: int, list_id: int) -> str:
+    """The path of a subscriber's unsubscribe link for one list."""
+    token = tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id, list_id)
+    return f"/unsubscribe/{token}"
+
+
+def preferences_url(settings: Settings, subscriber_id: int) -> str:
+    """The path of a subscriber's preferences link."""
+    return (
+        f"/preferences/{tokens.make_token(settings.secret_key, tokens.PREFERENCES, subscriber_id)}"
+    )
+
+
+def make_subscriber(
+    session: Session, email: str, lists: list[MailingList], name: str = "", language: str = "zh-CN"
+) -> Subscriber:
+    """An enabled subscriber with active memberships on ``lists`` (committed)."""
+    sub = Subscriber(email=email, email_ascii=email, name=name, language=language, attributes={})
+    session.add(sub)
+    session.flush()
+    for mailing_list in lists:
+        session.add(Membership(subscriber_id=sub.id, list_id=mailing_list.id, status="active"))
+    session.commit()
+    return sub

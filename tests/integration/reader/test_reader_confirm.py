@@ -1,0 +1,135 @@
+"""Double opt-in end to end: form → real worker → real SMTP capture → confirm link."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from datetime import timedelta
+from email.message import EmailMessage
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.mail.capture import CaptureStore
+from service.subscribers.models import (
+    Consent,
+    MailingList,
+    Membership,
+    Subscriber,
+    SubscriberToken,
+)
+from tests.conftest import csrf_token
+
+MAIL_TIMEOUT_SECONDS = 30
+LINK = re.compile(r"http://localhost/confirm/([A-Za-z0-9_-]{1,32})")
+
+
+def _wait_for_mail(capture: CaptureStore, rcpt: str, seen: set[str]) -> EmailMessage:
+    deadline = time.monotonic() + MAIL_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        for msg_id in capture.ids():
+            if msg_id not in seen and rcpt in capture.summary(msg_id).rcpt_tos:
+                seen.add(msg_id)
+                return capture.message(msg_id)
+        time.sleep(0.1)
+    raise AssertionError(f"no confirmation mail to {rcpt} within {MAIL_TIMEOUT_SECONDS}s")
+
+
+def _link(msg: EmailMessage) -> str:
+    text = msg.get_body(preferencelist=("plain",))
+    assert text is not None
+    match = LINK.search(text.get_content())
+    assert match, text.get_content()
+    return match.group(1)
+
+
+def _membership(session: Session, list_id: int) -> Membership:
+    session.expire_all()
+    membership = session.scalar(select(Membership).where(Membership.list_id == list_id))
+    assert membership is not None
+    return membership
+
+
+def test_the_confirmation_mail_arrives_and_its_link_activates_the_membership_once(
+    client: FlaskClient,
+    session: Session,
+    quarterly: MailingList,
+    capture: CaptureStore,
+    celery_worker: subprocess.Popen[bytes],
+) -> None:
+    seen = set(capture.ids())
+    resp = client.post(
+        "/subscribe/quarterly",
+        data={"email": "Wang.Fang@Example.org", "name": "王芳", "language": "zh-CN"},
+    )
+    assert resp.status_code == 200
+    msg = _wait_for_mail(capture, "wang.fang@example.org", seen)
+    assert msg["Subject"] == "请确认订阅《会刊季刊》"
+    assert msg["From"].addresses[0].display_name == "大连市数字贸易协会"
+    assert msg["To"].addresses[0].addr_spec == "wang.fang@example.org"
+    assert msg["List-Unsubscribe"] is None  # transactional, not list mail
+    html = msg.get_body(preferencelist=("html",))
+    assert html is not None and "确认订阅" in html.get_content()
+    token = _link(msg)
+
+    first = client.get(f"/confirm/{token}")
+    assert first.status_code == 200
+    assert first.headers["Referrer-Policy"] == "no-referrer"
+    assert _membership(session, quarterly.id).status == "active"
+    assert session.scalar(select(Consent).where(Consent.action == "confirm")) is not None
+
+    again = client.get(f"/confirm/{token}?lang=en")
+    assert again.status_code == 200
+    body = again.get_data(as_text=True)
+    assert "already been used" in body and "already confirmed" in body
+    assert session.scalar(select(SubscriberToken.used_at)) is not None
+
+
+def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
+    client: FlaskClient,
+    session: Session,
+    quarterly: MailingList,
+    capture: CaptureStore,
+    celery_worker: subprocess.Popen[bytes],
+) -> None:
+    seen = set(capture.ids())
+    client.post("/subscribe/quarterly", data={"email": "late@example.org", "language": "en"})
+    old = _link(_wait_for_mail(capture, "late@example.org", seen))
+    row = session.scalar(select(SubscriberToken))
+    assert row is not None and row.expires_at is not None
+    row.created_at -= timedelta(hours=73)
+    row.expires_at -= timedelta(hours=73)
+    session.commit()
+
+    page = client.get(f"/confirm/{old}?lang=en")
+    assert page.status_code == 200
+    assert "expired" in page.get_data(as_text=True)
+    assert _membership(session, quarterly.id).status == "unconfirmed"
+
+    resent = client.post(
+        f"/confirm/{old}/resend", data={"csrf_token": csrf_token(client, f"/confirm/{old}")}
+    )
+    assert resent.status_code == 200 and "Location" not in resent.headers
+    msg = _wait_for_mail(capture, "late@example.org", seen)
+    assert msg["Subject"] == "Please confirm your subscription to 会刊季刊"
+    new = _link(msg)
+    assert new != old
+    assert client.get(f"/confirm/{old}").status_code == 404  # replaced by the new one
+    assert client.get(f"/confirm/{new}").status_code == 200
+    assert _membership(session, quarterly.id).status == "active"
+    sub = session.scalar(select(Subscriber))
+    assert sub is not None and sub.status == "enabled"
+
+
+def test_the_resend_button_needs_its_csrf_token(
+    client: FlaskClient, session: Session, quarterly: MailingList
+) -> None:
+    client.post("/subscribe/quarterly", data={"email": "csrf@example.org"})
+    row = session.scalar(select(SubscriberToken))
+    assert row is not None
+    before = row.token
+    assert client.post(f"/confirm/{before}/resend").status_code == 400
+    session.expire_all()
+    assert session.scalar(select(SubscriberToken.token)) == before
