@@ -54,6 +54,9 @@ def web(host: str, port: int, workers: int, threads: int) -> None:
     _settings()  # fail early, with the variable's name, before gunicorn starts
     from gunicorn.app.wsgiapp import run
 
+    from service.supervisor import follow_supervisor
+
+    follow_supervisor()
     sys.argv = [
         "gunicorn",
         "--bind",
@@ -107,8 +110,10 @@ def worker(concurrency: int | None, queues: str, loglevel: str) -> None:
 def beat(loglevel: str) -> None:
     """Run the periodic scheduler. Run exactly one in a deployment."""
     settings = _settings()
+    from service.supervisor import follow_supervisor
     from worker.app import celery
 
+    follow_supervisor()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     celery.start(
         [

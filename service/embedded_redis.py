@@ -69,8 +69,14 @@ def start_bundled_redis(
         "--logfile",
         str(directory / "redis.log"),
     ]
+    from service.supervisor import die_with_parent
+
     proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

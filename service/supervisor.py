@@ -48,12 +48,60 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     def alive(self) -> bool:
         """Whether the process is still running."""
         return self.proc is not None and self.proc.poll() is None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before exec: ask Linux to SIGTERM it when ``tidings up`` dies, even by
+    SIGKILL, so a killed supervisor never leaves a web server or worker behind.
+
+    Runs between fork and exec, so it is called only while the supervisor has no other
+    threads (the SMTP capture thread starts after the children).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+SUPERVISOR_PID_VARIABLE = "TIDINGS_SUPERVISOR_PID"
+PARENT_POLL_SECONDS = 1.0
+
+
+def follow_supervisor() -> None:
+    """In a part started by ``tidings up``: stop this process (SIGTERM, its own graceful
+    shutdown) when the supervisor is gone.
+
+    The kernel's parent-death signal does not reach every part (gunicorn's master was seen
+    to miss it), so each part also watches its parent from a daemon thread.
+    """
+    expected = os.environ.get(SUPERVISOR_PID_VARIABLE)
+    if not expected or not expected.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(expected):
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    import threading
+
+    threading.Thread(target=watch, name="follow-supervisor", daemon=True).start()
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -124,6 +172,7 @@ def child_env(settings: Settings, redis_url: str, smtp_url: str | None) -> dict[
             "TIDINGS_DATABASE_URL": settings.database_url,
             "TIDINGS_REDIS_URL": redis_url,
             "PYTHONUNBUFFERED": "1",
+            SUPERVISOR_PID_VARIABLE: str(os.getpid()),
         }
     )
     if smtp_url:

@@ -83,12 +83,23 @@ def _log_in_and_look(port: int, password: str) -> dict[str, str]:
     login_page = opener.open(f"{base}/login", timeout=10).read().decode()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page)
     assert token, "the login page has no CSRF token"
-    form = urllib.parse.urlencode({"email": "admin@example.org", "password": password,
-                                   "csrf_token": token.group(1)}).encode()
+    form = urllib.parse.urlencode(
+        {"email": "admin@example.org", "password": password, "csrf_token": token.group(1)}
+    ).encode()
     dashboard = opener.open(f"{base}/login", data=form, timeout=10).read().decode()
     issues = opener.open(f"{base}/issues", timeout=10).read().decode()
     lists = opener.open(f"{base}/lists", timeout=10).read().decode()
     return {"dashboard": dashboard, "issues": issues, "lists": lists}
+
+
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    """After a failed assertion: stop the supervisor the polite way, so it stops its parts."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
@@ -121,8 +132,7 @@ def test_up_starts_everything_green_and_stops_without_orphans(tmp_path: Path) ->
         assert "会员单位" in pages["lists"]
         out = _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _terminate(proc)
     assert "Password:" in banner and "admin@example.org" in banner
     assert "stopped." in out
 
@@ -132,6 +142,21 @@ def test_up_starts_everything_green_and_stops_without_orphans(tmp_path: Path) ->
         _body, banner = _wait_green(proc, port)
         _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _terminate(proc)
     assert "Password:" not in banner and "existing account" in banner
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_takes_its_parts_with_it(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    proc = _start(tmp_path, port, dead)
+    try:
+        _wait_green(proc, port)
+        parts = psutil.Process(proc.pid).children()  # web, worker, beat, bundled redis
+        assert len(parts) == 4
+        proc.kill()  # SIGKILL: the supervisor cannot clean up itself
+        proc.communicate(timeout=30)
+        gone, alive = psutil.wait_procs(parts, timeout=30)
+        assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    finally:
+        _terminate(proc)
