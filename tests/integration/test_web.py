@@ -115,3 +115,30 @@ def test_the_settings_page_never_shows_the_secret_key(
     page = logged_in.get("/settings").get_data(as_text=True)
     assert settings.secret_key not in page
     assert "TIDINGS_SECRET_KEY" in page
+
+
+def test_behind_a_trusted_proxy_the_visitor_address_comes_from_its_header(
+    settings: Settings,
+) -> None:
+    from flask import request
+
+    from service import create_app
+
+    seen: list[str | None] = []
+    proxied = create_app(
+        test_config={"TESTING": True}, settings=settings.with_overrides(trusted_proxies=1)
+    )
+    proxied.before_request(lambda: seen.append(request.remote_addr))
+    proxied.test_client().get(
+        "/healthz",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    direct = create_app(test_config={"TESTING": True}, settings=settings)
+    direct.before_request(lambda: seen.append(request.remote_addr))
+    direct.test_client().get(
+        "/healthz",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    assert seen == ["203.0.113.7", "10.0.0.2"]
