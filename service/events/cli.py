@@ -1,9 +1,183 @@
-"""Command-line commands for events (`tidings bounces`, ...)."""
+"""Command-line commands for events and reports.
+
+- ``tidings bounces --host --port``: the inbound bounce SMTP listener;
+- ``tidings report campaign ID [--json]``: a campaign's figures (DESIGN §7 keys);
+- `campaign_report_command`: the same as a plain ``click.Command`` named ``report``, for
+  the sending engineer to add to the ``campaign`` group (``tidings campaign report ID``).
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from typing import Any
+
 import click
+
+DEFAULT_BOUNCE_PORT = 2525
+
+
+def _settings() -> Any:
+    from service.cli import _settings as load
+
+    return load()
+
+
+@click.command("bounces")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_BOUNCE_PORT, show_default=True, help="SMTP port.")
+def bounces_command(host: str, port: int) -> None:
+    """Run the inbound bounce SMTP server for the VERP bounce domain."""
+    from service.events.bounce_server import start_bounce_server
+
+    settings = _settings()
+    controller = start_bounce_server(settings, host, port)
+    click.echo(f"bounce server for @{settings.bounce_domain} listening on {host}:{port}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+def _print_report(campaign_id: int, as_json: bool) -> None:
+    from service.db import Database
+    from service.reports.queries import campaign_report
+
+    database = Database(_settings().database_url)
+    try:
+        with database.session() as session:
+            report = campaign_report(session, campaign_id)
+    finally:
+        database.dispose()
+    if report is None:
+        raise click.ClickException(f"no campaign {campaign_id}")
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    for key, value in report.items():
+        if key == "links":
+            click.echo(f"links: {len(value)}")
+            for link in value:
+                click.echo(
+                    f"  {link['clicks_unique']:>8,} {link['clicks_total']:>8,}  {link['url']}"
+                )
+        elif key == "rates":
+            for name, rate in value.items():
+                click.echo(
+                    f"{name}: {rate:.2%}" if isinstance(rate, float) else f"{name}: {rate:,}"
+                )
+        else:
+            click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+@click.command("report")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def campaign_report_command(campaign_id: int, as_json: bool) -> None:
+    """A campaign's delivery report (recipients, bounces, opens, clicks, ...)."""
+    _print_report(campaign_id, as_json)
+
+
+@click.group("report")
+def report_group() -> None:
+    """Delivery reports."""
+
+
+@report_group.command("campaign")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def report_campaign(campaign_id: int, as_json: bool) -> None:
+    """A campaign's delivery report (same as ``tidings campaign report``)."""
+    _print_report(campaign_id, as_json)
+
+
+def _update_setting(key: str, change: Any) -> Any:
+    """Apply ``change(current) -> new`` to a settings-store value; return the new value."""
+    from service.accounts.settings_store import get_setting, set_setting
+    from service.db import Database
+
+    database = Database(_settings().database_url)
+    try:
+        with database.transaction() as session:
+            value = change(get_setting(session, key))
+            if value is not None:
+                set_setting(session, key, value)
+            return value if value is not None else get_setting(session, key)
+    finally:
+        database.dispose()
+
+
+@click.group("webhook")
+def webhook_group() -> None:
+    """Provider webhook secrets (POST /webhooks/<provider>)."""
+
+
+@webhook_group.command("set")
+@click.argument("provider", type=click.Choice(["ses", "sendgrid", "mailgun", "postmark"]))
+@click.option("--topic-arn", "topic_arns", multiple=True, help="SES: allowed SNS topic (repeat).")
+@click.option("--public-key", help="SendGrid: the verification key (base64 DER or PEM).")
+@click.option("--signing-key", help="Mailgun: the HTTP webhook signing key.")
+@click.option("--username", help="Postmark: basic-auth user in the webhook URL.")
+@click.option("--password", help="Postmark: basic-auth password.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def webhook_set(provider: str, as_json: bool, **fields: Any) -> None:
+    """Configure one provider; secrets are shown back masked."""
+    from service.events.webhooks import SETTINGS_KEY, masked
+
+    given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items() if v}
+
+    def change(current: Any) -> dict[str, Any]:
+        value = dict(current or {})
+        value[provider] = {**(value.get(provider) or {}), **given}
+        return value
+
+    shown = masked(_update_setting(SETTINGS_KEY, change))[provider]
+    click.echo(json.dumps(shown, ensure_ascii=False) if as_json else f"{provider}: {shown}")
+
+
+@webhook_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def webhook_show(as_json: bool) -> None:
+    """The webhook configuration, secrets masked."""
+    from service.events.webhooks import SETTINGS_KEY, masked
+
+    shown = masked(_update_setting(SETTINGS_KEY, lambda _current: None))
+    click.echo(json.dumps(shown, ensure_ascii=False) if as_json else str(shown))
+
+
+@click.command("bounce-mailbox")
+@click.option("--host", help="IMAP server.")
+@click.option("--port", type=int, help="IMAP port (993 with SSL, 143 without).")
+@click.option("--ssl/--no-ssl", default=None, help="Implicit TLS (default on).")
+@click.option("--user", help="Login.")
+@click.option("--password", help="Password (never shown back).")
+@click.option("--folder", help="Folder to read (default INBOX).")
+@click.option("--processed-folder", help="Where processed mail goes (default Tidings/Processed).")
+@click.option("--enable/--disable", default=None, help="Turn polling on or off.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bounce_mailbox_command(as_json: bool, **fields: Any) -> None:
+    """Configure the IMAP bounce mailbox polled by beat; without options, show it."""
+    from service.events.mailbox import SETTINGS_KEY, masked_config
+
+    given = {k: v for k, v in fields.items() if v is not None}
+    if "enable" in given:
+        given["enabled"] = given.pop("enable")
+
+    def change(current: Any) -> dict[str, Any] | None:
+        return {**(current or {}), **given} if given else None
+
+    shown = masked_config(_update_setting(SETTINGS_KEY, change))
+    click.echo(json.dumps(shown, ensure_ascii=False) if as_json else str(shown))
 
 
 def register(main: click.Group) -> None:
     """Add this domain's commands to the ``tidings`` group."""
+    main.add_command(bounces_command)
+    main.add_command(report_group)
+    main.add_command(webhook_group)
+    main.add_command(bounce_mailbox_command)
+    campaign = main.commands.get("campaign")
+    if isinstance(campaign, click.Group) and "report" not in campaign.commands:
+        campaign.add_command(campaign_report_command)

@@ -1,22 +1,126 @@
-"""Admin pages for delivery reports."""
+"""Admin pages for delivery reports: overview across issues, one campaign, exports.
+
+Views are thin: every figure comes from ``service.reports.queries``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
-from flask import render_template
-from sqlalchemy import select
+from flask import Response, abort, render_template, stream_with_context
+from flask_babel import gettext as _
 
+from service.events.policy import recent_alerts
 from service.models import Campaign
+from service.reports import queries
 from service.web.context import db_session
 from service.web.roles import staff_blueprint
 
 bp = staff_blueprint("reports", __name__)
 PAGE_SIZE = 50
+CSV_FLUSH_ROWS = 500
 
 
 @bp.route("/reports")
 def index() -> Any:
-    """Delivery reports across campaigns."""
-    rows = db_session().scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    return render_template("reports.html", campaigns=rows)
+    """Delivery reports across campaigns: one row per campaign, rates over issues, growth."""
+    session = db_session()
+    rows = queries.overview(session)
+    chart = {
+        "labels": [r["subject"] for r in reversed(rows)],
+        "open_rate": [r["rates"]["open_rate"] for r in reversed(rows)],
+        "click_rate": [r["rates"]["click_rate"] for r in reversed(rows)],
+        "bounce_rate": [r["rates"]["bounce_rate"] for r in reversed(rows)],
+        "unsubscribe_rate": [r["rates"]["unsubscribe_rate"] for r in reversed(rows)],
+    }
+    return render_template(
+        "reports/index.html", rows=rows, chart=chart, growth=queries.list_growth(session)
+    )
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    campaign = db_session().get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+@bp.route("/reports/<int:campaign_id>")
+def campaign(campaign_id: int) -> Any:
+    """One campaign: figures, opens/clicks over time, links, bounces and failures."""
+    session = db_session()
+    item = _campaign_or_404(campaign_id)
+    return render_template(
+        "reports/campaign.html",
+        campaign=item,
+        report=queries.campaign_report(session, campaign_id),
+        series=queries.time_series(session, campaign_id),
+        bounces=queries.bounce_list(session, campaign_id),
+        failures=queries.failure_list(session, campaign_id),
+        limit=queries.MAX_LIST_ROWS,
+    )
+
+
+@bp.route("/reports/<int:campaign_id>/export.csv")
+def export_csv(campaign_id: int) -> Any:
+    """Per-recipient outcomes as CSV, streamed (UTF-8 with BOM so Excel reads Chinese)."""
+    _campaign_or_404(campaign_id)
+    session = db_session()
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        buffer.write("\ufeff")
+        writer.writerow(queries.EXPORT_COLUMNS)
+        for n, row in enumerate(queries.recipient_outcomes(session, campaign_id), 1):
+            writer.writerow(row)
+            if n % CSV_FLUSH_ROWS == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=campaign-{campaign_id}.csv"},
+    )
+
+
+@bp.route("/reports/<int:campaign_id>/export.xlsx")
+def export_xlsx(campaign_id: int) -> Any:
+    """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed)."""
+    from openpyxl import Workbook
+
+    _campaign_or_404(campaign_id)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("outcomes")
+    sheet.append(list(queries.EXPORT_COLUMNS))
+    for row in queries.recipient_outcomes(db_session(), campaign_id):
+        sheet.append(list(row))
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed by the streaming generator
+    workbook.save(spool)
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(64 * 1024):
+                yield block
+
+    return Response(
+        chunks(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename=campaign-{campaign_id}.xlsx"},
+    )
+
+
+@bp.route("/reports/alerts")
+def alerts() -> Any:
+    """Sender-side alerts (5.7.x refusals) for the dashboard partial (loaded by htmx)."""
+    return render_template(
+        "events/alerts_list.html", alerts=recent_alerts(db_session()), title=_("Sender alerts")
+    )

@@ -1,0 +1,137 @@
+"""The bounce mailbox: an IMAP poller for deployments whose bounces land in a mailbox.
+
+Configured in the settings store under "bounce_mailbox": ``{"enabled": true, "host",
+"port", "ssl", "user", "password", "folder" (default INBOX), "processed_folder"
+(default "Tidings/Processed")}``. The password is never shown back (`masked_config`).
+Each poll reads the messages in the folder, processes each one exactly like a message
+to the bounce server, and moves it to the processed folder; a message that fails stays
+where it is and is tried again next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.accounts.settings_store import get_setting
+from service.config import Settings
+from service.events.inbound import process_message
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "bounce_mailbox"
+DEFAULT_FOLDER = "INBOX"
+DEFAULT_PROCESSED_FOLDER = "Tidings/Processed"
+MAX_MESSAGES_PER_POLL = 200
+IMAP_TIMEOUT_SECONDS = 30
+SECRET_FIELDS = ("password",)
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    """Where the bounce mailbox is and how to log in."""
+
+    host: str
+    port: int
+    ssl: bool
+    user: str
+    password: str
+    folder: str = DEFAULT_FOLDER
+    processed_folder: str = DEFAULT_PROCESSED_FOLDER
+
+
+def load_config(session: Session) -> MailboxConfig | None:
+    """The configured mailbox, or None when none is configured or it is disabled."""
+    raw = get_setting(session, SETTINGS_KEY) or {}
+    if not isinstance(raw, dict) or not raw.get("enabled") or not raw.get("host"):
+        return None
+    ssl = bool(raw.get("ssl", True))
+    return MailboxConfig(
+        host=str(raw["host"]),
+        port=int(raw.get("port") or (993 if ssl else 143)),
+        ssl=ssl,
+        user=str(raw.get("user", "")),
+        password=str(raw.get("password", "")),
+        folder=str(raw.get("folder") or DEFAULT_FOLDER),
+        processed_folder=str(raw.get("processed_folder") or DEFAULT_PROCESSED_FOLDER),
+    )
+
+
+def masked_config(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored configuration with secrets replaced, for pages and JSON output."""
+    shown = dict(value or {})
+    for name in SECRET_FIELDS:
+        if shown.get(name):
+            shown[name] = "********"
+    return shown
+
+
+def connect(config: MailboxConfig) -> Any:
+    """A logged-in IMAPClient."""
+    from imapclient import IMAPClient
+
+    client = IMAPClient(config.host, port=config.port, ssl=config.ssl, timeout=IMAP_TIMEOUT_SECONDS)
+    client.login(config.user, config.password)
+    return client
+
+
+def poll(session: Session, settings: Settings, config: MailboxConfig, client: Any) -> int:
+    """Process up to ``MAX_MESSAGES_PER_POLL`` messages; return how many were moved."""
+    client.select_folder(config.folder)
+    uids = sorted(client.search(["ALL"]))[:MAX_MESSAGES_PER_POLL]
+    if not uids:
+        return 0
+    _ensure_folder(client, config.processed_folder)
+    fetched = client.fetch(uids, [b"RFC822"])
+    done: list[int] = []
+    for uid in uids:
+        raw = fetched.get(uid, {}).get(b"RFC822")
+        if not isinstance(raw, bytes):
+            continue
+        try:
+            with session.begin_nested():
+                process_message(session, settings, raw)
+        except Exception:  # one bad message must not stop the mailbox; it stays for later
+            log.exception("bounce mailbox: message %s could not be processed", uid)
+            continue
+        done.append(uid)
+    session.commit()  # commit before moving: a crash leaves messages to be read again
+    if done:
+        _move(client, done, config.processed_folder)
+    return len(done)
+
+
+def _ensure_folder(client: Any, folder: str) -> None:
+    if not client.folder_exists(folder):
+        client.create_folder(folder)
+
+
+def _move(client: Any, uids: list[int], folder: str) -> None:
+    """MOVE when the server has it (RFC 6851), else COPY + delete + expunge."""
+    if client.has_capability("MOVE"):
+        client.move(uids, folder)
+        return
+    client.copy(uids, folder)
+    client.delete_messages(uids)
+    client.expunge()
+
+
+def poll_configured_mailbox(
+    session: Session, settings: Settings, connector: Callable[[MailboxConfig], Any] = connect
+) -> int:
+    """One poll of the configured mailbox (the beat job); 0 when none is configured."""
+    config = load_config(session)
+    if config is None:
+        return 0
+    client = connector(config)
+    try:
+        return poll(session, settings, config, client)
+    finally:
+        try:
+            client.logout()
+        except Exception:  # the server may have dropped us already; nothing left to do
+            pass
