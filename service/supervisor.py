@@ -25,6 +25,7 @@ from service.mail.capture import CaptureStore, start_capture_server
 from service.net import free_port, port_open
 
 DEFAULT_CAPTURE_PORT = 2525
+DEFAULT_BOUNCE_PORT = 2526
 FIRST_ADMIN_EMAIL = "admin@example.org"
 STOP_GRACE_SECONDS = 15.0
 WEB_READY_TIMEOUT_SECONDS = 60.0
@@ -181,14 +182,23 @@ def child_env(settings: Settings, redis_url: str, smtp_url: str | None) -> dict[
     return env
 
 
-def _children(settings: Settings, host: str, port: int) -> list[Child]:
+def _children(settings: Settings, host: str, port: int, bounce_port: int) -> list[Child]:
     logs = settings.data_dir / "logs"
     cli = [sys.executable, "-m", "service.cli"]
     return [
         Child("web", cli + ["web", "--host", host, "--port", str(port)], logs / "web.log"),
         Child("worker", cli + ["worker"], logs / "worker.log"),
         Child("beat", cli + ["beat"], logs / "beat.log"),
+        Child(
+            "bounces",
+            cli + ["bounces", "--host", "127.0.0.1", "--port", str(bounce_port)],
+            logs / "bounces.log",
+        ),
     ]
+
+
+def _port_or_free(preferred: int) -> int:
+    return preferred if not port_open("127.0.0.1", preferred, 0.3) else free_port()
 
 
 def _wait_for_web(url: str, web: Child) -> bool:
@@ -237,18 +247,15 @@ def run_up(
 
         smtp_url = None
         if settings.smtp is None:
-            capture_port = (
-                DEFAULT_CAPTURE_PORT
-                if not port_open("127.0.0.1", DEFAULT_CAPTURE_PORT, 0.3)
-                else free_port()
-            )
+            capture_port = _port_or_free(DEFAULT_CAPTURE_PORT)
             capture = start_capture_server(
                 CaptureStore(settings.data_dir / "outbox"), port=capture_port
             )
             smtp_url = f"smtp://127.0.0.1:{capture_port}"
 
         env = child_env(settings, redis_url, smtp_url)
-        children = _children(settings, host, port)
+        bounce_port = _port_or_free(DEFAULT_BOUNCE_PORT)
+        children = _children(settings, host, port, bounce_port)
         for child in children:
             child.start(env)
 
@@ -257,7 +264,9 @@ def run_up(
         if not _wait_for_web(f"http://{shown_host}:{port}", children[0]):
             _say(f"error: the web server did not start; see {children[0].log_path}")
             return 1
-        _banner(settings, admin_url, password, redis_url, redis_proc is not None, smtp_url)
+        _banner(
+            settings, admin_url, password, redis_url, redis_proc is not None, smtp_url, bounce_port
+        )
         return _watch(children, env)
     except _Stop:
         _say("\nstopping…")
@@ -308,6 +317,7 @@ def _banner(
     redis_url: str,
     bundled: bool,
     smtp_url: str | None,
+    bounce_port: int,
 ) -> None:
     _say("")
     _say("  Tidings is running.")
@@ -330,6 +340,7 @@ def _banner(
     else:
         assert settings.smtp is not None
         _say(f"  Mail:       relay {settings.smtp.display}")
+    _say(f"  Bounces:    listener for @{settings.bounce_domain} at 127.0.0.1:{bounce_port}")
     _say(f"  Logs:       {settings.data_dir / 'logs'}")
     _say("  Stop with Ctrl-C.")
     _say("")

@@ -104,7 +104,7 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     descendants = psutil.Process(proc.pid).children(recursive=True)
-    assert len(descendants) >= 4  # web (+ its workers), worker (+ pool), beat, redis
+    assert len(descendants) >= 5  # web (+ its workers), worker (+ pool), beat, bounces, redis
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     gone, alive = psutil.wait_procs(descendants, timeout=10)
@@ -152,8 +152,8 @@ def test_a_killed_supervisor_takes_its_parts_with_it(tmp_path: Path) -> None:
     proc = _start(tmp_path, port, dead)
     try:
         _wait_green(proc, port)
-        parts = psutil.Process(proc.pid).children()  # web, worker, beat, bundled redis
-        assert len(parts) == 4
+        parts = psutil.Process(proc.pid).children()  # web, worker, beat, bounces, redis
+        assert len(parts) == 5
         proc.kill()  # SIGKILL: the supervisor cannot clean up itself
         proc.communicate(timeout=30)
         gone, alive = psutil.wait_procs(parts, timeout=30)
