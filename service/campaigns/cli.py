@@ -1,9 +1,286 @@
-"""Command-line commands for campaigns (`tidings campaign ...`)."""
+"""Command-line commands for campaigns (`tidings campaign ...`, DESIGN §7).
+
+Thin: parse arguments, call the campaigns domain, print (``--json``: one JSON object).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import click
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+
+
+def _settings() -> Settings:
+    from service.cli import _settings as load
+
+    return load()
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Session, Settings]]:
+    from service.db import Database
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            yield session, settings
+    finally:
+        database.dispose()
+
+
+def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False, default=str) if as_json else text)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _enqueue_materialize(campaign_id: int) -> str:
+    """Ask a worker to make the delivery rows now; beat does it anyway if Redis is down."""
+    try:
+        from worker.tasks_send import materialize
+
+        materialize.apply_async(args=[campaign_id], retry=False)
+        return "a worker is preparing the recipients"
+    except Exception as exc:  # no Redis: the beat job picks the campaign up later
+        return f"could not reach the queue ({exc}); the beat job will prepare it"
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def register(main: click.Group) -> None:
     """Add this domain's commands to the ``tidings`` group."""
+    main.add_command(campaign)
+
+
+@click.group()
+def campaign() -> None:
+    """Campaigns: send an issue to lists, exactly once per recipient."""
+
+
+@campaign.command("add")
+@click.option("--issue", "issue_id", type=int, help="Issue id (see 'tidings issue import').")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A plain HTML body instead of an issue.",
+)
+@click.option("--list", "lists", multiple=True, required=True, help="List slug; repeat for more.")
+@click.option("--subject", default=None, help="Default: the issue's title and number.")
+@click.option("--preheader", default="")
+@click.option("--from-name", default=None, help="Default: the name in TIDINGS_FROM.")
+@click.option("--from-addr", default=None, help="Default: the address in TIDINGS_FROM.")
+@click.option("--reply-to", default=None)
+@click.option("--no-tracking", is_flag=True, help="No open pixel, no click redirects.")
+@click.option(
+    "--mode", type=click.Choice(["auto", "full", "excerpt"]), default="auto", show_default=True
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Schedule, e.g. 2026-12-01T09:00 (configured zone unless an offset is given).",
+)
+@json_option
+def add(
+    issue_id: int | None,
+    html_file: Path | None,
+    lists: tuple[str, ...],
+    subject: str | None,
+    preheader: str,
+    from_name: str | None,
+    from_addr: str | None,
+    reply_to: str | None,
+    no_tracking: bool,
+    mode: str,
+    at: str | None,
+    as_json: bool,
+) -> None:
+    """Create a campaign (prints its id)."""
+    from service.campaigns.service import CampaignError, create_campaign, parse_local_time, schedule
+
+    with _session() as (session, settings):
+        try:
+            new = create_campaign(
+                session,
+                settings,
+                lists=list(lists),
+                issue_id=issue_id,
+                body_html=html_file.read_text(encoding="utf-8") if html_file else None,
+                subject=subject,
+                preheader=preheader,
+                from_name=from_name,
+                from_addr=from_addr,
+                reply_to=reply_to,
+                tracking=not no_tracking,
+                content_mode=mode,
+            )
+            if at:
+                schedule(session, new.id, parse_local_time(at, settings.zone))
+            session.commit()
+        except CampaignError as exc:
+            raise _fail(exc) from exc
+        status = "scheduled" if at else "draft"
+        _emit(as_json, {"id": new.id, "status": status}, str(new.id))
+
+
+def _action(fn: Callable[[Session, int], Any], verb: str) -> Callable[[int, bool], None]:
+    def run(campaign_id: int, as_json: bool) -> None:
+        from service.campaigns.service import TransitionError
+
+        with _session() as (session, _settings_):
+            try:
+                fn(session, campaign_id)
+                session.commit()
+            except TransitionError as exc:
+                raise _fail(exc) from exc
+        _emit(as_json, {"id": campaign_id, "ok": True}, f"campaign {campaign_id} {verb}")
+
+    return run
+
+
+@campaign.command("start")
+@click.argument("campaign_id", type=int)
+@json_option
+def start_cmd(campaign_id: int, as_json: bool) -> None:
+    """Start sending now (compiles the content, then workers send)."""
+    from service.campaigns.content import ContentError
+    from service.campaigns.engine import start
+    from service.campaigns.service import TransitionError
+
+    with _session() as (session, settings):
+        try:
+            start(session, settings, campaign_id)
+        except (TransitionError, ContentError) as exc:
+            raise _fail(exc) from exc
+    note = _enqueue_materialize(campaign_id)
+    _emit(
+        as_json,
+        {"id": campaign_id, "ok": True, "note": note},
+        f"campaign {campaign_id} started; {note}",
+    )
+
+
+@campaign.command("pause")
+@click.argument("campaign_id", type=int)
+@json_option
+def pause_cmd(campaign_id: int, as_json: bool) -> None:
+    """Pause: workers stop within one batch."""
+    from service.campaigns.service import pause
+
+    _action(lambda s, i: pause(s, i, "paused from the command line"), "paused")(
+        campaign_id, as_json
+    )
+
+
+@campaign.command("resume")
+@click.argument("campaign_id", type=int)
+@json_option
+def resume_cmd(campaign_id: int, as_json: bool) -> None:
+    """Resume a paused campaign."""
+    from service.campaigns.service import resume
+
+    _action(resume, "resumed")(campaign_id, as_json)
+
+
+@campaign.command("cancel")
+@click.argument("campaign_id", type=int)
+@json_option
+def cancel_cmd(campaign_id: int, as_json: bool) -> None:
+    """Cancel for good: rows not sent yet are skipped."""
+    from service.campaigns.service import cancel
+
+    _action(cancel, "cancelled")(campaign_id, as_json)
+
+
+@campaign.command("resend-unknown")
+@click.argument("campaign_id", type=int)
+@json_option
+def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
+    """Send again the rows whose outcome is unknown (a worker died while sending them)."""
+    from service.campaigns.service import resend_unknown
+
+    with _session() as (session, _s):
+        count = resend_unknown(session, campaign_id)
+        session.commit()
+    _emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
+
+
+@campaign.command("show")
+@click.argument("campaign_id", type=int)
+@json_option
+def show(campaign_id: int, as_json: bool) -> None:
+    """Status and progress counters."""
+    from service.campaigns.ledger import progress
+
+    with _session() as (session, _s):
+        try:
+            data = progress(session, campaign_id)
+        except LookupError as exc:
+            raise _fail(exc) from exc
+    text = "\n".join(f"{k}: {v}" for k, v in data.items())
+    _emit(as_json, data, text)
+
+
+@campaign.command("render")
+@click.argument("campaign_id", type=int)
+@click.option("--email", required=True, help="The subscriber whose message to render.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def render(campaign_id: int, email: str, out: Path, as_json: bool) -> None:
+    """Write the exact bytes that subscriber would be sent to FILE.eml."""
+    from service.campaigns.content import ContentError
+    from service.campaigns.sender import render_message
+    from service.subscribers.addresses import InvalidAddress
+
+    with _session() as (session, settings):
+        try:
+            data = render_message(session, settings, campaign_id, email)
+        except (LookupError, InvalidAddress, ContentError) as exc:
+            raise _fail(exc) from exc
+    out.write_bytes(data)
+    _emit(
+        as_json,
+        {"id": campaign_id, "out": str(out), "bytes": len(data)},
+        f"{len(data)} bytes written to {out}",
+    )
+
+
+@campaign.command("test")
+@click.argument("campaign_id", type=int)
+@click.option("--to", "to", multiple=True, required=True, help="Address; repeat for more.")
+@json_option
+def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
+    """Send a test (subject prefixed, not counted in reports) through the real relay."""
+    from service.campaigns.content import ContentError
+    from service.campaigns.sender import send_test
+
+    with _session() as (session, settings):
+        try:
+            lines = send_test(session, settings, campaign_id, list(to))
+        except (LookupError, ContentError) as exc:
+            raise _fail(exc) from exc
+    _emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))
+
+
+@campaign.command("tick")
+@json_option
+def tick_cmd(as_json: bool) -> None:
+    """Run the sending beat jobs once (due, materialize, sweep, dispatch, finalize)."""
+    from service.campaigns.engine import tick
+    from worker.tasks_send import enqueue_batch
+
+    with _session() as (session, settings):
+        result = tick(session, settings, enqueue_batch)
+    _emit(as_json, result.__dict__, json.dumps(result.__dict__))

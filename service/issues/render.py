@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import mjml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markdown_it.token import Token
 from markupsafe import Markup, escape
 from premailer import Premailer
@@ -42,6 +42,7 @@ from service.issues.render_compiled import (
 )
 from service.issues.render_markdown import LinkInfo
 from service.issues.structure import Article, IssueDoc, Section
+from service.mail.templating import template_env
 
 __all__ = [
     "CompiledEmail",
@@ -350,14 +351,8 @@ def _contact_html(value: str) -> Markup:
     return Markup("{}").format(value)
 
 
-@functools.cache
 def _jinja() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=lambda name: name is None or not name.endswith(".txt.j2"),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    return template_env(TEMPLATE_DIR)
 
 
 # ---- view model ------------------------------------------------------------------------------

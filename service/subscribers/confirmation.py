@@ -8,7 +8,6 @@ carries no List-Unsubscribe.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -17,12 +16,13 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import mjml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from service.config import Settings
 from service.issues.render import FONT_STACK
 from service.mail.message import encode_address
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
+from service.mail.templating import template_env
 from service.subscribers.subscriptions import CONFIRM_TOKEN_HOURS, clean_language
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email" / "confirm"
@@ -71,14 +71,8 @@ class ConfirmationMail:
     subject: str
 
 
-@functools.cache
 def _jinja() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=lambda name: name is None or not name.endswith(".txt.j2"),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    return template_env(TEMPLATE_DIR)
 
 
 def render_confirmation(

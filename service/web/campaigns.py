@@ -1,22 +1,415 @@
-"""Admin pages for campaigns."""
+"""Admin pages for campaigns: list, create, confirm and send, live progress, failures,
+and the sending settings. Thin: every action is a campaigns-domain function, audited."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
-from sqlalchemy import select
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from service.models import Campaign
-from service.web.context import db_session
-from service.web.roles import staff_blueprint
+from service.accounts.audit import audit
+from service.campaigns import ledger
+from service.campaigns.content import ContentError
+from service.campaigns.models import Campaign, Delivery, DeliveryStatus
+from service.campaigns.sending_config import (
+    SendingConfigError,
+    get_sending_config,
+    save_sending_config,
+)
+from service.campaigns.service import (
+    CONTENT_MODES,
+    CampaignError,
+    TransitionError,
+    campaign_list_ids,
+    cancel,
+    create_campaign,
+    parse_local_time,
+    pause,
+    resend_unknown,
+    resume,
+    schedule,
+    unschedule,
+)
+from service.issues.models import Issue
+from service.ops.secrets import restore_masked
+from service.subscribers.models import MailingList, Membership, MembershipStatus
+from service.web.context import db_session, settings
+from service.web.roles import current_user_id, require_role, staff_blueprint
 
 bp = staff_blueprint("campaigns", __name__)
 PAGE_SIZE = 50
+FAILURES_PAGE_SIZE = 50
+# The progress fragment polls this often while a campaign moves.
+POLL = "every 2s"
+MAX_TEST_ADDRESSES = 5
+FAILURE_STATES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.RETRY_DUE)
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def _audit(session: Session, action: str, campaign_id: int, **detail: Any) -> None:
+    audit(
+        session, current_user_id(), action, "campaign", campaign_id, request.remote_addr, **detail
+    )
+
+
+def _page() -> int:
+    return max(request.args.get("page", type=int) or 1, 1)
 
 
 @bp.route("/campaigns")
+@require_role("editor")
 def index() -> Any:
-    """Every campaign, newest first."""
-    rows = db_session().scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    return render_template("campaigns.html", campaigns=rows)
+    """Every campaign, newest first, a page at a time."""
+    session = db_session()
+    page = _page()
+    total = session.scalar(select(func.count(Campaign.id))) or 0
+    rows = session.scalars(
+        select(Campaign)
+        .order_by(Campaign.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render_template(
+        "campaigns/index.html", campaigns=rows, page=page, pages=pages, total=total
+    )
+
+
+def _lists_with_counts(session: Session) -> list[tuple[MailingList, int]]:
+    counts = dict(
+        session.execute(
+            select(Membership.list_id, func.count())
+            .where(Membership.status == MembershipStatus.ACTIVE)
+            .group_by(Membership.list_id)
+        ).all()
+    )
+    lists = session.scalars(
+        select(MailingList).where(MailingList.archived_at.is_(None)).order_by(MailingList.name)
+    ).all()
+    return [(lst, int(counts.get(lst.id, 0))) for lst in lists]
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@require_role("editor")
+def new() -> Any:
+    """The create form: issue, lists (with active members), From, subject, tracking, mode."""
+    session = db_session()
+    cfg = settings()
+    issues = session.scalars(select(Issue).order_by(Issue.id.desc()).limit(200)).all()
+    form = request.form if request.method == "POST" else request.args
+    error = None
+    if request.method == "POST":
+        try:
+            campaign = create_campaign(
+                session,
+                cfg,
+                lists=request.form.getlist("lists"),
+                issue_id=request.form.get("issue_id", type=int),
+                body_html=(
+                    None
+                    if request.form.get("issue_id", type=int)
+                    else (request.form.get("body_html") or "").strip() or None
+                ),
+                subject=request.form.get("subject") or None,
+                preheader=request.form.get("preheader", ""),
+                from_name=request.form.get("from_name") or None,
+                from_addr=request.form.get("from_addr") or None,
+                reply_to=request.form.get("reply_to") or None,
+                tracking=request.form.get("tracking") == "1",
+                content_mode=request.form.get("content_mode", "auto"),
+                created_by=current_user_id(),
+            )
+            _audit(session, "campaign.create", campaign.id, subject=campaign.subject)
+            session.commit()
+            flash(_("Campaign created. Check it, send a test, then send."), "info")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        except CampaignError as exc:
+            session.rollback()
+            error = str(exc)
+    return render_template(
+        "campaigns/new.html",
+        issues=issues,
+        lists=_lists_with_counts(session),
+        modes=CONTENT_MODES,
+        form=form,
+        error=error,
+        cfg=cfg,
+    ), (400 if error else 200)
+
+
+def _failures(session: Session, campaign_id: int, page: int) -> tuple[list[Delivery], int]:
+    where = (Delivery.campaign_id == campaign_id, Delivery.status.in_(FAILURE_STATES))
+    total = session.scalar(select(func.count(Delivery.id)).where(*where)) or 0
+    rows = session.scalars(
+        select(Delivery)
+        .where(*where)
+        .order_by(Delivery.id)
+        .offset((page - 1) * FAILURES_PAGE_SIZE)
+        .limit(FAILURES_PAGE_SIZE)
+    ).all()
+    return list(rows), int(total)
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@require_role("editor")
+def show(campaign_id: int) -> Any:
+    """The campaign page: details, actions, live progress and failures."""
+    session = db_session()
+    campaign = _campaign(session, campaign_id)
+    list_ids = campaign_list_ids(session, campaign_id)
+    lists = session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all()
+    issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
+    page = _page()
+    failures, failures_total = _failures(session, campaign_id, page)
+    return render_template(
+        "campaigns/show.html",
+        c=campaign,
+        issue=issue,
+        lists=lists,
+        audience=ledger.audience_count(session, list_ids),
+        p=ledger.progress(session, campaign_id),
+        poll=POLL,
+        failures=failures,
+        failures_total=failures_total,
+        page=page,
+        pages=max((failures_total + FAILURES_PAGE_SIZE - 1) // FAILURES_PAGE_SIZE, 1),
+        cfg=settings(),
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/progress")
+@require_role("editor")
+def progress(campaign_id: int) -> Any:
+    """The live progress fragment (htmx polls it while the campaign moves)."""
+    session = db_session()
+    campaign = _campaign(session, campaign_id)
+    return render_template(
+        "campaigns/_progress.html", c=campaign, p=ledger.progress(session, campaign_id), poll=POLL
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/confirm")
+@require_role("editor")
+def confirm(campaign_id: int) -> Any:
+    """The confirmation step before sending: recipients, subject, From."""
+    session = db_session()
+    campaign = _campaign(session, campaign_id)
+    list_ids = campaign_list_ids(session, campaign_id)
+    return render_template(
+        "campaigns/confirm.html",
+        c=campaign,
+        audience=ledger.audience_count(session, list_ids),
+        lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
+    )
+
+
+def _enqueue_materialize(campaign_id: int) -> bool:
+    try:
+        from worker.tasks_send import materialize
+
+        materialize.apply_async(args=[campaign_id], retry=False)
+        return True
+    except Exception:  # noqa: BLE001 - no Redis now: the beat job prepares it later
+        return False
+
+
+@bp.route("/campaigns/<int:campaign_id>/start", methods=["POST"])
+@require_role("editor")
+def start(campaign_id: int) -> Any:
+    """Start sending now (only from the confirmation step)."""
+    from service.campaigns.engine import start as start_campaign
+
+    session = db_session()
+    _campaign(session, campaign_id)
+    if request.form.get("confirmed") != "1":
+        return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
+    try:
+        start_campaign(session, settings(), campaign_id)
+    except (TransitionError, ContentError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    _audit(session, "campaign.start", campaign_id)
+    session.commit()
+    if _enqueue_materialize(campaign_id):
+        flash(_("Sending started."), "info")
+    else:
+        flash(
+            _(
+                "Sending started; the queue is unreachable right now, so it begins when "
+                "the worker and Redis are back."
+            ),
+            "warning",
+        )
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/campaigns/<int:campaign_id>/schedule", methods=["POST"])
+@require_role("editor")
+def schedule_view(campaign_id: int) -> Any:
+    """Schedule (or unschedule) for a time entered in the configured zone."""
+    session = db_session()
+    _campaign(session, campaign_id)
+    try:
+        if request.form.get("unschedule"):
+            unschedule(session, campaign_id)
+            _audit(session, "campaign.unschedule", campaign_id)
+        else:
+            at = parse_local_time(request.form.get("at", ""), settings().zone)
+            schedule(session, campaign_id, at)
+            _audit(session, "campaign.schedule", campaign_id, at=at.isoformat())
+        session.commit()
+        flash(_("Schedule saved."), "info")
+    except (CampaignError, TransitionError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+def _simple_action(campaign_id: int, action: str, fn: Any, message: str) -> Any:
+    session = db_session()
+    _campaign(session, campaign_id)
+    try:
+        result = fn(session, campaign_id)
+        _audit(session, f"campaign.{action}", campaign_id, result=result)
+        session.commit()
+        flash(message, "info")
+    except TransitionError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/campaigns/<int:campaign_id>/pause", methods=["POST"])
+@require_role("editor")
+def pause_view(campaign_id: int) -> Any:
+    """Pause: workers stop within one batch."""
+    return _simple_action(
+        campaign_id,
+        "pause",
+        lambda s, i: pause(s, i, _("Paused by a staff member.")),
+        _("Paused. Sending stops within one batch."),
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/resume", methods=["POST"])
+@require_role("editor")
+def resume_view(campaign_id: int) -> Any:
+    """Resume a paused campaign."""
+    return _simple_action(campaign_id, "resume", resume, _("Resumed."))
+
+
+@bp.route("/campaigns/<int:campaign_id>/cancel", methods=["POST"])
+@require_role("editor")
+def cancel_view(campaign_id: int) -> Any:
+    """Cancel for good."""
+    return _simple_action(campaign_id, "cancel", cancel, _("Cancelled. Nothing more will be sent."))
+
+
+@bp.route("/campaigns/<int:campaign_id>/resend-unknown", methods=["POST"])
+@require_role("editor")
+def resend_unknown_view(campaign_id: int) -> Any:
+    """Send again the rows whose outcome is unknown (staff's explicit choice)."""
+    return _simple_action(
+        campaign_id,
+        "resend_unknown",
+        resend_unknown,
+        _("The recipients whose outcome was unknown will be sent to again."),
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/test", methods=["POST"])
+@require_role("editor")
+def test_send(campaign_id: int) -> Any:
+    """Send a test to a few addresses (subject prefixed, not counted in reports)."""
+    from service.campaigns.sender import send_test
+
+    session = db_session()
+    _campaign(session, campaign_id)
+    raw = request.form.get("to", "")
+    addresses = [
+        a.strip() for a in raw.replace(";", ",").replace("\n", ",").split(",") if a.strip()
+    ]
+    if not addresses or len(addresses) > MAX_TEST_ADDRESSES:
+        flash(_("Give between 1 and %(n)s addresses.", n=MAX_TEST_ADDRESSES), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    try:
+        lines = send_test(session, settings(), campaign_id, addresses)
+    except (LookupError, ContentError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    session.rollback()
+    _audit(session, "campaign.test", campaign_id, to=addresses)
+    session.commit()
+    for line in lines:
+        flash(line, "info" if line.endswith(": sent") else "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/campaigns/settings", methods=["GET", "POST"])
+@require_role("admin")
+def sending_settings() -> Any:
+    """Global rate, per-domain limits, extra relays with weights, the error brake."""
+    session = db_session()
+    smtp = settings().smtp
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            data = _settings_form(request.form)
+            # The page shows relay URLs masked; a row sent back unchanged keeps its password.
+            stored = [r.url for r in get_sending_config(session).relays]
+            data["relays"] = restore_masked(data["relays"], stored)
+            save_sending_config(session, data)
+            audit(
+                session,
+                current_user_id(),
+                "settings.sending",
+                "settings",
+                "sending",
+                request.remote_addr,
+            )
+            session.commit()
+            flash(_("Sending settings saved."), "info")
+            return redirect(url_for("campaigns.sending_settings"))
+        except SendingConfigError as exc:
+            session.rollback()
+            errors = exc.errors
+        except ValueError as exc:
+            errors = {"form": str(exc)}
+    return render_template(
+        "campaigns/settings.html",
+        config=get_sending_config(session),
+        errors=errors,
+        primary=smtp.display if smtp else _("local capture"),
+    ), (400 if errors else 200)
+
+
+def _settings_form(form: Any) -> dict[str, Any]:
+    """Parse the settings form: one "domain limit window" and one "url weight" per line."""
+    limits: dict[str, dict[str, str]] = {}
+    for line in form.get("domain_limits", "").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (2, 3):
+            raise ValueError(_("Write each domain limit as: domain limit [window seconds]"))
+        limits[parts[0]] = {"limit": parts[1], "window": parts[2] if len(parts) == 3 else "60"}
+    relays = []
+    for line in form.get("relays", "").splitlines():
+        parts = line.split()
+        if parts:
+            relays.append({"url": parts[0], "weight": parts[1] if len(parts) > 1 else "1"})
+    data: dict[str, Any] = {"domain_limits": limits, "relays": relays}
+    for name in ("global_rate", "error_brake", "primary_weight", "batch_size", "max_attempts"):
+        if form.get(name, "").strip():
+            data[name] = form.get(name).strip()
+    return data

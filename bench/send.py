@@ -1,0 +1,362 @@
+"""Benchmark: a whole campaign through the real sending path, against a blast baseline.
+
+Run as ``.venv/bin/python bench/send.py --recipients 10000`` (add ``--database-url
+postgresql://postgres@127.0.0.1/tidings_bench_send`` for PostgreSQL; the database is
+created if needed and emptied first). What runs:
+
+* a fresh database (SQLite file by default), our own bundled Redis, a local SMTP sink
+  (Postfix's ``smtp-sink`` when ``/usr/sbin/smtp-sink`` exists, else aiosmtpd in its own
+  process), an RSA-2048 DKIM key;
+* the demo issue in excerpt mode (~60 KB per message), N subscribers, one campaign;
+* real Celery workers (one pool process per core) on the ``send`` queue, and the beat jobs
+  run from this process (start, materialize, dispatch, sweep, finalize).
+
+It prints messages/second end to end (from "start" to the ledger saying finished, so it
+includes compiling, materializing the rows and every commit), worker CPU ms per message,
+peak RSS per worker process, then a baseline: the same sink fed pre-built, pre-signed
+messages over one smtplib connection, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, select, text  # noqa: E402
+
+SMTP_SINK = Path("/usr/sbin/smtp-sink")
+TICK_SECONDS = 0.5
+BASELINE_DISTINCT = 500
+BATCH_SIZE = 200
+SEED_CHUNK = 10_000
+TARGET_RATE = 1000.0
+TARGET_RATIO = 0.5
+
+
+def start_sink(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """smtp-sink when installed, else an aiosmtpd sink in its own process."""
+    if SMTP_SINK.exists():
+        args = [str(SMTP_SINK), "-u", "nobody", f"127.0.0.1:{port}", "1024"]
+        name = "postfix smtp-sink"
+    else:
+        code = (
+            "import sys,time\n"
+            "from aiosmtpd.controller import Controller\n"
+            "class H:\n"
+            "    async def handle_DATA(self, s, se, e): return '250 OK'\n"
+            f"c=Controller(H(), hostname='127.0.0.1', port={port}, decode_data=False)\n"
+            "c.start()\n"
+            "while True: time.sleep(3600)\n"
+        )
+        args = [sys.executable, "-c", code]
+        name = "aiosmtpd sink (own process)"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from service.net import port_open
+
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port, timeout=0.2):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.05)
+    print(f"sink: {name} on port {port}")
+    return proc
+
+
+def prepare_database(url: str) -> str:
+    """Create (PostgreSQL) or place (SQLite) the database, migrated and empty."""
+    from service.config import load_settings
+    from service.migrate import upgrade
+
+    url = load_settings({"TIDINGS_DATABASE_URL": url, "TIDINGS_SECRET_KEY": "x" * 32}).database_url
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine
+
+        base, _, name = url.rpartition("/")
+        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    upgrade(url)
+    return url
+
+
+def seed(session: object, n: int) -> None:
+    """The demo issue and list, and ``n`` active subscribers (bulk inserts)."""
+    from service.demo import load_demo
+    from service.subscribers.models import MailingList, Membership, Subscriber
+
+    s = session  # type: ignore[assignment]
+    load_demo(s)  # type: ignore[arg-type]
+    list_id = s.scalar(select(MailingList.id).where(MailingList.slug == "members"))  # type: ignore[attr-defined]
+    for start in range(0, n, SEED_CHUNK):
+        rows = [
+            {
+                "email": f"m{i:07d}@example.com",
+                "email_ascii": f"m{i:07d}@example.com",
+                "name": f"会员{i}",
+            }
+            for i in range(start, min(n, start + SEED_CHUNK))
+        ]
+        s.execute(insert(Subscriber), rows)  # type: ignore[attr-defined]
+    ids = s.scalars(select(Subscriber.id).where(Subscriber.email.like("m%@example.com")))  # type: ignore[attr-defined]
+    batch = []
+    for sid in ids:
+        batch.append({"subscriber_id": sid, "list_id": list_id, "status": "active"})
+        if len(batch) >= SEED_CHUNK:
+            s.execute(insert(Membership), batch)  # type: ignore[attr-defined]
+            batch = []
+    if batch:
+        s.execute(insert(Membership), batch)  # type: ignore[attr-defined]
+    s.commit()  # type: ignore[attr-defined]
+
+
+class Monitor(threading.Thread):
+    """Samples the worker process tree: CPU time and peak RSS per process."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak: dict[int, int] = {}
+        self.cpu: dict[int, float] = {}
+        self.stop_flag = threading.Event()
+
+    def sample(self) -> None:
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            try:
+                with proc.oneshot():
+                    rss = proc.memory_info().rss
+                    times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            self.peak[proc.pid] = max(self.peak.get(proc.pid, 0), rss)
+            self.cpu[proc.pid] = times.user + times.system
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            self.sample()
+            time.sleep(0.2)
+
+
+def baseline(port: int, messages: list[bytes], total: int) -> float:
+    """Messages/second of pre-built messages over one smtplib connection."""
+    conn = smtplib.SMTP("127.0.0.1", port)
+    conn.ehlo()
+    start = time.perf_counter()
+    for i in range(total):
+        conn.sendmail("news@example.org", [f"m{i:07d}@example.com"], messages[i % len(messages)])
+    elapsed = time.perf_counter() - start
+    conn.quit()
+    return total / elapsed
+
+
+def main() -> int:  # noqa: PLR0915 - one linear script
+    """Run the benchmark, print the figures; exit status 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--database-url", default=None, help="Default: a SQLite file.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="Worker pool processes (default: the number of cores).",
+    )
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
+    args = parser.parse_args()
+    logging.getLogger("service.issues.render").setLevel(logging.ERROR)
+
+    from service.embedded_redis import start_bundled_redis
+    from service.mail.dkim_sign import generate_key
+    from service.net import free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="tidings-bench-send-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        db_url = prepare_database(args.database_url or f"sqlite:///{tmp / 'bench.db'}")
+        redis_proc, redis_url = start_bundled_redis(tmp)
+        procs.append(redis_proc)
+        port = free_port()
+        procs.append(start_sink(port, tmp))
+        pem, _txt = generate_key()
+        (tmp / "dkim.pem").write_bytes(pem)
+        env = {
+            "TIDINGS_DATA_DIR": str(tmp / "data"),
+            "TIDINGS_DATABASE_URL": db_url,
+            "TIDINGS_REDIS_URL": redis_url,
+            "TIDINGS_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+            "TIDINGS_BASE_URL": "https://news.example.org",
+            "TIDINGS_FROM": "大连市数字贸易协会 <news@example.org>",
+            "TIDINGS_SMTP_URL": f"smtp://127.0.0.1:{port}",
+            "TIDINGS_BOUNCE_DOMAIN": "bounces.example.org",
+            "TIDINGS_DKIM_DOMAIN": "example.org",
+            "TIDINGS_DKIM_SELECTOR": "bench",
+            "TIDINGS_DKIM_KEY_FILE": str(tmp / "dkim.pem"),
+        }
+        os.environ.update(env)
+        from service.accounts.settings_store import set_setting
+        from service.campaigns import engine
+        from service.campaigns.ledger import progress
+        from service.campaigns.sender import render_message
+        from service.campaigns.sending_config import SETTINGS_KEY
+        from service.campaigns.service import create_campaign
+        from service.config import load_settings
+        from service.db import Database
+
+        settings = load_settings(env)
+        database = Database(db_url)
+        t_seed = time.perf_counter()
+        with database.session() as s:
+            seed(s, args.recipients)
+            set_setting(
+                s,
+                SETTINGS_KEY,
+                {
+                    "global_rate": 0,
+                    "domain_limits": {},
+                    "batch_size": args.batch_size,
+                    "max_batches_in_flight": 4 * args.workers,
+                    "commit_group": 50,
+                },
+            )
+            campaign = create_campaign(
+                s, settings, issue_id=1, lists=["members"], content_mode="excerpt"
+            )
+            s.commit()
+            cid = campaign.id
+        print(
+            f"seeded {args.recipients:,} subscribers in {time.perf_counter() - t_seed:.1f} s "
+            f"({'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'})"
+        )
+
+        log = (tmp / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "worker",
+                "--concurrency",
+                str(args.workers),
+                "-Q",
+                "send",
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        procs.append(worker)
+        import redis
+
+        from service.health import WORKER_KEY_PREFIX
+
+        client = redis.Redis.from_url(redis_url)
+        while not any(client.scan_iter(f"{WORKER_KEY_PREFIX}*")):
+            if worker.poll() is not None:
+                raise RuntimeError((tmp / "worker.log").read_text()[-3000:])
+            time.sleep(0.1)
+        time.sleep(1.0)  # let the pool processes finish importing
+        monitor = Monitor(psutil.Process(worker.pid))
+        monitor.sample()
+        cpu_before = sum(monitor.cpu.values())
+        monitor.start()
+
+        from worker.tasks_send import enqueue_batch
+
+        own_cpu = time.process_time()
+        t0 = time.perf_counter()
+        with database.session() as s:
+            engine.start(s, settings, cid)
+            while True:
+                engine.tick(s, settings, enqueue_batch)
+                p = progress(s, cid)
+                s.commit()
+                if p["status"] == "finished":
+                    break
+                time.sleep(TICK_SECONDS)
+        elapsed = time.perf_counter() - t0
+        own_cpu = time.process_time() - own_cpu
+        monitor.stop_flag.set()
+        monitor.join()
+        monitor.sample()
+        worker_cpu = sum(monitor.cpu.values()) - cpu_before
+        sent = int(p["sent"])  # type: ignore[call-overload]
+        rate = sent / elapsed
+        children = [pid for pid in monitor.peak if pid != worker.pid]
+        print(
+            f"campaign: {sent:,} of {int(p['total']):,} sent in {elapsed:.1f} s "  # type: ignore[call-overload]
+            f"→ {rate:,.0f} messages/s end to end"
+        )
+        print(
+            f"worker CPU: {1000 * worker_cpu / max(sent, 1):.2f} ms per message "
+            f"({args.workers} pool processes + the consumer); beat/driver process "
+            f"{1000 * own_cpu / max(sent, 1):.2f} ms per message"
+        )
+        print(
+            "peak RSS per worker process: "
+            + ", ".join(f"{monitor.peak[pid] / 2**20:.0f} MiB" for pid in children)
+            + f" (consumer {monitor.peak.get(worker.pid, 0) / 2**20:.0f} MiB)"
+        )
+
+        with database.session() as s:
+            emails = [
+                f"m{i:07d}@example.com" for i in range(min(BASELINE_DISTINCT, args.recipients))
+            ]
+            messages = [render_message(s, settings, cid, e) for e in emails]
+        size = sum(len(m) for m in messages) / len(messages)
+        base_total = min(args.recipients, 20_000)
+        base_rate = baseline(port, messages, base_total)
+        print(
+            f"baseline: {base_total:,} pre-built {size / 1024:.0f} KB messages over one smtplib "
+            f"connection → {base_rate:,.0f} messages/s"
+        )
+        ratio = rate / base_rate
+        print(f"ratio: {100 * ratio:.0f} % of the baseline")
+        ok = rate >= TARGET_RATE and ratio >= TARGET_RATIO
+        print(
+            "targets met"
+            if ok
+            else f"TARGET MISSED (targets: ≥ {TARGET_RATE:,.0f} msg/s and ≥ {TARGET_RATIO:.0%} "
+            "of the baseline)"
+        )
+        database.dispose()
+        return 0 if ok else 1
+    finally:
+        from service.supervisor import stop_process_group
+
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                if proc is procs[-1] and len(procs) > 2:
+                    stop_process_group(proc, grace=10)
+                else:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

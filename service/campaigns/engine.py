@@ -1,0 +1,159 @@
+"""Driving campaigns: start (compile + running), and the beat jobs that keep them moving.
+
+The beat jobs are plain functions over a session; ``worker/tasks_send.py`` only wraps them.
+Each is safe to run twice at once (every write is guarded), so a second beat or a manual
+run never duplicates anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.campaigns import ledger
+from service.campaigns.content import compile_campaign
+from service.campaigns.models import Campaign, CampaignStatus
+from service.campaigns.sending_config import get_sending_config
+from service.campaigns.service import TransitionError, mark_running
+from service.config import Settings
+from service.db import utcnow
+
+
+def start(session: Session, settings: Settings, campaign_id: int) -> None:
+    """Compile the content, then draft|scheduled → running; commits.
+
+    The audience is materialized afterwards (``materialize_running``, by a task right after
+    and by every beat tick until done), so a web request never waits for a million rows.
+    Raises ``TransitionError`` when the campaign cannot start, ``ContentError`` when its
+    content cannot be rendered (nothing changes then).
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise TransitionError(f"there is no campaign {campaign_id}")
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise TransitionError(f"campaign {campaign_id} is {campaign.status}, cannot start")
+    compile_campaign(session, settings, campaign)
+    mark_running(session, campaign_id)
+    session.commit()
+
+
+def start_due(session: Session, settings: Settings) -> list[int]:
+    """Start every scheduled campaign whose time has come; commits. Returns their ids."""
+    due = list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= utcnow()
+            )
+        )
+    )
+    started = []
+    for campaign_id in due:
+        try:
+            start(session, settings, campaign_id)
+            started.append(campaign_id)
+        except (TransitionError, ValueError) as exc:
+            session.rollback()
+            _note(session, campaign_id, f"could not start: {exc}")
+    return started
+
+
+def _note(session: Session, campaign_id: int, reason: str) -> None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is not None:
+        campaign.status_reason = reason[:1000]
+        session.commit()
+
+
+def materialize_running(
+    session: Session, may_run: Callable[[int], bool] = lambda _campaign_id: True
+) -> list[int]:
+    """Materialize every running campaign that is not yet; commits per chunk.
+
+    ``may_run(campaign_id)`` lets the caller skip a campaign another process is already
+    materializing (the tasks use a Redis lock); running twice is harmless, only wasteful.
+    """
+    ids = list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.status.in_([CampaignStatus.RUNNING, CampaignStatus.PAUSED]),
+                Campaign.materialized_at.is_(None),
+            )
+        )
+    )
+    session.commit()
+    done = []
+    for campaign_id in ids:
+        if may_run(campaign_id):
+            ledger.materialize(session, campaign_id)
+            done.append(campaign_id)
+    return done
+
+
+def dispatch_all(session: Session, enqueue: ledger.Enqueue) -> int:
+    """Dispatch every running campaign (enqueue after commit). Returns rows queued."""
+    config = get_sending_config(session)
+    ids = list(
+        session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
+    )
+    session.commit()
+    return sum(
+        ledger.dispatch(
+            session,
+            campaign_id,
+            enqueue,
+            batch_size=config.batch_size,
+            max_batches_in_flight=config.max_batches_in_flight,
+        )
+        for campaign_id in ids
+    )
+
+
+def dispatch_one(session: Session, campaign_id: int, enqueue: ledger.Enqueue) -> int:
+    """Top up one campaign's queue (a finished batch calls this to keep workers busy)."""
+    config = get_sending_config(session)
+    return ledger.dispatch(
+        session,
+        campaign_id,
+        enqueue,
+        batch_size=config.batch_size,
+        max_batches_in_flight=config.max_batches_in_flight,
+    )
+
+
+def sweep(session: Session) -> ledger.SweepResult:
+    """The stale-row sweep with the configured thresholds."""
+    config = get_sending_config(session)
+    session.commit()
+    return ledger.sweep(
+        session,
+        queued_after=timedelta(seconds=config.queued_stale_seconds),
+        sending_after=timedelta(seconds=config.sending_stale_seconds),
+    )
+
+
+@dataclass
+class TickResult:
+    """What one beat tick did."""
+
+    started: list[int] = field(default_factory=list)
+    materialized: list[int] = field(default_factory=list)
+    queued: int = 0
+    requeued: int = 0
+    unknown: int = 0
+    finished: list[int] = field(default_factory=list)
+
+
+def tick(session: Session, settings: Settings, enqueue: ledger.Enqueue) -> TickResult:
+    """One pass of every beat job, in order: due → materialize → sweep → dispatch → finalize."""
+    result = TickResult()
+    result.started = start_due(session, settings)
+    result.materialized = materialize_running(session)
+    swept = sweep(session)
+    result.requeued, result.unknown = swept.requeued, swept.unknown
+    result.queued = dispatch_all(session, enqueue)
+    result.finished = ledger.finalize(session)
+    return result

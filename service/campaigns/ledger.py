@@ -1,0 +1,446 @@
+"""The delivery ledger (DESIGN §5): the database decides who gets a message, exactly once.
+
+* ``materialize`` snapshots the audience: one ``deliveries`` row per recipient, inserted in
+  keyset chunks (never the whole audience in memory), idempotent through
+  UNIQUE(campaign, subscriber).
+* ``dispatch`` marks a chunk of ``pending`` / due ``retry_due`` rows ``queued`` with one
+  guarded UPDATE, COMMITS, and only then hands ``(campaign_id, ids)`` batches to the
+  queue. A lost hint leaves rows ``queued``; ``sweep`` returns them to ``pending``.
+* ``claim`` is the only way to ``sending``: one guarded UPDATE that also requires the
+  campaign to be running. A duplicate task message claims nothing.
+* ``sweep`` handles what crashes leave behind; ``finalize`` finishes campaigns from the
+  ledger's counts (never chords).
+
+Functions here that say "commits" end their own transactions; give them a plain session,
+not one inside ``session.begin()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from service.campaigns.service import campaign_list_ids, finish
+from service.db import utcnow
+from service.subscribers.addresses import email_hash
+from service.subscribers.models import (
+    Membership,
+    MembershipStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+
+# Subscribers read and rows inserted per materialize step (memory stays flat).
+MATERIALIZE_CHUNK = 5000
+# Rows listed per dispatch query; batches are cut from these.
+DISPATCH_SCAN = 2000
+# Rows that still need work: a campaign with none of these is finished.
+OPEN_STATES = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.RETRY_DUE,
+)
+ALL_COUNTERS = (
+    "pending",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "retry_due",
+    "unknown",
+    "skipped",
+    "bounced_soft",
+    "bounced_hard",
+    "complained",
+)
+# Delivered to the relay: sent plus what events changed it into afterwards.
+DELIVERED_STATES = ("sent", "bounced_soft", "bounced_hard", "complained")
+# Window over which the progress rate is measured.
+RATE_WINDOW_SECONDS = 60
+
+Enqueue = Callable[[int, list[int]], None]
+
+
+def _insert(session: Session) -> Callable[..., object]:
+    """The dialect's INSERT that supports ON CONFLICT DO NOTHING."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+# ------------------------------------------------------------------ materialize
+
+
+def _audience_chunk(
+    session: Session, list_ids: Sequence[int], after: int, limit: int
+) -> list[tuple[int, str]]:
+    member = exists().where(
+        Membership.subscriber_id == Subscriber.id,
+        Membership.list_id.in_(list_ids),
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.email)
+        .where(Subscriber.status == SubscriberStatus.ENABLED, Subscriber.id > after, member)
+        .order_by(Subscriber.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _suppressed(session: Session, emails: Sequence[str]) -> set[str]:
+    """Which of ``emails`` are on the suppression list (one query per chunk)."""
+    by_hash = {email_hash(e): e for e in emails}
+    if not by_hash:
+        return set()
+    found = session.scalars(
+        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash)))
+    )
+    return {by_hash[h] for h in found}
+
+
+def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHUNK) -> int:
+    """Insert one ``pending`` row per recipient; commits after every chunk.
+
+    Recipients: enabled subscribers with an active membership in any of the campaign's
+    lists, minus suppressed addresses. Safe to run again (or concurrently): existing rows
+    are left alone. Sets ``materialized_at`` and ``recipients_total`` at the end and
+    returns the total.
+    """
+    list_ids = campaign_list_ids(session, campaign_id)
+    insert = _insert(session)
+    after = 0
+    while True:
+        people = _audience_chunk(session, list_ids, after, chunk)
+        if not people:
+            break
+        after = people[-1][0]
+        blocked = _suppressed(session, [email for _, email in people])
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "subscriber_id": sid,
+                "email": email,
+                "status": DeliveryStatus.PENDING,
+                "attempts": 0,
+            }
+            for sid, email in people
+            if email not in blocked
+        ]
+        if rows:
+            stmt = insert(Delivery).on_conflict_do_nothing(  # type: ignore[attr-defined]
+                index_elements=["campaign_id", "subscriber_id"]
+            )
+            session.execute(stmt, rows)
+        session.commit()
+    total = session.scalar(
+        select(func.count(Delivery.id)).where(Delivery.campaign_id == campaign_id)
+    )
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(materialized_at=utcnow(), recipients_total=total or 0)
+    )
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        # A bulk insert outruns autovacuum: without fresh statistics the planner picks
+        # sequential scans for every claim and dispatch of this campaign.
+        session.execute(text("ANALYZE deliveries"))
+        session.commit()
+    return int(total or 0)
+
+
+def audience_count(session: Session, list_ids: Sequence[int]) -> int:
+    """How many distinct enabled, active subscribers the lists reach (before suppression)."""
+    if not list_ids:
+        return 0
+    member = exists().where(
+        Membership.subscriber_id == Subscriber.id,
+        Membership.list_id.in_(list_ids),
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+    return int(
+        session.scalar(
+            select(func.count(Subscriber.id)).where(
+                Subscriber.status == SubscriberStatus.ENABLED, member
+            )
+        )
+        or 0
+    )
+
+
+# ------------------------------------------------------------------ dispatch and claim
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        Delivery.status == DeliveryStatus.PENDING,
+        and_(Delivery.status == DeliveryStatus.RETRY_DUE, Delivery.next_attempt_at <= now),
+    )
+
+
+def dispatch(
+    session: Session,
+    campaign_id: int,
+    enqueue: Enqueue,
+    *,
+    batch_size: int,
+    max_batches_in_flight: int,
+) -> int:
+    """Queue due rows of a running campaign and enqueue them AFTER the commit; commits.
+
+    Keeps at most ``max_batches_in_flight`` batches queued per campaign. Returns the
+    number of rows queued (0 when the campaign is not running).
+    """
+    running = session.scalar(
+        select(Campaign.id).where(
+            Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING
+        )
+    )
+    if running is None:
+        session.rollback()
+        return 0
+    queued_now = session.scalar(
+        select(func.count(Delivery.id)).where(
+            Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED
+        )
+    )
+    room = max_batches_in_flight * batch_size - int(queued_now or 0)
+    if room < batch_size:
+        session.rollback()
+        return 0
+    now = utcnow()
+    candidates = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(Delivery.campaign_id == campaign_id, _due(now))
+            .order_by(Delivery.id)
+            .limit(min(room, DISPATCH_SCAN))
+        )
+    )
+    if not candidates:
+        session.rollback()
+        return 0
+    # The guard repeats the condition: a row another dispatcher queued meanwhile is not
+    # queued twice, and only the ids this UPDATE returns are enqueued.
+    queued = sorted(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(candidates), _due(now))
+            .values(status=DeliveryStatus.QUEUED, queued_at=now)
+            .returning(Delivery.id)
+        )
+    )
+    session.commit()
+    for start in range(0, len(queued), batch_size):
+        enqueue(campaign_id, queued[start : start + batch_size])
+    return len(queued)
+
+
+def claim(session: Session, campaign_id: int, delivery_ids: Sequence[int]) -> list[int]:
+    """Take rows for sending: ONE guarded UPDATE, then the suppression re-check; commits.
+
+    Only rows still ``queued`` (or ``retry_due`` and due) of a campaign that is running
+    are taken; a duplicate or stale task message gets nothing. Claimed rows whose
+    subscriber has since unsubscribed, been disabled or suppressed become ``skipped``.
+    Returns the ids to send.
+    """
+    if not delivery_ids:
+        return []
+    now = utcnow()
+    is_running = exists().where(
+        Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING
+    )
+    claimed = list(
+        session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(delivery_ids)),
+                Delivery.campaign_id == campaign_id,
+                or_(
+                    Delivery.status == DeliveryStatus.QUEUED,
+                    and_(
+                        Delivery.status == DeliveryStatus.RETRY_DUE,
+                        Delivery.next_attempt_at <= now,
+                    ),
+                ),
+                is_running,
+            )
+            .values(status=DeliveryStatus.SENDING, claimed_at=now)
+            .returning(Delivery.id)
+        )
+    )
+    skipped = _no_longer_wanted(session, campaign_id, claimed)
+    for reason, ids in skipped.items():
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.SKIPPED, last_error=reason)
+        )
+    session.commit()
+    gone = {i for ids in skipped.values() for i in ids}
+    return sorted(i for i in claimed if i not in gone)
+
+
+def _no_longer_wanted(
+    session: Session, campaign_id: int, ids: Sequence[int]
+) -> dict[str, list[int]]:
+    """Claimed rows that must not be sent, grouped by the reason stored on them."""
+    if not ids:
+        return {}
+    list_ids = campaign_list_ids(session, campaign_id)
+    active = exists().where(
+        Membership.subscriber_id == Delivery.subscriber_id,
+        Membership.list_id.in_(list_ids),
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+    rows = session.execute(
+        select(Delivery.id, Delivery.email, Subscriber.status, active)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(list(ids)))
+    ).all()
+    reasons: dict[str, list[int]] = {}
+    blocked = _suppressed(session, [r.email for r in rows])
+    for row in rows:
+        reason = None
+        if row.status is None:
+            reason = "subscriber deleted"
+        elif row.status != SubscriberStatus.ENABLED:
+            reason = f"subscriber {row.status}"
+        elif row.email in blocked:
+            reason = "suppressed"
+        elif not row[3]:
+            reason = "unsubscribed from the campaign's lists"
+        if reason:
+            reasons.setdefault(reason, []).append(row.id)
+    return reasons
+
+
+# ------------------------------------------------------------------ sweep and finalize
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep changed."""
+
+    requeued: int
+    unknown: int
+
+
+def sweep(session: Session, *, queued_after: timedelta, sending_after: timedelta) -> SweepResult:
+    """Repair what crashes leave; commits.
+
+    ``queued`` rows older than ``queued_after`` lost their queue message (Redis restart,
+    a worker killed holding it): back to ``pending``. ``sending`` rows older than
+    ``sending_after`` belonged to a worker that died mid-batch: ``unknown`` — the message
+    may or may not have left, so it is reported and never re-sent by itself.
+    """
+    now = utcnow()
+    requeued = session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.queued_at < now - queued_after)
+        .values(status=DeliveryStatus.PENDING, queued_at=None)
+    ).rowcount  # type: ignore[attr-defined]
+    unknown = session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - sending_after)
+        .values(
+            status=DeliveryStatus.UNKNOWN,
+            last_error="the worker stopped while sending; the message may or may not have left",
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return SweepResult(int(requeued or 0), int(unknown or 0))
+
+
+def finalize(session: Session) -> list[int]:
+    """Finish every running, materialized campaign with no open rows; commits.
+
+    Returns the ids finished. ``unknown`` rows do not hold a campaign open: they are
+    reported on its page, where staff may resend them.
+    """
+    open_rows = exists().where(
+        Delivery.campaign_id == Campaign.id,
+        Delivery.status.in_([str(s) for s in OPEN_STATES]),
+    )
+    ids = list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.status == CampaignStatus.RUNNING,
+                Campaign.materialized_at.is_not(None),
+                ~open_rows,
+            )
+        )
+    )
+    done = []
+    for campaign_id in ids:
+        try:
+            finish(session, campaign_id)
+            done.append(campaign_id)
+        except RuntimeError:
+            session.rollback()
+            continue
+    session.commit()
+    return done
+
+
+# ------------------------------------------------------------------ progress
+
+
+def counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """Rows per status (every status present, zeros included)."""
+    result = dict.fromkeys(ALL_COUNTERS, 0)
+    for status, n in session.execute(
+        select(Delivery.status, func.count(Delivery.id))
+        .where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)
+    ):
+        result[str(status)] = int(n)
+    return result
+
+
+def progress(session: Session, campaign_id: int) -> dict[str, object]:
+    """Status and counters for the CLI, the API and the live progress bar.
+
+    ``rate_per_minute`` is measured over the last minute; ``eta_seconds`` is the open
+    rows at that rate (None when nothing is moving).
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"there is no campaign {campaign_id}")
+    numbers = counts(session, campaign_id)
+    total = sum(numbers.values())
+    since = utcnow() - timedelta(seconds=RATE_WINDOW_SECONDS)
+    recent = session.scalar(
+        select(func.count(Delivery.id)).where(
+            Delivery.campaign_id == campaign_id, Delivery.sent_at >= since
+        )
+    )
+    rate = float(recent or 0) * 60.0 / RATE_WINDOW_SECONDS
+    remaining = sum(numbers[s] for s in ("pending", "queued", "sending", "retry_due"))
+    delivered = sum(numbers[s] for s in DELIVERED_STATES)
+    done = total - remaining
+    return {
+        "id": campaign.id,
+        "status": campaign.status,
+        "status_reason": campaign.status_reason,
+        "subject": campaign.subject,
+        "total": total,
+        **numbers,
+        "delivered": delivered,
+        "done": done,
+        "percent": round(100.0 * done / total, 1) if total else 0.0,
+        "rate_per_minute": round(rate, 1),
+        "eta_seconds": round(remaining / (rate / 60.0)) if rate > 0 and remaining else None,
+        "materialized": campaign.materialized_at is not None,
+        "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
+        "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
+    }

@@ -1,0 +1,793 @@
+"""The send core: claim a batch, personalise, build, sign, send over one connection, record.
+
+``send_batch`` is what the ``tidings.send.batch`` task runs. Its promise, together with the
+ledger: a row is handed to SMTP only after this worker won it with the guarded claim, and
+its result is committed right after (in small groups, see ``COMMIT GROUPS`` below), so a
+crash can leave at most the rows of one batch in ``sending`` — the sweep reports those as
+``unknown`` and never re-sends them by itself.
+
+COMMIT GROUPS (the README trade-off). Results are written with one executemany UPDATE per
+group of ``commit_group`` messages (default 20) instead of one commit per message. A
+commit per message costs a database round trip and an fsync-ish write per message, which
+caps SQLite at a few hundred messages per second across workers; a group commit costs the
+same once per 20 messages. What it costs in safety: if a worker dies, the up-to-20 rows
+of the current group that went out but were not yet recorded stay ``sending`` with the
+rest of the claimed batch, and become ``unknown`` (reported, never re-sent). The window
+is bounded by the batch either way (a batch is claimed at once), so group commits widen
+nothing that per-message commits would have closed.
+
+``render_message`` and ``send_test`` share the same building code, so the CLI's ``.eml``
+is exactly what the subscriber would be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from service.campaigns.content import load_compiled, render_content
+from service.campaigns.ledger import claim
+from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from service.campaigns.sending_config import SendingConfig, get_sending_config
+from service.campaigns.service import TransitionError, campaign_list_ids, pause
+from service.config import Settings, parse_smtp_url
+from service.db import utcnow
+from service.issues.render import CompiledEmail
+from service.issues.render_compiled import (
+    LINK_SLOT_PREFIX,
+    SLOT_NAME,
+    SLOT_OPEN_PIXEL,
+    SLOT_PREFERENCES,
+    SLOT_UNSUBSCRIBE,
+)
+from service.mail.backends import MailBackend, PermanentSendError, SendError, TransientSendError
+from service.mail.dkim_sign import DkimSigner
+from service.mail.message import ListId, MessageBuilder, MessageParts, NeedsSMTPUTF8
+from service.mail.relays import RelayPool, relays_from_settings, supports_smtputf8
+from service.mail.throttle import Throttle
+from service.mail.verp import verp_address
+from service.subscribers.models import MailingList, Membership, MembershipStatus, Subscriber
+from service.tokens import CLICK, OPEN, PREFERENCES, UNSUBSCRIBE, make_token
+
+log = logging.getLogger(__name__)
+
+# A throttle wait longer than this defers the row instead of holding the worker.
+THROTTLE_DEFER_SECONDS = 2.0
+# Redis unreachable while throttling: retry this long, then give the rest of the batch back.
+REDIS_GRACE_SECONDS = 10.0
+REDIS_RETRY_SLEEP = 0.5
+# Connection failures in a row within one batch after which the batch gives up.
+BATCH_CONNECT_FAILURES = 2
+BRAKE_KEY = "tidings:brake:"
+BRAKE_KEY_TTL_SECONDS = 24 * 3600
+TEST_SUBJECT_PREFIX = "[测试] "
+TEST_HEADER = ("X-Tidings-Test", "1")
+# SMTP reply codes that also make the address a hard bounce (no such user / mailbox).
+HARD_BOUNCE_CODES = frozenset({550, 551, 553})
+CONTEXT_CACHE = 8
+
+
+# ------------------------------------------------------------------ per-campaign context
+
+
+@dataclass
+class CampaignContext:
+    """Everything per campaign that each message reuses (built once per worker process)."""
+
+    campaign_id: int
+    compiled: CompiledEmail
+    builder: MessageBuilder
+    list_ids: list[int]
+    tracking: bool
+    link_positions: list[int]
+    settings: Settings
+    secret: bytes = field(repr=False)
+
+    def values(
+        self, delivery_id: int, subscriber_id: int, list_id: int, name: str
+    ) -> dict[str, str]:
+        """The slot values of one recipient (short stateless tokens, no database rows)."""
+        base, key = self.settings.base_url, self.settings.secret_key
+        values = {
+            SLOT_NAME: name,
+            SLOT_UNSUBSCRIBE: f"{base}/unsubscribe/"
+            + make_token(key, UNSUBSCRIBE, subscriber_id, list_id),
+            SLOT_PREFERENCES: f"{base}/preferences/{make_token(key, PREFERENCES, subscriber_id)}",
+        }
+        if self.tracking:
+            values[SLOT_OPEN_PIXEL] = f"{base}/o/{make_token(key, OPEN, delivery_id)}"
+            for n in self.link_positions:
+                values[f"{LINK_SLOT_PREFIX}{n}"] = (
+                    f"{base}/c/{make_token(key, CLICK, delivery_id, n)}"
+                )
+        return values
+
+    def message(
+        self,
+        delivery_id: int,
+        subscriber_id: int,
+        list_id: int,
+        to_addr: str,
+        name: str,
+        *,
+        smtputf8: bool = False,
+        builder: MessageBuilder | None = None,
+        message_id: str | None = None,
+    ) -> bytes:
+        """The exact bytes (DKIM-signed when configured) for one recipient."""
+        values = self.values(delivery_id, subscriber_id, list_id, name)
+        html, text = self.compiled.fill(values)
+        builder = builder or self.builder
+        data = builder.build(
+            to_addr,
+            name or None,
+            html,
+            text,
+            _https(values[SLOT_UNSUBSCRIBE]),
+            message_id or self.message_id(delivery_id),
+            smtputf8=smtputf8,
+        )
+        signer = _signer(self.settings)
+        return signer.sign(data) if signer is not None else bytes(data)
+
+    def message_id(self, delivery_id: int) -> str:
+        """The deterministic Message-ID of a delivery."""
+        return self.builder.message_id_for(delivery_id, self.campaign_id, self.secret)
+
+    def mail_from(self, delivery_id: int) -> str:
+        """MAIL FROM: the VERP address when TIDINGS_BOUNCE_DOMAIN is set, else From."""
+        bounce = self.settings.extra.get("TIDINGS_BOUNCE_DOMAIN")
+        if bounce:
+            return verp_address(delivery_id, self.secret, self.settings.bounce_domain)
+        return self.builder.parts.from_addr
+
+
+def _https(url: str) -> str:
+    # RFC 8058 one-click needs HTTPS; a development base URL (http://localhost) is
+    # upgraded in the header only, so the builder's check still guards production.
+    return "https://" + url[len("http://") :] if url.startswith("http://") else url
+
+
+@lru_cache(maxsize=1)
+def _signer_for(domain: str, selector: str, key_file: str) -> DkimSigner:
+    return DkimSigner(domain, selector, Path(key_file).read_bytes())
+
+
+def _signer(settings: Settings) -> DkimSigner | None:
+    if not settings.dkim_enabled or not settings.dkim_domain or not settings.dkim_selector:
+        return None
+    return _signer_for(settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file))
+
+
+def _list_id(session: Session, list_ids: Sequence[int], from_addr: str) -> ListId:
+    first = session.get(MailingList, list_ids[0]) if list_ids else None
+    domain = from_addr.rpartition("@")[2]
+    label = "".join(
+        c if c.isascii() and (c.isalnum() or c in "-_") else "-"
+        for c in (first.slug if first else "news")
+    )
+    return ListId(
+        label=label.strip("-") or "news", domain=domain, description=first.name if first else None
+    )
+
+
+def make_builder(
+    session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    subject_prefix: str = "",
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> MessageBuilder:
+    """The campaign's MessageBuilder (From, Subject, List-Id, ... encoded once)."""
+    list_ids = campaign_list_ids(session, campaign.id)
+    domain = (settings.dkim_domain or campaign.from_addr.rpartition("@")[2]).strip()
+    return MessageBuilder(
+        MessageParts(
+            from_name=campaign.from_name,
+            from_addr=campaign.from_addr,
+            reply_to=campaign.reply_to,
+            subject=subject_prefix + campaign.subject,
+            list_id=_list_id(session, list_ids, campaign.from_addr),
+            feedback_id=f"c{campaign.id}:newsletter:tidings",
+            message_id_domain=domain,
+            tz=settings.timezone,
+            extra_headers=extra_headers,
+        )
+    )
+
+
+_contexts: dict[tuple[object, ...], CampaignContext] = {}
+
+
+def context_for(
+    session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    compiled: CompiledEmail | None = None,
+) -> CampaignContext:
+    """The campaign's context, cached per process (a batch only pays for it once).
+
+    ``compiled`` is given for a preview of a campaign not compiled yet (not cached).
+    """
+    key = (
+        campaign.id,
+        campaign.started_at,
+        campaign.subject,
+        campaign.from_addr,
+        settings.base_url,
+    )
+    ctx = _contexts.get(key) if compiled is None else None
+    if ctx is not None:
+        return ctx
+    if compiled is None:
+        compiled = load_compiled(campaign)
+    positions = sorted(int(s[len(LINK_SLOT_PREFIX) :]) for s in compiled.link_slots)
+    ctx = CampaignContext(
+        campaign_id=campaign.id,
+        compiled=compiled,
+        builder=make_builder(session, settings, campaign),
+        list_ids=campaign_list_ids(session, campaign.id),
+        tracking=campaign.tracking,
+        link_positions=positions,
+        settings=settings,
+        secret=settings.secret_key.encode(),
+    )
+    if campaign.compiled:
+        if len(_contexts) >= CONTEXT_CACHE:
+            _contexts.clear()
+        _contexts[key] = ctx
+    return ctx
+
+
+# ------------------------------------------------------------------ recipients
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One claimed row with what its message needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str  # wire form (IDN domain as A-label)
+    name: str
+    list_id: int
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """A non-ASCII local part can only travel over SMTPUTF8."""
+        return not self.email.rpartition("@")[0].isascii()
+
+    @property
+    def domain(self) -> str:
+        """The recipient's domain (for the per-domain throttle)."""
+        return self.email.rpartition("@")[2].lower()
+
+
+def load_recipients(session: Session, ctx: CampaignContext, ids: Sequence[int]) -> list[Recipient]:
+    """The claimed rows with subscriber data and the list their unsubscribe link names."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.subscriber_id, Subscriber.email_ascii, Subscriber.name)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(list(ids)))
+        .order_by(Delivery.id)
+    ).all()
+    first_list = dict(
+        session.execute(
+            select(Membership.subscriber_id, func.min(Membership.list_id))
+            .where(
+                Membership.subscriber_id.in_([r[1] for r in rows]),
+                Membership.list_id.in_(ctx.list_ids),
+                Membership.status == MembershipStatus.ACTIVE,
+            )
+            .group_by(Membership.subscriber_id)
+        ).all()
+    )
+    fallback = ctx.list_ids[0] if ctx.list_ids else 0
+    return [
+        Recipient(r[0], int(r[1] or 0), r[2], r[3] or "", int(first_list.get(r[1] or 0, fallback)))
+        for r in rows
+    ]
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class Outcome:
+    """The result of one row, written with its commit group."""
+
+    delivery_id: int
+    status: str
+    message_id: str | None = None
+    error: str | None = None
+    attempted: bool = True
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+def _record(session: Session, outcomes: list[Outcome]) -> None:
+    """Write a group of outcomes (guarded: only rows still ``sending``) and commit."""
+    if not outcomes:
+        return
+    table = Delivery.__table__
+    stmt = (
+        table.update()  # type: ignore[attr-defined]
+        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SENDING)
+        .values(
+            status=bindparam("b_status"),
+            attempts=table.c.attempts + bindparam("b_inc"),
+            next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent"),
+            message_id=bindparam("b_mid"),
+            # A row sent after a retry keeps the error of its last failed attempt.
+            last_error=func.coalesce(bindparam("b_err"), table.c.last_error),
+        )
+    )
+    session.execute(
+        stmt,
+        [
+            {
+                "b_id": o.delivery_id,
+                "b_status": o.status,
+                "b_inc": 1 if o.attempted else 0,
+                "b_next": o.next_attempt_at,
+                "b_sent": o.sent_at,
+                "b_mid": o.message_id,
+                "b_err": (o.error or "")[:2000] or None,
+            }
+            for o in outcomes
+        ],
+    )
+    session.commit()
+
+
+def backoff_delay(attempt: int, config: SendingConfig, rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``attempt`` (1-based): exponential, capped, jittered."""
+    rng = rng or random.Random()
+    base = min(config.retry_max_seconds, config.retry_base_seconds * (2 ** max(0, attempt - 1)))
+    return base * rng.uniform(1 - config.retry_jitter, 1 + config.retry_jitter)
+
+
+# ------------------------------------------------------------------ transport
+
+
+class Transport:
+    """One connection (to one relay of the pool) reused for the whole batch."""
+
+    def __init__(self, pool: RelayPool) -> None:
+        self.pool = pool
+        self.backend: MailBackend | None = None
+        # Whether the last failure lost the connection (a transport failure, which the
+        # error brake counts) rather than a refusal of one recipient (e.g. greylisting).
+        self.lost = False
+
+    def ensure(self) -> MailBackend:
+        """An open connection; fails over to another relay when the current one is gone."""
+        if self.backend is None or getattr(self.backend, "_conn", True) is None:
+            self.close()
+            self.backend, _ = self.pool.connect()
+        return self.backend
+
+    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
+        """Send one message; a lost connection is dropped so the next one reconnects."""
+        backend = self.ensure()
+        self.lost = False
+        try:
+            return backend.send(mail_from, rcpt, data)
+        except TransientSendError:
+            if getattr(backend, "_conn", True) is None:
+                self.lost = True
+                self.close()
+            raise
+
+    def close(self) -> None:
+        """QUIT the current connection, if any."""
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.close()
+
+
+def relay_pool(settings: Settings, config: SendingConfig) -> RelayPool:
+    """TIDINGS_SMTP_URL (or the capture) plus the extra relays of the sending settings."""
+    extra = [(parse_smtp_url(r.url, "relay"), r.weight) for r in config.relays]
+    relays = relays_from_settings(settings.smtp, config.primary_weight, extra)
+    return RelayPool(relays, settings.data_dir / "outbox")
+
+
+# ------------------------------------------------------------------ the batch
+
+
+@dataclass
+class BatchResult:
+    """What one batch did (for logs and tests)."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    deferred: int = 0
+    released: int = 0
+    braked: bool = False
+
+
+class _Batch:
+    """State of one running batch; ``run`` is the loop."""
+
+    def __init__(
+        self,
+        session: Session,
+        ctx: CampaignContext,
+        config: SendingConfig,
+        client: redis.Redis,
+        pool: RelayPool,
+    ) -> None:
+        self.session = session
+        self.ctx = ctx
+        self.config = config
+        self.client = client
+        self.throttle = Throttle.from_settings(client, config.global_rate, config.domain_limits)
+        self.transport = Transport(pool)
+        self.pending: list[Outcome] = []
+        self.result = BatchResult()
+        self.brake_dirty = True
+        self.connect_failures = 0
+
+    def run(self, recipients: list[Recipient]) -> BatchResult:
+        index = -1
+        try:
+            for index, recipient in enumerate(recipients):
+                if index and index % self.config.commit_group == 0:
+                    self.flush()
+                    if not self.still_running():
+                        self.release(recipients[index:], "campaign no longer running")
+                        break
+                stop = self.one(recipient)
+                if stop:
+                    self.defer(recipients[index + 1 :], stop)
+                    break
+            self.flush()
+        except Exception:
+            # Something unexpected (database gone, a bug): results not yet written and the
+            # row in hand stay `sending` (the sweep reports them `unknown`); rows not yet
+            # touched are certainly unsent, so they go back to the queue.
+            self.session.rollback()
+            self.pending = []
+            try:
+                self.release(recipients[index + 1 :], "batch stopped by an error")
+            except Exception:  # noqa: BLE001 - the database itself may be the problem
+                log.exception("could not give back the rest of batch")
+            raise
+        finally:
+            self.transport.close()
+        return self.result
+
+    def flush(self) -> None:
+        _record(self.session, self.pending)
+        self.pending = []
+
+    def still_running(self) -> bool:
+        status = self.session.scalar(
+            select(Campaign.status).where(Campaign.id == self.ctx.campaign_id)
+        )
+        self.session.commit()
+        return status == CampaignStatus.RUNNING
+
+    def wait_for_slot(self, recipient: Recipient) -> float:
+        """0 when a throttle slot was taken, else seconds until one frees (defer)."""
+        deadline = time.monotonic() + REDIS_GRACE_SECONDS
+        while True:
+            try:
+                wait = self.throttle.try_acquire(recipient.domain)
+            except (redis.RedisError, OSError):
+                if time.monotonic() > deadline:
+                    return -1.0
+                time.sleep(REDIS_RETRY_SLEEP)
+                continue
+            if wait <= 0:
+                return 0.0
+            if wait > THROTTLE_DEFER_SECONDS:
+                return wait
+            time.sleep(wait)
+
+    def one(self, r: Recipient) -> str | None:
+        """Send one row; return a reason to stop the batch, or None to go on."""
+        message_id = self.ctx.message_id(r.delivery_id)
+        wait = self.wait_for_slot(r)
+        if wait < 0:
+            reason = "Redis unreachable (throttle)"
+            self.later(r, backoff_delay(1, self.config), f"deferred: {reason}", attempted=False)
+            return reason
+        if wait > 0:
+            self.later(r, wait, f"throttled: {r.domain} limit reached", attempted=False)
+            return None
+        try:
+            backend = self.transport.ensure()
+            if r.needs_smtputf8 and not supports_smtputf8(backend):
+                self.fail(
+                    r,
+                    message_id,
+                    "the relay does not offer SMTPUTF8, needed for this "
+                    "non-ASCII address (it cannot be downgraded)",
+                )
+                return None
+            data = self.ctx.message(
+                r.delivery_id,
+                r.subscriber_id,
+                r.list_id,
+                r.email,
+                r.name,
+                smtputf8=r.needs_smtputf8,
+            )
+        except NeedsSMTPUTF8 as exc:
+            self.fail(r, message_id, str(exc))
+            return None
+        except TransientSendError as exc:
+            return self.transient(r, message_id, exc, connect=True)
+        except ValueError as exc:  # a bad address or header value: this row only
+            self.fail(r, message_id, f"cannot build the message: {exc}")
+            return None
+        try:
+            self.transport.send(self.ctx.mail_from(r.delivery_id), r.email, data)
+        except PermanentSendError as exc:
+            self.fail(r, message_id, str(exc), code=exc.code)
+            return None
+        except TransientSendError as exc:
+            return self.transient(r, message_id, exc, connect=False)
+        except SendError as exc:  # pragma: no cover - every SendError is one of the two
+            self.fail(r, message_id, str(exc))
+            return None
+        self.connect_failures = 0
+        self.pending.append(
+            Outcome(r.delivery_id, DeliveryStatus.SENT, message_id, sent_at=utcnow())
+        )
+        self.result.sent += 1
+        if self.brake_dirty:
+            self._brake_reset()
+        return None
+
+    def fail(self, r: Recipient, message_id: str, error: str, code: int | None = None) -> None:
+        self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
+        self.result.failed += 1
+        if code in HARD_BOUNCE_CODES:
+            self.flush()
+            record_hard_bounce(self.session, r, self.ctx.campaign_id, error)
+
+    def later(self, r: Recipient, delay: float, error: str, attempted: bool) -> None:
+        when = utcnow() + timedelta(seconds=delay)
+        self.pending.append(
+            Outcome(r.delivery_id, DeliveryStatus.RETRY_DUE, None, error, attempted, when)
+        )
+        if attempted:
+            self.result.retry += 1
+        else:
+            self.result.deferred += 1
+
+    def transient(
+        self, r: Recipient, message_id: str, exc: TransientSendError, connect: bool
+    ) -> str | None:
+        attempts = self._attempts(r.delivery_id) + 1
+        if attempts >= self.config.max_attempts:
+            self.fail(r, message_id, f"gave up after {attempts} attempts: {exc}")
+        else:
+            self.later(r, backoff_delay(attempts, self.config), str(exc), attempted=True)
+        if connect or self.transport.lost:
+            self._brake_count(str(exc))
+        if connect:
+            self.connect_failures += 1
+            if self.connect_failures >= BATCH_CONNECT_FAILURES:
+                return f"relay unavailable: {exc}"
+        return None
+
+    def _attempts(self, delivery_id: int) -> int:
+        value = self.session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+        return int(value or 0)
+
+    def defer(self, rest: list[Recipient], reason: str) -> None:
+        """Give untouched rows back as ``retry_due`` (no attempt counted)."""
+        delay = backoff_delay(1, self.config)
+        for r in rest:
+            self.later(r, delay, f"deferred: {reason}", attempted=False)
+
+    def release(self, rest: list[Recipient], reason: str) -> None:
+        """The campaign was paused or cancelled mid-batch: untouched rows go back."""
+        status = self.session.scalar(
+            select(Campaign.status).where(Campaign.id == self.ctx.campaign_id)
+        )
+        new = (
+            DeliveryStatus.SKIPPED if status == CampaignStatus.CANCELLED else DeliveryStatus.PENDING
+        )
+        ids = [r.delivery_id for r in rest]
+        self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+            .values(
+                status=new,
+                queued_at=None,
+                last_error="campaign cancelled" if new == DeliveryStatus.SKIPPED else None,
+            )
+        )
+        self.session.commit()
+        self.result.released += len(ids)
+
+    # ---- the error brake: consecutive transport failures, shared through Redis
+
+    def _brake_reset(self) -> None:
+        try:
+            self.client.delete(BRAKE_KEY + str(self.ctx.campaign_id))
+            self.brake_dirty = False
+        except (redis.RedisError, OSError):
+            pass
+
+    def _brake_count(self, error: str) -> None:
+        self.brake_dirty = True
+        key = BRAKE_KEY + str(self.ctx.campaign_id)
+        try:
+            count = int(self.client.incr(key))
+            self.client.expire(key, BRAKE_KEY_TTL_SECONDS)
+        except (redis.RedisError, OSError):
+            return
+        if count >= self.config.error_brake > 0:
+            self.flush()
+            reason = (
+                f"paused automatically after {count} transport failures in a row; "
+                f"last: {error[:300]}"
+            )
+            try:
+                pause(self.session, self.ctx.campaign_id, reason)
+                self.session.commit()
+                self.result.braked = True
+                self.client.delete(key)
+            except TransitionError:
+                self.session.rollback()
+
+
+def record_hard_bounce(session: Session, r: Recipient, campaign_id: int, error: str) -> None:
+    """A 550-class refusal at SMTP time: suppress the address and record the event."""
+    from service.events.models import Event
+    from service.subscribers.models import SuppressionReason
+    from service.subscribers.suppression import suppress
+
+    suppress(session, r.email, SuppressionReason.HARD_BOUNCE, source="smtp", note=error[:500])
+    exists = session.scalar(
+        select(Event.id).where(
+            Event.provider == "smtp", Event.provider_event_id == f"d{r.delivery_id}"
+        )
+    )
+    if exists is None:
+        session.add(
+            Event(
+                delivery_id=r.delivery_id,
+                campaign_id=campaign_id,
+                subscriber_id=r.subscriber_id,
+                type="bounce_hard",  # the name the events engine and reports use
+                detail={"source": "smtp", "reply": error[:500]},
+                provider="smtp",
+                provider_event_id=f"d{r.delivery_id}",
+            )
+        )
+    session.commit()
+
+
+def send_batch(
+    session: Session,
+    settings: Settings,
+    client: redis.Redis,
+    campaign_id: int,
+    delivery_ids: Sequence[int],
+    *,
+    pool: RelayPool | None = None,
+) -> BatchResult:
+    """Claim ``delivery_ids`` and send them; commits as it goes (see module docstring)."""
+    ids = claim(session, campaign_id, delivery_ids)
+    if not ids:
+        return BatchResult()
+    config = get_sending_config(session)
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None  # claim only succeeds for an existing, running campaign
+    ctx = context_for(session, settings, campaign)
+    recipients = load_recipients(session, ctx, ids)
+    session.commit()
+    batch = _Batch(session, ctx, config, client, pool or relay_pool(settings, config))
+    result = batch.run(recipients)
+    result.claimed = len(ids)
+    return result
+
+
+# ------------------------------------------------------------------ render and test sends
+
+
+def render_message(session: Session, settings: Settings, campaign_id: int, email: str) -> bytes:
+    """The exact bytes ``email``'s subscriber would get (same code path as ``send_batch``).
+
+    The Message-ID uses the subscriber's delivery row when the campaign is materialized,
+    else delivery id 0. Nothing is stored.
+    """
+    from service.subscribers.addresses import normalise
+
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"there is no campaign {campaign_id}")
+    address = normalise(email)
+    sub = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
+    if sub is None:
+        raise LookupError(f"there is no subscriber {address.email}")
+    delivery_id = session.scalar(
+        select(Delivery.id).where(
+            Delivery.campaign_id == campaign_id, Delivery.subscriber_id == sub.id
+        )
+    )
+    ctx = _preview_context(session, settings, campaign)
+    if delivery_id:
+        r = load_recipients(session, ctx, [delivery_id])[0]
+    else:
+        r = Recipient(0, sub.id, sub.email_ascii, sub.name, ctx.list_ids[0] if ctx.list_ids else 0)
+    return ctx.message(
+        r.delivery_id, r.subscriber_id, r.list_id, r.email, r.name, smtputf8=r.needs_smtputf8
+    )
+
+
+def _preview_context(session: Session, settings: Settings, campaign: Campaign) -> CampaignContext:
+    """The send context; a campaign not compiled yet is rendered in memory only."""
+    if campaign.compiled:
+        return context_for(session, settings, campaign)
+    compiled, _ = render_content(session, settings, campaign)
+    return context_for(session, settings, campaign, compiled)
+
+
+def send_test(
+    session: Session,
+    settings: Settings,
+    campaign_id: int,
+    addresses: Sequence[str],
+    *,
+    pool: RelayPool | None = None,
+) -> list[str]:
+    """Send the campaign to ``addresses`` as a test: subject prefixed, marked with
+    ``X-Tidings-Test: 1``, no delivery rows (so no report counts it). Returns one line
+    per address saying what happened."""
+    from service.subscribers.addresses import InvalidAddress, normalise
+
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"there is no campaign {campaign_id}")
+    ctx = _preview_context(session, settings, campaign)
+    builder = make_builder(session, settings, campaign, TEST_SUBJECT_PREFIX, (TEST_HEADER,))
+    transport = Transport(pool or relay_pool(settings, get_sending_config(session)))
+    lines = []
+    try:
+        for raw in addresses:
+            try:
+                address = normalise(raw)
+            except InvalidAddress as exc:
+                lines.append(f"{raw}: {exc}")
+                continue
+            message_id = f"<test.{secrets.token_hex(8)}@{builder.message_id_domain}>"
+            try:
+                data = ctx.message(
+                    0,
+                    0,
+                    ctx.list_ids[0] if ctx.list_ids else 0,
+                    address.email_ascii,
+                    "",
+                    smtputf8=address.needs_smtputf8,
+                    builder=builder,
+                    message_id=message_id,
+                )
+                transport.send(builder.parts.from_addr, address.email_ascii, data)
+                lines.append(f"{address.email}: sent")
+            except (SendError, ValueError) as exc:
+                lines.append(f"{address.email}: {exc}")
+    finally:
+        transport.close()
+    return lines

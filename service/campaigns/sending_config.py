@@ -1,0 +1,165 @@
+"""Sending settings staff change in the admin (settings store key ``"sending"``).
+
+One JSON object holds the throttle (global messages per second, per-domain windows), the
+extra SMTP relays with weights, the error brake, and the ledger's timing knobs. Values
+missing from an older stored object fall back to the defaults below, so adding a knob
+never breaks a running installation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.accounts.settings_store import get_setting, set_setting
+from service.config import ConfigError, parse_smtp_url
+
+SETTINGS_KEY = "sending"
+
+# Messages per second across every worker on every machine (0 = no global limit).
+DEFAULT_GLOBAL_RATE = 1000.0
+# Chinese mailbox providers throttle bulk senders hard (PEERS §7); start gently.
+DEFAULT_DOMAIN_LIMITS: dict[str, dict[str, float]] = {
+    "qq.com": {"limit": 60, "window": 60},
+    "163.com": {"limit": 60, "window": 60},
+    "126.com": {"limit": 60, "window": 60},
+    "gmail.com": {"limit": 600, "window": 60},
+}
+DEFAULT_ERROR_BRAKE = 50
+DEFAULT_BATCH_SIZE = 100
+# Batches queued ahead per campaign: enough to keep every worker busy, few enough that a
+# paused campaign has little queued work and a lost Redis loses little.
+DEFAULT_MAX_BATCHES_IN_FLIGHT = 16
+# Retry: exponential backoff from this base, capped, with ±jitter, at most this many tries.
+DEFAULT_RETRY_BASE_SECONDS = 60.0
+DEFAULT_RETRY_MAX_SECONDS = 3600.0
+DEFAULT_RETRY_JITTER = 0.2
+DEFAULT_MAX_ATTEMPTS = 8
+# A `queued` row older than this lost its Redis hint (Redis restart, worker killed with its
+# prefetched message): the sweep returns it to `pending` and dispatch queues it again.
+DEFAULT_QUEUED_STALE_SECONDS = 900.0
+# A `sending` row older than this belonged to a worker that died mid-batch (the task time
+# limit is 600 s): the sweep marks it `unknown`.
+DEFAULT_SENDING_STALE_SECONDS = 900.0
+# Results are committed in groups of this many messages (see README, "commit groups").
+DEFAULT_COMMIT_GROUP = 20
+
+
+class SendingConfigError(ValueError):
+    """A submitted sending setting is invalid; ``errors`` maps field to English message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """An extra SMTP relay: ``smtp://…`` URL and a weight (share of batches)."""
+
+    url: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SendingConfig:
+    """Every sending knob; see the module constants for what each one is for."""
+
+    global_rate: float = DEFAULT_GLOBAL_RATE
+    domain_limits: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DOMAIN_LIMITS.items()}
+    )
+    relays: tuple[RelayConfig, ...] = ()
+    primary_weight: float = 1.0
+    error_brake: int = DEFAULT_ERROR_BRAKE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_batches_in_flight: int = DEFAULT_MAX_BATCHES_IN_FLIGHT
+    retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
+    retry_max_seconds: float = DEFAULT_RETRY_MAX_SECONDS
+    retry_jitter: float = DEFAULT_RETRY_JITTER
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    queued_stale_seconds: float = DEFAULT_QUEUED_STALE_SECONDS
+    sending_stale_seconds: float = DEFAULT_SENDING_STALE_SECONDS
+    commit_group: int = DEFAULT_COMMIT_GROUP
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for the settings store."""
+        data = asdict(self)
+        data["relays"] = [asdict(r) for r in self.relays]
+        return data
+
+
+_NUMBER_FIELDS = {
+    f.name: f.type for f in fields(SendingConfig) if f.name not in ("domain_limits", "relays")
+}
+
+
+def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, str]]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    defaults = SendingConfig()
+    for name, kind in _NUMBER_FIELDS.items():
+        raw = data.get(name, getattr(defaults, name))
+        try:
+            number: float | int = int(raw) if kind == "int" else float(raw)
+        except (TypeError, ValueError):
+            errors[name] = "Enter a number."
+            continue
+        if number < 0 or (
+            name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
+            and number < 1
+        ):
+            errors[name] = "Enter a positive number."
+            continue
+        values[name] = number
+    limits: dict[str, dict[str, float]] = {}
+    for domain, spec in (data.get("domain_limits") or {}).items():
+        try:
+            limit, window = float(spec["limit"]), float(spec.get("window", 60))
+        except (KeyError, TypeError, ValueError):
+            errors["domain_limits"] = f"{domain}: give a limit and a window in seconds."
+            continue
+        if limit <= 0 or window <= 0 or "@" in domain or not domain.strip():
+            errors["domain_limits"] = f"{domain}: limit and window must be positive."
+            continue
+        limits[domain.strip().lower()] = {"limit": limit, "window": window}
+    values["domain_limits"] = limits if "domain_limits" in data else defaults.domain_limits
+    relays: list[RelayConfig] = []
+    for entry in data.get("relays") or []:
+        url = str(entry.get("url", "")).strip()
+        try:
+            parse_smtp_url(url, "relay")
+            weight = float(entry.get("weight", 1))
+            if weight < 0:
+                raise ValueError("negative weight")
+        except (ConfigError, TypeError, ValueError) as exc:
+            errors["relays"] = f"{url or '(empty)'}: {exc}"
+            continue
+        relays.append(RelayConfig(url=url, weight=weight))
+    values["relays"] = tuple(relays)
+    config = SendingConfig(**values) if not errors else defaults
+    return config, errors
+
+
+def get_sending_config(session: Session) -> SendingConfig:
+    """The stored sending settings over the defaults; an invalid stored value is ignored."""
+    stored = get_setting(session, SETTINGS_KEY, {}) or {}
+    if not isinstance(stored, dict):
+        return SendingConfig()
+    config, errors = _validate(stored)
+    return config if not errors else SendingConfig()
+
+
+def save_sending_config(session: Session, data: dict[str, Any]) -> SendingConfig:
+    """Validate and store; raises ``SendingConfigError`` and stores nothing when invalid.
+
+    Keys not given keep their stored (or default) value.
+    """
+    current = get_sending_config(session).to_dict()
+    config, errors = _validate({**current, **data})
+    if errors:
+        raise SendingConfigError(errors)
+    set_setting(session, SETTINGS_KEY, config.to_dict())
+    return config

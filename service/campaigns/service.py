@@ -1,0 +1,310 @@
+"""Campaigns: creation and the state machine of DESIGN §4.
+
+Every transition is ONE guarded UPDATE (``WHERE status IN (:expected)``): two staff
+members clicking at once, or a click racing the beat job, can never both win. A function
+returns normally when its transition happened and raises ``TransitionError`` (saying what
+the state is now) when it did not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from service.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    campaign_lists,
+)
+from service.config import Settings
+from service.db import utcnow
+from service.issues.models import Issue
+from service.subscribers.addresses import InvalidAddress, normalise
+from service.subscribers.models import MailingList
+
+CONTENT_MODES = ("auto", "full", "excerpt")
+MAX_SUBJECT_CHARS = 300
+# Rows that have not gone out yet; cancel turns them into `skipped`.
+NOT_YET_SENT = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.RETRY_DUE)
+
+
+class CampaignError(ValueError):
+    """Bad input for a campaign; the message says what to fix."""
+
+
+class TransitionError(RuntimeError):
+    """The campaign was not in a state that allows this action (someone was quicker)."""
+
+
+def create_campaign(
+    session: Session,
+    settings: Settings,
+    *,
+    lists: Sequence[str | int],
+    issue_id: int | None = None,
+    body_html: str | None = None,
+    subject: str | None = None,
+    preheader: str = "",
+    from_name: str | None = None,
+    from_addr: str | None = None,
+    reply_to: str | None = None,
+    tracking: bool = True,
+    content_mode: str = "auto",
+    created_by: int | None = None,
+) -> Campaign:
+    """Create a draft campaign of an issue (or a plain HTML body) for one or more lists.
+
+    ``lists`` are slugs or ids; a subscriber on two of them gets one message. The subject
+    defaults to the issue's title and number; From defaults to ``TIDINGS_FROM``.
+    """
+    if (issue_id is None) == (body_html is None):
+        raise CampaignError("give either an issue or an HTML body")
+    issue = session.get(Issue, issue_id) if issue_id is not None else None
+    if issue_id is not None and issue is None:
+        raise CampaignError(f"there is no issue {issue_id}")
+    list_rows = _lists(session, lists)
+    if content_mode not in CONTENT_MODES:
+        raise CampaignError(f"content mode must be one of {', '.join(CONTENT_MODES)}")
+    subject = (subject or "").strip() or (
+        f"{issue.title} {issue.number}".strip() if issue is not None else ""
+    )
+    if not subject:
+        raise CampaignError("a subject is needed")
+    if len(subject) > MAX_SUBJECT_CHARS or any(c in subject for c in "\r\n"):
+        raise CampaignError(
+            f"the subject must be one line of at most {MAX_SUBJECT_CHARS} characters"
+        )
+    sender = _address(from_addr or settings.from_addr, "From")
+    reply = _address(reply_to, "Reply-To") if reply_to else None
+    name = settings.from_name if from_name is None else from_name
+    if any(c in name + preheader for c in "\r\n"):
+        raise CampaignError("the From name and preheader must be one line")
+    campaign = Campaign(
+        issue_id=issue_id,
+        body_html=body_html,
+        name=subject,
+        subject=subject,
+        preheader=preheader.strip(),
+        from_name=name.strip(),
+        from_addr=sender,
+        reply_to=reply,
+        tracking=tracking,
+        content_mode=content_mode,
+        status=CampaignStatus.DRAFT,
+        created_by=created_by,
+    )
+    session.add(campaign)
+    session.flush()
+    session.execute(
+        insert(campaign_lists),
+        [{"campaign_id": campaign.id, "list_id": row.id} for row in list_rows],
+    )
+    return campaign
+
+
+def _lists(session: Session, refs: Sequence[str | int]) -> list[MailingList]:
+    if not refs:
+        raise CampaignError("choose at least one list")
+    found: dict[int, MailingList] = {}
+    for ref in refs:
+        text = str(ref).strip()
+        row = session.scalar(select(MailingList).where(MailingList.slug == text))
+        if row is None and text.isdigit():
+            row = session.get(MailingList, int(text))
+        if row is None:
+            raise CampaignError(f"there is no list {text!r}")
+        found[row.id] = row
+    return list(found.values())
+
+
+def _address(value: str | None, what: str) -> str:
+    _, addr = parseaddr(value or "")
+    try:
+        return normalise(addr or (value or "")).email_ascii
+    except InvalidAddress as exc:
+        raise CampaignError(f"{what}: {exc}") from exc
+
+
+def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
+    """The ids of the campaign's lists, in id order."""
+    rows = session.scalars(
+        select(campaign_lists.c.list_id)
+        .where(campaign_lists.c.campaign_id == campaign_id)
+        .order_by(campaign_lists.c.list_id)
+    )
+    return list(rows)
+
+
+# ------------------------------------------------------------------ transitions
+
+
+def _transition(
+    session: Session,
+    campaign_id: int,
+    expected: Sequence[str],
+    new: str,
+    **values: object,
+) -> None:
+    """One guarded UPDATE; raise ``TransitionError`` when the row was not in ``expected``."""
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_([str(s) for s in expected]))
+        .values(status=str(new), updated_at=utcnow(), **values)
+        .returning(Campaign.id)
+    )
+    if result.first() is None:
+        current = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        if current is None:
+            raise TransitionError(f"there is no campaign {campaign_id}")
+        raise TransitionError(f"campaign {campaign_id} is {current}, cannot become {new}")
+    session.expire_all()
+
+
+def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO time as staff type it; without an offset it is in the configured zone."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise CampaignError(f"{text!r} is not a time like 2026-12-01T09:00") from exc
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def schedule(session: Session, campaign_id: int, at: datetime) -> None:
+    """draft|scheduled → scheduled at ``at`` (timezone-aware; must be in the future)."""
+    if at.tzinfo is None:
+        raise CampaignError("the time needs a zone")
+    if at <= utcnow():
+        raise CampaignError("the scheduled time is in the past; use start to send now")
+    _transition(
+        session,
+        campaign_id,
+        [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
+        CampaignStatus.SCHEDULED,
+        scheduled_at=at,
+        status_reason="",
+    )
+
+
+def unschedule(session: Session, campaign_id: int) -> None:
+    """scheduled → draft."""
+    _transition(
+        session, campaign_id, [CampaignStatus.SCHEDULED], CampaignStatus.DRAFT, scheduled_at=None
+    )
+
+
+def mark_running(session: Session, campaign_id: int) -> None:
+    """draft|scheduled → running (the content must be compiled first: see ``start``)."""
+    _transition(
+        session,
+        campaign_id,
+        [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
+        CampaignStatus.RUNNING,
+        started_at=utcnow(),
+        status_reason="",
+    )
+
+
+def pause(session: Session, campaign_id: int, reason: str = "") -> None:
+    """running → paused. Workers stop claiming at once; a batch in flight stops at its
+    next commit group and gives its untouched rows back."""
+    _transition(
+        session,
+        campaign_id,
+        [CampaignStatus.RUNNING],
+        CampaignStatus.PAUSED,
+        status_reason=reason,
+    )
+
+
+def resume(session: Session, campaign_id: int) -> None:
+    """paused → running; dispatch picks up the pending rows again.
+
+    Rows still ``queued`` had their queue messages claim nothing while paused: they go
+    back to ``pending`` now rather than waiting for the sweep. A message still in the
+    queue for one of them is harmless — the guarded claim lets only one send happen.
+    """
+    _transition(
+        session,
+        campaign_id,
+        [CampaignStatus.PAUSED],
+        CampaignStatus.RUNNING,
+        status_reason="",
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.PENDING, queued_at=None)
+    )
+
+
+def cancel(session: Session, campaign_id: int) -> int:
+    """draft|scheduled|running|paused → cancelled; rows not yet sent become ``skipped``.
+
+    Returns the number of rows skipped. Rows already claimed by a worker (``sending``) are
+    finished by that worker or become ``unknown``; they are never sent twice.
+    """
+    _transition(
+        session,
+        campaign_id,
+        [
+            CampaignStatus.DRAFT,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+        ],
+        CampaignStatus.CANCELLED,
+        finished_at=utcnow(),
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_([str(s) for s in NOT_YET_SENT]),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def finish(session: Session, campaign_id: int) -> None:
+    """running → finished (the ledger decides when: see ``ledger.finalize``)."""
+    _transition(
+        session,
+        campaign_id,
+        [CampaignStatus.RUNNING],
+        CampaignStatus.FINISHED,
+        finished_at=utcnow(),
+    )
+
+
+def resend_unknown(session: Session, campaign_id: int) -> int:
+    """Staff decided the ``unknown`` rows should be sent again: back to ``pending``.
+
+    A finished campaign runs again for them (finished → running, the one transition out
+    of finished, made only by this explicit staff action). Returns the rows re-queued.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.UNKNOWN)
+        .values(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.FINISHED)
+            .values(
+                status=CampaignStatus.RUNNING,
+                finished_at=None,
+                status_reason="resending rows whose outcome was unknown",
+                updated_at=utcnow(),
+            )
+        )
+    return count

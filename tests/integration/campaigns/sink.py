@@ -1,0 +1,136 @@
+"""A real SMTP sink (aiosmtpd) that counts what it accepts and misbehaves on request.
+
+Behaviours, all switchable while it runs:
+* ``busy_mail``: answer MAIL FROM with 421 (server closing) for the next N transactions;
+* ``busy_rcpt``: answer RCPT TO with 451 for the next N recipients;
+* ``drop_data``: close the connection in the middle of DATA (no reply) for recipients
+  whose address matches, the first time each is seen — the client cannot know whether the
+  message was kept (here it was not);
+* ``reject``: answer 550 to these recipients.
+
+Only messages answered 250 are counted (``received``: recipient → Message-IDs).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+
+from service.net import free_port
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.M | re.I)
+
+
+@dataclass
+class SinkState:
+    """What the sink does and what it received (guarded by ``lock``)."""
+
+    busy_mail: int = 0
+    busy_rcpt: int = 0
+    drop_data: set[str] = field(default_factory=set)
+    reject: set[str] = field(default_factory=set)
+    smtputf8: bool = True
+    received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    raw: dict[str, bytes] = field(default_factory=dict)
+    keep_raw: bool = False
+    refused_mail: int = 0
+    refused_rcpt: int = 0
+    dropped: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def total(self) -> int:
+        """Messages accepted."""
+        with self.lock:
+            return sum(len(v) for v in self.received.values())
+
+    def counts(self) -> dict[str, int]:
+        """Recipient → messages accepted."""
+        with self.lock:
+            return {k: len(v) for k, v in self.received.items()}
+
+
+class SinkHandler:
+    """aiosmtpd handler applying ``SinkState``."""
+
+    def __init__(self, state: SinkState) -> None:
+        self.state = state
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.state.lock:
+            if self.state.busy_mail > 0:
+                self.state.busy_mail -= 1
+                self.state.refused_mail += 1
+                return "421 4.3.2 too busy, come back later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.state.lock:
+            if address in self.state.reject:
+                return "550 5.1.1 no such user here"
+            if self.state.busy_rcpt > 0:
+                self.state.busy_rcpt -= 1
+                self.state.refused_rcpt += 1
+                return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        with self.state.lock:
+            if rcpt in self.state.drop_data:
+                self.state.drop_data.discard(rcpt)
+                self.state.dropped += 1
+                drop = True
+            else:
+                drop = False
+                match = _MESSAGE_ID.search(data)
+                self.state.received[rcpt].append(match.group(1).decode() if match else "")
+                if self.state.keep_raw:
+                    self.state.raw[rcpt] = data
+        if drop:
+            assert server.transport is not None
+            server.transport.abort()  # gone mid-DATA: the client never gets an answer
+            return "421 connection lost"
+        return "250 OK queued"
+
+
+class Sink:
+    """A running sink: ``port``, ``state``; ``stop()`` when done."""
+
+    def __init__(self, smtputf8: bool = True) -> None:
+        self.state = SinkState(smtputf8=smtputf8)
+        self.port = free_port()
+        self.controller = Controller(
+            SinkHandler(self.state),
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=smtputf8,
+            decode_data=False,
+            ready_timeout=10,
+            data_size_limit=50 * 1024 * 1024,
+        )
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        """The ``TIDINGS_SMTP_URL`` of this sink."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self.controller.stop()

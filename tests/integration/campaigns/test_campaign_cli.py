@@ -1,0 +1,78 @@
+"""`tidings campaign ...` end to end on the test database and the capture SMTP server."""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.campaigns.ledger import materialize
+from service.campaigns.models import Delivery
+from service.cli import main
+from service.demo import load_demo
+from service.mail.capture import CaptureStore
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_add_start_show_render_and_test_through_the_command_line(
+    session: Session, capture: CaptureStore, tmp_path: Path
+) -> None:
+    demo = load_demo(session)
+    session.commit()
+    cid = int(run("campaign", "add", "--issue", str(demo.issue_id), "--list", "members").strip())
+    shown = json.loads(run("campaign", "show", str(cid), "--json"))
+    assert shown["status"] == "draft" and shown["total"] == 0
+    run("campaign", "start", str(cid))
+    materialize(session, cid)
+    shown = json.loads(run("campaign", "show", str(cid), "--json"))
+    assert shown["status"] == "running" and shown["total"] == shown["pending"] == 6
+    for key in (
+        "sent",
+        "failed",
+        "retry_due",
+        "unknown",
+        "skipped",
+        "rate_per_minute",
+        "eta_seconds",
+    ):
+        assert key in shown
+
+    out = tmp_path / "wang.eml"
+    run("campaign", "render", str(cid), "--email", "wang.li@example.org", "--out", str(out))
+    msg = message_from_bytes(out.read_bytes(), policy=policy.default)
+    delivery_id = session.scalar(select(Delivery.id).where(Delivery.email == "wang.li@example.org"))
+    assert msg["Message-ID"].startswith(f"<c{cid}.d{delivery_id}.")
+    assert msg["To"].addresses[0].addr_spec == "wang.li@example.org"
+
+    before = set(capture.ids())
+    lines = run("campaign", "test", str(cid), "--to", "editor@example.org")
+    assert "editor@example.org: sent" in lines
+    new = [i for i in capture.ids() if i not in before]
+    assert len(new) == 1
+    test_msg = capture.message(new[0])
+    assert test_msg["Subject"].startswith("[测试]") and test_msg["X-Tidings-Test"] == "1"
+    assert session.scalar(select(Delivery.id).where(Delivery.email == "editor@example.org")) is None
+
+    run("campaign", "pause", str(cid))
+    run("campaign", "resume", str(cid))
+    run("campaign", "cancel", str(cid))
+    assert json.loads(run("campaign", "show", str(cid), "--json"))["skipped"] == 6
+
+
+def test_a_wrong_list_or_state_is_a_clear_error(session: Session) -> None:
+    demo = load_demo(session)
+    session.commit()
+    issue = str(demo.issue_id)
+    result = CliRunner().invoke(main, ["campaign", "add", "--issue", issue, "--list", "nope"])
+    assert result.exit_code == 1 and "no list 'nope'" in result.output
+    result = CliRunner().invoke(main, ["campaign", "pause", "999"])
+    assert result.exit_code == 1 and "no campaign 999" in result.output

@@ -1,0 +1,223 @@
+"""The promise: exactly one message per recipient, whatever happens (issue 5, scenarios 1-7).
+
+Real parts: our own redis-server process, real Celery workers in their own processes, the
+test database, and an aiosmtpd sink that counts what it accepts.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from service.campaigns import ledger
+from service.campaigns.service import cancel, pause, resume
+from service.subscribers.models import SuppressionReason
+from service.subscribers.suppression import suppress
+from tests.integration.campaigns.conftest import Harness
+from tests.integration.campaigns.sink import Sink
+
+RECIPIENTS = 2000
+
+
+def finished(p: dict[str, object]) -> bool:
+    """The campaign is done according to the ledger."""
+    return p["status"] == "finished"
+
+
+def assert_exactly_once(h: Harness, sink: Sink, campaign_id: int) -> dict[str, int]:
+    """Every `sent` row was received exactly once, nothing else more than once.
+
+    Returns the statuses counted. ``unknown`` rows may have been received once or never.
+    """
+    counts = sink.state.counts()
+    by_status: dict[str, int] = {}
+    for row in h.rows(campaign_id):
+        by_status[row.status] = by_status.get(row.status, 0) + 1
+        got = counts.get(row.email, 0)
+        if row.status == "sent":
+            assert got == 1, f"{row.email} ({row.status}) received {got} messages"
+        elif row.status == "unknown":
+            assert got <= 1, f"{row.email} (unknown) received {got} messages"
+        else:
+            assert got == 0, f"{row.email} ({row.status}) received {got} messages"
+    assert max(counts.values(), default=0) <= 1
+    return by_status
+
+
+def test_a_campaign_reaches_every_recipient_exactly_once(harness: Harness, sink: Sink) -> None:
+    emails = harness.seed(RECIPIENTS)
+    harness.start_worker()
+    cid = harness.campaign()
+    p = harness.drive(cid, finished)
+    assert p["sent"] == RECIPIENTS and p["total"] == RECIPIENTS
+    assert assert_exactly_once(harness, sink, cid) == {"sent": RECIPIENTS}
+    assert set(sink.state.counts()) == set(emails)
+
+
+def test_killing_a_worker_mid_campaign_loses_and_duplicates_nobody(
+    harness: Harness, sink: Sink
+) -> None:
+    harness.seed(RECIPIENTS)
+    harness.configure(global_rate=250)  # slow enough to kill it in the middle
+    first = harness.start_worker(concurrency=2)
+    cid = harness.campaign()
+    harness.drive(cid, lambda p: int(p["sent"]) >= 400)  # type: ignore[call-overload]
+    harness.kill_worker(first)
+    killed_at = time.monotonic()
+    harness.start_worker(concurrency=2)
+    # Everything but the dead worker's claimed rows goes out; those stay `sending`.
+    p = harness.drive(
+        cid, lambda p: p["pending"] == p["queued"] == p["retry_due"] == 0 and p["sending"] > 0
+    )
+    # The sweep's threshold stands in for the task time limit having passed: it takes
+    # the rows claimed before the kill, not those the new worker is sending right now.
+    since_kill = timedelta(seconds=time.monotonic() - killed_at)
+    with harness.session() as s:
+        swept = ledger.sweep(s, queued_after=timedelta(hours=1), sending_after=since_kill)
+    p = harness.drive(cid, finished)
+    statuses = assert_exactly_once(harness, sink, cid)
+    # At most the in-flight batch of each of the dead worker's two pool processes.
+    assert 0 < swept.unknown == p["unknown"] <= 2 * 50
+    assert statuses["sent"] + statuses["unknown"] == RECIPIENTS
+
+
+def test_restarting_redis_mid_send_loses_no_recipient(
+    harness: Harness, sink: Sink, own_redis: object
+) -> None:
+    from tests.integration.campaigns.conftest import OwnRedis
+
+    assert isinstance(own_redis, OwnRedis)
+    harness.seed(RECIPIENTS)
+    harness.configure(global_rate=300)
+    harness.start_worker()
+    cid = harness.campaign()
+    harness.drive(cid, lambda p: int(p["sent"]) >= 400)  # type: ignore[call-overload]
+    own_redis.kill()  # queue, throttle windows and brake counters: all gone
+    time.sleep(1.0)
+    own_redis.start()
+    harness.reset_producer()
+    p = harness.drive(cid, finished, timeout=90)
+    statuses = assert_exactly_once(harness, sink, cid)
+    # Rows whose worker lost Redis mid-batch were given back, not lost.
+    assert statuses.get("sent", 0) + statuses.get("unknown", 0) == RECIPIENTS
+    assert p["unknown"] == 0
+
+
+def test_421_and_451_for_a_while_then_everything_is_delivered_once(
+    harness: Harness, sink: Sink
+) -> None:
+    harness.seed(500)
+    sink.state.busy_mail = 30
+    sink.state.busy_rcpt = 60
+    harness.start_worker()
+    cid = harness.campaign()
+    p = harness.drive(cid, finished)
+    assert p["sent"] == 500
+    assert_exactly_once(harness, sink, cid)
+    assert sink.state.refused_mail == 30 and sink.state.refused_rcpt == 60
+    retried = [r for r in harness.rows(cid) if r.attempts > 1]
+    assert len(retried) >= 60  # the refused ones were tried again and the attempts recorded
+    assert all(r.last_error and r.last_error.startswith(("421", "451")) for r in retried)
+
+
+def test_a_connection_dropped_mid_data_is_retried_without_duplicates(
+    harness: Harness, sink: Sink
+) -> None:
+    emails = harness.seed(500)
+    dropped = set(emails[::25])
+    sink.state.drop_data = set(dropped)
+    harness.start_worker()
+    cid = harness.campaign()
+    p = harness.drive(cid, finished)
+    assert p["sent"] == 500
+    assert_exactly_once(harness, sink, cid)
+    assert sink.state.dropped == len(dropped)
+    rows = {r.email: r for r in harness.rows(cid)}
+    assert all(rows[e].attempts == 2 for e in dropped)
+
+
+def test_550_recipients_fail_as_hard_bounces_and_the_others_are_delivered(
+    harness: Harness, sink: Sink
+) -> None:
+    emails = harness.seed(500)
+    refused = set(emails[::50])
+    sink.state.reject = set(refused)
+    harness.start_worker()
+    cid = harness.campaign()
+    p = harness.drive(cid, finished)
+    assert p["sent"] == 500 - len(refused) and p["failed"] == len(refused)
+    assert_exactly_once(harness, sink, cid)
+    rows = {r.email: r for r in harness.rows(cid)}
+    for email in refused:
+        assert rows[email].status == "failed" and rows[email].attempts == 1
+        assert "550" in (rows[email].last_error or "")
+    from service.subscribers.suppression import is_suppressed
+
+    with harness.session() as s:
+        assert all(is_suppressed(s, e) for e in refused)
+
+
+def test_pause_stops_within_a_batch_resume_continues_and_unsubscribers_are_skipped(
+    harness: Harness, sink: Sink
+) -> None:
+    emails = harness.seed(RECIPIENTS)
+    harness.configure(global_rate=200)
+    harness.start_worker()
+    cid = harness.campaign()
+    harness.drive(cid, lambda p: int(p["sent"]) >= 200)  # type: ignore[call-overload]
+    with harness.session() as s:
+        pause(s, cid)
+        s.commit()
+    time.sleep(1.5)  # in-flight batches reach their next commit group and stop
+    at_pause = sink.state.total()
+    time.sleep(1.5)
+    assert sink.state.total() == at_pause, "sending went on after the pause"
+    late = [e for e in emails if e not in sink.state.counts()][:20]
+    with harness.session() as s:
+        for email in late:
+            suppress(s, email, SuppressionReason.UNSUBSCRIBED, source="test")
+        resume(s, cid)
+        s.commit()
+    p = harness.drive(cid, finished)
+    statuses = assert_exactly_once(harness, sink, cid)
+    assert statuses["skipped"] == len(late) and p["sent"] == RECIPIENTS - len(late)
+    assert not any(e in sink.state.counts() for e in late)
+
+
+def test_cancel_stops_for_good_and_skips_what_was_not_sent(harness: Harness, sink: Sink) -> None:
+    harness.seed(RECIPIENTS)
+    harness.configure(global_rate=200)
+    harness.start_worker()
+    cid = harness.campaign()
+    harness.drive(cid, lambda p: int(p["sent"]) >= 200)  # type: ignore[call-overload]
+    with harness.session() as s:
+        cancel(s, cid)
+        s.commit()
+    time.sleep(2.0)
+    p = harness.progress(cid)
+    total = sink.state.total()
+    time.sleep(1.5)
+    harness.tick()
+    assert sink.state.total() == total and p["status"] == "cancelled"
+    statuses = assert_exactly_once(harness, sink, cid)
+    assert statuses["sent"] == total and statuses["skipped"] == RECIPIENTS - total
+
+
+def test_two_workers_on_one_campaign_never_send_a_delivery_twice(
+    harness: Harness, sink: Sink
+) -> None:
+    harness.seed(RECIPIENTS)
+    harness.start_worker(concurrency=1)
+    harness.start_worker(concurrency=1)
+    cid = harness.campaign()
+    # Every batch is enqueued twice: both workers race for the same rows.
+    original = harness.enqueue
+
+    def twice(campaign_id: int, ids: list[int]) -> None:
+        original(campaign_id, ids)
+        original(campaign_id, ids)
+
+    harness.enqueue = twice  # type: ignore[method-assign]
+    p = harness.drive(cid, finished)
+    assert p["sent"] == RECIPIENTS
+    assert assert_exactly_once(harness, sink, cid) == {"sent": RECIPIENTS}
