@@ -43,6 +43,7 @@ from service.campaigns.sending_config import SendingConfig, get_sending_config
 from service.campaigns.service import TransitionError, campaign_list_ids, pause
 from service.config import Settings, parse_smtp_url
 from service.db import utcnow
+from service.events.mailto_unsubscribe import unsubscribe_address
 from service.issues.render import CompiledEmail
 from service.issues.render_compiled import (
     LINK_SLOT_PREFIX,
@@ -200,6 +201,7 @@ def make_builder(
             subject=subject_prefix + campaign.subject,
             list_id=_list_id(session, list_ids, campaign.from_addr),
             feedback_id=f"c{campaign.id}:newsletter:tidings",
+            list_unsubscribe_mailto=unsubscribe_address(settings),
             message_id_domain=domain,
             tz=settings.timezone,
             extra_headers=extra_headers,

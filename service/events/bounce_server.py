@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope
 
 from service.config import Settings
 from service.events.inbound import store_raw
+from service.events.mailto_unsubscribe import is_unsubscribe_address
 from service.mail.verp import parse_verp
 from service.net import free_port
 
@@ -49,8 +50,10 @@ class BounceHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        """Accept only addresses whose VERP HMAC verifies."""
-        if parse_verp(address, self.secret, self.settings.bounce_domain) is None:
+        """Accept only addresses whose VERP HMAC verifies, and our unsubscribe mailbox."""
+        if parse_verp(
+            address, self.secret, self.settings.bounce_domain
+        ) is None and not is_unsubscribe_address(address, self.settings):
             log.info("bounce server: refused RCPT %s", address)
             return "550 5.1.1 No such recipient here"
         envelope.rcpt_tos.append(address)

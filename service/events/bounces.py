@@ -89,6 +89,7 @@ class Kind(StrEnum):
     COMPLAINT = "complaint"
     AUTOREPLY = "autoreply"
     FALLBACK = "fallback"  # flufl.bounce found failed addresses in a non-standard bounce
+    UNSUBSCRIBE = "unsubscribe"  # a request to our List-Unsubscribe mailto: address
     UNKNOWN = "unknown"
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from service.campaigns.models import Delivery, DeliveryStatus
 from service.config import Settings
 from service.events.bounces import BounceRecipient, Kind, Report, Severity, parse_report
+from service.events.mailto_unsubscribe import is_unsubscribe_address, process_unsubscribe_mail
 from service.events.policy import NoOp, Outcome, Signal, apply_signal, event_id_for
 from service.mail.message import parse_message_id
 from service.mail.verp import parse_verp
@@ -199,9 +200,14 @@ def envelope_recipients(raw: bytes) -> list[str]:
 def process_message(
     session: Session, settings: Settings, raw: bytes, provider: str = MAIL_PROVIDER
 ) -> Processed:
-    """Parse one inbound message and apply every failure it reports."""
-    report = parse_report(raw)
+    """Parse one inbound message and apply every failure it reports (or, sent to our
+    unsubscribe mailbox, the unsubscribe it asks for)."""
     envelope_to = envelope_recipients(raw)
+    if any(is_unsubscribe_address(a, settings) for a in envelope_to):
+        return Processed(
+            Kind.UNSUBSCRIBE, [(None, process_unsubscribe_mail(session, settings, raw))]
+        )
+    report = parse_report(raw)
     base_id = report.own_message_id or event_id_for(raw.decode("utf-8", "replace"))
     outcomes: list[tuple[int | None, Outcome]] = []
     if report.kind == Kind.COMPLAINT:

@@ -176,6 +176,12 @@ def test_a_rendered_campaign_message_parses_back_and_its_dkim_verifies_with_dkim
     lines = header_block.split(b"\r\n")
     unsub = [line for line in lines if line.startswith(b"List-Unsubscribe:")]
     assert len(unsub) == 1 and unsub[0].startswith(b"List-Unsubscribe: <https://")
+    # HTTPS first (the one-click URL), then the mailto: of the unsubscribe mailbox.
+    assert re.fullmatch(
+        rb"List-Unsubscribe: <https://[^>]+/unsubscribe/[0-9a-z.]+>, "
+        rb"<mailto:unsubscribe@[^?>]+\?subject=unsubscribe>",
+        unsub[0],
+    )
     msg = message_from_bytes(data, policy=policy.default)
     assert msg["To"].addresses[0].addr_spec == "wang.li@example.org"
     assert msg["Reply-To"] == "office@example.org"

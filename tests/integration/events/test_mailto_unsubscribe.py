@@ -1,0 +1,83 @@
+"""The mailto: half of List-Unsubscribe: mail to unsubscribe@<bounce domain> unsubscribes
+its sender, over real SMTP into the bounce listener."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service.events.bounce_server import start_bounce_server
+from service.events.inbound import process_file
+from service.events.mailto_unsubscribe import unsubscribe_address
+from service.subscribers.models import (
+    Consent,
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Subscriber,
+)
+from service.subscribers.suppression import is_suppressed
+
+
+@pytest.fixture
+def listener(settings):
+    queued: list[Path] = []
+    controller = start_bounce_server(settings, enqueue=queued.append)
+    controller.queued = queued
+    yield controller
+    controller.stop()
+
+
+def _member(session, email: str) -> Subscriber:
+    lst = MailingList(slug="members", name="会员单位")
+    sub = Subscriber(email=email, email_ascii=email, name="王立")
+    session.add_all([lst, sub])
+    session.flush()
+    session.add(Membership(subscriber_id=sub.id, list_id=lst.id, status=MembershipStatus.ACTIVE))
+    session.commit()
+    return sub
+
+
+def _request(sender: str, to: str, auto: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "unsubscribe"
+    if auto:
+        msg["Auto-Submitted"] = auto
+    msg.set_content("This is an unsubscribe request.")
+    return msg.as_bytes()
+
+
+def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(session, settings, listener):
+    sub = _member(session, "wang.li@example.org")
+    to = unsubscribe_address(settings)
+    with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
+        refused = smtp.sendmail("Wang.Li@example.org", [to], _request("Wang.Li@example.org", to))
+    assert refused == {}
+    [path] = listener.queued
+    result = process_file(session, settings, path)
+    session.commit()
+    assert result is not None and result.kind == "unsubscribe"
+    membership = session.scalar(select(Membership).where(Membership.subscriber_id == sub.id))
+    assert membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
+    assert is_suppressed(session, "wang.li@example.org")
+    consent = session.scalar(select(Consent).where(Consent.action == "unsubscribe_all"))
+    assert consent is not None and consent.source == "mailto"
+
+
+def test_an_auto_reply_to_the_unsubscribe_address_changes_nothing(session, settings, listener):
+    sub = _member(session, "zhang.min@example.org")
+    to = unsubscribe_address(settings)
+    raw = _request("zhang.min@example.org", to, auto="auto-replied")
+    with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
+        smtp.sendmail("zhang.min@example.org", [to], raw)
+    process_file(session, settings, listener.queued[0])
+    session.commit()
+    membership = session.scalar(select(Membership).where(Membership.subscriber_id == sub.id))
+    assert membership is not None and membership.status == MembershipStatus.ACTIVE
+    assert not is_suppressed(session, "zhang.min@example.org")
