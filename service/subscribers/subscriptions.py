@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.campaigns.models import Delivery
 from service.db import utcnow
 from service.subscribers.addresses import email_hash, normalise
 from service.subscribers.consent import record_consent
@@ -489,9 +490,25 @@ def unsubscribe(
         source=source,
         ip=ip,
         user_agent=user_agent,
-        detail={"changed": changed, "lists": list(left_ids)},
+        detail={
+            "changed": changed,
+            "lists": list(left_ids),
+            "campaign_id": _latest_campaign(session, subscriber_id),
+        },
     )
     return UnsubscribeResult(found=True, changed=changed, lists=left_ids)
+
+
+def _latest_campaign(session: Session, subscriber_id: int) -> int | None:
+    # Unsubscribe links carry no campaign (they must work from any old message), so the
+    # report credits the newest campaign that reached this person: almost always the one
+    # whose link or List-Unsubscribe header was used.
+    return session.scalar(
+        select(Delivery.campaign_id)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.sent_at.is_not(None))
+        .order_by(Delivery.sent_at.desc())
+        .limit(1)
+    )
 
 
 # --------------------------------------------------------------------------- preferences

@@ -228,3 +228,31 @@ def test_the_dashboard_alerts_partial_shows_the_providers_text(logged_in, sessio
 def test_the_alerts_partial_is_empty_when_all_is_well(logged_in):
     resp = logged_in.get("/reports/alerts")
     assert resp.status_code == 200 and resp.get_data(as_text=True).strip() == ""
+
+
+def test_an_unsubscribe_counts_for_the_newest_campaign_that_reached_the_reader(session):
+    from datetime import timedelta
+
+    from service.campaigns.models import Delivery
+    from service.db import utcnow
+    from service.reports.queries import campaign_report
+    from service.subscribers.subscriptions import unsubscribe
+
+    old = make_campaign(session, "Issue 13")
+    new = make_campaign(session, "Issue 14")
+    now = utcnow()
+    delivery = make_delivery(session, new, "reader@example.org", sent_at=now - timedelta(hours=1))
+    session.add(
+        Delivery(
+            campaign_id=old.id,
+            subscriber_id=delivery.subscriber_id,
+            email="reader@example.org",
+            status="sent",
+            sent_at=now - timedelta(days=90),
+        )
+    )
+    session.commit()
+    unsubscribe(session, delivery.subscriber_id, None, source="one-click", everything=True)
+    session.commit()
+    assert campaign_report(session, new.id)["unsubscribes"] == 1
+    assert campaign_report(session, old.id)["unsubscribes"] == 0
