@@ -1,0 +1,182 @@
+"""``/lists``: mailing lists (create, read, rename, archive) with member counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from service.subscribers import lists as domain
+from service.subscribers.models import MailingList
+from service.web.api.common import Done, Page, PageQuery, Strict, record
+from service.web.api.errors import ApiError, not_found
+from service.web.api.pagination import page_by_id
+from service.web.api.registry import operation
+from service.web.context import db_session
+
+TAG = "lists"
+Name = Annotated[str, Field(min_length=1, max_length=domain.NAME_MAX)]
+Description = Annotated[str, Field(max_length=5000)]
+
+
+class ListCreate(Strict):
+    """A new list; the slug appears in URLs and on the command line."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"slug": "partners", "name": "合作伙伴通讯"}]},
+    )
+
+    slug: Annotated[str, Field(min_length=1, max_length=64, examples=["members"])]
+    name: Name
+    description: Description = ""
+    double_opt_in: bool = True
+
+
+class ListUpdate(Strict):
+    """Fields to change (absent ones stay as they are)."""
+
+    name: Name | None = None
+    description: Description | None = None
+    double_opt_in: bool | None = None
+    archived: bool | None = None
+
+
+class ListOut(BaseModel):
+    """A list and its members by status."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+    double_opt_in: bool
+    archived: bool
+    created_at: datetime
+    members: dict[str, int]
+
+
+def list_out(row: MailingList, counts: dict[int, dict[str, int]]) -> ListOut:
+    """The API view of a list row."""
+    return ListOut(
+        id=row.id,
+        slug=row.slug,
+        name=row.name,
+        description=row.description or "",
+        double_opt_in=row.double_opt_in,
+        archived=row.archived_at is not None,
+        created_at=row.created_at,
+        members=counts.get(row.id, {}),
+    )
+
+
+def _get(list_id: int) -> MailingList:
+    row = db_session().get(MailingList, list_id)
+    if row is None:
+        raise not_found("list", list_id)
+    return row
+
+
+def register(bp: Blueprint) -> None:
+    """Add the list operations to ``bp``."""
+
+    @operation(
+        bp,
+        "GET",
+        "/lists",
+        summary="List mailing lists",
+        tag=TAG,
+        query=PageQuery,
+        response=Page[ListOut],
+    )
+    def lists_index(query: PageQuery) -> Any:
+        """Every list, newest first, with member counts by status."""
+        session = db_session()
+        rows, cursor = page_by_id(
+            session, select(MailingList), MailingList.id, "lists", query.cursor, query.limit
+        )
+        counts = domain.member_counts(session) if rows else {}
+        return Page[ListOut](items=[list_out(r, counts) for r in rows], next_cursor=cursor)
+
+    @operation(
+        bp,
+        "POST",
+        "/lists",
+        summary="Create a list",
+        tag=TAG,
+        role="editor",
+        body=ListCreate,
+        response=ListOut,
+        status=201,
+    )
+    def lists_create(body: ListCreate) -> Any:
+        """Add a list (409 if the slug is taken, 422 for a bad slug or name)."""
+        session = db_session()
+        try:
+            row = domain.create_list(
+                session, body.slug, body.name, body.description, body.double_opt_in
+            )
+        except domain.ListError as exc:
+            status = 409 if "already exists" in str(exc) else 422
+            raise ApiError(
+                status, "list_conflict" if status == 409 else "invalid_list", str(exc)
+            ) from exc
+        record("list.create", "list", row.id, slug=row.slug)
+        session.commit()
+        return list_out(row, {})
+
+    @operation(bp, "GET", "/lists/<list_id>", summary="Get a list", tag=TAG, response=ListOut)
+    def lists_show(list_id: int) -> Any:
+        """One list with its member counts."""
+        row = _get(list_id)
+        return list_out(row, domain.member_counts(db_session(), list_id))
+
+    @operation(
+        bp,
+        "PATCH",
+        "/lists/<list_id>",
+        summary="Change a list",
+        tag=TAG,
+        role="editor",
+        body=ListUpdate,
+        response=ListOut,
+    )
+    def lists_update(list_id: int, body: ListUpdate) -> Any:
+        """Rename, describe, switch double opt-in, archive or unarchive."""
+        session = db_session()
+        row = _get(list_id)
+        try:
+            domain.update_list(
+                session,
+                list_id,
+                body.name if body.name is not None else row.name,
+                body.description if body.description is not None else row.description,
+                body.double_opt_in if body.double_opt_in is not None else row.double_opt_in,
+            )
+            if body.archived is not None:
+                domain.set_archived(session, list_id, body.archived)
+        except domain.ListError as exc:
+            raise ApiError(422, "invalid_list", str(exc)) from exc
+        record("list.edit", "list", list_id, **body.model_dump(exclude_none=True))
+        session.commit()
+        return list_out(row, domain.member_counts(session, list_id))
+
+    @operation(
+        bp,
+        "DELETE",
+        "/lists/<list_id>",
+        summary="Archive a list",
+        tag=TAG,
+        role="editor",
+        response=Done,
+    )
+    def lists_delete(list_id: int) -> Any:
+        """Lists are archived, never deleted: members, consent and reports stay."""
+        session = db_session()
+        _get(list_id)
+        domain.set_archived(session, list_id, True)
+        record("list.archive", "list", list_id)
+        session.commit()
+        return Done(detail={"archived": True})

@@ -1,0 +1,165 @@
+"""The campaign lifecycle through the API, sending with the real worker to the real SMTP
+capture: create, test send, start, progress to 100 %, report, deliveries, events; and
+every state change (schedule, pause, resume, cancel) with its refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.db import utcnow
+from service.events.models import Event
+from service.mail.capture import CaptureStore
+from tests.integration.api.conftest import Api, error_code, import_demo_issue, make_list
+
+RECIPIENTS = ("a@example.org", "b@example.org", "c@example.org")
+POLL_SECONDS = 0.3
+POLL_LIMIT_SECONDS = 90
+REPORT_KEYS = {
+    "recipients",
+    "sent",
+    "failed",
+    "unknown",
+    "bounced_hard",
+    "bounced_soft",
+    "complaints",
+    "opens_unique",
+    "opens_total",
+    "opens_machine",
+    "clicks_unique",
+    "clicks_total",
+    "unsubscribes",
+    "links",
+}
+
+
+def _audience(api: Api) -> dict[str, Any]:
+    lst = make_list(api)
+    for email in RECIPIENTS:
+        resp = api.post("/subscribers", json={"email": email, "list_ids": [lst["id"]]})
+        assert resp.status_code == 201
+    return lst
+
+
+def _wait_until_sent(api: Api, campaign_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + POLL_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        status = api.get(f"/campaigns/{campaign_id}/status").get_json()
+        if status["total"] == len(RECIPIENTS) and status["percent"] == 100.0:
+            return dict(status)
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"not sent in time: {status}")
+
+
+def test_a_campaign_is_tested_sent_and_reported_through_the_api(
+    api: Api,
+    session: Session,
+    settings: Settings,
+    capture: CaptureStore,
+    celery_worker: subprocess.Popen[bytes],
+) -> None:
+    lst = _audience(api)
+    issue = import_demo_issue(api)
+    resp = api.post("/campaigns", json={"issue_id": issue["id"], "lists": [lst["slug"]]})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    campaign = resp.get_json()
+    cid = campaign["id"]
+    assert campaign["status"] == "draft" and campaign["list_ids"] == [lst["id"]]
+
+    before = set(capture.ids())
+    test = api.post(f"/campaigns/{cid}/test", json={"to": ["editor@example.org"]})
+    assert test.status_code == 200, test.get_data(as_text=True)
+    assert test.get_json()["results"] == ["editor@example.org: sent"]
+    new = [m for m in capture.ids() if m not in before]
+    assert len(new) == 1 and capture.message(new[0])["X-Tidings-Test"] == "1"
+
+    started = api.post(f"/campaigns/{cid}/start")
+    assert started.status_code == 200, started.get_data(as_text=True)
+    assert started.get_json()["status"] == "running"
+    status = _wait_until_sent(api, cid)
+    assert status["counts"]["sent"] == len(RECIPIENTS)
+
+    from service.campaigns import ledger
+
+    assert cid in ledger.finalize(session)  # the beat job that ends a campaign
+    session.commit()
+    assert api.get(f"/campaigns/{cid}").get_json()["status"] == "finished"
+    report = api.get(f"/campaigns/{cid}/report").get_json()
+    assert set(report) >= REPORT_KEYS
+    assert report["sent"] == report["recipients"] == len(RECIPIENTS)
+    sent = api.get(f"/campaigns/{cid}/deliveries?status=sent").get_json()["items"]
+    assert sorted(d["email"] for d in sent) == list(RECIPIENTS)
+    assert api.get(f"/campaigns/{cid}/deliveries?status=failed").get_json()["items"] == []
+    assert api.post(f"/campaigns/{cid}/start").status_code == 409
+
+
+def test_state_changes_follow_the_state_machine_and_refuse_the_rest(
+    api: Api, session: Session, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    lst = make_list(api)
+    body = {"lists": [lst["id"]], "body_html": "<p>Hello</p>", "subject": "Plain"}
+    cid = api.post("/campaigns", json=body).get_json()["id"]
+    future = (utcnow() + timedelta(days=2)).isoformat()
+    resp = api.post(f"/campaigns/{cid}/schedule", json={"at": future})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "scheduled"
+    assert api.get("/campaigns?status=scheduled").get_json()["items"][0]["id"] == cid
+    resp = api.post(f"/campaigns/{cid}/schedule", json={"at": "2001-01-01T09:00"})
+    assert resp.status_code == 422 and error_code(resp) == "invalid_time"
+    resp = api.post(f"/campaigns/{cid}/schedule", json={"at": "next tuesday"})
+    assert resp.status_code == 422
+    assert api.post(f"/campaigns/{cid}/schedule", json={"at": None}).get_json()["status"] == (
+        "draft"
+    )
+    resp = api.post(f"/campaigns/{cid}/pause")
+    assert resp.status_code == 409 and error_code(resp) == "invalid_transition"
+    assert api.post(f"/campaigns/{cid}/start").get_json()["status"] == "running"
+    assert api.post(f"/campaigns/{cid}/pause").get_json()["status"] == "paused"
+    assert api.post(f"/campaigns/{cid}/resume").get_json()["status"] == "running"
+    assert api.post(f"/campaigns/{cid}/cancel").get_json()["status"] == "cancelled"
+    for action in ("start", "pause", "resume", "cancel"):
+        assert api.post(f"/campaigns/{cid}/{action}").status_code == 409, action
+    assert api.post("/campaigns/424242/start").status_code == 404
+
+
+def test_bad_campaigns_are_refused_with_the_reason(api: Api) -> None:
+    lst = make_list(api)
+    cases = [
+        ({"lists": [lst["slug"]]}, "invalid_campaign"),  # neither issue nor body
+        ({"lists": ["nosuchlist"], "body_html": "<p>x</p>", "subject": "S"}, "invalid_campaign"),
+        ({"lists": [lst["slug"]], "issue_id": 999999}, "invalid_campaign"),
+        ({"lists": [], "body_html": "<p>x</p>"}, "validation_error"),
+        ({"lists": [lst["slug"]], "body_html": "<p>x</p>", "subject": "a\nb"}, "invalid_campaign"),
+        (
+            {"lists": [lst["slug"]], "body_html": "<p>x</p>", "content_mode": "big"},
+            "validation_error",
+        ),
+    ]
+    for body, code in cases:
+        resp = api.post("/campaigns", json=body)
+        assert resp.status_code == 422, (body, resp.get_data(as_text=True))
+        assert error_code(resp) == code, body
+    resp = api.post("/campaigns/1/test", json={"to": []})
+    assert resp.status_code in (404, 422)
+
+
+def test_events_are_listed_per_campaign_and_filtered_by_type(api: Api, session: Session) -> None:
+    lst = make_list(api)
+    body = {"lists": [lst["id"]], "body_html": "<p>Hello</p>", "subject": "Events"}
+    cid = api.post("/campaigns", json=body).get_json()["id"]
+    for kind in ("open", "click", "open", "bounce_hard"):
+        session.add(Event(campaign_id=cid, type=kind, detail={}))
+    session.commit()
+    everything = api.get(f"/campaigns/{cid}/events?limit=3").get_json()
+    assert len(everything["items"]) == 3 and everything["next_cursor"]
+    rest = api.get(f"/campaigns/{cid}/events?cursor={everything['next_cursor']}").get_json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    opens = api.get(f"/campaigns/{cid}/events?type=open").get_json()["items"]
+    assert [e["type"] for e in opens] == ["open", "open"]
+    assert api.get("/campaigns/424242/events").status_code == 404
+    report = api.get(f"/campaigns/{cid}/report").get_json()
+    assert report["recipients"] == 0
