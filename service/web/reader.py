@@ -8,7 +8,7 @@ that matter (STANDARDS §1.5, §7):
   write happens in the request, the answer is 200 and never a redirect.
 - The subscribe answer depends only on the list's double opt-in flag, so the form cannot
   tell a stranger whether an address is suppressed or already subscribed.
-- Token pages send ``Referrer-Policy: no-referrer`` so tokens do not leak to other sites.
+- Token pages send ``Referrer-Policy: same-origin`` so tokens do not leak to other sites.
 - Forged or mangled tokens get the friendly 404 page, never a 500.
 """
 
@@ -99,8 +99,7 @@ def _init_limiter(state: BlueprintSetupState) -> None:
 
 @bp.before_request
 def _language_from_query() -> None:
-    # Token pages send no Referer, so /lang/<code> could not bring the reader back;
-    # ``?lang=en`` switches in place instead.
+    # ``?lang=en`` switches in place, so a reader on a token page stays on it.
     code = request.args.get("lang")
     if code in LOCALES:
         session["lang"] = code
@@ -108,7 +107,9 @@ def _language_from_query() -> None:
 
 @bp.after_request
 def _reader_headers(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: the token never leaves for another site, and our own
+    # form posts keep their Referer, which Flask-WTF's CSRF check requires over HTTPS.
+    response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint in TOKEN_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     if request.endpoint == SUBSCRIBE_ENDPOINT:

@@ -76,7 +76,7 @@ def test_the_confirmation_mail_arrives_and_its_link_activates_the_membership_onc
 
     first = client.get(f"/confirm/{token}")
     assert first.status_code == 200
-    assert first.headers["Referrer-Policy"] == "no-referrer"
+    assert first.headers["Referrer-Policy"] == "same-origin"
     assert _membership(session, quarterly.id).status == "active"
     assert session.scalar(select(Consent).where(Consent.action == "confirm")) is not None
 

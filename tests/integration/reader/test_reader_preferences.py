@@ -37,7 +37,7 @@ def test_the_page_shows_the_open_lists_with_the_readers_own_ticked(
     sub = make_subscriber(session, "p@example.org", [events_list], name="Han")
     resp = client.get(preferences_url(settings, sub.id))
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.status_code == 200 and resp.headers["Referrer-Policy"] == "same-origin"
     assert re.search(rf'value="{events_list.id}"\s+checked', html)
     assert not re.search(rf'value="{quarterly.id}"\s+checked', html)
     assert 'value="Han"' in html
@@ -148,3 +148,34 @@ def test_picking_lists_again_lifts_only_a_suppression_the_reader_made_themselves
     assert not is_suppressed(session, "back@example.org")
     assert _lists_on(session, bounced) == {}
     assert is_suppressed(session, "bounced@example.org")
+
+
+def test_over_https_the_form_post_works_with_the_referer_a_browser_sends(
+    client: FlaskClient,
+    session: Session,
+    settings: Settings,
+    quarterly: MailingList,
+    events_list: MailingList,
+) -> None:
+    # Flask-WTF refuses an HTTPS form post without a same-site Referer. The page's own
+    # Referrer-Policy decides whether a browser sends one when the reader presses Save.
+    sub = make_subscriber(session, "p@example.org", [events_list], name="Han")
+    url = preferences_url(settings, sub.id)
+    page = client.get(url, base_url="https://localhost")
+    policy = page.headers["Referrer-Policy"]
+    assert policy in ("same-origin", "strict-origin", "strict-origin-when-cross-origin")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    assert token
+    form = {
+        "csrf_token": token.group(1),
+        "lists": [str(quarterly.id)],
+        "name": "Han",
+        "language": "zh-CN",
+    }
+    saved = client.post(
+        url, base_url="https://localhost", data=form, headers={"Referer": f"https://localhost{url}"}
+    )
+    assert saved.status_code == 200
+    assert _lists_on(session, sub)[quarterly.id] == "active"
+    refused = client.post(url, base_url="https://localhost", data=form)  # no Referer at all
+    assert refused.status_code == 400

@@ -83,7 +83,7 @@ def test_get_on_the_unsubscribe_link_shows_a_page_and_changes_nothing(
         assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert 'name="everything"' in html and 'name="confirm" value="1"' in html
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
     assert client.head(url).status_code == 200
     assert _status(session, sub, quarterly) == "active"
     assert session.scalar(select(func.count(Consent.id))) == 0
