@@ -188,7 +188,11 @@ def verify_sns(message: dict[str, Any], certs: CertCache, topic_arns: list[str])
         algorithm = hashes.SHA256()
     else:
         raise Unverified(403, f"unsupported SNS SignatureVersion {version!r}")
-    if topic_arns and message.get("TopicArn") not in topic_arns:
+    # A valid SNS signature only proves that *some* AWS account sent the message: without
+    # a list of our own topics, anyone with an AWS account could post fake bounces.
+    if not topic_arns:
+        raise Unverified(403, "no SES topic ARNs are configured; refusing every SNS message")
+    if message.get("TopicArn") not in topic_arns:
         raise Unverified(403, "unexpected TopicArn")
     cert = certs.get(str(message.get("SigningCertURL") or message.get("SigningCertUrl") or ""))
     key = cert.public_key()

@@ -173,6 +173,19 @@ def test_an_unexpected_topic_is_refused(client, session, settings, rsa_cert, con
     assert client.post("/webhooks/ses", data=_sns(rsa_cert[0], message)).status_code == 403
 
 
+def test_without_configured_topics_a_validly_signed_ses_message_is_refused(
+    client, session, settings, rsa_cert, configured
+):
+    # A good SNS signature proves only that some AWS account sent it, not that it is ours.
+    set_setting(session, "webhooks", {"ses": {"topic_arns": []}})
+    session.commit()
+    resp = client.post(
+        "/webhooks/ses", data=_sns(rsa_cert[0], _ses_bounce(configured["delivery"], settings))
+    )
+    assert resp.status_code == 403
+    assert _events(session) == 0 and not is_suppressed(session, "bounce@example.net")
+
+
 def test_an_ses_subscription_confirmation_is_confirmed(client, rsa_cert, configured):
     url = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=t"
     body = _sns(
