@@ -1,28 +1,28 @@
 """Unsubscribe by mail: the ``mailto:`` half of List-Unsubscribe (RFC 2369 §3.2).
 
-Every campaign message carries ``List-Unsubscribe: <https://…>, <mailto:unsubscribe@<bounce
-domain>?subject=unsubscribe>``. Mail clients that use the mailto (Yahoo accepts it as a
-one-click method) send a message from the reader's own address to that mailbox; the
-bounce listener accepts it and this module unsubscribes the sender from every list.
+Every campaign message carries ``List-Unsubscribe: <https://…/unsubscribe/<token>>,
+<mailto:unsubscribe@<bounce domain>?subject=unsubscribe%20<token>>``. A mail client that
+uses the mailto (Yahoo accepts it as a one-click method) sends a message whose subject
+holds the same signed token as the HTTPS link; the bounce listener accepts it and this
+module unsubscribes that reader from that list, exactly as the one-click POST does.
 
-Why every list: such a request names no list, and an unsubscribe that does too much is
-the safe side of the law (Advertising Law Art. 43, MIIT Art. 14); the reader can come back
-through the preferences page.
+The token, not the From header, says who is leaving: From is trivially forged, and a
+request without a valid token changes nothing.
 """
 
 from __future__ import annotations
 
 import email
 import logging
+import re
 from email.policy import default as default_policy
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.events.policy import Applied, NoOp, Outcome
-from service.subscribers.addresses import InvalidAddress, normalise
 from service.subscribers.models import Subscriber
+from service.tokens import UNSUBSCRIBE, read_token
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ UNSUBSCRIBE_LOCAL_PART = "unsubscribe"
 MAILTO_SOURCE = "mailto"
 # Messages a machine sent on its own (vacation replies, bounces) are not requests.
 AUTOMATIC = ("auto-replied", "auto-generated", "auto-notified")
+# The shape of a service.tokens token: base36 ids and a base32 MAC, dot-separated.
+TOKEN_IN_SUBJECT = re.compile(r"[0-9a-z]+\.[0-9a-z]+\.[a-z2-7]{16}")
 
 
 def unsubscribe_address(settings: Settings) -> str:
@@ -43,22 +45,28 @@ def is_unsubscribe_address(address: str, settings: Settings) -> bool:
 
 
 def process_unsubscribe_mail(session: Session, settings: Settings, raw: bytes) -> Outcome:
-    """Unsubscribe the sender of an unsubscribe request from every list (idempotent)."""
+    """Apply an unsubscribe request sent by mail (idempotent)."""
     from service.subscribers.subscriptions import unsubscribe
 
     msg = email.message_from_bytes(raw, policy=default_policy)
     if str(msg.get("Auto-Submitted", "no")).strip().lower().startswith(AUTOMATIC):
         return NoOp("automatic message, not a request")
-    sender = email.utils.parseaddr(str(msg.get("From", "")))[1]
-    try:
-        address = normalise(sender).email
-    except InvalidAddress:
-        return NoOp("no usable From address")
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-    if subscriber is None:
-        return NoOp("unknown sender")
-    result = unsubscribe(session, subscriber.id, None, source=MAILTO_SOURCE, everything=True)
-    log.info("mailto unsubscribe of subscriber %s (changed=%s)", subscriber.id, result.changed)
+    ids = _token_ids(settings, str(msg.get("Subject", "")))
+    if ids is None:
+        return NoOp("no valid unsubscribe token in the subject")
+    subscriber_id, list_id = ids
+    if session.get(Subscriber, subscriber_id) is None:
+        return NoOp("unknown subscriber")
+    result = unsubscribe(session, subscriber_id, list_id, source=MAILTO_SOURCE)
+    log.info("mailto unsubscribe of subscriber %s (changed=%s)", subscriber_id, result.changed)
     if not result.changed:
         return NoOp("already unsubscribed")
-    return Applied(event_id=0, effect="unsubscribed", suppressed=True)
+    return Applied(event_id=0, effect="unsubscribed")
+
+
+def _token_ids(settings: Settings, subject: str) -> tuple[int, int] | None:
+    for candidate in TOKEN_IN_SUBJECT.findall(subject.lower()):
+        ids = read_token(settings.secret_key, UNSUBSCRIBE, candidate, 2)
+        if ids is not None:
+            return ids[0], ids[1]
+    return None

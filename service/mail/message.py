@@ -544,7 +544,9 @@ class MessageBuilder:
         self._tail = b"".join(tail)
         self._html_head = b"\r\n--" + boundary + b"\r\n" + part_head % b"text/html" + b"\r\n"
         self._closing = b"\r\n--" + boundary + b"--\r\n"
-        self._lu_suffix = f">, <{self._mailto}>\r\n".encode() if self._mailto else b">\r\n"
+        # The mailto: carries the recipient's unsubscribe token in its subject, so a request
+        # by mail proves who it is for (a forged From alone unsubscribes nobody).
+        self._lu_mailto = f">, <{self._mailto}%20".encode() if self._mailto else b""
         # Per-second cache of the Date line: formatting a datetime costs more than the
         # rest of the header block, and newsletter batches send many messages per second.
         self._date_cache: tuple[int, bytes] = (-1, b"")
@@ -650,8 +652,10 @@ class MessageBuilder:
         `HeaderInjectionError` for CR/LF in `to_name`, and `ValueError` for a bad address,
         URL or id.  The result is ready for `DkimSigner.sign()`.
         """
-        lu_line = b"List-Unsubscribe: <" + self._check_unsubscribe_url(unsubscribe_url)
-        lu_line += self._lu_suffix
+        url = self._check_unsubscribe_url(unsubscribe_url)
+        lu_line = b"List-Unsubscribe: <" + url
+        lu_line += self._lu_mailto + url.rsplit(b"/", 1)[-1] if self._mailto else b""
+        lu_line += b">\r\n"
         if len(lu_line) - 2 > MAX_LINE_OCTETS:
             raise ValueError("List-Unsubscribe line over 998 octets; use a shorter URL")
         return MessageBytes(
@@ -707,7 +711,10 @@ class MessageBuilder:
         url = self._check_unsubscribe_url(unsubscribe_url).decode("ascii")
         # STANDARDS §1.5: EmailMessage allows duplicate List-Unsubscribe; delete first.
         del msg["List-Unsubscribe"]
-        msg["List-Unsubscribe"] = f"<{url}>, <{self._mailto}>" if self._mailto else f"<{url}>"
+        token = url.rsplit("/", 1)[-1]
+        msg["List-Unsubscribe"] = (
+            f"<{url}>, <{self._mailto}%20{token}>" if self._mailto else f"<{url}>"
+        )
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if parts.feedback_id is not None:
             msg["Feedback-ID"] = parts.feedback_id

@@ -1,5 +1,6 @@
-"""The mailto: half of List-Unsubscribe: mail to unsubscribe@<bounce domain> unsubscribes
-its sender, over real SMTP into the bounce listener."""
+"""The mailto: half of List-Unsubscribe: mail to unsubscribe@<bounce domain> whose subject
+carries the reader's signed token unsubscribes that reader, over real SMTP into the bounce
+listener; a forged From without the token changes nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from service.subscribers.models import (
     Subscriber,
 )
 from service.subscribers.suppression import is_suppressed
+from service.tokens import UNSUBSCRIBE, make_token
 
 
 @pytest.fixture
@@ -32,21 +34,26 @@ def listener(settings):
     controller.stop()
 
 
-def _member(session, email: str) -> Subscriber:
-    lst = MailingList(slug="members", name="会员单位")
+def _member(session, email: str) -> tuple[Subscriber, MailingList]:
+    lst = MailingList(slug=f"members-{email[0]}", name="会员单位")
     sub = Subscriber(email=email, email_ascii=email, name="王立")
     session.add_all([lst, sub])
     session.flush()
     session.add(Membership(subscriber_id=sub.id, list_id=lst.id, status=MembershipStatus.ACTIVE))
     session.commit()
-    return sub
+    return sub, lst
 
 
-def _request(sender: str, to: str, auto: str | None = None) -> bytes:
+def _subject(settings, sub: Subscriber, lst: MailingList) -> str:
+    # What a mail client puts in the subject from the header's ?subject=unsubscribe%20<token>
+    return "unsubscribe " + make_token(settings.secret_key, UNSUBSCRIBE, sub.id, lst.id)
+
+
+def _request(sender: str, to: str, subject: str, auto: str | None = None) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = "unsubscribe"
+    msg["Subject"] = subject
     if auto:
         msg["Auto-Submitted"] = auto
     msg.set_content("This is an unsubscribe request.")
@@ -54,10 +61,11 @@ def _request(sender: str, to: str, auto: str | None = None) -> bytes:
 
 
 def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(session, settings, listener):
-    sub = _member(session, "wang.li@example.org")
+    sub, lst = _member(session, "wang.li@example.org")
     to = unsubscribe_address(settings)
+    raw = _request("Wang.Li@example.org", to, _subject(settings, sub, lst))
     with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
-        refused = smtp.sendmail("Wang.Li@example.org", [to], _request("Wang.Li@example.org", to))
+        refused = smtp.sendmail("Wang.Li@example.org", [to], raw)
     assert refused == {}
     [path] = listener.queued
     result = process_file(session, settings, path)
@@ -65,15 +73,27 @@ def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(session, settin
     assert result is not None and result.kind == "unsubscribe"
     membership = session.scalar(select(Membership).where(Membership.subscriber_id == sub.id))
     assert membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
-    assert is_suppressed(session, "wang.li@example.org")
-    consent = session.scalar(select(Consent).where(Consent.action == "unsubscribe_all"))
-    assert consent is not None and consent.source == "mailto"
+    consent = session.scalar(select(Consent).where(Consent.action == "unsubscribe"))
+    assert consent is not None and consent.source == "mailto" and consent.list_id == lst.id
+
+
+def test_a_forged_from_without_the_token_unsubscribes_nobody(session, settings, listener):
+    sub, _lst = _member(session, "chen.jing@example.org")
+    to = unsubscribe_address(settings)
+    forged = _request("chen.jing@example.org", to, "unsubscribe 1.1.aaaaaaaaaaaaaaaa")
+    with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
+        smtp.sendmail("attacker@example.net", [to], forged)
+    result = process_file(session, settings, listener.queued[0])
+    session.commit()
+    assert result is not None and "no valid unsubscribe token" in str(result.outcomes)
+    membership = session.scalar(select(Membership).where(Membership.subscriber_id == sub.id))
+    assert membership is not None and membership.status == MembershipStatus.ACTIVE
 
 
 def test_an_auto_reply_to_the_unsubscribe_address_changes_nothing(session, settings, listener):
-    sub = _member(session, "zhang.min@example.org")
+    sub, lst = _member(session, "zhang.min@example.org")
     to = unsubscribe_address(settings)
-    raw = _request("zhang.min@example.org", to, auto="auto-replied")
+    raw = _request("zhang.min@example.org", to, _subject(settings, sub, lst), auto="auto-replied")
     with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
         smtp.sendmail("zhang.min@example.org", [to], raw)
     process_file(session, settings, listener.queued[0])

@@ -178,8 +178,8 @@ def test_a_rendered_campaign_message_parses_back_and_its_dkim_verifies_with_dkim
     assert len(unsub) == 1 and unsub[0].startswith(b"List-Unsubscribe: <https://")
     # HTTPS first (the one-click URL), then the mailto: of the unsubscribe mailbox.
     assert re.fullmatch(
-        rb"List-Unsubscribe: <https://[^>]+/unsubscribe/[0-9a-z.]+>, "
-        rb"<mailto:unsubscribe@[^?>]+\?subject=unsubscribe>",
+        rb"List-Unsubscribe: <https://[^>]+/unsubscribe/([0-9a-z.]+)>, "
+        rb"<mailto:unsubscribe@[^?>]+\?subject=unsubscribe%20\1>",
         unsub[0],
     )
     msg = message_from_bytes(data, policy=policy.default)
