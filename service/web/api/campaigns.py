@@ -234,13 +234,10 @@ def _transition(campaign_id: int, action: str, fn: Callable[[Session, int], obje
     return progress_out(campaign_id)
 
 
-def _enqueue_materialize(campaign_id: int) -> None:
-    try:
-        from worker.tasks_send import materialize
+def _queue_materialize(campaign_id: int) -> None:
+    from worker.tasks_send import materialize
 
-        materialize.apply_async(args=[campaign_id], retry=False)
-    except Exception as exc:  # noqa: BLE001 - no Redis now: the beat job prepares it later
-        log.warning("campaign %s: materialize not queued (%s); beat will do it", campaign_id, exc)
+    materialize.apply_async(args=[campaign_id], retry=False)
 
 
 def register(bp: Blueprint) -> None:
@@ -398,12 +395,12 @@ def _register_actions(bp: Blueprint) -> None:
     )
     def campaigns_start(campaign_id: int) -> Any:
         """Compile the content and start; the audience is prepared by the worker."""
-        from service.campaigns.engine import start
+        from service.campaigns.engine import start_and_prepare
 
         session = db_session()
         _get(campaign_id)
         try:
-            start(session, settings(), campaign_id)
+            start_and_prepare(session, settings(), campaign_id, _queue_materialize)
         except domain.TransitionError as exc:
             session.rollback()
             raise ApiError(409, "invalid_transition", str(exc)) from exc
@@ -412,7 +409,6 @@ def _register_actions(bp: Blueprint) -> None:
             raise ApiError(422, "cannot_render", str(exc)) from exc
         record("campaign.start", "campaign", campaign_id)
         session.commit()
-        _enqueue_materialize(campaign_id)
         return progress_out(campaign_id)
 
     @operation(

@@ -50,6 +50,7 @@ def register(bp: Blueprint) -> None:
         "GET",
         "/campaigns/<campaign_id>/events",
         summary="A campaign's events",
+        role="editor",  # personal data: staff who manage subscribers, not viewers
         tag=TAG,
         query=EventQuery,
         response=Page[EventOut],

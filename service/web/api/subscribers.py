@@ -237,6 +237,7 @@ def register(bp: Blueprint) -> None:
         "GET",
         "/subscribers",
         summary="Search subscribers",
+        role="editor",  # personal data: staff who manage subscribers, not viewers
         tag=TAG,
         query=SubscriberSearch,
         response=Page[SubscriberOut],
@@ -295,6 +296,7 @@ def register(bp: Blueprint) -> None:
         "GET",
         "/subscribers/<subscriber_id>",
         summary="Get a subscriber",
+        role="editor",  # personal data: staff who manage subscribers, not viewers
         tag=TAG,
         response=SubscriberDetail,
     )

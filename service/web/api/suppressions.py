@@ -77,6 +77,7 @@ def register(bp: Blueprint) -> None:
         "GET",
         "/suppressions",
         summary="List suppressions",
+        role="editor",  # personal data: staff who manage subscribers, not viewers
         tag=TAG,
         query=SuppressionQuery,
         response=Page[SuppressionOut],

@@ -72,6 +72,11 @@ def test_a_viewer_reads_lists_and_reports_but_cannot_change_anything(
         viewer_api.post("/subscribers", json={"email": "a@example.org"}),
         viewer_api.post("/campaigns", json={"lists": ["members"], "body_html": "<p>x</p>"}),
         viewer_api.get("/subscribers/export"),
+        # Personal data is for staff who manage subscribers, as on the admin pages.
+        viewer_api.get("/subscribers"),
+        viewer_api.get("/subscribers/1"),
+        viewer_api.get("/suppressions"),
+        viewer_api.get("/campaigns/1/events"),
     ):
         assert resp.status_code == 403, resp.get_data(as_text=True)
         assert error_code(resp) == "forbidden_role"
