@@ -57,4 +57,13 @@ def normalise(raw: str) -> Address:
 def email_hash(email: str) -> str:
     """SHA-256 of the case-folded address: how suppressions find an address, even one
     whose person was erased."""
-    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
+    text = email.strip().casefold()
+    local, at, domain = text.rpartition("@")
+    if at and "xn--" in domain:
+        # The wire form (A-label) and the stored form (U-label) are one address: hash the
+        # stored form, or a suppression made from a bounce would never match.
+        try:
+            text = f"{local}@{idna.decode(domain)}"
+        except idna.IDNAError:
+            pass
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

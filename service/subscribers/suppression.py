@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.subscribers.addresses import email_hash
@@ -40,8 +41,16 @@ def suppress(
         source=source,
         note=note,
     )
-    session.add(row)
-    session.flush()
+    try:
+        # A savepoint: a one-click unsubscribe and a complaint for the same address may
+        # race; the loser finds the winner's row instead of failing the whole request.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+        if existing is None:
+            raise
+        return existing
     return row
 
 
