@@ -3,9 +3,6 @@ XLSX, streamed: rows are read in id-keyset chunks and written as they come."""
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.spreadsheets import csv_pieces
+from service.spreadsheets import write_xlsx as write_table
 from service.subscribers.models import Membership, Subscriber
 from service.subscribers.query import SubscriberFilter, filtered
 
 CHUNK = 1000
 BASE_COLUMNS = ["email", "name", "organisation", "language", "status", "created_at"]
-# Excel treats a cell starting with these as a formula (CSV injection): prefix a quote.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _walk(session: Session, flt: SubscriberFilter, *columns: Any) -> Iterator[Any]:
@@ -58,11 +55,6 @@ def _member_status(session: Session, list_id: int | None, ids: list[int]) -> dic
     )
 
 
-def _safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def rows(session: Session, flt: SubscriberFilter) -> Iterator[list[str]]:
     """The header row, then one row per subscriber, as text cells."""
     keys = attribute_keys(session, flt)
@@ -98,31 +90,16 @@ def _rows_of(
             cells.append(statuses.get(sub.id, ""))
         attributes = sub.attributes or {}
         cells += [attributes.get(k, "") for k in keys]
-        yield [_safe(c) for c in cells]
+        yield ["" if c is None else str(c) for c in cells]
     session.expunge_all()  # keep the identity map (and memory) flat
 
 
 def csv_stream(session: Session, flt: SubscriberFilter) -> Iterator[bytes]:
-    """The CSV file in pieces: a UTF-8 BOM, then about ``CHUNK`` rows per piece."""
-    yield codecs.BOM_UTF8
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for n, row in enumerate(rows(session, flt), start=1):
-        writer.writerow(row)
-        if n % CHUNK == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+    """The CSV file in pieces (UTF-8 with BOM)."""
+    return csv_pieces(rows(session, flt))
 
 
 def write_xlsx(session: Session, flt: SubscriberFilter, path: Path) -> Path:
-    """Write the XLSX file to ``path`` with openpyxl's write-only (streaming) workbook."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("subscribers")
-    for row in rows(session, flt):
-        sheet.append(row)
-    workbook.save(path)
+    """Write the XLSX file to ``path`` (streaming workbook)."""
+    write_table(rows(session, flt), str(path), "subscribers")
     return path

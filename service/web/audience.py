@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -21,15 +19,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 
-from service.db import utcnow
-from service.subscribers import bulk, export, importer, personal, query, suppression_list
+from service.subscribers import bulk, importer, personal, query, suppression_list
 from service.subscribers import lists as list_domain
 from service.subscribers.addresses import InvalidAddress
 from service.subscribers.models import (
@@ -40,6 +35,7 @@ from service.subscribers.models import (
 )
 from service.subscribers.tabular import FileFormatError, TableInfo, sniff
 from service.web.context import db_session, settings
+from service.web.downloads import subscribers_download
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 log = logging.getLogger(__name__)
@@ -66,6 +62,7 @@ def _page(name: str, **context: Any) -> Any:
 
 
 @bp.route("/lists")
+@require_role("editor")
 def lists() -> Any:
     """Every list with its member counts by status, and a form to add one."""
     session = db_session()
@@ -101,6 +98,7 @@ def list_create() -> Any:
 
 
 @bp.route("/lists/<int:list_id>", methods=["GET", "POST"])
+@require_role("editor")
 def list_edit(list_id: int) -> Any:
     """One list: rename, describe, double opt-in, archive; its counts."""
     session = db_session()
@@ -145,6 +143,7 @@ def _require_editor() -> None:
 
 
 @bp.route("/subscribers")
+@require_role("editor")
 def subscribers() -> Any:
     """The subscribers table: search, filters, sorting, keyset pages, bulk actions."""
     session = db_session()
@@ -238,24 +237,11 @@ def subscribers_export(fmt: str) -> Any:
         filter=flt.as_args(),
     )
     session.commit()
-    stamp = utcnow().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        return Response(
-            stream_with_context(export.csv_stream(session, flt)),
-            mimetype="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
-        )
-    handle = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
-    handle.close()
-    path = export.write_xlsx(session, flt, Path(handle.name))
-    response = send_file(
-        path, as_attachment=True, download_name=f"subscribers-{stamp}.xlsx", max_age=0
-    )
-    response.call_on_close(lambda: path.unlink(missing_ok=True))
-    return response
+    return subscribers_download(session, flt, fmt)
 
 
 @bp.route("/subscribers/<int:subscriber_id>", methods=["GET", "POST"])
+@require_role("editor")
 def subscriber(subscriber_id: int) -> Any:
     """One person: profile, attributes, memberships, consent history, deliveries, events."""
     session = db_session()
@@ -517,6 +503,7 @@ def import_errors(job_id: int) -> Any:
 
 
 @bp.route("/suppressions", methods=["GET", "POST"])
+@require_role("editor")
 def suppressions() -> Any:
     """Every address that must never be mailed; search, pages, add by hand."""
     session = db_session()

@@ -5,8 +5,7 @@ Views are thin: every figure comes from ``service.reports.queries``.
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +16,9 @@ from flask_babel import gettext as _
 from service.events.policy import recent_alerts
 from service.models import Campaign
 from service.reports import queries
+from service.spreadsheets import csv_pieces, write_xlsx
 from service.web.context import db_session
-from service.web.roles import staff_blueprint
+from service.web.roles import require_role, staff_blueprint
 
 bp = staff_blueprint("reports", __name__)
 PAGE_SIZE = 50
@@ -26,6 +26,7 @@ CSV_FLUSH_ROWS = 500
 
 
 @bp.route("/reports")
+@require_role("viewer")
 def index() -> Any:
     """Delivery reports across campaigns: one row per campaign, rates over issues, growth."""
     session = db_session()
@@ -50,6 +51,7 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 
 
 @bp.route("/reports/<int:campaign_id>")
+@require_role("viewer")
 def campaign(campaign_id: int) -> Any:
     """One campaign: figures, opens/clicks over time, links, bounces and failures."""
     session = db_session()
@@ -66,44 +68,33 @@ def campaign(campaign_id: int) -> Any:
 
 
 @bp.route("/reports/<int:campaign_id>/export.csv")
+@require_role("viewer")
 def export_csv(campaign_id: int) -> Any:
     """Per-recipient outcomes as CSV, streamed (UTF-8 with BOM so Excel reads Chinese)."""
     _campaign_or_404(campaign_id)
     session = db_session()
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")
-        writer.writerow(queries.EXPORT_COLUMNS)
-        for n, row in enumerate(queries.recipient_outcomes(session, campaign_id), 1):
-            writer.writerow(row)
-            if n % CSV_FLUSH_ROWS == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+    table = itertools.chain(
+        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(session, campaign_id)
+    )
 
     return Response(
-        stream_with_context(rows()),
+        stream_with_context(csv_pieces(table)),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=campaign-{campaign_id}.csv"},
     )
 
 
 @bp.route("/reports/<int:campaign_id>/export.xlsx")
+@require_role("viewer")
 def export_xlsx(campaign_id: int) -> Any:
     """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed)."""
-    from openpyxl import Workbook
-
     _campaign_or_404(campaign_id)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("outcomes")
-    sheet.append(list(queries.EXPORT_COLUMNS))
-    for row in queries.recipient_outcomes(db_session(), campaign_id):
-        sheet.append(list(row))
+    table = itertools.chain(
+        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(db_session(), campaign_id)
+    )
     spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed by the streaming generator
-    workbook.save(spool)
+    write_xlsx(table, spool, "outcomes")
     spool.seek(0)
 
     def chunks() -> Iterator[bytes]:
@@ -119,6 +110,7 @@ def export_xlsx(campaign_id: int) -> Any:
 
 
 @bp.route("/reports/alerts")
+@require_role("viewer")
 def alerts() -> Any:
     """Sender-side alerts (5.7.x refusals) for the dashboard partial (loaded by htmx)."""
     return render_template(

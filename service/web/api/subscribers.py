@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, request, send_file, stream_with_context
+from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from service.db import utcnow
-from service.subscribers import bulk, export, personal
+from service.subscribers import bulk, personal
 from service.subscribers import query as subscriber_query
 from service.subscribers.addresses import InvalidAddress, normalise
 from service.subscribers.models import (
@@ -29,6 +26,7 @@ from service.web.api.errors import ApiError, not_found
 from service.web.api.pagination import MAX_ID, bad_cursor, decode
 from service.web.api.registry import operation
 from service.web.context import db_session
+from service.web.downloads import subscribers_download
 
 TAG = "subscribers"
 EXPORT_TYPES = "text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -393,18 +391,6 @@ def register(bp: Blueprint) -> None:
             filter=flt.as_args(),
         )
         session.commit()
-        stamp = utcnow().strftime("%Y%m%d-%H%M")
-        if query.format == ExportFormat.CSV:
-            return Response(
-                stream_with_context(export.csv_stream(session, flt)),
-                mimetype="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
-            )
-        handle = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
-        handle.close()
-        path = export.write_xlsx(session, flt, Path(handle.name))
-        response = send_file(
-            path, as_attachment=True, max_age=0, download_name=f"subscribers-{stamp}.xlsx"
+        return subscribers_download(
+            session, flt, "csv" if query.format == ExportFormat.CSV else "xlsx"
         )
-        response.call_on_close(lambda: path.unlink(missing_ok=True))
-        return response
