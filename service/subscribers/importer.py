@@ -47,7 +47,7 @@ from service.subscribers.models import (
     SubscriberStatus,
     Suppression,
 )
-from service.subscribers.tabular import TableInfo, count_rows, iter_rows, sniff
+from service.subscribers.tabular import FileFormatError, TableInfo, count_rows, iter_rows, sniff
 
 log = logging.getLogger(__name__)
 
@@ -786,6 +786,39 @@ def job_mapping(job: ImportJob) -> dict[str, str]:
 def job_path(data_dir: Path, job: ImportJob) -> Path:
     """Where the uploaded file of ``job`` waits for the worker."""
     return data_dir / "imports" / f"{job.id}.upload"
+
+
+def store_upload(
+    session: Session,
+    data_dir: Path,
+    save: Callable[[Path], None],
+    *,
+    list_id: int,
+    filename: str,
+    mode: str,
+    status: str,
+    created_by: int | None,
+) -> tuple[ImportJob, TableInfo]:
+    """Make an import job, store its file (``save(path)``) and read its shape.
+
+    Raises ``FileFormatError`` for a file that cannot be imported; the stored file is
+    removed then and the caller rolls the job back.
+    """
+    job = ImportJob(
+        list_id=list_id, filename=filename[-300:], status=status, mode=mode, created_by=created_by
+    )
+    session.add(job)
+    session.flush()
+    path = job_path(data_dir, job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(path)
+    try:
+        info = sniff(path)
+    except FileFormatError:
+        path.unlink(missing_ok=True)
+        raise
+    job.encoding = info.encoding_label
+    return job, info
 
 
 def run_import_job(

@@ -33,7 +33,7 @@ from service.subscribers.models import (
     SubscriberStatus,
     SuppressionReason,
 )
-from service.subscribers.tabular import FileFormatError, TableInfo, sniff
+from service.subscribers.tabular import FileFormatError, TableInfo
 from service.web.context import db_session, settings
 from service.web.downloads import subscribers_download
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -341,26 +341,22 @@ def import_upload() -> Any:
     assert upload is not None
     name = secure_filename(upload.filename or "") or "upload"
     original = (upload.filename or name)[-300:]
-    job = ImportJob(
-        list_id=list_id,
-        filename=original,
-        status="mapping",
-        mode=mode,
-        created_by=current_user_id(),
-    )
-    session.add(job)
-    session.flush()
-    path = importer.job_path(settings().data_dir, job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    upload.save(path)
+    assert list_id is not None  # _upload_problem refused a missing list
     try:
-        info = sniff(path)
+        job, info = importer.store_upload(
+            session,
+            settings().data_dir,
+            upload.save,
+            list_id=list_id,
+            filename=original,
+            mode=mode,
+            status="mapping",
+            created_by=current_user_id(),
+        )
     except FileFormatError as exc:
         session.rollback()
-        path.unlink(missing_ok=True)
         flash(_("%(file)s cannot be imported: %(reason)s", file=original, reason=str(exc)), "error")
         return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs()), 400
-    job.encoding = info.encoding_label
     job.mapping = {"info": _info_dict(info), "columns": importer.guess_mapping(info.headers)}
     session.commit()
     return redirect(url_for("audience.import_mapping", job_id=job.id))

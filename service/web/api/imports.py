@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 
 from service.subscribers import importer
 from service.subscribers.models import ImportJob
-from service.subscribers.tabular import FileFormatError, sniff
+from service.subscribers.tabular import FileFormatError
 from service.web.api.auth import api_user_id
 from service.web.api.common import Id, Strict, record
 from service.web.api.errors import ApiError, not_found
@@ -135,26 +135,26 @@ def _prepare(form: ImportForm, upload: FileStorage) -> ImportJob:
     except importer.ImportSetupError as exc:
         raise ApiError(422, "invalid_list", str(exc)) from exc
     overrides = _overrides(form.mapping)
-    job = ImportJob(
-        list_id=target.id,
-        filename=(upload.filename or "upload")[-300:],
-        status="queued",
-        mode=str(form.mode),
-        created_by=api_user_id(),
-    )
-    session.add(job)
-    session.flush()
-    path = importer.job_path(settings().data_dir, job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    upload.save(path)
     try:
-        info = sniff(path)
-        columns = importer.complete_mapping(info.headers, overrides)
-    except (FileFormatError, importer.ImportSetupError) as exc:
+        job, info = importer.store_upload(
+            session,
+            settings().data_dir,
+            upload.save,
+            list_id=target.id,
+            filename=upload.filename or "upload",
+            mode=str(form.mode),
+            status="queued",
+            created_by=api_user_id(),
+        )
+    except FileFormatError as exc:
         session.rollback()
-        path.unlink(missing_ok=True)
         raise ApiError(422, "unreadable_file", str(exc)) from exc
-    job.encoding = info.encoding_label
+    try:
+        columns = importer.complete_mapping(info.headers, overrides)
+    except importer.ImportSetupError as exc:
+        importer.job_path(settings().data_dir, job).unlink(missing_ok=True)
+        session.rollback()
+        raise ApiError(422, "unreadable_file", str(exc)) from exc
     job.mapping = {"columns": columns, "headers": info.headers}
     record("subscribers.import", "list", target.id, job=job.id, file=job.filename, mode=job.mode)
     session.commit()
