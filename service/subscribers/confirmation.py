@@ -8,6 +8,7 @@ carries no List-Unsubscribe.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -17,13 +18,28 @@ from pathlib import Path
 
 import mjml
 from jinja2 import Environment
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.db import utcnow
 from service.issues.render import FONT_STACK
+from service.mail.backends import PermanentSendError, backend_for
 from service.mail.message import encode_address
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
 from service.mail.templating import template_env
+from service.subscribers.models import (
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Subscriber,
+    SubscriberToken,
+    TokenPurpose,
+)
 from service.subscribers.subscriptions import CONFIRM_TOKEN_HOURS, clean_language
+from service.subscribers.suppression import is_suppressed
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email" / "confirm"
 HTML_TEMPLATE = "confirm.mjml.j2"
@@ -143,3 +159,48 @@ def build_confirmation(
     return ConfirmationMail(
         mail_from=settings.from_addr, rcpt=rcpt, data=msg.as_bytes(), subject=subject
     )
+
+
+def send_confirmation(
+    session: Session, settings: Settings, subscriber_id: int, list_id: int
+) -> str:
+    """Mail the current confirmation link of (subscriber, list), if it is still wanted.
+
+    Raises ``TransientSendError`` when the relay should be tried again later. Reads the
+    newest token at send time: a retry after a resend mails the new link, and a membership
+    confirmed or left in the meantime gets no mail. Returns what it did.
+    """
+    token = session.scalar(
+        select(SubscriberToken).where(
+            SubscriberToken.purpose == TokenPurpose.CONFIRM,
+            SubscriberToken.subscriber_id == subscriber_id,
+            SubscriberToken.list_id == list_id,
+        )
+    )
+    subscriber = session.get(Subscriber, subscriber_id)
+    membership = session.get(Membership, (subscriber_id, list_id))
+    mailing_list = session.get(MailingList, list_id)
+    if token is None or subscriber is None or mailing_list is None or membership is None:
+        return "gone"
+    if token.used_at is not None or membership.status != MembershipStatus.UNCONFIRMED:
+        return "not needed"
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return "expired"
+    if is_suppressed(session, subscriber.email):
+        return "suppressed"
+    mail = build_confirmation(
+        settings,
+        to_email=subscriber.email,
+        to_name=subscriber.name,
+        language=subscriber.language,
+        list_name=mailing_list.name,
+        confirm_url=f"{settings.base_url}/confirm/{token.token}",
+    )
+    try:
+        with backend_for(settings.smtp, settings.data_dir / "outbox") as backend:
+            backend.send(mail.mail_from, mail.rcpt, mail.data)
+    except PermanentSendError as exc:
+        # Nothing to retry: the reader sees no mail and can ask for a new link.
+        log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
+        return "refused"
+    return "sent"
