@@ -24,6 +24,7 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 MIN_SECRET_KEY_LENGTH = 16
 SECRET_KEY_FILE = "secret_key"
 MAX_TRUSTED_PROXIES = 5
+MIN_METRICS_TOKEN_LENGTH = 16
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -46,7 +47,7 @@ class SmtpTarget:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in logs
     implicit_tls: bool = False
     starttls: bool = False
 
@@ -70,7 +71,7 @@ class Settings:
     smtp: SmtpTarget | None
     smtp_capture: bool
     base_url: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never in logs
     from_name: str
     from_addr: str
     bounce_domain: str
@@ -79,7 +80,10 @@ class Settings:
     dkim_key_file: Path | None
     timezone: str
     trusted_proxies: int = 0
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # Bearer token /metrics asks for; None leaves /metrics open (scrape on a private network).
+    metrics_token: str | None = field(default=None, repr=False)
+    # Every TIDINGS_* variable as given (secrets included): never in a repr.
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def dkim_enabled(self) -> bool:
@@ -257,6 +261,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "TIDINGS_TRUSTED_PROXIES",
             f"{proxies!r} must be a number of proxies from 0 to {MAX_TRUSTED_PROXIES}",
         )
+    metrics_token = _get(env, "TIDINGS_METRICS_TOKEN")
+    if metrics_token is not None and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(
+            "TIDINGS_METRICS_TOKEN", f"must be at least {MIN_METRICS_TOKEN_LENGTH} characters long"
+        )
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -274,5 +283,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dkim_key_file=dkim_key,
         timezone=timezone,
         trusted_proxies=int(proxies),
+        metrics_token=metrics_token,
         extra={k: v for k, v in env.items() if k.startswith("TIDINGS_")},
     )

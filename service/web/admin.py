@@ -17,8 +17,9 @@ from service import get_db
 from service.health import run_checks
 from service.mail.capture import CaptureStore
 from service.models import Campaign, Issue, MailingList, Subscriber
+from service.ops.metrics import last_errors, queue_state
 from service.web.context import db_session, settings
-from service.web.roles import staff_blueprint
+from service.web.roles import require_role, staff_blueprint
 
 bp = staff_blueprint("admin", __name__)
 
@@ -31,6 +32,7 @@ def outbox_store() -> CaptureStore:
 
 
 @bp.route("/")
+@require_role("viewer")
 def dashboard() -> Any:
     """State of the parts (database, Redis, worker, beat, SMTP) and a few counts."""
     session = db_session()
@@ -42,10 +44,18 @@ def dashboard() -> Any:
         "outbox": outbox_store().count(),
     }
     checks = run_checks(settings(), get_db(current_app))
-    return render_template("dashboard.html", checks=checks, counts=counts, cfg=settings())
+    return render_template(
+        "dashboard.html",
+        checks=checks,
+        counts=counts,
+        cfg=settings(),
+        queues=queue_state(settings().redis_url),
+        errors=last_errors(session),
+    )
 
 
 @bp.route("/outbox")
+@require_role("editor")
 def outbox() -> Any:
     """Mail caught by the local SMTP capture, newest first, a page at a time."""
     store = outbox_store()
@@ -64,6 +74,7 @@ def _captured(msg_id: str) -> Any:
 
 
 @bp.route("/outbox/<msg_id>")
+@require_role("editor")
 def outbox_message(msg_id: str) -> Any:
     """One captured message: headers, text part, and the HTML in a sandboxed frame."""
     msg = _captured(msg_id)
@@ -89,6 +100,7 @@ def _raw_headers(raw: bytes) -> str:
 
 
 @bp.route("/outbox/<msg_id>/html")
+@require_role("editor")
 def outbox_html(msg_id: str) -> Any:
     """The HTML part alone, served with a CSP that blocks scripts (it is shown in a
     sandboxed iframe; captured mail is untrusted content)."""
@@ -101,6 +113,7 @@ def outbox_html(msg_id: str) -> Any:
 
 
 @bp.route("/outbox/<msg_id>.eml")
+@require_role("editor")
 def outbox_raw(msg_id: str) -> Any:
     """The exact bytes received, as a download."""
     try:
@@ -115,6 +128,7 @@ def outbox_raw(msg_id: str) -> Any:
 
 
 @bp.route("/settings")
+@require_role("admin")
 def settings_page() -> Any:
     """The running configuration (secrets are never shown)."""
     return render_template("settings.html", cfg=settings())

@@ -57,6 +57,7 @@ def _mode() -> Mode:
 
 
 @bp.route("/issues")
+@require_role("editor")
 def index() -> Any:
     """Every issue, newest first, a page at a time, with its state and size."""
     session = db_session()
@@ -109,6 +110,7 @@ def _upload_error(message: str) -> Any:
 
 
 @bp.route("/issues/<int:issue_id>")
+@require_role("editor")
 def issue(issue_id: int) -> Any:
     """The structured issue for review: sections → articles, edits, completeness."""
     return _review(_issue_or_404(issue_id))
@@ -228,6 +230,7 @@ def article_add(issue_id: int) -> Any:
 
 
 @bp.route("/issues/<int:issue_id>/source")
+@require_role("editor")
 def source(issue_id: int) -> Any:
     """The original document, as uploaded."""
     row = _issue_or_404(issue_id)
@@ -276,6 +279,7 @@ def publish_switch(issue_id: int) -> Any:
 
 
 @bp.route("/issues/<int:issue_id>/preview")
+@require_role("editor")
 def preview(issue_id: int) -> Any:
     """Desktop and phone previews, the text part, sample headers and the size report."""
     row = _issue_or_404(issue_id)
@@ -296,6 +300,7 @@ def preview(issue_id: int) -> Any:
 
 
 @bp.route("/issues/<int:issue_id>/preview.html")
+@require_role("editor")
 def preview_html(issue_id: int) -> Any:
     """The filled HTML part alone, for the preview iframes (scripts blocked by CSP)."""
     row = _issue_or_404(issue_id)
@@ -312,6 +317,7 @@ def preview_html(issue_id: int) -> Any:
 
 
 @bp.route("/issues/layout", methods=["GET", "POST"])
+@require_role("editor")
 def layout() -> Any:
     """The journal's email layout: colours, logo, footer (editors may change it)."""
     session = db_session()

@@ -128,3 +128,16 @@ def test_the_data_dir_must_not_be_a_file(tmp_path: Path) -> None:
     f.write_text("")
     with pytest.raises(ConfigError, match="TIDINGS_DATA_DIR"):
         load_settings({"TIDINGS_DATA_DIR": str(f)})
+
+
+def test_secrets_never_appear_in_the_settings_repr(tmp_path: Path) -> None:
+    s = load_settings(
+        {
+            **base_env(tmp_path),
+            "TIDINGS_SECRET_KEY": "supersecret-0123456789",
+            "TIDINGS_SMTP_URL": "smtp://user:pw-9876@relay.example:587",
+        }
+    )
+    text = repr(s)
+    assert "supersecret" not in text and "pw-9876" not in text
+    assert "relay.example" in text  # the rest is still there to debug with

@@ -213,15 +213,18 @@ def test_an_unpublished_or_unknown_archive_page_is_a_friendly_404(client: FlaskC
     assert client.get("/archive/").status_code == 200
 
 
-def test_a_viewer_may_look_but_not_change(client: FlaskClient, session: Session) -> None:
+def test_a_viewer_reads_reports_only_and_cannot_touch_issues(
+    client: FlaskClient, session: Session
+) -> None:
     from service.accounts.users import create_user
 
     create_user(session, "viewer@example.org", "correct horse battery", "viewer")
     session.commit()
     login = {"email": "viewer@example.org", "password": "correct horse battery"}
     client.post("/login", data={**login, "csrf_token": csrf_token(client)})
-    assert client.get("/issues").status_code == 200
-    assert client.get("/issues/layout").status_code == 200
-    token = csrf_token(client, "/issues")
+    # Issue 7: viewers get the dashboard and the reports; issues are for editors.
+    assert client.get("/issues").status_code == 403
+    assert client.get("/issues/layout").status_code == 403
+    token = csrf_token(client, "/account")
     assert client.get("/issues/upload").status_code == 403
     assert client.post("/issues/layout", data={"csrf_token": token}).status_code == 403

@@ -1,0 +1,1 @@
+"""Operations: staff account management and the figures behind ``/metrics`` and the dashboard."""

@@ -1,0 +1,175 @@
+"""The Content-Security-Policy in a real browser: the dashboard, the reports (with their
+charts), a campaign page and the issue preview load without a single CSP violation, the
+charts draw and the preview iframes show the issue. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from service.config import Settings
+from service.db import utcnow
+from service.events.models import EventHour
+from tests.integration.security.helpers import PASSWORD, demo_ids, make_staff
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Recorded before any page script runs (init scripts are not subject to the page's CSP).
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  var where = (e.blockedURI || 'inline') + ' ' + (e.sourceFile || '');
+  window.__csp.push(e.violatedDirective + ' ' + where);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium: apt-get install chromium")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def base_url(app: Flask) -> Iterator[str]:
+    """The app served by a real HTTP server on a free port, in a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def _sent_campaign(session: Session, settings: Settings) -> dict[str, int]:
+    """The demo data plus a sent campaign with opens, so the report charts have data."""
+    ids = demo_ids(session, settings)
+    campaign = session.get(Campaign, ids["campaign_id"])
+    assert campaign is not None
+    started = utcnow() - timedelta(hours=3)
+    campaign.status, campaign.started_at, campaign.materialized_at = (
+        CampaignStatus.FINISHED,
+        started,
+        started,
+    )
+    session.add(
+        Delivery(
+            campaign_id=campaign.id,
+            email="reader@example.org",
+            status=DeliveryStatus.SENT,
+            sent_at=started,
+        )
+    )
+    hour = int(started.timestamp()) // 3600
+    session.add_all(
+        [
+            EventHour(campaign_id=campaign.id, hour=hour, type="open", machine=False, count=4),
+            EventHour(campaign_id=campaign.id, hour=hour + 1, type="click", machine=False, count=2),
+        ]
+    )
+    session.commit()
+    return ids
+
+
+def _log_in(page: Page, base_url: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.fill('input[name="email"]', "admin@example.org")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{base_url}/")
+
+
+def _visit(page: Page, url: str, shot: str) -> list[str]:
+    page.goto(url, wait_until="networkidle")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"security-csp-{shot}.png"), full_page=True)
+    return list(page.evaluate("window.__csp"))
+
+
+def test_admin_pages_load_in_chromium_without_a_csp_violation(
+    browser: Browser, base_url: str, session: Session, settings: Settings
+) -> None:
+    make_staff(session)
+    ids = _sent_campaign(session, settings)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    try:
+        _log_in(page, base_url)
+        violations = {
+            "dashboard": _visit(page, f"{base_url}/", "dashboard"),
+            "reports": _visit(page, f"{base_url}/reports", "reports"),
+        }
+        assert page.evaluate("Chart.getChart('rates-chart') !== undefined")
+        violations["report"] = _visit(page, f"{base_url}/reports/{ids['campaign_id']}", "report")
+        assert page.evaluate("Chart.getChart('series-chart') !== undefined")
+        violations["campaign"] = _visit(
+            page, f"{base_url}/campaigns/{ids['campaign_id']}", "campaign"
+        )
+        violations["preview"] = _visit(
+            page, f"{base_url}/issues/{ids['issue_id']}/preview", "preview"
+        )
+        frames = [f for f in page.frames if "/preview.html" in f.url]
+        assert frames and all(len(f.content()) > 1000 for f in frames)
+        page.goto(f"{base_url}/lang/zh")  # the staff's own language, for the screenshots
+        for path, shot in (("/users", "users"), ("/account/tokens", "tokens"), ("/audit", "audit")):
+            violations[shot] = _visit(page, f"{base_url}{path}", shot)
+    finally:
+        context.close()
+    assert {name: v for name, v in violations.items() if v} == {}
+    assert [m for m in console if "Content Security Policy" in m] == []
+
+
+def test_a_data_confirm_form_asks_before_it_submits(
+    browser: Browser, base_url: str, session: Session, settings: Settings
+) -> None:
+    make_staff(session)
+    ids = demo_ids(session, settings)
+    context = browser.new_context()
+    page = context.new_page()
+    asked: list[str] = []
+
+    def dismiss(dialog: object) -> None:
+        asked.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.on("dialog", dismiss)
+    try:
+        _log_in(page, base_url)
+        page.goto(f"{base_url}/campaigns/{ids['campaign_id']}")
+        page.click("form[data-confirm] button[type=submit]")
+        page.wait_for_timeout(300)
+        assert asked and page.url.endswith(f"/campaigns/{ids['campaign_id']}")
+    finally:
+        context.close()
+    campaign = session.get(Campaign, ids["campaign_id"])
+    session.refresh(campaign)
+    assert campaign is not None and campaign.status == CampaignStatus.DRAFT  # not cancelled
