@@ -85,11 +85,15 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: a crafted ?next= must not send staff to another site.
+    # Only same-site paths: a crafted ?next= must not send staff to another site. Browsers
+    # read "/\\evil.example" like "//evil.example", and drop tabs and newlines, so any
+    # backslash or control character disqualifies the target.
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
         and not urlsplit(target).netloc
     ):
         return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -142,3 +143,29 @@ def test_behind_a_trusted_proxy_the_visitor_address_comes_from_its_header(
         environ_base={"REMOTE_ADDR": "10.0.0.2"},
     )
     assert seen == ["203.0.113.7", "10.0.0.2"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "https://evil.example",
+        "/%09/evil.example".replace("%09", "\t"),
+        "/\n/evil.example",
+    ],
+)
+def test_login_never_redirects_to_another_site(
+    client: FlaskClient, admin: dict[str, str], target: str
+) -> None:
+    from urllib.parse import quote
+
+    token = csrf_token(client)
+    resp = client.post(f"/login?next={quote(target)}", data={**admin, "csrf_token": token})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_login_returns_to_a_page_of_this_site(client: FlaskClient, admin: dict[str, str]) -> None:
+    resp = client.post("/login?next=/reports", data={**admin, "csrf_token": csrf_token(client)})
+    assert resp.headers["Location"] == "/reports"
