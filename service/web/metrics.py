@@ -13,12 +13,15 @@ from service.web.context import db_session, settings
 
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 def _authorised() -> bool:
     expected = settings().metrics_token
     if expected is None:
-        return True  # no token configured: scrape from a private network
+        # No token configured: only a scraper on this machine may read the figures (they
+        # say how many people a campaign reached; not for the open internet).
+        return request.remote_addr in LOOPBACK
     given = request.headers.get("Authorization", "")
     scheme, _sep, token = given.partition(" ")
     # Constant-time comparison: the token must not leak through response timing.
@@ -31,7 +34,7 @@ def metrics() -> Any:
     """Delivery, queue, send-rate, event-intake and worker figures, text format."""
     if not _authorised():
         return Response(
-            "a bearer token is needed (TIDINGS_METRICS_TOKEN)\n",
+            "a bearer token is needed (set TIDINGS_METRICS_TOKEN), or scrape from this machine\n",
             401,
             {"WWW-Authenticate": 'Bearer realm="metrics"'},
             content_type="text/plain",
