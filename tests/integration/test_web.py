@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from service.config import Settings
 from tests.conftest import csrf_token
@@ -169,3 +170,16 @@ def test_login_never_redirects_to_another_site(
 def test_login_returns_to_a_page_of_this_site(client: FlaskClient, admin: dict[str, str]) -> None:
     resp = client.post("/login?next=/reports", data={**admin, "csrf_token": csrf_token(client)})
     assert resp.headers["Location"] == "/reports"
+
+
+def test_states_read_as_words_in_the_interface_language(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    from service.campaigns.models import Campaign
+
+    session.add(Campaign(subject="第一期", from_addr="news@example.org", status="running"))
+    session.commit()
+    page = logged_in.get("/campaigns").get_data(as_text=True)
+    assert "发送中" in page and ">running<" not in page
+    logged_in.get("/lang/en")
+    assert "sending" in logged_in.get("/campaigns").get_data(as_text=True)

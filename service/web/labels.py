@@ -1,0 +1,41 @@
+"""How states read in the interface: every status value of the models, translatable."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+# One table for campaign, delivery, membership, subscriber and import-job states, so a
+# template never shows a raw value and every label is found by the string extractor.
+STATUS_LABELS = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "running": _l("sending"),
+    "paused": _l("paused"),
+    "finished": _l("finished"),
+    "cancelled": _l("cancelled"),
+    "pending": _l("pending"),
+    "queued": _l("queued"),
+    "sending": _l("being sent"),
+    "sent": _l("sent"),
+    "retry_due": _l("will retry"),
+    "failed": _l("failed"),
+    "unknown": _l("unknown"),
+    "skipped": _l("skipped"),
+    "bounced_soft": _l("soft bounce"),
+    "bounced_hard": _l("hard bounce"),
+    "complained": _l("complaint"),
+    "unconfirmed": _l("unconfirmed"),
+    "active": _l("active"),
+    "unsubscribed": _l("unsubscribed"),
+    "enabled": _l("enabled"),
+    "erased": _l("erased"),
+    "mapping": _l("waiting for column mapping"),
+    "done": _l("done"),
+}
+
+
+def status_label(value: object) -> str:
+    """The translated label of a status value (the value itself if it has none)."""
+    key = str(getattr(value, "value", value) or "")
+    label = STATUS_LABELS.get(key)
+    return str(label) if label is not None else key
