@@ -183,3 +183,17 @@ def test_states_read_as_words_in_the_interface_language(
     assert "发送中" in page and ">running<" not in page
     logged_in.get("/lang/en")
     assert "sending" in logged_in.get("/campaigns").get_data(as_text=True)
+
+
+def test_a_new_campaign_starts_from_the_newest_issue_and_the_only_list(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    import re
+
+    from service.demo import load_demo
+
+    demo = load_demo(session)
+    session.commit()
+    page = logged_in.get("/campaigns/new").get_data(as_text=True)
+    assert re.search(rf'<option value="{demo.issue_id}" selected>', page)
+    assert re.search(r'name="lists" value="members" checked', page)
