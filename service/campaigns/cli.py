@@ -44,15 +44,11 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-def _enqueue_materialize(campaign_id: int) -> str:
-    """Ask a worker to make the delivery rows now; beat does it anyway if Redis is down."""
-    try:
-        from worker.tasks_send import materialize
+def _queue_materialize(campaign_id: int) -> None:
+    """Ask a worker to make the delivery rows now (``engine.start_and_prepare``)."""
+    from worker.tasks_send import materialize
 
-        materialize.apply_async(args=[campaign_id], retry=False)
-        return "a worker is preparing the recipients"
-    except Exception as exc:  # no Redis: the beat job picks the campaign up later
-        return f"could not reach the queue ({exc}); the beat job will prepare it"
+    materialize.apply_async(args=[campaign_id], retry=False)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -156,15 +152,19 @@ def _action(fn: Callable[[Session, int], Any], verb: str) -> Callable[[int, bool
 def start_cmd(campaign_id: int, as_json: bool) -> None:
     """Start sending now (compiles the content, then workers send)."""
     from service.campaigns.content import ContentError
-    from service.campaigns.engine import start
+    from service.campaigns.engine import start_and_prepare
     from service.campaigns.service import TransitionError
 
     with _session() as (session, settings):
         try:
-            start(session, settings, campaign_id)
+            error = start_and_prepare(session, settings, campaign_id, _queue_materialize)
         except (TransitionError, ContentError) as exc:
             raise _fail(exc) from exc
-    note = _enqueue_materialize(campaign_id)
+    note = (
+        "a worker is preparing the recipients"
+        if error is None
+        else f"could not reach the queue ({error}); the beat job will prepare it"
+    )
     _emit(
         as_json,
         {"id": campaign_id, "ok": True, "note": note},
@@ -209,10 +209,13 @@ def cancel_cmd(campaign_id: int, as_json: bool) -> None:
 @json_option
 def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
     """Send again the rows whose outcome is unknown (a worker died while sending them)."""
-    from service.campaigns.service import resend_unknown
+    from service.campaigns.service import TransitionError, resend_unknown
 
     with _session() as (session, _s):
-        count = resend_unknown(session, campaign_id)
+        try:
+            count = resend_unknown(session, campaign_id)
+        except TransitionError as exc:  # e.g. cancelled: nothing would ever send them
+            raise _fail(exc) from exc
         session.commit()
     _emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
 

@@ -44,14 +44,16 @@ Links = list[tuple[int, str, str | None]]
 
 
 def render_content(
-    session: Session, settings: Settings, campaign: Campaign
+    session: Session, settings: Settings, campaign: Campaign, tracking: bool | None = None
 ) -> tuple[CompiledEmail, Links]:
     """Render the campaign's content (nothing stored): the compiled email and its links
-    as ``(position, url, article anchor)``."""
+    as ``(position, url, article anchor)``. ``tracking`` overrides the campaign's (test
+    sends render without it)."""
+    tracking = campaign.tracking if tracking is None else tracking
     if campaign.issue_id is not None:
-        return _from_issue(session, settings, campaign)
+        return _from_issue(session, settings, campaign, tracking)
     if campaign.body_html:
-        return _from_html(campaign.body_html, campaign.tracking)
+        return _from_html(campaign.body_html, tracking)
     raise ContentError("the campaign has neither an issue nor an HTML body")
 
 
@@ -93,7 +95,7 @@ def _issue_doc(issue: Issue) -> IssueDoc:
 
 
 def _from_issue(
-    session: Session, settings: Settings, campaign: Campaign
+    session: Session, settings: Settings, campaign: Campaign, tracking: bool
 ) -> tuple[CompiledEmail, Links]:
     issue = session.get(Issue, campaign.issue_id)
     if issue is None:
@@ -104,7 +106,7 @@ def _from_issue(
         _issue_doc(issue),
         get_layout(session, settings),
         mode=campaign.content_mode,  # type: ignore[arg-type]
-        tracking=campaign.tracking,
+        tracking=tracking,
         archive_url=f"{settings.base_url}/archive/{issue.slug}",
         preheader=campaign.preheader or None,
     )

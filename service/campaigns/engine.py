@@ -7,6 +7,7 @@ run never duplicates anything.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,8 @@ from service.campaigns.sending_config import get_sending_config
 from service.campaigns.service import TransitionError, mark_running
 from service.config import Settings
 from service.db import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def start(session: Session, settings: Settings, campaign_id: int) -> None:
@@ -39,6 +42,27 @@ def start(session: Session, settings: Settings, campaign_id: int) -> None:
     compile_campaign(session, settings, campaign)
     mark_running(session, campaign_id)
     session.commit()
+
+
+def start_and_prepare(
+    session: Session,
+    settings: Settings,
+    campaign_id: int,
+    enqueue: Callable[[int], object],
+) -> str | None:
+    """``start`` (commits), then ask a worker to materialize the audience right away.
+
+    ``enqueue(campaign_id)`` queues the materialize task. The queue being unreachable is
+    not an error: the beat job materializes every running campaign anyway, so this only
+    returns why it could not be queued (None when it was). Raises what ``start`` raises.
+    """
+    start(session, settings, campaign_id)
+    try:
+        enqueue(campaign_id)
+    except Exception as exc:  # noqa: BLE001 - no Redis now: the beat job prepares it later
+        log.warning("campaign %s: materialize not queued (%s); beat will do it", campaign_id, exc)
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def start_due(session: Session, settings: Settings) -> list[int]:

@@ -112,7 +112,8 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
     Recipients: enabled subscribers with an active membership in any of the campaign's
     lists, minus suppressed addresses. Safe to run again (or concurrently): existing rows
     are left alone. Sets ``materialized_at`` and ``recipients_total`` at the end and
-    returns the total.
+    returns the total. Each chunk re-checks the campaign: once it is no longer running or
+    paused (cancelled meanwhile), the chunk is dropped and 0 is returned.
     """
     list_ids = campaign_list_ids(session, campaign_id)
     insert = _insert(session)
@@ -139,6 +140,11 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
                 index_elements=["campaign_id", "subscriber_id"]
             )
             session.execute(stmt, rows)
+        if not _still_sendable(session, campaign_id):
+            # Cancelled (or gone) meanwhile: cancel skipped the rows it could see; rows of
+            # this chunk would stay `pending` forever, so they are not kept, and we stop.
+            session.rollback()
+            return 0
         session.commit()
     total = session.scalar(
         select(func.count(Delivery.id)).where(Delivery.campaign_id == campaign_id)
@@ -155,6 +161,19 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
         session.execute(text("ANALYZE deliveries"))
         session.commit()
     return int(total or 0)
+
+
+def _still_sendable(session: Session, campaign_id: int) -> bool:
+    """Whether the campaign is still running or paused, read AFTER this chunk's insert.
+
+    ``FOR UPDATE`` (PostgreSQL) holds the campaign row until our commit, so a cancel
+    either came first (we see it and roll back) or waits and then skips our rows too.
+    SQLite has one writer at a time: our insert already excludes a concurrent cancel.
+    """
+    status = session.scalar(
+        select(Campaign.status).where(Campaign.id == campaign_id).with_for_update()
+    )
+    return status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 
 def audience_count(session: Session, list_ids: Sequence[int]) -> int:

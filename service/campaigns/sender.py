@@ -22,12 +22,14 @@ is exactly what the subscriber would be sent.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +46,7 @@ from service.campaigns.service import TransitionError, campaign_list_ids, pause
 from service.config import Settings, parse_smtp_url
 from service.db import utcnow
 from service.events.mailto_unsubscribe import unsubscribe_address
+from service.events.policy import record_smtp_refusal, smtp_refusal_kind
 from service.issues.render import CompiledEmail
 from service.issues.render_compiled import (
     LINK_SLOT_PREFIX,
@@ -58,6 +61,7 @@ from service.mail.message import ListId, MessageBuilder, MessageParts, NeedsSMTP
 from service.mail.relays import RelayPool, relays_from_settings, supports_smtputf8
 from service.mail.throttle import Throttle
 from service.mail.verp import verp_address
+from service.subscribers.addresses import normalise
 from service.subscribers.models import MailingList, Membership, MembershipStatus, Subscriber
 from service.tokens import CLICK, OPEN, PREFERENCES, UNSUBSCRIBE, make_token
 
@@ -72,10 +76,12 @@ REDIS_RETRY_SLEEP = 0.5
 BATCH_CONNECT_FAILURES = 2
 BRAKE_KEY = "tidings:brake:"
 BRAKE_KEY_TTL_SECONDS = 24 * 3600
+# DESIGN §5: a worker process keeps its relay connection between batches (no connect, TLS
+# and login per batch). One idle longer than this is closed instead of reused: relays drop
+# quiet clients, and a kept connection is NOOP-checked before reuse anyway.
+POOL_IDLE_SECONDS = 30.0
 TEST_SUBJECT_PREFIX = "[测试] "
 TEST_HEADER = ("X-Tidings-Test", "1")
-# SMTP reply codes that also make the address a hard bounce (no such user / mailbox).
-HARD_BOUNCE_CODES = frozenset({550, 551, 553})
 CONTEXT_CACHE = 8
 
 
@@ -229,7 +235,8 @@ def context_for(
         campaign.from_addr,
         settings.base_url,
     )
-    ctx = _contexts.get(key) if compiled is None else None
+    cache = compiled is None  # given content (a preview, a test send) is never cached
+    ctx = _contexts.get(key) if cache else None
     if ctx is not None:
         return ctx
     if compiled is None:
@@ -245,7 +252,7 @@ def context_for(
         settings=settings,
         secret=settings.secret_key.encode(),
     )
-    if campaign.compiled:
+    if campaign.compiled and cache:
         if len(_contexts) >= CONTEXT_CACHE:
             _contexts.clear()
         _contexts[key] = ctx
@@ -261,9 +268,18 @@ class Recipient:
 
     delivery_id: int
     subscriber_id: int
-    email: str  # wire form (IDN domain as A-label)
+    email: str  # the delivery's snapshot as stored (IDN domain in Unicode): what
+    # suppressions hash and check
     name: str
     list_id: int
+
+    @property
+    def wire(self) -> str:
+        """The address on the wire: the snapshot with its domain as an A-label.
+
+        Raises ``InvalidAddress`` (a ``ValueError``) for a snapshot that is not an address.
+        """
+        return _wire_form(self.email)
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -272,15 +288,25 @@ class Recipient:
 
     @property
     def domain(self) -> str:
-        """The recipient's domain (for the per-domain throttle)."""
-        return self.email.rpartition("@")[2].lower()
+        """The recipient's domain (for the per-domain throttle), as on the wire."""
+        try:
+            return self.wire.rpartition("@")[2]
+        except ValueError:
+            return self.email.rpartition("@")[2].lower()
+
+
+@lru_cache(maxsize=4096)
+def _wire_form(email: str) -> str:
+    return normalise(email).email_ascii
 
 
 def load_recipients(session: Session, ctx: CampaignContext, ids: Sequence[int]) -> list[Recipient]:
     """The claimed rows with subscriber data and the list their unsubscribe link names."""
     rows = session.execute(
-        select(Delivery.id, Delivery.subscriber_id, Subscriber.email_ascii, Subscriber.name)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        # The delivery's own snapshot, not the subscriber row: it is what was checked
+        # against suppressions at claim, and what a refusal must suppress.
+        select(Delivery.id, Delivery.subscriber_id, Delivery.email, Subscriber.name)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(list(ids)))
         .order_by(Delivery.id)
     ).all()
@@ -364,6 +390,11 @@ def backoff_delay(attempt: int, config: SendingConfig, rng: random.Random | None
 # ------------------------------------------------------------------ transport
 
 
+class ConnectRefused(PermanentSendError):
+    """The relay refused us for good while connecting (e.g. a login refused): no message
+    of this batch can go out, and retrying each row would only repeat it."""
+
+
 class Transport:
     """One connection (to one relay of the pool) reused for the whole batch."""
 
@@ -378,7 +409,10 @@ class Transport:
         """An open connection; fails over to another relay when the current one is gone."""
         if self.backend is None or getattr(self.backend, "_conn", True) is None:
             self.close()
-            self.backend, _ = self.pool.connect()
+            try:
+                self.backend, _ = self.pool.connect()
+            except PermanentSendError as exc:
+                raise ConnectRefused(str(exc), exc.code, exc.enhanced) from exc
         return self.backend
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
@@ -398,6 +432,66 @@ class Transport:
         backend, self.backend = self.backend, None
         if backend is not None:
             backend.close()
+
+    def alive(self) -> bool:
+        """Whether there is a connection that still answers (backends without a check
+        — the capture — always do)."""
+        if self.backend is None:
+            return False
+        check = getattr(self.backend, "alive", None)
+        return bool(check()) if callable(check) else True
+
+
+# The per-process connection pool: at most one kept Transport per relay configuration,
+# taken out while a batch uses it (so two threads never share one connection).
+_kept: dict[tuple[object, ...], tuple[Transport, float]] = {}
+_kept_lock = threading.Lock()
+
+
+def checkout_transport(pool: RelayPool) -> Transport:
+    """This process's kept connection for ``pool`` when it is fresh and alive, else a new
+    (lazily connecting) one. Give it back with ``checkin_transport``."""
+    now = time.monotonic()
+    with _kept_lock:
+        stale = [k for k, (_, used) in _kept.items() if now - used > POOL_IDLE_SECONDS]
+        old = [_kept.pop(k)[0] for k in stale]
+        entry = _kept.pop(pool.key, None)
+    for transport in old:
+        transport.close()
+    if entry is not None:
+        transport = entry[0]
+        if transport.alive():
+            return transport
+        transport.close()
+    return Transport(pool)
+
+
+def checkin_transport(transport: Transport, healthy: bool) -> None:
+    """Keep the connection for the next batch; after an error it is closed instead, so
+    the next batch reconnects."""
+    if not healthy or transport.backend is None:
+        transport.close()
+        return
+    with _kept_lock:
+        previous = _kept.pop(transport.pool.key, None)
+        _kept[transport.pool.key] = (transport, time.monotonic())
+    if previous is not None and previous[0] is not transport:
+        previous[0].close()
+
+
+def close_kept_connections() -> None:
+    """QUIT every kept connection (at process exit, and between tests)."""
+    with _kept_lock:
+        kept = [t for t, _ in _kept.values()]
+        _kept.clear()
+    for transport in kept:
+        try:
+            transport.close()
+        except Exception:  # noqa: BLE001 - best effort while shutting down
+            log.debug("could not close a kept connection", exc_info=True)
+
+
+atexit.register(close_kept_connections)
 
 
 def relay_pool(settings: Settings, config: SendingConfig) -> RelayPool:
@@ -432,14 +526,14 @@ class _Batch:
         ctx: CampaignContext,
         config: SendingConfig,
         client: redis.Redis,
-        pool: RelayPool,
+        transport: Transport,
     ) -> None:
         self.session = session
         self.ctx = ctx
         self.config = config
         self.client = client
         self.throttle = Throttle.from_settings(client, config.global_rate, config.domain_limits)
-        self.transport = Transport(pool)
+        self.transport = transport
         self.pending: list[Outcome] = []
         self.result = BatchResult()
         self.brake_dirty = True
@@ -454,29 +548,51 @@ class _Batch:
                     if not self.still_running():
                         self.release(recipients[index:], "campaign no longer running")
                         break
-                stop = self.one(recipient)
+                try:
+                    stop = self.one(recipient)
+                except ConnectRefused as exc:
+                    self.refused(recipients[index:], exc)
+                    break
                 if stop:
                     self.defer(recipients[index + 1 :], stop)
                     break
             self.flush()
         except Exception:
-            # Something unexpected (database gone, a bug): results not yet written and the
-            # row in hand stay `sending` (the sweep reports them `unknown`); rows not yet
-            # touched are certainly unsent, so they go back to the queue.
+            # Something unexpected (database gone, a bug). Results already known (some
+            # SENT) are written first, in a fresh transaction: left `sending` they would
+            # become `unknown` and "resend unknown" would send them twice. Only the row in
+            # hand stays `sending` (the sweep reports it `unknown`); rows not yet touched
+            # are certainly unsent, so they go back to the queue.
             self.session.rollback()
-            self.pending = []
-            try:
-                self.release(recipients[index + 1 :], "batch stopped by an error")
-            except Exception:  # noqa: BLE001 - the database itself may be the problem
-                log.exception("could not give back the rest of batch")
+            self._salvage(recipients[index + 1 :])
             raise
-        finally:
-            self.transport.close()
         return self.result
 
     def flush(self) -> None:
         _record(self.session, self.pending)
         self.pending = []
+
+    def _salvage(self, untouched: list[Recipient]) -> None:
+        """After an unexpected error: write the known results, give back the untouched."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the database itself may be the problem
+            self.session.rollback()
+            log.exception("could not record %d results of the batch", len(self.pending))
+        self.pending = []
+        try:
+            self.release(untouched, "batch stopped by an error")
+        except Exception:  # noqa: BLE001 - the database itself may be the problem
+            self.session.rollback()
+            log.exception("could not give back the rest of batch")
+
+    def refused(self, rest: list[Recipient], exc: ConnectRefused) -> None:
+        """The relay refused our connection for good (e.g. the login): pause the campaign
+        with the reason and give the whole rest back, the row in hand included, with no
+        attempt counted — the fault is ours, not the recipients'."""
+        self.flush()
+        self._pause(f"paused automatically: the relay refused the connection: {str(exc)[:300]}")
+        self.release(rest, "the relay refused the connection")
 
     def still_running(self) -> bool:
         status = self.session.scalar(
@@ -527,7 +643,7 @@ class _Batch:
                 r.delivery_id,
                 r.subscriber_id,
                 r.list_id,
-                r.email,
+                r.wire,
                 r.name,
                 smtputf8=r.needs_smtputf8,
             )
@@ -540,9 +656,11 @@ class _Batch:
             self.fail(r, message_id, f"cannot build the message: {exc}")
             return None
         try:
-            self.transport.send(self.ctx.mail_from(r.delivery_id), r.email, data)
+            self.transport.send(self.ctx.mail_from(r.delivery_id), r.wire, data)
+        except ConnectRefused:
+            raise
         except PermanentSendError as exc:
-            self.fail(r, message_id, str(exc), code=exc.code)
+            self.fail(r, message_id, str(exc), refusal=exc)
             return None
         except TransientSendError as exc:
             return self.transient(r, message_id, exc, connect=False)
@@ -558,12 +676,14 @@ class _Batch:
             self._brake_reset()
         return None
 
-    def fail(self, r: Recipient, message_id: str, error: str, code: int | None = None) -> None:
+    def fail(
+        self, r: Recipient, message_id: str, error: str, refusal: SendError | None = None
+    ) -> None:
         self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
         self.result.failed += 1
-        if code in HARD_BOUNCE_CODES:
+        if refusal is not None and smtp_refusal_kind(refusal.code, refusal.enhanced):
             self.flush()
-            record_hard_bounce(self.session, r, self.ctx.campaign_id, error)
+            record_refusal(self.session, r.delivery_id, refusal)
 
     def later(self, r: Recipient, delay: float, error: str, attempted: bool) -> None:
         when = utcnow() + timedelta(seconds=delay)
@@ -578,11 +698,16 @@ class _Batch:
     def transient(
         self, r: Recipient, message_id: str, exc: TransientSendError, connect: bool
     ) -> str | None:
-        attempts = self._attempts(r.delivery_id) + 1
-        if attempts >= self.config.max_attempts:
-            self.fail(r, message_id, f"gave up after {attempts} attempts: {exc}")
+        if connect:
+            # We could not reach a relay: our problem, not this recipient's, so it costs
+            # no attempt (else a relay outage would fail the first rows of every batch).
+            self.later(r, backoff_delay(1, self.config), f"deferred: {exc}", attempted=False)
         else:
-            self.later(r, backoff_delay(attempts, self.config), str(exc), attempted=True)
+            attempts = self._attempts(r.delivery_id) + 1
+            if attempts >= self.config.max_attempts:
+                self.fail(r, message_id, f"gave up after {attempts} attempts: {exc}")
+            else:
+                self.later(r, backoff_delay(attempts, self.config), str(exc), attempted=True)
         if connect or self.transport.lost:
             self._brake_count(str(exc))
         if connect:
@@ -641,43 +766,34 @@ class _Batch:
             return
         if count >= self.config.error_brake > 0:
             self.flush()
-            reason = (
+            self._pause(
                 f"paused automatically after {count} transport failures in a row; "
                 f"last: {error[:300]}"
             )
             try:
-                pause(self.session, self.ctx.campaign_id, reason)
-                self.session.commit()
-                self.result.braked = True
                 self.client.delete(key)
-            except TransitionError:
-                self.session.rollback()
+            except (redis.RedisError, OSError):
+                pass
+
+    def _pause(self, reason: str) -> None:
+        """Pause the campaign with ``reason`` (the error brake and a refused login)."""
+        try:
+            pause(self.session, self.ctx.campaign_id, reason)
+            self.session.commit()
+            self.result.braked = True
+        except TransitionError:
+            self.session.rollback()
 
 
-def record_hard_bounce(session: Session, r: Recipient, campaign_id: int, error: str) -> None:
-    """A 550-class refusal at SMTP time: suppress the address and record the event."""
-    from service.events.models import Event
-    from service.subscribers.models import SuppressionReason
-    from service.subscribers.suppression import suppress
+def record_refusal(session: Session, delivery_id: int, refusal: SendError) -> None:
+    """A permanent refusal at SMTP time, through the events policy; commits.
 
-    suppress(session, r.email, SuppressionReason.HARD_BOUNCE, source="smtp", note=error[:500])
-    exists = session.scalar(
-        select(Event.id).where(
-            Event.provider == "smtp", Event.provider_event_id == f"d{r.delivery_id}"
-        )
-    )
-    if exists is None:
-        session.add(
-            Event(
-                delivery_id=r.delivery_id,
-                campaign_id=campaign_id,
-                subscriber_id=r.subscriber_id,
-                type="bounce_hard",  # the name the events engine and reports use
-                detail={"source": "smtp", "reply": error[:500]},
-                provider="smtp",
-                provider_event_id=f"d{r.delivery_id}",
-            )
-        )
+    5.1.x (or a bare 550/551/553) suppresses the delivery's address; 5.7.x stores a
+    sender-side alert and leaves the recipient alone (see ``policy.smtp_refusal_kind``).
+    """
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is not None:
+        record_smtp_refusal(session, delivery, refusal.code, refusal.enhanced, str(refusal))
     session.commit()
 
 
@@ -700,8 +816,13 @@ def send_batch(
     ctx = context_for(session, settings, campaign)
     recipients = load_recipients(session, ctx, ids)
     session.commit()
-    batch = _Batch(session, ctx, config, client, pool or relay_pool(settings, config))
-    result = batch.run(recipients)
+    transport = checkout_transport(pool or relay_pool(settings, config))
+    healthy = False
+    try:
+        result = _Batch(session, ctx, config, client, transport).run(recipients)
+        healthy = True
+    finally:
+        checkin_transport(transport, healthy)
     result.claimed = len(ids)
     return result
 
@@ -733,9 +854,9 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     if delivery_id:
         r = load_recipients(session, ctx, [delivery_id])[0]
     else:
-        r = Recipient(0, sub.id, sub.email_ascii, sub.name, ctx.list_ids[0] if ctx.list_ids else 0)
+        r = Recipient(0, sub.id, sub.email, sub.name, ctx.list_ids[0] if ctx.list_ids else 0)
     return ctx.message(
-        r.delivery_id, r.subscriber_id, r.list_id, r.email, r.name, smtputf8=r.needs_smtputf8
+        r.delivery_id, r.subscriber_id, r.list_id, r.wire, r.name, smtputf8=r.needs_smtputf8
     )
 
 
@@ -763,7 +884,10 @@ def send_test(
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"there is no campaign {campaign_id}")
-    ctx = _preview_context(session, settings, campaign)
+    # Rendered as with tracking off: a test send has no delivery row, so tracked links
+    # and the pixel would point at delivery 0 and 404. Real URLs, no pixel.
+    compiled, _ = render_content(session, settings, campaign, tracking=False)
+    ctx = replace(context_for(session, settings, campaign, compiled), tracking=False)
     builder = make_builder(session, settings, campaign, TEST_SUBJECT_PREFIX, (TEST_HEADER,))
     transport = Transport(pool or relay_pool(settings, get_sending_config(session)))
     lines = []

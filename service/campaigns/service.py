@@ -13,7 +13,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.campaigns.models import (
@@ -33,6 +33,7 @@ CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300
 # Rows that have not gone out yet; cancel turns them into `skipped`.
 NOT_YET_SENT = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.RETRY_DUE)
+RESEND_REASON = "resending rows whose outcome was unknown"
 
 
 class CampaignError(ValueError):
@@ -287,24 +288,35 @@ def finish(session: Session, campaign_id: int) -> None:
 def resend_unknown(session: Session, campaign_id: int) -> int:
     """Staff decided the ``unknown`` rows should be sent again: back to ``pending``.
 
-    A finished campaign runs again for them (finished → running, the one transition out
-    of finished, made only by this explicit staff action). Returns the rows re-queued.
+    One guarded transition first: finished → running (the one transition out of
+    finished, made only by this explicit staff action); running and paused stay as they
+    are (a paused campaign sends them on resume). Any other state — cancelled above all,
+    where nothing would ever send them — raises ``TransitionError`` and changes nothing.
+    Returns the rows re-queued.
     """
+    allowed = [CampaignStatus.FINISHED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]
+    finished = Campaign.status == CampaignStatus.FINISHED
     result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_([str(s) for s in allowed]))
+        .values(
+            status=case((finished, str(CampaignStatus.RUNNING)), else_=Campaign.status),
+            finished_at=case((finished, None), else_=Campaign.finished_at),
+            status_reason=case((finished, RESEND_REASON), else_=Campaign.status_reason),
+            updated_at=utcnow(),
+        )
+        .returning(Campaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.first() is None:
+        current = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        if current is None:
+            raise TransitionError(f"there is no campaign {campaign_id}")
+        raise TransitionError(f"campaign {campaign_id} is {current}, cannot resend unknown rows")
+    session.expire_all()
+    moved = session.execute(
         update(Delivery)
         .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.UNKNOWN)
         .values(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
     )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    if count:
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.FINISHED)
-            .values(
-                status=CampaignStatus.RUNNING,
-                finished_at=None,
-                status_reason="resending rows whose outcome was unknown",
-                updated_at=utcnow(),
-            )
-        )
-    return count
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]

@@ -40,6 +40,15 @@ DEFAULT_SOFT_THRESHOLD = 3
 # How many of an address's latest deliveries the soft-bounce run looks back over.
 SOFT_RUN_LOOKBACK = 50
 ALERT_WINDOW_DAYS = 7
+# Basic SMTP codes that make a refusal at send time a hard bounce when the reply carries no
+# enhanced status code (RFC 3463) to say more.
+SMTP_HARD_BOUNCE_CODES = frozenset({550, 551, 553})
+# Enhanced codes that blame the recipient's address: 5.1.x (bad mailbox or domain) and
+# 5.2.1 (mailbox disabled). Everything else in 5.x.x (5.7.x policy, 5.2.2 full, 5.3.x
+# system) says nothing bad about the address, so it must not be suppressed for it.
+HARD_ENHANCED_PREFIXES = ("5.1.",)
+HARD_ENHANCED_CODES = frozenset({"5.2.1"})
+SMTP_PROVIDER = "smtp"
 
 # Event types written here (reports count them by these names).
 BOUNCE_HARD = "bounce_hard"
@@ -199,18 +208,68 @@ def _store_alert(session: Session, delivery: Delivery | None, signal: Signal) ->
     return Applied(event.id, "alert")
 
 
+def smtp_refusal_kind(code: int | None, enhanced: str | None) -> str | None:
+    """What a permanent refusal at SMTP time means: "hard", "policy" or None (nothing).
+
+    The enhanced code decides when there is one: Gmail's ``550 5.7.26`` or Microsoft's
+    ``550 5.7.515`` mean OUR authentication failed, and suppressing on them would wipe
+    out whole audiences. A bare 550/551/553 keeps the old meaning (no such user).
+    """
+    if enhanced:
+        if enhanced.startswith(HARD_ENHANCED_PREFIXES) or enhanced in HARD_ENHANCED_CODES:
+            return "hard"
+        return "policy" if enhanced.startswith("5.7.") else None
+    return "hard" if code in SMTP_HARD_BOUNCE_CODES else None
+
+
+def record_smtp_refusal(
+    session: Session, delivery: Delivery, code: int | None, enhanced: str | None, reply: str
+) -> Outcome:
+    """The one entry point for a permanent refusal of ``delivery`` at SMTP time.
+
+    The delivery itself stays ``failed`` (it never left, so it cannot become
+    ``bounced_hard``). A hard refusal stores a ``bounce_hard`` event and suppresses the
+    delivery's own address snapshot; a 5.7.x refusal stores a ``sender_alert`` and leaves
+    the recipient alone. At most one event per delivery (UNIQUE provider id). Does not
+    commit.
+    """
+    kind = smtp_refusal_kind(code, enhanced)
+    if kind is None:
+        return NoOp("the refusal says nothing about the address")
+    signal = Signal(
+        kind=kind,
+        provider=SMTP_PROVIDER,
+        provider_event_id=f"d{delivery.id}",
+        status=enhanced or str(code or ""),
+        diagnostic=reply[:500],
+        detail={"source": SMTP_PROVIDER, "reply": reply[:500]},
+    )
+    if kind == "policy":
+        return apply_signal(session, delivery, signal)
+    event = _store_event(session, delivery, BOUNCE_HARD, signal)
+    if event is None:
+        return NoOp("duplicate event")
+    _suppress(session, delivery.email, SuppressionReason.HARD_BOUNCE, signal)
+    return Applied(event.id, "failed+suppressed", suppressed=True)
+
+
+def _suppress(session: Session, email: str, reason: SuppressionReason, signal: Signal) -> None:
+    """Suppress ``email`` (``suppress`` itself settles a race with a concurrent twin)."""
+    source = f"{signal.provider}:{signal.status or signal.kind}"[:64]
+    suppress(session, email, reason, source, signal.diagnostic)
+
+
 def _maybe_suppress(
     session: Session, delivery: Delivery, target: DeliveryStatus, signal: Signal
 ) -> bool:
-    source = f"{signal.provider}:{signal.status or signal.kind}"[:64]
     if target == DeliveryStatus.BOUNCED_HARD:
-        suppress(session, delivery.email, SuppressionReason.HARD_BOUNCE, source, signal.diagnostic)
+        _suppress(session, delivery.email, SuppressionReason.HARD_BOUNCE, signal)
         return True
     if target == DeliveryStatus.COMPLAINED:
-        suppress(session, delivery.email, SuppressionReason.COMPLAINT, source, signal.diagnostic)
+        _suppress(session, delivery.email, SuppressionReason.COMPLAINT, signal)
         return True
     if soft_bounce_days(session, delivery) >= soft_threshold(session):
-        suppress(session, delivery.email, SuppressionReason.SOFT_BOUNCE, source, signal.diagnostic)
+        _suppress(session, delivery.email, SuppressionReason.SOFT_BOUNCE, signal)
         return True
     return False
 

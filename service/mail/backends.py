@@ -7,6 +7,7 @@ Errors are named for what the caller should do next.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -20,14 +21,19 @@ CONNECT_TIMEOUT_SECONDS = 15.0
 # 552 is "exceeded storage allocation": RFC 5321 allows treating it as temporary, and
 # Mailman does; everything else in 5xx is permanent.
 TEMPORARY_5XX = frozenset({552})
+# RFC 3463 enhanced status code (class.subject.detail) at the start of a reply text.
+ENHANCED_CODE = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 
 
 class SendError(Exception):
     """A message was not accepted."""
 
-    def __init__(self, message: str, code: int | None = None) -> None:
+    def __init__(self, message: str, code: int | None = None, enhanced: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        # The RFC 3463 code ("5.1.1", "5.7.26"), when the reply carried one: it says
+        # whether the recipient or the sender is at fault, which the basic code does not.
+        self.enhanced = enhanced
 
 
 class TransientSendError(SendError):
@@ -135,7 +141,10 @@ class SMTPBackend(MailBackend):
             if t.username:
                 conn.login(t.username, t.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentSendError(f"login refused: {_text(exc)}", exc.smtp_code) from exc
+            text = _text(exc)
+            raise PermanentSendError(
+                f"login refused: {exc.smtp_code} {text}", exc.smtp_code, enhanced_code(text)
+            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientSendError(f"cannot connect to {t.display}: {exc}") from exc
         self._conn = conn
@@ -149,6 +158,28 @@ class SMTPBackend(MailBackend):
             conn.quit()
         except (OSError, smtplib.SMTPException):
             conn.close()
+
+    def alive(self) -> bool:
+        """Whether the open connection still answers a NOOP; a dead one is dropped.
+
+        Used before a kept connection is reused for another batch: a relay that closed it
+        meanwhile would otherwise cost the next row a failed attempt.
+        """
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            code, _ = conn.noop()
+        except (OSError, smtplib.SMTPException):
+            code = 0
+        if code == 250:
+            return True
+        self._conn = None
+        try:
+            conn.close()
+        except OSError:
+            pass
+        return False
 
     @property
     def supports_smtputf8(self) -> bool:
@@ -166,10 +197,10 @@ class SMTPBackend(MailBackend):
             )
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (None, b""))
-            raise _classify(code, text) from exc
+            raise classify_reply(code, text) from exc
         except smtplib.SMTPResponseException as exc:
             self._drop_if_broken(exc.smtp_code)
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            raise classify_reply(exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentSendError(f"the relay does not offer SMTPUTF8: {exc}") from exc
         except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -179,7 +210,7 @@ class SMTPBackend(MailBackend):
             raise TransientSendError(f"connection lost: {exc}") from exc
         if refused:
             code, text = refused[rcpt]
-            raise _classify(code, text)
+            raise classify_reply(code, text)
         return "250 OK"
 
     def _drop_if_broken(self, code: int) -> None:
@@ -192,12 +223,23 @@ def _text(exc: smtplib.SMTPResponseException) -> str:
     return err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
 
 
-def _classify(code: int | None, text: bytes | str) -> SendError:
+def enhanced_code(text: str) -> str | None:
+    """The RFC 3463 enhanced status code in a reply text ("5.7.26"), or None."""
+    match = ENHANCED_CODE.search(text.strip())
+    return match.group(1) if match else None
+
+
+def classify_reply(code: int | None, text: bytes | str) -> SendError:
+    """The error for an SMTP refusal: permanent for 5xx (but 552), else transient.
+
+    The enhanced status code, when present, travels on the error (``.enhanced``).
+    """
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    message = f"{code} {message}".strip()
+    enhanced = enhanced_code(message)
+    message = f"{code} {message}".strip() if code is not None else message.strip()
     if code is not None and 500 <= code < 600 and code not in TEMPORARY_5XX:
-        return PermanentSendError(message, code)
-    return TransientSendError(message, code)
+        return PermanentSendError(message, code, enhanced)
+    return TransientSendError(message, code, enhanced)
 
 
 def backend_for(target: SmtpTarget | None, capture_dir: Path) -> MailBackend:

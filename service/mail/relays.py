@@ -18,13 +18,12 @@ from pathlib import Path
 
 from service.config import SmtpTarget
 from service.mail.backends import (
-    TEMPORARY_5XX,
     CaptureBackend,
     MailBackend,
-    PermanentSendError,
     SendError,
     SMTPBackend,
     TransientSendError,
+    classify_reply,
 )
 
 # A relay that refused a connection is tried last for this long.
@@ -84,13 +83,6 @@ def weighted_order(relays: Sequence[Relay], rng: random.Random | None = None) ->
     return [r for r in order if not _cooling(r, now)] + [r for r in order if _cooling(r, now)]
 
 
-def _refusal(code: int, text: bytes) -> SendError:
-    message = f"{code} {text.decode('utf-8', 'replace')}".strip()
-    if 500 <= code < 600 and code not in TEMPORARY_5XX:
-        return PermanentSendError(message, code)
-    return TransientSendError(message, code)
-
-
 class PipeliningSMTPBackend(SMTPBackend):
     """``SMTPBackend`` that uses RFC 2920 PIPELINING when the relay offers it.
 
@@ -114,7 +106,7 @@ class PipeliningSMTPBackend(SMTPBackend):
             for code, text in replies:
                 if code == 421:
                     self._conn = None
-                    raise TransientSendError(f"{code} {text.decode('utf-8', 'replace')}", code)
+                    raise classify_reply(code, text)
             (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = replies
             failed = next(
                 (
@@ -136,7 +128,7 @@ class PipeliningSMTPBackend(SMTPBackend):
                     conn.rset()
                 except (smtplib.SMTPException, OSError):
                     self._conn = None  # the refusal below is what matters, not this
-                raise _refusal(*failed)
+                raise classify_reply(*failed)
             body = data if data.endswith(b"\r\n") else data + b"\r\n"
             body = body.replace(b"\r\n.", b"\r\n..")
             if body.startswith(b"."):
@@ -152,7 +144,7 @@ class PipeliningSMTPBackend(SMTPBackend):
         if code != 250:
             if code == 421:
                 self._conn = None
-            raise _refusal(code, text)
+            raise classify_reply(code, text)
         return f"{code} {text.decode('utf-8', 'replace')}"
 
 
@@ -170,6 +162,8 @@ class RelayPool:
         self.relays = list(relays)
         self.capture_dir = capture_dir
         self.factory = factory
+        # Same relays, same settings: a connection to this pool may serve another batch.
+        self.key: tuple[object, ...] = (tuple(self.relays), str(capture_dir), factory)
 
     def connect(self) -> tuple[MailBackend, Relay]:
         """An open backend on the first relay (weighted order) that accepts a connection.

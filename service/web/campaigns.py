@@ -212,35 +212,31 @@ def confirm(campaign_id: int) -> Any:
     )
 
 
-def _enqueue_materialize(campaign_id: int) -> bool:
-    try:
-        from worker.tasks_send import materialize
+def _queue_materialize(campaign_id: int) -> None:
+    from worker.tasks_send import materialize
 
-        materialize.apply_async(args=[campaign_id], retry=False)
-        return True
-    except Exception:  # noqa: BLE001 - no Redis now: the beat job prepares it later
-        return False
+    materialize.apply_async(args=[campaign_id], retry=False)
 
 
 @bp.route("/campaigns/<int:campaign_id>/start", methods=["POST"])
 @require_role("editor")
 def start(campaign_id: int) -> Any:
     """Start sending now (only from the confirmation step)."""
-    from service.campaigns.engine import start as start_campaign
+    from service.campaigns.engine import start_and_prepare
 
     session = db_session()
     _campaign(session, campaign_id)
     if request.form.get("confirmed") != "1":
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
     try:
-        start_campaign(session, settings(), campaign_id)
+        queue_error = start_and_prepare(session, settings(), campaign_id, _queue_materialize)
     except (TransitionError, ContentError) as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     _audit(session, "campaign.start", campaign_id)
     session.commit()
-    if _enqueue_materialize(campaign_id):
+    if queue_error is None:
         flash(_("Sending started."), "info")
     else:
         flash(

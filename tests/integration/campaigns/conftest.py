@@ -29,6 +29,7 @@ from service import get_db
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine
 from service.campaigns.models import Campaign, Delivery
+from service.campaigns.sender import close_kept_connections
 from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
@@ -81,6 +82,14 @@ class OwnRedis:
     def start(self) -> None:
         """Start again on the same port, empty."""
         self.proc, self.url = start_bundled_redis(self.directory, port=self.port)
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_connections() -> Iterator[None]:
+    """Each test starts and ends without a relay connection kept by this process."""
+    close_kept_connections()
+    yield
+    close_kept_connections()
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ Behaviours, all switchable while it runs:
 * ``drop_data``: close the connection in the middle of DATA (no reply) for recipients
   whose address matches, the first time each is seen — the client cannot know whether the
   message was kept (here it was not);
-* ``reject``: answer 550 to these recipients.
+* ``reject``: answer 550 to these recipients;
+* ``replies``: answer RCPT TO for these recipients with the given reply (e.g.
+  ``"550 5.7.26 unauthenticated sender"``);
+* ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8).
 
 Only messages answered 250 are counted (``received``: recipient → Message-IDs).
 """
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from service.net import free_port
 
@@ -35,6 +38,9 @@ class SinkState:
     busy_rcpt: int = 0
     drop_data: set[str] = field(default_factory=set)
     reject: set[str] = field(default_factory=set)
+    replies: dict[str, str] = field(default_factory=dict)
+    logins: int = 0
+    peers: set[Any] = field(default_factory=set)  # one (host, port) per client connection
     smtputf8: bool = True
     received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     raw: dict[str, bytes] = field(default_factory=dict)
@@ -65,6 +71,7 @@ class SinkHandler:
         self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.state.lock:
+            self.state.peers.add(session.peer)
             if self.state.busy_mail > 0:
                 self.state.busy_mail -= 1
                 self.state.refused_mail += 1
@@ -79,6 +86,8 @@ class SinkHandler:
         with self.state.lock:
             if address in self.state.reject:
                 return "550 5.1.1 no such user here"
+            if address in self.state.replies:
+                return self.state.replies[address]
             if self.state.busy_rcpt > 0:
                 self.state.busy_rcpt -= 1
                 self.state.refused_rcpt += 1
@@ -112,9 +121,13 @@ class SinkHandler:
 class Sink:
     """A running sink: ``port``, ``state``; ``stop()`` when done."""
 
-    def __init__(self, smtputf8: bool = True) -> None:
+    def __init__(self, smtputf8: bool = True, refuse_login: bool = False) -> None:
         self.state = SinkState(smtputf8=smtputf8)
         self.port = free_port()
+        self.refuse_login = refuse_login
+        auth: dict[str, Any] = (
+            {"authenticator": self._refuse, "auth_require_tls": False} if refuse_login else {}
+        )
         self.controller = Controller(
             SinkHandler(self.state),
             hostname="127.0.0.1",
@@ -123,13 +136,20 @@ class Sink:
             decode_data=False,
             ready_timeout=10,
             data_size_limit=50 * 1024 * 1024,
+            **auth,
         )
         self.controller.start()
 
+    def _refuse(self, *_args: Any) -> AuthResult:
+        with self.state.lock:
+            self.state.logins += 1
+        return AuthResult(success=False, handled=False)
+
     @property
     def url(self) -> str:
-        """The ``TIDINGS_SMTP_URL`` of this sink."""
-        return f"smtp://127.0.0.1:{self.port}"
+        """The ``TIDINGS_SMTP_URL`` of this sink (with credentials when it wants a login)."""
+        creds = "sender:wrong-password@" if self.refuse_login else ""
+        return f"smtp://{creds}127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         """Stop listening."""

@@ -71,6 +71,9 @@ def test_add_start_show_render_and_test_through_the_command_line(
     # Cancel skips whatever had not gone out yet; nothing is left in between.
     assert final["status"] == "cancelled"
     assert final["skipped"] + final["sent"] + final["sending"] == 6
+    # Nothing would ever send re-queued rows of a cancelled campaign: a clear refusal.
+    refused = CliRunner().invoke(main, ["campaign", "resend-unknown", str(cid)])
+    assert refused.exit_code == 1 and "cancelled" in refused.output
 
 
 def test_a_wrong_list_or_state_is_a_clear_error(session: Session) -> None:

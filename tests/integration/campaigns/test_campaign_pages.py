@@ -126,7 +126,7 @@ def test_the_sending_settings_page_saves_limits_and_relays(
     assert bad.status_code == 400
 
 
-def test_a_viewer_may_look_but_not_act(client: FlaskClient, session: Session) -> None:
+def test_a_viewer_reads_reports_but_not_campaigns(client: FlaskClient, session: Session) -> None:
     from service.accounts.users import create_user
 
     create_user(session, "viewer@example.org", "correct horse battery", "viewer")
@@ -139,5 +139,7 @@ def test_a_viewer_may_look_but_not_act(client: FlaskClient, session: Session) ->
             "csrf_token": csrf_token(client),
         },
     )
-    assert client.get("/campaigns").status_code == 200
+    # Issue 7: viewers get the dashboard and the reports; campaigns are for editors.
+    assert client.get("/campaigns").status_code == 403
     assert client.get("/campaigns/new").status_code == 403
+    assert client.get("/reports").status_code == 200

@@ -20,6 +20,7 @@ from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign, resume
 from service.config import Settings, parse_smtp_url
 from service.mail.throttle import KEY_PREFIX
+from service.subscribers.addresses import normalise
 from service.subscribers.models import MailingList, Membership, Subscriber
 from tests.integration.campaigns.conftest import BODY, TEST_SENDING
 from tests.integration.campaigns.sink import Sink
@@ -46,7 +47,8 @@ def _campaign(db: Session, settings: Settings, emails: list[str], **config: obje
     db.add(lst)
     db.flush()
     for e in emails:
-        sub = Subscriber(email=e, email_ascii=e, name="张三")
+        address = normalise(e)
+        sub = Subscriber(email=address.email, email_ascii=address.email_ascii, name="张三")
         db.add(sub)
         db.flush()
         db.execute(insert(Membership).values(subscriber_id=sub.id, list_id=lst.id, status="active"))
