@@ -117,6 +117,12 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
     """
     list_ids = campaign_list_ids(session, campaign_id)
     insert = _insert(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # Right after an import the statistics still say "empty table"; the planner then
+        # joins members by a nested loop without the index (measured: 2.2 s per 5,000-row
+        # chunk at 10,000 members, quadratic beyond). ANALYZE samples, so it stays cheap.
+        session.execute(text("ANALYZE subscribers, memberships"))
+        session.commit()
     after = 0
     while True:
         people = _audience_chunk(session, list_ids, after, chunk)
