@@ -15,27 +15,12 @@ from service.config import Settings
 from service.db import utcnow
 from service.events.models import Event
 from service.mail.capture import CaptureStore
+from tests.contract import REPORT_KEYS as REPORT_KEYS
 from tests.integration.api.conftest import Api, error_code, import_demo_issue, make_list
 
 RECIPIENTS = ("a@example.org", "b@example.org", "c@example.org")
 POLL_SECONDS = 0.3
 POLL_LIMIT_SECONDS = 90
-REPORT_KEYS = {
-    "recipients",
-    "sent",
-    "failed",
-    "unknown",
-    "bounced_hard",
-    "bounced_soft",
-    "complaints",
-    "opens_unique",
-    "opens_total",
-    "opens_machine",
-    "clicks_unique",
-    "clicks_total",
-    "unsubscribes",
-    "links",
-}
 
 
 def _audience(api: Api) -> dict[str, Any]:

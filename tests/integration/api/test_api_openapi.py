@@ -10,23 +10,8 @@ from flask.testing import FlaskClient
 
 from service.web.api.meta import CATCH_ALL, spec
 from service.web.api.registry import OPERATIONS
+from tests.contract import REPORT_KEYS as DESIGN_REPORT_KEYS
 
-DESIGN_REPORT_KEYS = {
-    "recipients",
-    "sent",
-    "failed",
-    "unknown",
-    "bounced_hard",
-    "bounced_soft",
-    "complaints",
-    "opens_unique",
-    "opens_total",
-    "opens_machine",
-    "clicks_unique",
-    "clicks_total",
-    "unsubscribes",
-    "links",
-}
 META_ENDPOINTS = {"api.openapi_json", "api.docs", f"api.{CATCH_ALL}"}
 
 

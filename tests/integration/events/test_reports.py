@@ -23,24 +23,9 @@ from service.reports.queries import (
 )
 from service.subscribers.consent import record_consent
 from service.subscribers.models import MailingList
+from tests.contract import REPORT_KEYS as DESIGN_KEYS
 from tests.integration.events.events_factories import make_campaign, make_delivery
 
-DESIGN_KEYS = {
-    "recipients",
-    "sent",
-    "failed",
-    "unknown",
-    "bounced_hard",
-    "bounced_soft",
-    "complaints",
-    "opens_unique",
-    "opens_total",
-    "opens_machine",
-    "clicks_unique",
-    "clicks_total",
-    "unsubscribes",
-    "links",
-}
 URLS = ("https://example.org/one", "https://example.org/two")
 
 

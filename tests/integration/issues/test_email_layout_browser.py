@@ -14,23 +14,12 @@ from service.issues.importer import import_markdown
 from service.issues.layout import DEFAULT_ADDRESS, DEFAULT_EMAIL, DEFAULT_PHONE, DEFAULT_WEBSITE
 from service.issues.render import Layout, render_issue, render_web
 from service.issues.store import sample_values
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "demo" / "dldta-2026-q1.md"
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = (375, 600)
 VIEWPORT_HEIGHT = 900
 LAYOUT = Layout(
@@ -45,8 +34,7 @@ LAYOUT = Layout(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium: apt-get install chromium")
+    require_chromium()
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -19,23 +18,11 @@ from service.campaigns.models import Campaign, CampaignStatus, Delivery, Deliver
 from service.config import Settings
 from service.db import utcnow
 from service.events.models import EventHour
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.integration.security.helpers import PASSWORD, demo_ids, make_staff
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Recorded before any page script runs (init scripts are not subject to the page's CSP).
 RECORD_VIOLATIONS = """
 window.__csp = [];
@@ -48,8 +35,7 @@ document.addEventListener('securitypolicyviolation', function (e) {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium: apt-get install chromium")
+    require_chromium()
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance
