@@ -19,7 +19,7 @@ from service.campaigns.content import ContentError
 from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.reports.queries import campaign_report
 from service.web.api.auth import api_user_id
-from service.web.api.common import Cursor, Id, Limit, Page, Strict, record
+from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record
 from service.web.api.errors import ApiError, not_found
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
@@ -184,10 +184,7 @@ class DeliveryOut(BaseModel):
 
 
 def _get(campaign_id: int) -> Campaign:
-    row = db_session().get(Campaign, campaign_id)
-    if row is None:
-        raise not_found("campaign", campaign_id)
-    return row
+    return fetch(Campaign, campaign_id, "campaign")
 
 
 def campaign_out(row: Campaign) -> CampaignOut:

@@ -62,3 +62,16 @@ def record(action: str, target_type: str, target_id: int | str | None, **detail:
         via="api",
         **detail,
     )
+
+
+M = TypeVar("M")
+
+
+def fetch(model: type[M], ident: int, what: str) -> M:
+    """The row of ``model`` with this id, or the API's 404 naming ``what``."""
+    from service.web.api.errors import not_found
+
+    row = db_session().get(model, ident)
+    if row is None:
+        raise not_found(what, ident)
+    return row

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from service.campaigns.models import Campaign
 from service.events.models import Event
-from service.web.api.common import Cursor, Limit, Page
-from service.web.api.errors import not_found
+from service.web.api.common import Cursor, Limit, Page, fetch
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
 from service.web.context import db_session
@@ -58,8 +57,7 @@ def register(bp: Blueprint) -> None:
     def events_index(campaign_id: int, query: EventQuery) -> Any:
         """Newest first (keyset on id), optionally one type only."""
         session = db_session()
-        if session.get(Campaign, campaign_id) is None:
-            raise not_found("campaign", campaign_id)
+        fetch(Campaign, campaign_id, "campaign")
         stmt = select(Event).where(Event.campaign_id == campaign_id)
         if query.type:
             stmt = stmt.where(Event.type == query.type)

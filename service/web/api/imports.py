@@ -20,8 +20,8 @@ from service.subscribers import importer
 from service.subscribers.models import ImportJob
 from service.subscribers.tabular import FileFormatError
 from service.web.api.auth import api_user_id
-from service.web.api.common import Id, Strict, record
-from service.web.api.errors import ApiError, not_found
+from service.web.api.common import Id, Strict, fetch, record
+from service.web.api.errors import ApiError
 from service.web.api.registry import operation
 from service.web.context import db_session, settings
 
@@ -216,7 +216,4 @@ def register(bp: Blueprint) -> None:
     )
     def imports_show(job_id: int) -> Any:
         """Progress and, at the end, the report with every bad row and its reason."""
-        job = db_session().get(ImportJob, job_id)
-        if job is None:
-            raise not_found("import job", job_id)
-        return job_out(job)
+        return job_out(fetch(ImportJob, job_id, "import job"))

@@ -18,8 +18,8 @@ from service.issues.models import Issue
 from service.issues.render import Mode
 from service.web.api.auth import api_user_id
 from service.web.api.common import Page as PageOf
-from service.web.api.common import PageQuery, Strict
-from service.web.api.errors import ApiError, not_found
+from service.web.api.common import PageQuery, Strict, fetch
+from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
 from service.web.context import db_session, settings
@@ -125,10 +125,7 @@ def issue_out(issue: Issue, detail: bool = False) -> IssueOut:
 
 
 def _get(issue_id: int) -> Issue:
-    row = db_session().get(Issue, issue_id)
-    if row is None:
-        raise not_found("issue", issue_id)
-    return row
+    return fetch(Issue, issue_id, "issue")
 
 
 def register(bp: Blueprint) -> None:

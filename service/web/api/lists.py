@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from service.subscribers import lists as domain
 from service.subscribers.models import MailingList
-from service.web.api.common import Done, Page, PageQuery, Strict, record
-from service.web.api.errors import ApiError, not_found
+from service.web.api.common import Done, Page, PageQuery, Strict, fetch, record
+from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
 from service.web.context import db_session
@@ -73,10 +73,7 @@ def list_out(row: MailingList, counts: dict[int, dict[str, int]]) -> ListOut:
 
 
 def _get(list_id: int) -> MailingList:
-    row = db_session().get(MailingList, list_id)
-    if row is None:
-        raise not_found("list", list_id)
-    return row
+    return fetch(MailingList, list_id, "list")
 
 
 def register(bp: Blueprint) -> None:
