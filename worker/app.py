@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery, Task, bootsteps, signals
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from service.config import load_settings
+from service.db import Database
 from worker.settings import celery_config
 
 HEARTBEAT_SECONDS = 10
@@ -31,6 +35,28 @@ def flask_app() -> Flask:
 
             _flask_app = create_app(settings=settings)
         return _flask_app
+
+
+def app_database() -> Database:
+    """The database of this worker process's app."""
+    from service import get_db
+
+    return get_db(flask_app())
+
+
+@contextmanager
+def work_session() -> Iterator[Session]:
+    """A session for work that commits as it goes (per chunk, per result group).
+
+    ``AppTask`` wraps a whole task in one transaction; long tasks whose progress must be
+    visible while they run (imports, bulk actions, sending) use this instead. Whatever is
+    left uncommitted at the end is rolled back.
+    """
+    with flask_app().app_context(), app_database().session() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 class AppTask(Task):
@@ -101,6 +127,7 @@ def _setup_logging(**_kwargs: Any) -> None:
     from service.logging_setup import configure_logging
 
     configure_logging()
+
 
 TASK_MODULES = (
     "worker.tasks",

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.app import AppTask, celery, flask_app, settings
+from worker.app import AppTask, app_database, celery, flask_app, settings
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,6 @@ BEAT: dict[str, dict[str, Any]] = {
 }
 
 
-def _db() -> Any:
-    from service import get_db
-
-    return get_db(flask_app())
-
-
 @celery.task(name="tidings.events.process_bounce", ignore_result=True)
 def process_bounce(filename: str) -> str:
     """Process one stored inbound message (``<data_dir>/inbound/<filename>``)."""
@@ -51,7 +45,7 @@ def process_bounce(filename: str) -> str:
     path = inbound_dir(settings) / filename
     if path.name != filename or not path.exists():
         return "gone"  # already processed by a twin task, or not one of ours
-    with flask_app().app_context(), _db().transaction() as session:
+    with flask_app().app_context(), app_database().transaction() as session:
         result = process_file(session, settings, path)
     finish_file(path, ok=True)
     return str(result.kind) if result else "gone"
@@ -76,7 +70,7 @@ def flush_tracking() -> int:
     """Write pending opens and clicks from Redis to the database in batches."""
     from service.events.tracking import flush_hits, redis_for
 
-    return flush_hits(_db(), redis_for(settings.redis_url))
+    return flush_hits(app_database(), redis_for(settings.redis_url))
 
 
 @celery.task(name="tidings.events.poll_mailbox", base=AppTask)

@@ -7,14 +7,11 @@ then result groups) and dispatch must commit BEFORE it enqueues.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import redis
-from sqlalchemy.orm import Session
 
-from worker.app import celery, flask_app, settings
+from worker.app import celery, settings, work_session
 
 # Beat periods (seconds). Dispatch also runs after every batch, so the beat one is only
 # the fallback that restarts the flow after a lost message or a worker restart.
@@ -36,19 +33,6 @@ def redis_client() -> redis.Redis:
     if _redis is None:
         _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     return _redis
-
-
-@contextmanager
-def plain_session() -> Iterator[Session]:
-    """A session whose functions commit themselves; rolled back and closed at the end."""
-    from service import get_db
-
-    app = flask_app()
-    with app.app_context(), get_db(app).session() as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
 
 
 def materialize_lock(campaign_id: int) -> bool:
@@ -79,7 +63,7 @@ def send_batch(campaign_id: int, delivery_ids: list[int]) -> None:
     from service.campaigns.engine import dispatch_one
     from service.campaigns.sender import send_batch as send
 
-    with plain_session() as session:
+    with work_session() as session:
         send(session, settings, redis_client(), campaign_id, delivery_ids)
         dispatch_one(session, campaign_id, enqueue_batch)
 
@@ -90,7 +74,7 @@ def materialize(campaign_id: int) -> None:
     from service.campaigns.engine import dispatch_one
     from service.campaigns.ledger import materialize as make_rows
 
-    with plain_session() as session:
+    with work_session() as session:
         if materialize_lock(campaign_id):
             try:
                 make_rows(session, campaign_id)
@@ -104,7 +88,7 @@ def start_due() -> None:
     """Start scheduled campaigns whose time has come and materialize started ones."""
     from service.campaigns.engine import materialize_running, start_due
 
-    with plain_session() as session:
+    with work_session() as session:
         start_due(session, settings)
         for campaign_id in materialize_running(session, materialize_lock):
             materialize_unlock(campaign_id)
@@ -115,7 +99,7 @@ def dispatch() -> None:
     """Queue due rows of every running campaign (the fallback pump)."""
     from service.campaigns.engine import dispatch_all
 
-    with plain_session() as session:
+    with work_session() as session:
         dispatch_all(session, enqueue_batch)
 
 
@@ -126,7 +110,7 @@ def sweep() -> None:
 
     from service.campaigns.engine import sweep as sweep_rows
 
-    with plain_session() as session:
+    with work_session() as session:
         result = sweep_rows(session)
     if result.unknown:
         logging.getLogger(__name__).warning(
@@ -139,7 +123,7 @@ def finalize() -> None:
     """Finish running campaigns whose ledger has no open rows."""
     from service.campaigns.ledger import finalize as finish_done
 
-    with plain_session() as session:
+    with work_session() as session:
         finish_done(session)
 
 
