@@ -72,6 +72,7 @@ def read_token(secret: str | bytes, purpose: str, token: str, count: int) -> tup
 
 # The purposes used across the service, in one place.
 UNSUBSCRIBE = "unsubscribe"  # ids: subscriber, list
+UNSUBSCRIBE_CAMPAIGN = "unsubscribe-campaign"  # ids: subscriber, campaign
 PREFERENCES = "preferences"  # ids: subscriber
 OPEN = "open"  # ids: delivery
 CLICK = "click"  # ids: delivery, link position

@@ -62,8 +62,9 @@ from service.mail.relays import RelayPool, relays_from_settings, supports_smtput
 from service.mail.throttle import Throttle
 from service.mail.verp import verp_address
 from service.subscribers.addresses import normalise
-from service.subscribers.models import MailingList, Membership, MembershipStatus, Subscriber
-from service.tokens import CLICK, OPEN, PREFERENCES, UNSUBSCRIBE, make_token
+from service.subscribers.models import MailingList, Subscriber
+from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
+from service.tokens import CLICK, OPEN, PREFERENCES, make_token
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,13 @@ class CampaignContext:
     settings: Settings
     secret: bytes = field(repr=False)
 
-    def values(
-        self, delivery_id: int, subscriber_id: int, list_id: int, name: str
-    ) -> dict[str, str]:
+    def values(self, delivery_id: int, subscriber_id: int, name: str) -> dict[str, str]:
         """The slot values of one recipient (short stateless tokens, no database rows)."""
         base, key = self.settings.base_url, self.settings.secret_key
+        unsubscribe_token = campaign_unsubscribe_token(key, subscriber_id, self.campaign_id)
         values = {
             SLOT_NAME: name,
-            SLOT_UNSUBSCRIBE: f"{base}/unsubscribe/"
-            + make_token(key, UNSUBSCRIBE, subscriber_id, list_id),
+            SLOT_UNSUBSCRIBE: f"{base}/unsubscribe/{unsubscribe_token}",
             SLOT_PREFERENCES: f"{base}/preferences/{make_token(key, PREFERENCES, subscriber_id)}",
         }
         if self.tracking:
@@ -124,7 +123,6 @@ class CampaignContext:
         self,
         delivery_id: int,
         subscriber_id: int,
-        list_id: int,
         to_addr: str,
         name: str,
         *,
@@ -133,7 +131,7 @@ class CampaignContext:
         message_id: str | None = None,
     ) -> bytes:
         """The exact bytes (DKIM-signed when configured) for one recipient."""
-        values = self.values(delivery_id, subscriber_id, list_id, name)
+        values = self.values(delivery_id, subscriber_id, name)
         html, text = self.compiled.fill(values)
         builder = builder or self.builder
         data = builder.build(
@@ -271,7 +269,6 @@ class Recipient:
     email: str  # the delivery's snapshot as stored (IDN domain in Unicode): what
     # suppressions hash and check
     name: str
-    list_id: int
 
     @property
     def wire(self) -> str:
@@ -301,7 +298,7 @@ def _wire_form(email: str) -> str:
 
 
 def load_recipients(session: Session, ctx: CampaignContext, ids: Sequence[int]) -> list[Recipient]:
-    """The claimed rows with subscriber data and the list their unsubscribe link names."""
+    """The claimed rows with the subscriber data their messages need."""
     rows = session.execute(
         # The delivery's own snapshot, not the subscriber row: it is what was checked
         # against suppressions at claim, and what a refusal must suppress.
@@ -310,22 +307,7 @@ def load_recipients(session: Session, ctx: CampaignContext, ids: Sequence[int]) 
         .where(Delivery.id.in_(list(ids)))
         .order_by(Delivery.id)
     ).all()
-    first_list = dict(
-        session.execute(
-            select(Membership.subscriber_id, func.min(Membership.list_id))
-            .where(
-                Membership.subscriber_id.in_([r[1] for r in rows]),
-                Membership.list_id.in_(ctx.list_ids),
-                Membership.status == MembershipStatus.ACTIVE,
-            )
-            .group_by(Membership.subscriber_id)
-        ).all()
-    )
-    fallback = ctx.list_ids[0] if ctx.list_ids else 0
-    return [
-        Recipient(r[0], int(r[1] or 0), r[2], r[3] or "", int(first_list.get(r[1] or 0, fallback)))
-        for r in rows
-    ]
+    return [Recipient(r[0], int(r[1] or 0), r[2], r[3] or "") for r in rows]
 
 
 # ------------------------------------------------------------------ results
@@ -642,7 +624,6 @@ class _Batch:
             data = self.ctx.message(
                 r.delivery_id,
                 r.subscriber_id,
-                r.list_id,
                 r.wire,
                 r.name,
                 smtputf8=r.needs_smtputf8,
@@ -854,10 +835,8 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     if delivery_id:
         r = load_recipients(session, ctx, [delivery_id])[0]
     else:
-        r = Recipient(0, sub.id, sub.email, sub.name, ctx.list_ids[0] if ctx.list_ids else 0)
-    return ctx.message(
-        r.delivery_id, r.subscriber_id, r.list_id, r.wire, r.name, smtputf8=r.needs_smtputf8
-    )
+        r = Recipient(0, sub.id, sub.email, sub.name)
+    return ctx.message(r.delivery_id, r.subscriber_id, r.wire, r.name, smtputf8=r.needs_smtputf8)
 
 
 def _preview_context(session: Session, settings: Settings, campaign: Campaign) -> CampaignContext:
@@ -903,7 +882,6 @@ def send_test(
                 data = ctx.message(
                     0,
                     0,
-                    ctx.list_ids[0] if ctx.list_ids else 0,
                     address.email_ascii,
                     "",
                     smtputf8=address.needs_smtputf8,

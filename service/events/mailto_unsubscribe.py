@@ -4,7 +4,7 @@ Every campaign message carries ``List-Unsubscribe: <https://…/unsubscribe/<tok
 <mailto:unsubscribe@<bounce domain>?subject=unsubscribe%20<token>>``. A mail client that
 uses the mailto (Yahoo accepts it as a one-click method) sends a message whose subject
 holds the same signed token as the HTTPS link; the bounce listener accepts it and this
-module unsubscribes that reader from that list, exactly as the one-click POST does.
+module unsubscribes that reader from the campaign's lists, exactly as the one-click POST does.
 
 The token, not the From header, says who is leaving: From is trivially forged, and a
 request without a valid token changes nothing.
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.events.policy import Applied, NoOp, Outcome
 from service.subscribers.models import Subscriber
-from service.tokens import UNSUBSCRIBE, read_token
+from service.subscribers.unsubscribe_links import UnsubscribeLink, read_unsubscribe_token
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +51,27 @@ def process_unsubscribe_mail(session: Session, settings: Settings, raw: bytes) -
     msg = email.message_from_bytes(raw, policy=default_policy)
     if str(msg.get("Auto-Submitted", "no")).strip().lower().startswith(AUTOMATIC):
         return NoOp("automatic message, not a request")
-    ids = _token_ids(settings, str(msg.get("Subject", "")))
-    if ids is None:
+    link = _link_in(session, settings, str(msg.get("Subject", "")))
+    if link is None:
         return NoOp("no valid unsubscribe token in the subject")
-    subscriber_id, list_id = ids
-    if session.get(Subscriber, subscriber_id) is None:
+    if session.get(Subscriber, link.subscriber_id) is None:
         return NoOp("unknown subscriber")
-    result = unsubscribe(session, subscriber_id, list_id, source=MAILTO_SOURCE)
-    log.info("mailto unsubscribe of subscriber %s (changed=%s)", subscriber_id, result.changed)
+    result = unsubscribe(
+        session,
+        link.subscriber_id,
+        link.list_ids,
+        source=MAILTO_SOURCE,
+        campaign_id=link.campaign_id,
+    )
+    log.info("mailto unsubscribe of subscriber %s (changed=%s)", link.subscriber_id, result.changed)
     if not result.changed:
         return NoOp("already unsubscribed")
     return Applied(event_id=0, effect="unsubscribed")
 
 
-def _token_ids(settings: Settings, subject: str) -> tuple[int, int] | None:
+def _link_in(session: Session, settings: Settings, subject: str) -> UnsubscribeLink | None:
     for candidate in TOKEN_IN_SUBJECT.findall(subject.lower()):
-        ids = read_token(settings.secret_key, UNSUBSCRIBE, candidate, 2)
-        if ids is not None:
-            return ids[0], ids[1]
+        link = read_unsubscribe_token(session, settings.secret_key, candidate)
+        if link is not None:
+            return link
     return None

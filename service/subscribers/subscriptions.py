@@ -17,7 +17,7 @@ import enum
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html import escape
@@ -445,18 +445,22 @@ def renew_confirmation(session: Session, token: str) -> SubscribeResult | None:
 def unsubscribe(
     session: Session,
     subscriber_id: int,
-    list_id: int | None,
+    list_ids: int | Sequence[int] | None,
     source: str,
     ip: str | None = None,
     user_agent: str | None = None,
     everything: bool = False,
+    campaign_id: int | None = None,
 ) -> UnsubscribeResult:
-    """Leave one list, or everything (``everything=True``: all lists, status
+    """Leave the given lists, or everything (``everything=True``: all lists, status
     ``unsubscribed`` and a suppression with reason ``unsubscribed``). Idempotent.
 
-    Safe to call in the request that receives an RFC 8058 one-click POST: it only writes
-    to the database (the caller commits before answering).
+    ``campaign_id`` is the campaign whose link was used, for the report; without it the
+    newest campaign that reached this person is credited. Safe to call in the request
+    that receives an RFC 8058 one-click POST: it only writes to the database (the caller
+    commits before answering).
     """
+    wanted = (list_ids,) if isinstance(list_ids, int) else tuple(list_ids or ())
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
         # Nothing to do: an erased person is already suppressed by the hash of the address.
@@ -467,7 +471,7 @@ def unsubscribe(
         Membership.status != MembershipStatus.UNSUBSCRIBED,
     )
     if not everything:
-        query = query.where(Membership.list_id == list_id)
+        query = query.where(Membership.list_id.in_(wanted))
     left = list(session.scalars(query))
     for membership in left:
         membership.status = MembershipStatus.UNSUBSCRIBED
@@ -482,25 +486,30 @@ def unsubscribe(
             changed = True
     session.flush()
     left_ids = tuple(sorted(m.list_id for m in left))
-    record_consent(
-        session,
-        subscriber_id=subscriber_id,
-        list_id=list_id,
-        action="unsubscribe_all" if everything else "unsubscribe",
-        source=source,
-        ip=ip,
-        user_agent=user_agent,
-        detail={
-            "changed": changed,
-            "lists": list(left_ids),
-            "campaign_id": _latest_campaign(session, subscriber_id),
-        },
-    )
+    detail = {
+        "changed": changed,
+        "lists": list(left_ids),
+        "requested": list(wanted),
+        "campaign_id": campaign_id or _latest_campaign(session, subscriber_id),
+    }
+    # One row per list left, so each list's growth chart counts it; a repeat (nothing
+    # left) is still logged, under no list, so it is never counted twice.
+    for list_id in left_ids or (None,):
+        record_consent(
+            session,
+            subscriber_id=subscriber_id,
+            list_id=list_id,
+            action="unsubscribe_all" if everything else "unsubscribe",
+            source=source,
+            ip=ip,
+            user_agent=user_agent,
+            detail=detail,
+        )
     return UnsubscribeResult(found=True, changed=changed, lists=left_ids)
 
 
 def _latest_campaign(session: Session, subscriber_id: int) -> int | None:
-    # Unsubscribe links carry no campaign (they must work from any old message), so the
+    # A link from before campaign-bound unsubscribe tokens carries no campaign, so the
     # report credits the newest campaign that reached this person: almost always the one
     # whose link or List-Unsubscribe header was used.
     return session.scalar(

@@ -52,6 +52,7 @@ from service.subscribers.subscriptions import (
     unsubscribe,
     update_preferences,
 )
+from service.subscribers.unsubscribe_links import lists_named, read_unsubscribe_token
 from service.web import LOCALES
 from service.web.context import db_session, settings
 
@@ -335,20 +336,22 @@ def resend_confirmation(token: str) -> Any:
 def unsubscribe_page(token: str) -> Any:
     """GET: a page with a button (changes nothing). POST: RFC 8058 one-click, or the
     page's own button. Always 200 on a valid token, never a redirect."""
-    subscriber_id, list_id = _read(tokens.UNSUBSCRIBE, token, 2)
     database = db_session()
-    subscriber = database.get(Subscriber, subscriber_id)
-    mailing_list = database.get(MailingList, list_id)
+    link = read_unsubscribe_token(database, settings().secret_key, token)
+    if link is None:
+        abort(404)
+    subscriber = database.get(Subscriber, link.subscriber_id)
+    list_names = [m.name for m in lists_named(database, link)]
     if request.method != "POST":  # GET and HEAD (scanners send HEAD too) change nothing
         if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
             abort(404)
         return _page(
             "unsubscribe.html",
             subscriber=subscriber,
-            mailing_list=mailing_list,
+            list_names=list_names,
             token=token,
             preferences_token=tokens.make_token(
-                settings().secret_key, tokens.PREFERENCES, subscriber_id
+                settings().secret_key, tokens.PREFERENCES, link.subscriber_id
             ),
         )
     from_page = request.form.get("confirm") == "1"
@@ -359,18 +362,19 @@ def unsubscribe_page(token: str) -> Any:
     everything = from_page and request.form.get("everything") == "1"
     unsubscribe(
         database,
-        subscriber_id,
-        list_id,
+        link.subscriber_id,
+        link.list_ids,
         source="form" if from_page else "one-click",
         everything=everything,
         ip=_ip(),
         user_agent=_ua(),
+        campaign_id=link.campaign_id,
     )
     database.commit()
     if not from_page:
         # Mail providers read only the status; keep the body tiny and language-neutral.
         return Response(ONE_CLICK_BODY, 200, mimetype="text/plain")
-    return _page("unsubscribed.html", mailing_list=mailing_list, everything=everything)
+    return _page("unsubscribed.html", list_names=list_names, everything=everything)
 
 
 csrf.exempt(unsubscribe_page)  # RFC 8058: the POST carries no cookie and no CSRF token

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from service.campaigns.service import create_campaign
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import process_file
 from service.events.mailto_unsubscribe import unsubscribe_address
@@ -22,6 +23,7 @@ from service.subscribers.models import (
     Subscriber,
 )
 from service.subscribers.suppression import is_suppressed
+from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
 from service.tokens import UNSUBSCRIBE, make_token
 
 
@@ -62,8 +64,14 @@ def _request(sender: str, to: str, subject: str, auto: str | None = None) -> byt
 
 def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(session, settings, listener):
     sub, lst = _member(session, "wang.li@example.org")
+    campaign = create_campaign(
+        session, settings, lists=[lst.slug], body_html="<p>x</p>", subject="会刊"
+    )
+    session.commit()
     to = unsubscribe_address(settings)
-    raw = _request("Wang.Li@example.org", to, _subject(settings, sub, lst))
+    # The token current campaign mail carries: bound to the campaign, not to one list.
+    token = campaign_unsubscribe_token(settings.secret_key, sub.id, campaign.id)
+    raw = _request("Wang.Li@example.org", to, f"unsubscribe {token}")
     with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
         refused = smtp.sendmail("Wang.Li@example.org", [to], raw)
     assert refused == {}
@@ -75,6 +83,21 @@ def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(session, settin
     assert membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
     consent = session.scalar(select(Consent).where(Consent.action == "unsubscribe"))
     assert consent is not None and consent.source == "mailto" and consent.list_id == lst.id
+    assert consent.detail["campaign_id"] == campaign.id
+
+
+def test_a_token_from_older_mail_bound_to_one_list_still_works(session, settings, listener):
+    sub, lst = _member(session, "old.mail@example.org")
+    raw = _request(
+        "old.mail@example.org", unsubscribe_address(settings), _subject(settings, sub, lst)
+    )
+    with smtplib.SMTP("127.0.0.1", listener.port) as smtp:
+        smtp.sendmail("old.mail@example.org", [unsubscribe_address(settings)], raw)
+    result = process_file(session, settings, listener.queued[0])
+    session.commit()
+    assert result is not None and result.kind == "unsubscribe"
+    membership = session.scalar(select(Membership).where(Membership.subscriber_id == sub.id))
+    assert membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
 
 
 def test_a_forged_from_without_the_token_unsubscribes_nobody(session, settings, listener):

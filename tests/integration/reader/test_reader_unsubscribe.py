@@ -120,8 +120,9 @@ def test_unsubscribing_from_everything_suppresses_the_address_and_leaves_every_l
     refreshed = session.get(Subscriber, sub.id)
     assert refreshed is not None and refreshed.status == "unsubscribed"
     assert is_suppressed(session, "all@example.org")
-    (row,) = _consents(session, action="unsubscribe_all")
-    assert sorted(row.detail["lists"]) == sorted([quarterly.id, events_list.id])
+    rows = _consents(session, action="unsubscribe_all")  # one per list left, for its chart
+    assert sorted(r.list_id for r in rows) == sorted([quarterly.id, events_list.id])
+    assert all(sorted(r.detail["lists"]) == sorted(r.list_id for r in rows) for r in rows)
     # The public form no longer puts the address back on a list.
     client.post("/subscribe/events", data={"email": "all@example.org"})
     assert _status(session, sub, events_list) == "unsubscribed"
@@ -171,3 +172,61 @@ def test_links_of_an_erased_person_show_nothing_about_them(
     assert client.get(preferences_url(settings, sub.id)).status_code == 404
     one_click = client.post(unsubscribe_url(settings, sub.id, quarterly.id), data=ONE_CLICK)
     assert one_click.status_code == 200
+
+
+def _campaign_to(session: Session, settings: Settings, lists: list[MailingList]) -> int:
+    from service.campaigns.service import create_campaign
+
+    campaign = create_campaign(
+        session, settings, lists=[m.slug for m in lists], body_html="<p>本期</p>", subject="会刊"
+    )
+    session.commit()
+    return campaign.id
+
+
+def _header_token(session: Session, settings: Settings, campaign_id: int, email: str) -> str:
+    """The token in the List-Unsubscribe header of the message this reader would get."""
+    import email as email_lib
+    from email.policy import default
+
+    from service.campaigns.sender import render_message
+
+    raw = render_message(session, settings, campaign_id, email)
+    header = str(email_lib.message_from_bytes(raw, policy=default)["List-Unsubscribe"])
+    https = header.split(",")[0].strip().strip("<>")
+    return https.rsplit("/unsubscribe/", 1)[1]
+
+
+def test_one_click_from_a_campaign_sent_to_two_lists_leaves_both_and_credits_the_campaign(
+    app: Flask,
+    session: Session,
+    settings: Settings,
+    quarterly: MailingList,
+    events_list: MailingList,
+) -> None:
+    # A member on both lists gets one message; one click must stop mail through either
+    # list, or the next issue to the other list reaches someone who asked to leave.
+    other = MailingList(slug="other", name="Other", description="", double_opt_in=False)
+    session.add(other)
+    session.commit()
+    sub = make_subscriber(session, "both@example.org", [quarterly, events_list, other])
+    campaign_id = _campaign_to(session, settings, [quarterly, events_list])
+    token = _header_token(session, settings, campaign_id, "both@example.org")
+
+    page = app.test_client().get(f"/unsubscribe/{token}?lang=en")
+    assert page.status_code == 200
+    assert "会刊季刊, Events" in page.get_data(as_text=True)
+
+    resp = app.test_client(use_cookies=False).post(f"/unsubscribe/{token}", data=ONE_CLICK)
+    assert resp.status_code == 200 and "Location" not in resp.headers
+    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert _status(session, sub, events_list) == "unsubscribed"
+    assert _status(session, sub, other) == "active"  # not a list this campaign went to
+    rows = _consents(session, action="unsubscribe")
+    assert sorted(r.list_id for r in rows) == sorted([quarterly.id, events_list.id])
+    assert {r.detail["campaign_id"] for r in rows} == {campaign_id}
+
+    # The repeat is logged, under no list, so the growth chart does not count it twice.
+    app.test_client(use_cookies=False).post(f"/unsubscribe/{token}", data=ONE_CLICK)
+    repeat = _consents(session, action="unsubscribe")[-1]
+    assert repeat.list_id is None and repeat.detail["changed"] is False
