@@ -204,8 +204,12 @@ def _suppress_many(session: Session, emails: list[str], now: Any) -> None:
 
 def _delete(session: Session, ids: list[int], _list_id: int | None) -> int:
     # Memberships and tokens go with the row (ON DELETE CASCADE); consent rows and
-    # deliveries stay, detached (SET NULL), as the evidence they are.
+    # deliveries stay, detached, as the evidence they are (deliveries by SET NULL; the
+    # consent log has no foreign key, so it is detached here).
     session.execute(delete(Membership).where(Membership.subscriber_id.in_(ids)))
+    session.execute(
+        update(Consent).where(Consent.subscriber_id.in_(ids)).values(subscriber_id=None)
+    )
     result = session.execute(delete(Subscriber).where(Subscriber.id.in_(ids)))
     return int(getattr(result, "rowcount", 0) or 0)
 

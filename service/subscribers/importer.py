@@ -27,6 +27,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    literal,
     literal_column,
     select,
     text,
@@ -55,6 +56,7 @@ CHUNK_ROWS = 1000
 # Chunks parsed ahead of the one being written (memory: this many chunks at most).
 READ_AHEAD_CHUNKS = 2
 READ_AHEAD_POLL_SECONDS = 0.2
+PG_SEPARATOR = "\n"  # joins the values of an array parameter (see _one_of)
 # The profile updates ("add and update") are a Core executemany, not ORM objects.
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
 MODES = ("add", "upsert")
@@ -360,15 +362,26 @@ def _one_of(session: Session, column: Any, values: list[Any], item_type: Any) ->
 
     A thousand placeholders would cost psycopg a parse per chunk, and on SQLite every
     distinct text is a prepared statement kept in the connection's cache (128 of them,
-    hundreds of KB each for a long IN list: tens of MB that grew with the file).
+    hundreds of KB each for a long IN list: tens of MB that grew with the file). On
+    PostgreSQL the array travels as one joined string: psycopg adapts a Python list of a
+    thousand strings in ≈ 3.8 ms, the server splits the string in ≈ 0.1 ms.
     """
     if _is_postgresql(session):
-        return column == any_(sql_cast(bindparam(None, values), ARRAY(item_type)))
+        return column == any_(sql_cast(_pg_array(values), ARRAY(item_type)))
     return column.in_(
         select(literal_column("value")).select_from(
             func.json_each(bindparam(None, json.dumps(values, ensure_ascii=False)))
         )
     )
+
+
+def _pg_array(values: list[Any]) -> Any:
+    # Newline-joined: no validated address, hash or id contains one.
+    return func.string_to_array(bindparam(None, _joined(values)), literal(PG_SEPARATOR))
+
+
+def _joined(values: list[Any]) -> str:
+    return PG_SEPARATOR.join(str(v) for v in values)
 
 
 def _lookup(session: Session, chunk: list[Candidate], list_id: int) -> tuple[Any, Any, Any]:
@@ -545,7 +558,8 @@ SQLITE_INSERT_CONSENTS = text(
 PG_INSERT_MEMBERSHIPS = text(
     """
     INSERT INTO memberships (subscriber_id, list_id, status, created_at, confirmed_at)
-    SELECT sid, :list_id, :status, :stamp, :stamp FROM unnest(CAST(:ids AS INTEGER[])) AS t(sid)
+    SELECT sid, :list_id, :status, :stamp, :stamp
+    FROM unnest(CAST(string_to_array(:ids, :sep) AS INTEGER[])) AS t(sid)
     """
 )
 PG_INSERT_CONSENTS = text(
@@ -553,7 +567,7 @@ PG_INSERT_CONSENTS = text(
     INSERT INTO consents
         (subscriber_id, list_id, action, source, at, consent_text_version, detail)
     SELECT sid, :list_id, 'import', 'import', :at, :version, CAST(:detail AS JSON)
-    FROM unnest(CAST(:ids AS INTEGER[])) AS t(sid)
+    FROM unnest(CAST(string_to_array(:ids, :sep) AS INTEGER[])) AS t(sid)
     """
 )
 
@@ -594,7 +608,11 @@ def _insert_memberships(session: Session, ids: list[int], target: ImportTarget) 
     if not ids:
         return
     postgresql = _is_postgresql(session)
-    common = {"ids": ids if postgresql else json.dumps(ids), "list_id": target.list_id}
+    common = {
+        "ids": _joined(ids) if postgresql else json.dumps(ids),
+        "list_id": target.list_id,
+        **({"sep": PG_SEPARATOR} if postgresql else {}),
+    }
     session.execute(
         PG_INSERT_MEMBERSHIPS if postgresql else SQLITE_INSERT_MEMBERSHIPS,
         {**common, "status": MembershipStatus.ACTIVE.value, "stamp": target.started},

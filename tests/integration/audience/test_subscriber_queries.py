@@ -156,9 +156,16 @@ def test_bulk_actions_on_a_whole_filter_result_run_in_chunks(
         session.scalar(select(func.count(Consent.id)).where(Consent.action == "unsubscribe_all"))
         == 46
     )
-    deleted = bulk.apply_bulk(session, "delete", ids=[crowd[0].id, crowd[1].id])
+    gone = [crowd[0].id, crowd[1].id]
+    evidence = session.scalar(select(func.count(Consent.id)).where(Consent.subscriber_id.in_(gone)))
+    deleted = bulk.apply_bulk(session, "delete", ids=gone)
     session.commit()
     assert deleted == 2 and session.scalar(select(func.count(Subscriber.id))) == 135
+    # Their consent rows stay, detached, as evidence (the log has no foreign key).
+    assert evidence and not session.scalar(
+        select(func.count(Consent.id)).where(Consent.subscriber_id.in_(gone))
+    )
+    assert session.scalar(select(func.count(Consent.id)).where(Consent.subscriber_id.is_(None)))
     with pytest.raises(bulk.BulkError):
         bulk.apply_bulk(session, "add_to_list", ids=[1])
 
