@@ -9,7 +9,6 @@ links in an old message must keep working (RFC 8058, MIIT Art. 14).
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -19,14 +18,20 @@ MAX_TOKEN_LENGTH = 32
 SEPARATOR = "."
 
 
+B36_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+# RFC 4648 base32, lower case: survives MTAs and clients that change the case of URLs.
+B32_DIGITS = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+@functools.lru_cache(maxsize=1024)
 def _b36(n: int) -> str:
+    # Cached: a message's fifteen tokens repeat its delivery id.
     if n < 0:
         raise ValueError("ids are never negative")
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
         n, r = divmod(n, 36)
-        out = digits[r] + out
+        out = B36_DIGITS[r] + out
         if n == 0:
             return out
 
@@ -38,12 +43,22 @@ def _purpose_key(secret: str | bytes, purpose: str) -> bytes:
     return hmac.new(key, f"tidings-token:{purpose}".encode(), hashlib.sha256).digest()
 
 
+# Ten bits (two base32 characters) per lookup; MAC_BYTES * 8 is a multiple of ten.
+B32_PAIRS = [B32_DIGITS[i >> 5] + B32_DIGITS[i & 31] for i in range(1024)]
+B32_SHIFTS = tuple(range(MAC_BYTES * 8 - 10, -1, -10))
+
+
+def _b32(digest: bytes) -> str:
+    # What base64.b32encode(digest).lower() gives for MAC_BYTES bytes (16 characters, no
+    # padding), at a third of its cost: fifteen tokens per message add up.
+    n = int.from_bytes(digest, "big")
+    return "".join([B32_PAIRS[(n >> shift) & 1023] for shift in B32_SHIFTS])
+
+
 def _mac(secret: str | bytes, purpose: str, parts: tuple[int, ...]) -> str:
-    purpose_key = _purpose_key(secret, purpose)
     message = SEPARATOR.join(str(p) for p in parts).encode()
-    digest = hmac.new(purpose_key, message, hashlib.sha256).digest()[:MAC_BYTES]
-    # Lower-case base32: survives MTAs and clients that change the case of URLs.
-    return base64.b32encode(digest).decode().lower().rstrip("=")
+    # hmac.digest: the one-shot C path, same bytes as hmac.new(...).digest().
+    return _b32(hmac.digest(_purpose_key(secret, purpose), message, "sha256")[:MAC_BYTES])
 
 
 def make_token(secret: str | bytes, purpose: str, *ids: int) -> str:
