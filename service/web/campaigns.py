@@ -98,6 +98,15 @@ def _lists_with_counts(session: Session) -> list[tuple[MailingList, int]]:
     return [(lst, int(counts.get(lst.id, 0))) for lst in lists]
 
 
+def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
+    """The list slugs ticked on the form: what was sent, else (on a fresh form, also one
+    opened from an issue's "send" link) the only list there is."""
+    form = request.form if request.method == "POST" else request.args
+    if request.method == "POST" or "lists" in form:
+        return set(form.getlist("lists"))
+    return {lists[0][0].slug} if len(lists) == 1 else set()
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @require_role("editor")
 def new() -> Any:
@@ -135,10 +144,12 @@ def new() -> Any:
         except CampaignError as exc:
             session.rollback()
             error = str(exc)
+    lists = _lists_with_counts(session)
     return render_template(
         "campaigns/new.html",
         issues=issues,
-        lists=_lists_with_counts(session),
+        lists=lists,
+        chosen_lists=_chosen_lists(lists),
         modes=CONTENT_MODES,
         form=form,
         error=error,

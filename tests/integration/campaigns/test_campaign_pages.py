@@ -90,6 +90,21 @@ def test_an_editor_creates_confirms_and_starts_a_campaign_and_sees_live_progress
     assert logged_in.get("/campaigns").status_code == 200
 
 
+def test_the_only_list_is_ticked_also_when_the_form_is_opened_from_an_issue(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    issue_id = _demo(session)
+    ticked = 'name="lists" value="members" checked'
+    for path in ("/campaigns/new", f"/campaigns/new?issue_id={issue_id}&content_mode=auto"):
+        assert ticked in logged_in.get(path).get_data(as_text=True), path
+    # Sent back without a list (the editor unticked it): it stays unticked, with the reason.
+    resp = logged_in.post(
+        "/campaigns/new",
+        data={"csrf_token": csrf_token(logged_in, "/campaigns/new"), "issue_id": str(issue_id)},
+    )
+    assert resp.status_code == 400 and ticked not in resp.get_data(as_text=True)
+
+
 def test_bad_input_on_the_create_form_is_explained_not_a_500(
     logged_in: FlaskClient, session: Session
 ) -> None:
