@@ -350,15 +350,25 @@ def test_send(campaign_id: int) -> Any:
         flash(_("Give between 1 and %(n)s addresses.", n=MAX_TEST_ADDRESSES), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     try:
-        lines = send_test(session, settings(), campaign_id, addresses)
+        results = send_test(session, settings(), campaign_id, addresses)
     except (LookupError, ContentError) as exc:
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()
     _audit(session, "campaign.test", campaign_id, to=addresses)
     session.commit()
-    for line in lines:
-        flash(line, "info" if line.endswith(": sent") else "error")
+    for result in results:
+        if result.error is None:
+            flash(_("Test sent to %(address)s.", address=result.address), "info")
+        else:
+            flash(
+                _(
+                    "The test to %(address)s was not sent: %(reason)s",
+                    address=result.address,
+                    reason=result.error,
+                ),
+                "error",
+            )
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
