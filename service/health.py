@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -18,12 +18,28 @@ BEAT_KEY = "tidings:beat"
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
+def N_(message: str) -> str:  # the name Babel's extractor knows
+    """Mark ``message`` for translation here; the dashboard translates it when shown
+    (this module runs outside a request too, for ``/healthz``)."""
+    return message
+
+
 @dataclass(frozen=True)
 class Check:
-    """The result of one check: ok or not, and a line a person can read."""
+    """The result of one check: ok or not, and a line a person can read.
+
+    ``message`` is English with ``%(name)s`` slots filled from ``values``: ``/healthz``
+    answers it filled in as it is, the dashboard shows it translated.
+    """
 
     ok: bool
-    detail: str
+    message: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        """The line in English, slots filled."""
+        return self.message % self.values
 
 
 def check_database(db: Database) -> Check:
@@ -31,9 +47,13 @@ def check_database(db: Database) -> Check:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return Check(True, f"{db.engine.dialect.name} reachable")
+        return Check(True, N_("%(dialect)s reachable"), {"dialect": db.engine.dialect.name})
     except Exception as exc:  # any driver error means "not healthy", with its text
-        return Check(False, f"{db.engine.dialect.name}: {exc.__class__.__name__}: {exc}")
+        return Check(
+            False,
+            N_("%(dialect)s: %(error)s"),
+            {"dialect": db.engine.dialect.name, "error": f"{exc.__class__.__name__}: {exc}"},
+        )
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -52,9 +72,17 @@ def check_redis(url: str) -> Check:
         client = redis_client(url)
         client.ping()
         info = client.info("server")
-        return Check(True, f"Redis {info.get('redis_version', '?')} at {_redis_where(url)}")
+        return Check(
+            True,
+            N_("Redis %(version)s at %(where)s"),
+            {"version": info.get("redis_version", "?"), "where": _redis_where(url)},
+        )
     except (redis.RedisError, OSError) as exc:
-        return Check(False, f"Redis at {_redis_where(url)}: {exc}")
+        return Check(
+            False,
+            N_("Redis at %(where)s: %(error)s"),
+            {"where": _redis_where(url), "error": str(exc)},
+        )
 
 
 def _redis_where(url: str) -> str:
@@ -69,10 +97,10 @@ def check_workers(url: str) -> Check:
             k.removeprefix(WORKER_KEY_PREFIX) for k in client.scan_iter(f"{WORKER_KEY_PREFIX}*")
         )
     except (redis.RedisError, OSError) as exc:
-        return Check(False, f"cannot ask Redis: {exc}")
+        return Check(False, N_("cannot ask Redis: %(error)s"), {"error": str(exc)})
     if not names:
-        return Check(False, "no worker has reported in the last minute")
-    return Check(True, f"{len(names)} alive: {', '.join(names)}")
+        return Check(False, N_("no worker has reported in the last minute"))
+    return Check(True, N_("%(n)s alive: %(names)s"), {"n": len(names), "names": ", ".join(names)})
 
 
 def check_beat(url: str) -> Check:
@@ -80,26 +108,36 @@ def check_beat(url: str) -> Check:
     try:
         last = redis_client(url).get(BEAT_KEY)
     except (redis.RedisError, OSError) as exc:
-        return Check(False, f"cannot ask Redis: {exc}")
+        return Check(False, N_("cannot ask Redis: %(error)s"), {"error": str(exc)})
     if last is None:
-        return Check(False, "the scheduler (beat) has not ticked in the last minutes")
-    return Check(True, f"last tick {int(time.time() - float(last))} s ago")
+        return Check(False, N_("the scheduler (beat) has not ticked in the last minutes"))
+    return Check(
+        True, N_("last tick %(seconds)s s ago"), {"seconds": int(time.time() - float(last))}
+    )
 
 
 def check_smtp(settings: Settings) -> Check:
     """The SMTP target accepts a connection and answers EHLO."""
     target = settings.smtp
     if target is None:
-        return Check(True, "no relay configured: mail is captured to the Outbox")
-    label = "SMTP capture" if settings.smtp_capture else "SMTP relay"
+        return Check(True, N_("no relay configured: mail is captured to the Outbox"))
+    if settings.smtp_capture:
+        answered, failed = (
+            N_("SMTP capture %(target)s answered %(code)s"),
+            N_("SMTP capture %(target)s: %(error)s"),
+        )
+    else:
+        answered, failed = (
+            N_("SMTP relay %(target)s answered %(code)s"),
+            N_("SMTP relay %(target)s: %(error)s"),
+        )
     try:
         cls = smtplib.SMTP_SSL if target.implicit_tls else smtplib.SMTP
         with cls(target.host, target.port, timeout=CHECK_TIMEOUT_SECONDS) as conn:
             code, _ = conn.ehlo()
-        ok = 200 <= code < 300
-        return Check(ok, f"{label} {target.display} answered {code}")
+        return Check(200 <= code < 300, answered, {"target": target.display, "code": code})
     except (OSError, smtplib.SMTPException) as exc:
-        return Check(False, f"{label} {target.display}: {exc}")
+        return Check(False, failed, {"target": target.display, "error": str(exc)})
 
 
 def run_checks(settings: Settings, db: Database) -> dict[str, Check]:
@@ -117,5 +155,5 @@ def as_json(checks: dict[str, Check]) -> dict[str, Any]:
     """The ``/healthz`` body: overall status plus each check."""
     return {
         "status": "ok" if all(c.ok for c in checks.values()) else "degraded",
-        "checks": {name: asdict(c) for name, c in checks.items()},
+        "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
     }

@@ -1,10 +1,18 @@
-"""Headless Chromium (Debian's package) for the tests that look at pages as a person would."""
+"""Headless Chromium (Debian's package) for the tests that look at pages as a person would.
+
+The ``browser`` and ``live_url`` fixtures (tests/conftest.py) start it and serve the app;
+the helpers here are what those tests do with a page.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
@@ -26,3 +34,25 @@ def require_chromium() -> None:
     """Skip, with the reason and the fix, on a machine without Debian's chromium."""
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium: apt-get install chromium")
+
+
+def launch(playwright: Playwright) -> Browser:
+    """Debian's Chromium with our flags (Playwright never downloads a browser here)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def log_in(page: Page, base_url: str, email: str, password: str) -> None:
+    """Log in through the login form, as a person would, and land on the dashboard."""
+    page.goto(f"{base_url}/login")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', password)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{base_url}/")
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save what the page shows to tests/artifacts/NAME.png (gitignored) for a person."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

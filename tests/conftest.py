@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -20,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from service import create_app, get_db
 from service.config import Settings, load_settings
@@ -29,6 +32,9 @@ from service.health import WORKER_KEY_PREFIX
 from service.mail.capture import CaptureStore, start_capture_server
 from service.migrate import upgrade
 from service.models import Base
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT = 60.0
@@ -127,6 +133,33 @@ def _empty_tables(database: Database) -> None:
 def client(app: Flask) -> FlaskClient:
     """A test client (cookies kept between requests)."""
     return app.test_client()
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    """The app served by a real HTTP server on a free local port (a thread of this
+    process), for browsers and HTTP clients; its base URL without a trailing slash."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium driven by Playwright, one for the session (skips the
+    test with the reason when it is not installed)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch, require_chromium
+
+    require_chromium()
+    with sync_playwright() as p:
+        instance = launch(p)
+        yield instance
+        instance.close()
 
 
 @pytest.fixture

@@ -271,7 +271,7 @@ def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
 
     with _session() as (session, settings):
         try:
-            lines = send_test(session, settings, campaign_id, list(to))
+            lines = [r.line for r in send_test(session, settings, campaign_id, list(to))]
         except (LookupError, ContentError) as exc:
             raise _fail(exc) from exc
     _emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))

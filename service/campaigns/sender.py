@@ -847,6 +847,19 @@ def _preview_context(session: Session, settings: Settings, campaign: Campaign) -
     return context_for(session, settings, campaign, compiled)
 
 
+@dataclass(frozen=True)
+class SendTestResult:
+    """What happened to one address of a test send."""
+
+    address: str
+    error: str | None = None  # None: the relay accepted it
+
+    @property
+    def line(self) -> str:
+        """One line for the CLI and the API: ``address: sent`` or ``address: reason``."""
+        return f"{self.address}: {self.error or 'sent'}"
+
+
 def send_test(
     session: Session,
     settings: Settings,
@@ -854,10 +867,10 @@ def send_test(
     addresses: Sequence[str],
     *,
     pool: RelayPool | None = None,
-) -> list[str]:
+) -> list[SendTestResult]:
     """Send the campaign to ``addresses`` as a test: subject prefixed, marked with
-    ``X-Tidings-Test: 1``, no delivery rows (so no report counts it). Returns one line
-    per address saying what happened."""
+    ``X-Tidings-Test: 1``, no delivery rows (so no report counts it). Returns what
+    happened to each address (the admin says it in the reader's language)."""
     from service.subscribers.addresses import InvalidAddress, normalise
 
     campaign = session.get(Campaign, campaign_id)
@@ -869,13 +882,13 @@ def send_test(
     ctx = replace(context_for(session, settings, campaign, compiled), tracking=False)
     builder = make_builder(session, settings, campaign, TEST_SUBJECT_PREFIX, (TEST_HEADER,))
     transport = Transport(pool or relay_pool(settings, get_sending_config(session)))
-    lines = []
+    results = []
     try:
         for raw in addresses:
             try:
                 address = normalise(raw)
             except InvalidAddress as exc:
-                lines.append(f"{raw}: {exc}")
+                results.append(SendTestResult(raw, str(exc)))
                 continue
             message_id = f"<test.{secrets.token_hex(8)}@{builder.message_id_domain}>"
             try:
@@ -889,9 +902,9 @@ def send_test(
                     message_id=message_id,
                 )
                 transport.send(builder.parts.from_addr, address.email_ascii, data)
-                lines.append(f"{address.email}: sent")
+                results.append(SendTestResult(address.email))
             except (SendError, ValueError) as exc:
-                lines.append(f"{address.email}: {exc}")
+                results.append(SendTestResult(address.email, str(exc)))
     finally:
         transport.close()
-    return lines
+    return results

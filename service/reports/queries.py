@@ -42,6 +42,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.campaigns.models import Campaign, Delivery, DeliveryStatus, Link
 from service.events.models import Engagement, Event, EventHour
+from service.issues.models import Issue
+from service.issues.store import load_doc
 from service.subscribers.models import Consent, MailingList
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
@@ -244,6 +246,16 @@ def link_table(session: Session, campaign_id: int) -> list[dict[str, Any]]:
         }
         for url, position, anchor, unique, total in rows
     ]
+
+
+def article_titles(session: Session, campaign_id: int) -> dict[str, str]:
+    """Article anchor → title in the campaign's issue, so the link table names articles
+    (empty for a campaign with a plain HTML body)."""
+    issue_id = session.scalar(select(Campaign.issue_id).where(Campaign.id == campaign_id))
+    issue = session.get(Issue, issue_id) if issue_id else None
+    if issue is None:
+        return {}
+    return {article.anchor: article.title for _, article in load_doc(issue).articles()}
 
 
 def time_series(session: Session, campaign_id: int) -> dict[str, Any]:

@@ -98,6 +98,15 @@ def _lists_with_counts(session: Session) -> list[tuple[MailingList, int]]:
     return [(lst, int(counts.get(lst.id, 0))) for lst in lists]
 
 
+def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
+    """The list slugs ticked on the form: what was sent, else (on a fresh form, also one
+    opened from an issue's "send" link) the only list there is."""
+    form = request.form if request.method == "POST" else request.args
+    if request.method == "POST" or "lists" in form:
+        return set(form.getlist("lists"))
+    return {lists[0][0].slug} if len(lists) == 1 else set()
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @require_role("editor")
 def new() -> Any:
@@ -135,10 +144,12 @@ def new() -> Any:
         except CampaignError as exc:
             session.rollback()
             error = str(exc)
+    lists = _lists_with_counts(session)
     return render_template(
         "campaigns/new.html",
         issues=issues,
-        lists=_lists_with_counts(session),
+        lists=lists,
+        chosen_lists=_chosen_lists(lists),
         modes=CONTENT_MODES,
         form=form,
         error=error,
@@ -339,15 +350,25 @@ def test_send(campaign_id: int) -> Any:
         flash(_("Give between 1 and %(n)s addresses.", n=MAX_TEST_ADDRESSES), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     try:
-        lines = send_test(session, settings(), campaign_id, addresses)
+        results = send_test(session, settings(), campaign_id, addresses)
     except (LookupError, ContentError) as exc:
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()
     _audit(session, "campaign.test", campaign_id, to=addresses)
     session.commit()
-    for line in lines:
-        flash(line, "info" if line.endswith(": sent") else "error")
+    for result in results:
+        if result.error is None:
+            flash(_("Test sent to %(address)s.", address=result.address), "info")
+        else:
+            flash(
+                _(
+                    "The test to %(address)s was not sent: %(reason)s",
+                    address=result.address,
+                    reason=result.error,
+                ),
+                "error",
+            )
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 

@@ -1,4 +1,5 @@
-"""How states read in the interface: every status value of the models, translatable."""
+"""How stored values read in the interface: every status of the models and every content
+mode of a campaign, translatable."""
 
 from __future__ import annotations
 
@@ -34,8 +35,24 @@ STATUS_LABELS = {
 }
 
 
+# A campaign's content mode (service.issues.render.MODES), as the preview and campaign
+# pages name it.
+CONTENT_MODE_LABELS = {
+    "auto": _l("Automatic"),
+    "full": _l("Full articles"),
+    "excerpt": _l("Excerpts"),
+}
+
+
 def status_label(value: object) -> str:
     """The translated label of a status value (the value itself if it has none)."""
     key = str(getattr(value, "value", value) or "")
     label = STATUS_LABELS.get(key)
+    return str(label) if label is not None else key
+
+
+def content_mode_label(value: object) -> str:
+    """The translated name of a content mode (the value itself if it has none)."""
+    key = str(value or "")
+    label = CONTENT_MODE_LABELS.get(key)
     return str(label) if label is not None else key

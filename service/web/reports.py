@@ -60,6 +60,7 @@ def campaign(campaign_id: int) -> Any:
         "reports/campaign.html",
         campaign=item,
         report=queries.campaign_report(session, campaign_id),
+        article_titles=queries.article_titles(session, campaign_id),
         series=queries.time_series(session, campaign_id),
         bounces=queries.bounce_list(session, campaign_id),
         failures=queries.failure_list(session, campaign_id),

@@ -14,8 +14,6 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,7 @@ import yaml
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask
 from jsonschema import Draft7Validator
-from werkzeug.serving import make_server
 
 from service.cli import main as tidings_cli
 from service.config import Settings, load_settings
@@ -433,17 +429,6 @@ def _probe(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def live_web(app: Flask) -> Iterator[str]:
-    """The real app served over HTTP on a free local port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
 def _free_port() -> int:
     import socket
 
@@ -454,9 +439,9 @@ def _free_port() -> int:
 
 
 def test_web_probe_is_healthy_when_database_and_redis_answer_even_without_a_worker(
-    live_web: str,
+    live_url: str,
 ) -> None:
-    result = _probe(f"{live_web}/healthz")
+    result = _probe(f"{live_url}/healthz")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("healthy: web answers")
 

@@ -71,6 +71,18 @@ def test_the_dashboard_shows_each_part_of_the_system(logged_in: FlaskClient) -> 
     assert 'class="card check ok" data-check="redis"' in page
 
 
+def test_the_dashboard_says_what_each_check_found_in_the_interface_language(
+    logged_in: FlaskClient,
+) -> None:
+    page = logged_in.get("/").get_data(as_text=True)
+    assert "可连接" in page and "reachable" not in page
+    logged_in.get("/lang/en")
+    assert "reachable" in logged_in.get("/").get_data(as_text=True)
+    # /healthz, read by scripts, keeps the English line with its values filled in.
+    detail = logged_in.get("/healthz").get_json()["checks"]["database"]["detail"]
+    assert detail.endswith(" reachable") and "%(" not in detail
+
+
 def test_the_interface_switches_to_english_and_back(logged_in: FlaskClient) -> None:
     logged_in.get("/lang/en")
     page = logged_in.get("/").get_data(as_text=True)

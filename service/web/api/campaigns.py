@@ -345,14 +345,14 @@ def _register_actions(bp: Blueprint) -> None:
         session = db_session()
         _get(campaign_id)
         try:
-            lines = send_test(session, settings(), campaign_id, body.to)
+            results = send_test(session, settings(), campaign_id, body.to)
         except (LookupError, ContentError) as exc:
             session.rollback()
             raise ApiError(422, "cannot_render", str(exc)) from exc
         session.rollback()  # the preview render must leave nothing behind
         record("campaign.test", "campaign", campaign_id, to=body.to)
         session.commit()
-        return TestSendOut(results=lines)
+        return TestSendOut(results=[r.line for r in results])
 
     @operation(
         bp,

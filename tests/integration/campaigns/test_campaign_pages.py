@@ -10,8 +10,10 @@ from service.accounts.models import AuditEntry
 from service.campaigns.ledger import materialize
 from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sending_config import get_sending_config
+from service.config import Settings
 from service.demo import load_demo
 from tests.conftest import csrf_token
+from tests.integration.security.helpers import demo_ids
 
 
 def _demo(session: Session) -> int:
@@ -88,6 +90,39 @@ def test_an_editor_creates_confirms_and_starts_a_campaign_and_sees_live_progress
         "campaign.resend_unknown",
     ]
     assert logged_in.get("/campaigns").status_code == 200
+
+
+def test_the_only_list_is_ticked_also_when_the_form_is_opened_from_an_issue(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    issue_id = _demo(session)
+    ticked = 'name="lists" value="members" checked'
+    for path in ("/campaigns/new", f"/campaigns/new?issue_id={issue_id}&content_mode=auto"):
+        assert ticked in logged_in.get(path).get_data(as_text=True), path
+    # Sent back without a list (the editor unticked it): it stays unticked, with the reason.
+    resp = logged_in.post(
+        "/campaigns/new",
+        data={"csrf_token": csrf_token(logged_in, "/campaigns/new"), "issue_id": str(issue_id)},
+    )
+    assert resp.status_code == 400 and ticked not in resp.get_data(as_text=True)
+
+
+def test_a_test_send_says_in_the_staff_language_where_it_went_and_what_failed(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = demo_ids(session, settings)["campaign_id"]
+    resp = logged_in.post(
+        f"/campaigns/{campaign_id}/test",
+        data={
+            "csrf_token": csrf_token(logged_in, f"/campaigns/{campaign_id}"),
+            "to": "tester@example.org, not-an-address",
+        },
+        follow_redirects=True,
+    )
+    html = resp.get_data(as_text=True)
+    assert "测试邮件已发送至 tester@example.org。" in html
+    assert "发往 not-an-address 的测试邮件未发送：" in html
+    assert ": sent" not in html
 
 
 def test_bad_input_on_the_create_form_is_explained_not_a_500(

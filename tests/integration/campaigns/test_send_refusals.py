@@ -203,8 +203,8 @@ def test_a_test_send_carries_the_real_links_and_no_pixel(
     _campaign(db, ours, ["li@example.com"])
     campaign = db.get(Campaign, _campaign_id(db))
     assert campaign is not None and campaign.tracking
-    lines = send_test(db, ours, campaign.id, ["tester@example.com"])
-    assert lines == ["tester@example.com: sent"]
+    results = send_test(db, ours, campaign.id, ["tester@example.com"])
+    assert [r.line for r in results] == ["tester@example.com: sent"]
     html = _html_part(sink.state.raw["tester@example.com"])
     assert 'href="https://example.org/a"' in html
     assert "/c/" not in html and "/o/" not in html

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from service import get_db, tokens
 from service.db import utcnow
@@ -127,11 +126,10 @@ def test_hits_wait_in_redis_while_no_worker_flushes(client, settings, delivery, 
     assert session.scalar(select(func.count(Event.id))) == 0
 
 
-def test_pixel_and_click_under_concurrency_lose_no_event(app, settings, session, delivery, queue):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
+def test_pixel_and_click_under_concurrency_lose_no_event(
+    app, live_url, settings, session, delivery, queue
+):
+    base = live_url
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -156,7 +154,6 @@ def test_pixel_and_click_under_concurrency_lose_no_event(app, settings, session,
         w.start()
     for w in workers:
         w.join()
-    server.shutdown()
     total = THREADS * REQUESTS_PER_THREAD
     assert statuses == Counter({200: total // 2, 302: total // 2})
     flush_hits(get_db(app), queue, batch=300)

@@ -4,17 +4,16 @@ tests/artifacts/ (gitignored) so a person can look at them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from service.issues.importer import import_markdown
 from service.issues.layout import DEFAULT_ADDRESS, DEFAULT_EMAIL, DEFAULT_PHONE, DEFAULT_WEBSITE
 from service.issues.render import Layout, render_issue, render_web
 from service.issues.store import sample_values
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -30,15 +29,6 @@ LAYOUT = Layout(
     email=DEFAULT_EMAIL,
     website=DEFAULT_WEBSITE,
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def _demo_html(mode: str) -> str:

@@ -4,21 +4,17 @@ charts draw and the preview iframes show the issue. Screenshots go to tests/arti
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.config import Settings
 from service.db import utcnow
 from service.events.models import EventHour
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser import log_in, screenshot
 from tests.integration.security.helpers import PASSWORD, demo_ids, make_staff
 
 pytestmark = pytest.mark.browser
@@ -31,26 +27,6 @@ document.addEventListener('securitypolicyviolation', function (e) {
   window.__csp.push(e.violatedDirective + ' ' + where);
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def base_url(app: Flask) -> Iterator[str]:
-    """The app served by a real HTTP server on a free port, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def _sent_campaign(session: Session, settings: Settings) -> dict[str, int]:
@@ -83,23 +59,14 @@ def _sent_campaign(session: Session, settings: Settings) -> dict[str, int]:
     return ids
 
 
-def _log_in(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.fill('input[name="email"]', "admin@example.org")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(f"{base_url}/")
-
-
 def _visit(page: Page, url: str, shot: str) -> list[str]:
     page.goto(url, wait_until="networkidle")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"security-csp-{shot}.png"), full_page=True)
+    screenshot(page, f"security-csp-{shot}")
     return list(page.evaluate("window.__csp"))
 
 
 def test_admin_pages_load_in_chromium_without_a_csp_violation(
-    browser: Browser, base_url: str, session: Session, settings: Settings
+    browser: Browser, live_url: str, session: Session, settings: Settings
 ) -> None:
     make_staff(session)
     ids = _sent_campaign(session, settings)
@@ -109,25 +76,25 @@ def test_admin_pages_load_in_chromium_without_a_csp_violation(
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     try:
-        _log_in(page, base_url)
+        log_in(page, live_url, "admin@example.org", PASSWORD)
         violations = {
-            "dashboard": _visit(page, f"{base_url}/", "dashboard"),
-            "reports": _visit(page, f"{base_url}/reports", "reports"),
+            "dashboard": _visit(page, f"{live_url}/", "dashboard"),
+            "reports": _visit(page, f"{live_url}/reports", "reports"),
         }
         assert page.evaluate("Chart.getChart('rates-chart') !== undefined")
-        violations["report"] = _visit(page, f"{base_url}/reports/{ids['campaign_id']}", "report")
+        violations["report"] = _visit(page, f"{live_url}/reports/{ids['campaign_id']}", "report")
         assert page.evaluate("Chart.getChart('series-chart') !== undefined")
         violations["campaign"] = _visit(
-            page, f"{base_url}/campaigns/{ids['campaign_id']}", "campaign"
+            page, f"{live_url}/campaigns/{ids['campaign_id']}", "campaign"
         )
         violations["preview"] = _visit(
-            page, f"{base_url}/issues/{ids['issue_id']}/preview", "preview"
+            page, f"{live_url}/issues/{ids['issue_id']}/preview", "preview"
         )
         frames = [f for f in page.frames if "/preview.html" in f.url]
         assert frames and all(len(f.content()) > 1000 for f in frames)
-        page.goto(f"{base_url}/lang/zh")  # the staff's own language, for the screenshots
+        page.goto(f"{live_url}/lang/zh")  # the staff's own language, for the screenshots
         for path, shot in (("/users", "users"), ("/account/tokens", "tokens"), ("/audit", "audit")):
-            violations[shot] = _visit(page, f"{base_url}{path}", shot)
+            violations[shot] = _visit(page, f"{live_url}{path}", shot)
     finally:
         context.close()
     assert {name: v for name, v in violations.items() if v} == {}
@@ -135,7 +102,7 @@ def test_admin_pages_load_in_chromium_without_a_csp_violation(
 
 
 def test_a_data_confirm_form_asks_before_it_submits(
-    browser: Browser, base_url: str, session: Session, settings: Settings
+    browser: Browser, live_url: str, session: Session, settings: Settings
 ) -> None:
     make_staff(session)
     ids = demo_ids(session, settings)
@@ -149,8 +116,8 @@ def test_a_data_confirm_form_asks_before_it_submits(
 
     page.on("dialog", dismiss)
     try:
-        _log_in(page, base_url)
-        page.goto(f"{base_url}/campaigns/{ids['campaign_id']}")
+        log_in(page, live_url, "admin@example.org", PASSWORD)
+        page.goto(f"{live_url}/campaigns/{ids['campaign_id']}")
         page.click("form[data-confirm] button[type=submit]")
         page.wait_for_timeout(300)
         assert asked and page.url.endswith(f"/campaigns/{ids['campaign_id']}")
