@@ -5,7 +5,8 @@ Configured in the settings store under "bounce_mailbox": ``{"enabled": true, "ho
 (default "Tidings/Processed")}``. The password is never shown back (`masked_config`).
 Each poll reads the messages in the folder, processes each one exactly like a message
 to the bounce server, and moves it to the processed folder; a message that fails stays
-where it is and is tried again next time.
+where it is and is tried again next time. Folder names take "/" between levels,
+whatever the server's own hierarchy delimiter is.
 
 What the last poll did (or why it could not log in) is kept under "bounce_mailbox_status"
 for ``tidings bounce-mailbox`` to show. With ``ssl`` the server's certificate is checked
@@ -102,11 +103,13 @@ def connect(config: MailboxConfig) -> Any:
 
 def poll(session: Session, settings: Settings, config: MailboxConfig, client: Any) -> PollResult:
     """Process up to ``MAX_MESSAGES_PER_POLL`` messages and move those that were processed."""
-    client.select_folder(config.folder)
+    delimiter = _delimiter(client)
+    client.select_folder(_server_name(config.folder, delimiter))
     uids = sorted(client.search(["ALL"]))[:MAX_MESSAGES_PER_POLL]
     if not uids:
         return PollResult(moved=0, failed=0)
-    _ensure_folder(client, config.processed_folder)
+    processed_folder = _server_name(config.processed_folder, delimiter)
+    _ensure_folder(client, processed_folder)
     fetched = client.fetch(uids, [b"RFC822"])
     done: list[int] = []
     for uid in uids:
@@ -122,8 +125,29 @@ def poll(session: Session, settings: Settings, config: MailboxConfig, client: An
         done.append(uid)
     session.commit()  # commit before moving: a crash leaves messages to be read again
     if done:
-        _move(client, done, config.processed_folder)
+        _move(client, done, processed_folder)
     return PollResult(moved=len(done), failed=len(uids) - len(done))
+
+
+def _delimiter(client: Any) -> str | None:
+    """The server's hierarchy delimiter: ``LIST "" ""`` answers with it (RFC 3501 6.3.8).
+
+    None for a flat server. Dovecot with maildir uses ".", Gmail and Exchange "/".
+    """
+    listed = client.list_folders("", "")
+    delimiter = listed[0][1] if listed else None
+    if isinstance(delimiter, bytes):
+        delimiter = delimiter.decode("ascii", "replace")
+    return delimiter or None
+
+
+def _server_name(name: str, delimiter: str | None) -> str:
+    """A configured folder name ("/" between levels) as the server spells it.
+
+    Dovecot's maildir layout refuses "/" in a name outright, so the default
+    "Tidings/Processed" must become "Tidings.Processed" there.
+    """
+    return name.replace("/", delimiter) if delimiter else name
 
 
 def _ensure_folder(client: Any, folder: str) -> None:
