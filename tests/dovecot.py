@@ -8,6 +8,7 @@ free 127.0.0.1 ports; the IMAPS certificate is made here, signed by a throwaway 
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -26,6 +27,8 @@ from service.net import free_port
 from service.supervisor import stop_process_group
 
 DOVECOT = Path("/usr/sbin/dovecot")
+# The configuration below is 2.3's (Debian 12); 2.4 renamed and regrouped much of it.
+CONFIG_VERSION = "2.3."
 START_TIMEOUT_SECONDS = 15.0
 USER = "bounces"
 # A second mailbox whose server advertises no MOVE (nor UIDPLUS): the COPY + delete path.
@@ -47,6 +50,8 @@ log_path = {log}
 protocols = imap
 listen = 127.0.0.1
 default_internal_user = {internal_user}
+# Some sockets are chowned to this group: the built-in "dovecot" may not be ours to use.
+default_internal_group = {internal_group}
 default_login_user = {login_user}
 # The test user logs in with a password over plain IMAP too (dovecot 2.3 spelling).
 disable_plaintext_auth = no
@@ -66,7 +71,12 @@ userdb {{
   driver = passwd-file
   args = {root}/passwd
 }}
+# No chroot: only root may chroot, and one config serves root and a developer alike.
+service anvil {{
+  chroot =
+}}
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {plain_port}
@@ -75,12 +85,6 @@ service imap-login {{
     address = 127.0.0.1
     port = {ssl_port}
     ssl = yes
-  }}
-}}
-# Nothing else listens: no stats or doveadm ports that could meet a system instance.
-service stats {{
-  inet_listener http {{
-    port = 0
   }}
 }}
 """
@@ -107,11 +111,16 @@ class ImapServer:
 
 
 def require_dovecot() -> None:
-    """Skip, with the reason and the fix, on a machine without Debian's dovecot."""
+    """Skip, with the reason and the fix, on a machine without Debian's dovecot 2.3."""
     if not DOVECOT.exists():
         pytest.skip(
             "needs Debian's dovecot-imapd at /usr/sbin/dovecot: apt-get install dovecot-imapd"
         )
+    version = subprocess.run(
+        [str(DOVECOT), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not version.startswith(CONFIG_VERSION):
+        pytest.skip(f"tests/dovecot.py writes a dovecot 2.3 configuration; this is {version!r}")
 
 
 def _account(candidates: tuple[str, ...]) -> pwd.struct_passwd:
@@ -239,10 +248,13 @@ def start_dovecot() -> tuple[subprocess.Popen[bytes], ImapServer, Path]:
     )
     passwd.chmod(0o644)  # read by the auth process, which runs as the internal user
     ca_file = write_certificates(root)
+    port = ssl_port = free_port()
+    while ssl_port == port:  # the OS may hand out a port it just gave back
+        ssl_port = free_port()
     server = ImapServer(
         host="127.0.0.1",
-        port=free_port(),
-        ssl_port=free_port(),
+        port=port,
+        ssl_port=ssl_port,
         user=USER,
         password=PASSWORD,
         ca_file=ca_file,
@@ -254,6 +266,7 @@ def start_dovecot() -> tuple[subprocess.Popen[bytes], ImapServer, Path]:
             root=root,
             log=server.log_path,
             internal_user=internal.pw_name,
+            internal_group=grp.getgrgid(internal.pw_gid).gr_name,
             login_user=login.pw_name,
             mail_uid=mail.pw_uid,
             mail_gid=mail.pw_gid,
