@@ -2,7 +2,7 @@
 
 Thin wrappers: the work is in ``service.events``. The bounce tasks open their own
 transaction (instead of ``AppTask``) so a stored message file is moved out of the queue
-folder only after the database commit.
+folder, or an IMAP message to the processed folder, only after the database commit.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from worker.app import AppTask, app_database, celery, flask_app, settings
+from worker.app import app_database, celery, flask_app, settings, work_session
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +71,12 @@ def flush_tracking() -> int:
     return flush_hits(app_database(), redis_for(settings.redis_url))
 
 
-@celery.task(name="tidings.events.poll_mailbox", base=AppTask)
-def poll_mailbox(session: Session) -> int:
+@celery.task(name="tidings.events.poll_mailbox", ignore_result=True)
+def poll_mailbox() -> int:
     """Read new messages of the bounce mailbox (IMAP), if one is configured."""
     from service.events.mailbox import poll_configured_mailbox
 
-    return poll_configured_mailbox(session, settings)
+    # Not AppTask: the poll commits before it moves the messages (and again for its
+    # status), and a commit inside AppTask's transaction ends it for the rest.
+    with work_session() as session:
+        return poll_configured_mailbox(session, settings)

@@ -158,8 +158,9 @@ def webhook_show(as_json: bool) -> None:
 @click.option("--enable/--disable", default=None, help="Turn polling on or off.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bounce_mailbox_command(as_json: bool, **fields: Any) -> None:
-    """Configure the IMAP bounce mailbox polled by beat; without options, show it."""
-    from service.events.mailbox import SETTINGS_KEY, masked_config
+    """Configure the IMAP bounce mailbox polled by beat; without options, show it and
+    how its last poll went."""
+    from service.events.mailbox import SETTINGS_KEY, STATUS_KEY, masked_config
 
     given = {k: v for k, v in fields.items() if v is not None}
     if "enable" in given:
@@ -169,6 +170,8 @@ def bounce_mailbox_command(as_json: bool, **fields: Any) -> None:
         return {**(current or {}), **given} if given else None
 
     shown = masked_config(_update_setting(SETTINGS_KEY, change))
+    # What the poller last did (or why it could not log in), as it recorded it.
+    shown["last_poll"] = _update_setting(STATUS_KEY, lambda _current: None)
     click.echo(json.dumps(shown, ensure_ascii=False) if as_json else str(shown))
 
 

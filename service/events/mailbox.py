@@ -5,30 +5,54 @@ Configured in the settings store under "bounce_mailbox": ``{"enabled": true, "ho
 (default "Tidings/Processed")}``. The password is never shown back (`masked_config`).
 Each poll reads the messages in the folder, processes each one exactly like a message
 to the bounce server, and moves it to the processed folder; a message that fails stays
-where it is and is tried again next time.
+where it is and is tried again next time. Folder names take "/" between levels,
+whatever the server's own hierarchy delimiter is.
+
+What the last poll did (or why it could not log in) is kept under "bounce_mailbox_status"
+for ``tidings bounce-mailbox`` to show. With ``ssl`` the server's certificate is checked
+against the machine's CA store (``SSL_CERT_FILE`` adds a private CA).
 """
 
 from __future__ import annotations
 
+import imaplib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 from sqlalchemy.orm import Session
 
-from service.accounts.settings_store import get_setting
+from service.accounts.settings_store import get_setting, set_setting
 from service.config import Settings
+from service.db import utcnow
 from service.events.inbound import process_message
 
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "bounce_mailbox"
+STATUS_KEY = "bounce_mailbox_status"  # apart from the settings, so the two never race
 DEFAULT_FOLDER = "INBOX"
 DEFAULT_PROCESSED_FOLDER = "Tidings/Processed"
 MAX_MESSAGES_PER_POLL = 200
 IMAP_TIMEOUT_SECONDS = 30
 SECRET_FIELDS = ("password",)
+
+
+# The poll's own errors: the server refused us, the network or TLS failed, or an IMAP
+# command was rejected. All are recorded and retried at the next poll; anything else
+# (a database error) is a bug or an outage that must surface.
+IMAP_ERRORS = (imaplib.IMAP4.error, OSError)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """How many messages one poll moved to the processed folder and how many it left."""
+
+    moved: int
+    failed: int
 
 
 @dataclass(frozen=True)
@@ -72,20 +96,20 @@ def masked_config(value: dict[str, Any] | None) -> dict[str, Any]:
 
 def connect(config: MailboxConfig) -> Any:
     """A logged-in IMAPClient."""
-    from imapclient import IMAPClient
-
     client = IMAPClient(config.host, port=config.port, ssl=config.ssl, timeout=IMAP_TIMEOUT_SECONDS)
     client.login(config.user, config.password)
     return client
 
 
-def poll(session: Session, settings: Settings, config: MailboxConfig, client: Any) -> int:
-    """Process up to ``MAX_MESSAGES_PER_POLL`` messages; return how many were moved."""
-    client.select_folder(config.folder)
+def poll(session: Session, settings: Settings, config: MailboxConfig, client: Any) -> PollResult:
+    """Process up to ``MAX_MESSAGES_PER_POLL`` messages and move those that were processed."""
+    delimiter = _delimiter(client)
+    client.select_folder(_server_name(config.folder, delimiter))
     uids = sorted(client.search(["ALL"]))[:MAX_MESSAGES_PER_POLL]
     if not uids:
-        return 0
-    _ensure_folder(client, config.processed_folder)
+        return PollResult(moved=0, failed=0)
+    processed_folder = _server_name(config.processed_folder, delimiter)
+    _ensure_folder(client, processed_folder)
     fetched = client.fetch(uids, [b"RFC822"])
     done: list[int] = []
     for uid in uids:
@@ -101,8 +125,29 @@ def poll(session: Session, settings: Settings, config: MailboxConfig, client: An
         done.append(uid)
     session.commit()  # commit before moving: a crash leaves messages to be read again
     if done:
-        _move(client, done, config.processed_folder)
-    return len(done)
+        _move(client, done, processed_folder)
+    return PollResult(moved=len(done), failed=len(uids) - len(done))
+
+
+def _delimiter(client: Any) -> str | None:
+    """The server's hierarchy delimiter: ``LIST "" ""`` answers with it (RFC 3501 6.3.8).
+
+    None for a flat server. Dovecot with maildir uses ".", Gmail and Exchange "/".
+    """
+    listed = client.list_folders("", "")
+    delimiter = listed[0][1] if listed else None
+    if isinstance(delimiter, bytes):
+        delimiter = delimiter.decode("ascii", "replace")
+    return delimiter or None
+
+
+def _server_name(name: str, delimiter: str | None) -> str:
+    """A configured folder name ("/" between levels) as the server spells it.
+
+    Dovecot's maildir layout refuses "/" in a name outright, so the default
+    "Tidings/Processed" must become "Tidings.Processed" there.
+    """
+    return name.replace("/", delimiter) if delimiter else name
 
 
 def _ensure_folder(client: Any, folder: str) -> None:
@@ -123,10 +168,34 @@ def _move(client: Any, uids: list[int], folder: str) -> None:
 def poll_configured_mailbox(
     session: Session, settings: Settings, connector: Callable[[MailboxConfig], Any] = connect
 ) -> int:
-    """One poll of the configured mailbox (the beat job); 0 when none is configured."""
+    """One poll of the configured mailbox (the beat job); return how many messages moved.
+
+    0 when none is configured. A login refused, an unreachable server or a certificate
+    not trusted is logged and recorded under ``STATUS_KEY``, not raised: the admin
+    sees it with ``tidings bounce-mailbox`` and the next poll tries again.
+    """
     config = load_config(session)
     if config is None:
         return 0
+    where = f"{config.host}:{config.port}"
+    try:
+        result = _poll_once(session, settings, config, connector)
+    except LoginError as exc:
+        return _record_failure(
+            session, f"login to {where} as {config.user!r} refused: {_reason(exc)}"
+        )
+    except IMAP_ERRORS as exc:
+        return _record_failure(session, f"{where}: {type(exc).__name__}: {_reason(exc)}")
+    record_status(session, result, error=None)
+    return result.moved
+
+
+def _poll_once(
+    session: Session,
+    settings: Settings,
+    config: MailboxConfig,
+    connector: Callable[[MailboxConfig], Any],
+) -> PollResult:
     client = connector(config)
     try:
         return poll(session, settings, config, client)
@@ -135,3 +204,38 @@ def poll_configured_mailbox(
             client.logout()
         except Exception:  # the server may have dropped us already; nothing left to do
             pass
+
+
+def _reason(exc: BaseException) -> str:
+    """The server's words: imaplib hands them over as bytes."""
+    if isinstance(exc, LoginError) and isinstance(exc.__context__, imaplib.IMAP4.error):
+        exc = exc.__context__  # imapclient re-raises str(bytes), which reads "b'...'"
+    first = exc.args[0] if len(exc.args) == 1 else None
+    if isinstance(first, bytes):
+        return first.decode("utf-8", "replace")
+    return str(exc)
+
+
+def _record_failure(session: Session, error: str) -> int:
+    log.error("bounce mailbox: %s", error)
+    # What the poll committed before failing (processed messages) stays; anything
+    # half-done since is dropped before the status is written.
+    session.rollback()
+    record_status(session, PollResult(moved=0, failed=0), error=error)
+    return 0
+
+
+def record_status(session: Session, result: PollResult, error: str | None) -> None:
+    """Store what a poll did, and commit it (the poll commits as it goes, see `poll`)."""
+    set_setting(
+        session,
+        STATUS_KEY,
+        {
+            "at": utcnow().isoformat(),
+            "ok": error is None,
+            "moved": result.moved,
+            "failed": result.failed,
+            "error": error,
+        },
+    )
+    session.commit()

@@ -28,6 +28,9 @@ class FakeImap:
     def search(self, _criteria: Any) -> list[int]:
         return list(self.folders[self.selected])
 
+    def list_folders(self, _directory: str, _pattern: str) -> list[tuple[Any, bytes, str]]:
+        return [((b"\\Noselect",), b"/", "")]
+
     def folder_exists(self, name: str) -> bool:
         return name in self.folders
 
