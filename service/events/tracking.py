@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.campaigns.models import Delivery, Link
-from service.db import Database
+from service.db import Database, refresh_statistics
 from service.events.models import Engagement, Event, EventHour
 
 log = logging.getLogger(__name__)
@@ -392,10 +392,26 @@ def flush_hits(
             with db.transaction() as session:
                 inserted += insert_hits(session, hits)
             client.delete(PROCESSING_KEY)  # only after the commit: a crash replays
+        if inserted:
+            with db.session() as session:
+                after_intake(session)
     finally:
         if client.get(FLUSH_LOCK_KEY) == token.encode():
             client.delete(FLUSH_LOCK_KEY)
     return inserted
+
+
+INTAKE_TABLES = ("events", "engagements", "event_hours")
+
+
+def after_intake(session: Session) -> list[str]:
+    """Refresh the planner's statistics of the event tables once they changed a lot.
+
+    Opens and clicks pour in right after a send, which is when staff open the report:
+    with the statistics of an hour ago its rollup queries took 500 ms instead of 150
+    (100,000 recipients, 500,000 events; bench/events.py).
+    """
+    return refresh_statistics(session, INTAKE_TABLES, if_stale=True)
 
 
 def _claim_batch(client: redis.Redis, batch: int) -> list[bytes]:
