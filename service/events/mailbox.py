@@ -5,8 +5,10 @@ Configured in the settings store under "bounce_mailbox": ``{"enabled": true, "ho
 (default "Tidings/Processed")}``. The password is never shown back (`masked_config`).
 Each poll reads the messages in the folder, processes each one exactly like a message
 to the bounce server, and moves it to the processed folder; a message that fails stays
-where it is and is tried again next time. Folder names take "/" between levels,
-whatever the server's own hierarchy delimiter is.
+where it is (marked with a keyword counting its attempts) and is tried again next time,
+until its third failure moves it to "Tidings/Failed" for a person to look at, so a few
+bad messages never block the mailbox. Messages are read with BODY.PEEK (left unread).
+Folder names take "/" between levels, whatever the server's own hierarchy delimiter is.
 
 What the last poll did (or why it could not log in) is kept under "bounce_mailbox_status"
 for ``tidings bounce-mailbox`` to show. With ``ssl`` the server's certificate is checked
@@ -36,7 +38,10 @@ SETTINGS_KEY = "bounce_mailbox"
 STATUS_KEY = "bounce_mailbox_status"  # apart from the settings, so the two never race
 DEFAULT_FOLDER = "INBOX"
 DEFAULT_PROCESSED_FOLDER = "Tidings/Processed"
+FAILED_FOLDER = "Tidings/Failed"
 MAX_MESSAGES_PER_POLL = 200
+MAX_ATTEMPTS = 3
+ATTEMPT_FLAG = "$TidingsFailed"  # + the attempt number: an IMAP keyword on the message
 IMAP_TIMEOUT_SECONDS = 30
 SECRET_FIELDS = ("password",)
 
@@ -53,6 +58,7 @@ class PollResult:
 
     moved: int
     failed: int
+    quarantined: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,15 +111,17 @@ def poll(session: Session, settings: Settings, config: MailboxConfig, client: An
     """Process up to ``MAX_MESSAGES_PER_POLL`` messages and move those that were processed."""
     delimiter = _delimiter(client)
     client.select_folder(_server_name(config.folder, delimiter))
-    uids = sorted(client.search(["ALL"]))[:MAX_MESSAGES_PER_POLL]
+    # Not the ones marked deleted: a copy-then-delete cut short left them behind.
+    uids = sorted(client.search(["NOT", "DELETED"]))[:MAX_MESSAGES_PER_POLL]
     if not uids:
         return PollResult(moved=0, failed=0)
     processed_folder = _server_name(config.processed_folder, delimiter)
     _ensure_folder(client, processed_folder)
-    fetched = client.fetch(uids, [b"RFC822"])
+    fetched = client.fetch(uids, [b"BODY.PEEK[]", b"FLAGS"])
     done: list[int] = []
+    failed: list[int] = []
     for uid in uids:
-        raw = fetched.get(uid, {}).get(b"RFC822")
+        raw = fetched.get(uid, {}).get(b"BODY[]")
         if not isinstance(raw, bytes):
             continue
         try:
@@ -121,12 +129,40 @@ def poll(session: Session, settings: Settings, config: MailboxConfig, client: An
                 process_message(session, settings, raw)
         except Exception:  # one bad message must not stop the mailbox; it stays for later
             log.exception("bounce mailbox: message %s could not be processed", uid)
+            failed.append(uid)
             continue
         done.append(uid)
     session.commit()  # commit before moving: a crash leaves messages to be read again
     if done:
         _move(client, done, processed_folder)
-    return PollResult(moved=len(done), failed=len(uids) - len(done))
+    given_up = _count_failures(client, failed, fetched)
+    if given_up:
+        failed_folder = _server_name(FAILED_FOLDER, delimiter)
+        _ensure_folder(client, failed_folder)
+        _move(client, given_up, failed_folder)
+    return PollResult(
+        moved=len(done), failed=len(failed) - len(given_up), quarantined=len(given_up)
+    )
+
+
+def _attempts(flags: Any) -> int:
+    names = [f.decode() if isinstance(f, bytes) else str(f) for f in flags or ()]
+    return sum(1 for name in names if name.startswith(ATTEMPT_FLAG))
+
+
+def _count_failures(client: Any, uids: list[int], fetched: dict[int, Any]) -> list[int]:
+    """Mark each failed message with its attempt number; return those out of attempts."""
+    given_up = []
+    for uid in uids:
+        attempt = _attempts(fetched.get(uid, {}).get(b"FLAGS")) + 1
+        if attempt >= MAX_ATTEMPTS:
+            given_up.append(uid)
+            continue
+        try:
+            client.add_flags([uid], [f"{ATTEMPT_FLAG}{attempt}".encode()])
+        except IMAP_ERRORS as exc:  # a server without keywords: it is simply retried
+            log.warning("bounce mailbox: cannot mark message %s: %s", uid, exc)
+    return given_up
 
 
 def _delimiter(client: Any) -> str | None:
@@ -156,13 +192,16 @@ def _ensure_folder(client: Any, folder: str) -> None:
 
 
 def _move(client: Any, uids: list[int], folder: str) -> None:
-    """MOVE when the server has it (RFC 6851), else COPY + delete + expunge."""
+    """MOVE when the server has it (RFC 6851), else COPY + mark deleted + UID EXPUNGE."""
     if client.has_capability("MOVE"):
         client.move(uids, folder)
         return
     client.copy(uids, folder)
     client.delete_messages(uids)
-    client.expunge()
+    # Only ours: a plain EXPUNGE would also erase what a person marked deleted. Without
+    # UIDPLUS they stay marked (the next poll skips them) for the mail client to expunge.
+    if client.has_capability("UIDPLUS"):
+        client.uid_expunge(uids)
 
 
 def poll_configured_mailbox(
@@ -235,6 +274,7 @@ def record_status(session: Session, result: PollResult, error: str | None) -> No
             "ok": error is None,
             "moved": result.moved,
             "failed": result.failed,
+            "quarantined": result.quarantined,
             "error": error,
         },
     )

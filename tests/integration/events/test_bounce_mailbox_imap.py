@@ -56,12 +56,13 @@ def append(server: ImapServer, *messages: bytes, user: str | None = None) -> Non
 
 
 def messages_in(server: ImapServer, folder: str, user: str | None = None) -> list[bytes]:
-    """The raw messages of ``folder`` (none when it does not exist)."""
+    """The raw messages of ``folder`` a mail client shows (none when it does not exist):
+    not those marked deleted, which a server without UIDPLUS keeps until expunged."""
     with imap_login(server, user) as client:
         if not client.folder_exists(folder):
             return []
         client.select_folder(folder, readonly=True)
-        fetched = client.fetch(client.search(["ALL"]), [b"BODY.PEEK[]"])
+        fetched = client.fetch(client.search(["NOT", "DELETED"]), [b"BODY.PEEK[]"])
         return [data[b"BODY[]"] for _uid, data in sorted(fetched.items())]
 
 
@@ -184,6 +185,54 @@ def test_a_server_without_move_gets_copy_then_delete(
     assert poll_configured_mailbox(session, settings) == 1
     assert messages_in(imap, "INBOX", NO_MOVE_USER) == []
     assert messages_in(imap, "Done", NO_MOVE_USER) == [JUNK]
+
+
+def test_copy_then_delete_leaves_what_a_person_marked_deleted(
+    session: Session, settings: Settings, imap: ImapServer
+) -> None:
+    configure(imap, "--user", NO_MOVE_USER, "--processed-folder", "Done")
+    person = b"From: staff@example.org\r\nSubject: keep?\r\n\r\nmarked by a person\r\n"
+    append(imap, person, JUNK, user=NO_MOVE_USER)
+    with imap_login(imap, NO_MOVE_USER) as client:
+        client.select_folder("INBOX")
+        first = sorted(client.search(["ALL"]))[0]
+        client.add_flags([first], [b"\\Deleted"])  # marked, not yet expunged
+
+    assert poll_configured_mailbox(session, settings) == 1  # the marked one is not read
+    assert messages_in(imap, "Done", NO_MOVE_USER) == [JUNK]
+    # This server has no UIDPLUS, so no UID EXPUNGE: a plain EXPUNGE would have erased the
+    # person's message too; both stay in the folder, marked deleted, for the client.
+    with imap_login(imap, NO_MOVE_USER) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert len(client.search(["DELETED"])) == 2
+
+
+def test_a_message_that_keeps_failing_is_set_aside_and_unblocks_the_mailbox(
+    session: Session, settings: Settings, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(imap)
+    append(imap, JUNK)
+    real = mailbox.process_message
+
+    def always_fails_on_junk(session: Session, settings: Settings, raw: bytes) -> Any:
+        if raw == JUNK:
+            raise RuntimeError("cannot be processed, ever")
+        return real(session, settings, raw)
+
+    monkeypatch.setattr(mailbox, "process_message", always_fails_on_junk)
+    for attempt in range(1, mailbox.MAX_ATTEMPTS):
+        assert poll_configured_mailbox(session, settings) == 0
+        assert messages_in(imap, "INBOX") == [JUNK]
+        assert last_poll(session)["failed"] == 1, attempt
+    with imap_login(imap) as client:  # read with BODY.PEEK: still unread for a person
+        client.select_folder("INBOX", readonly=True)
+        flags = next(iter(client.get_flags(client.search(["ALL"])).values()))
+        assert b"\\Seen" not in flags
+    assert poll_configured_mailbox(session, settings) == 0
+    assert messages_in(imap, "INBOX") == []
+    assert messages_in(imap, "Tidings.Failed") == [JUNK]
+    status = last_poll(session)
+    assert status["quarantined"] == 1 and status["failed"] == 0
 
 
 def test_imaps_works_with_a_certificate_the_machine_trusts(

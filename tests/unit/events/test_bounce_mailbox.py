@@ -19,8 +19,9 @@ class FakeImap:
     def __init__(self, messages: dict[int, bytes], move: bool = True) -> None:
         self.folders: dict[str, dict[int, bytes]] = {"INBOX": dict(messages)}
         self.selected = ""
-        self.capabilities = {b"MOVE"} if move else set()
+        self.capabilities = {b"MOVE"} if move else {b"UIDPLUS"}
         self.logged_out = False
+        self.expunged: list[int] = []
 
     def select_folder(self, name: str) -> None:
         self.selected = name
@@ -38,7 +39,7 @@ class FakeImap:
         self.folders[name] = {}
 
     def fetch(self, uids: list[int], _what: Any) -> dict[int, dict[bytes, bytes]]:
-        return {u: {b"RFC822": self.folders[self.selected][u]} for u in uids}
+        return {u: {b"BODY[]": self.folders[self.selected][u], b"FLAGS": ()} for u in uids}
 
     def has_capability(self, name: str) -> bool:
         return name.encode() in self.capabilities
@@ -55,8 +56,8 @@ class FakeImap:
         for u in uids:
             del self.folders[self.selected][u]
 
-    def expunge(self) -> None:
-        pass
+    def uid_expunge(self, uids: list[int]) -> None:
+        self.expunged.extend(uids)
 
     def logout(self) -> None:
         self.logged_out = True
@@ -102,6 +103,7 @@ def test_without_move_support_messages_are_copied_then_deleted(session, settings
     imap = FakeImap({5: b"Subject: hello\r\n\r\nnot a bounce\r\n"}, move=False)
     assert poll_configured_mailbox(session, settings, lambda _c: imap) == 1
     assert imap.folders["INBOX"] == {} and list(imap.folders["Done"]) == [5]
+    assert imap.expunged == [5]  # UID EXPUNGE of ours only (the server has UIDPLUS)
 
 
 def test_no_configured_mailbox_means_no_connection(session, settings):
