@@ -61,7 +61,7 @@ from service.mail.message import ListId, MessageBuilder, MessageParts, NeedsSMTP
 from service.mail.relays import RelayPool, relays_from_settings, supports_smtputf8
 from service.mail.throttle import Throttle
 from service.mail.verp import verp_address
-from service.subscribers.addresses import normalise
+from service.subscribers.addresses import wire_form
 from service.subscribers.models import MailingList, Subscriber
 from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
 from service.tokens import CLICK, OPEN, PREFERENCES, make_token
@@ -276,7 +276,7 @@ class Recipient:
 
         Raises ``InvalidAddress`` (a ``ValueError``) for a snapshot that is not an address.
         """
-        return _wire_form(self.email)
+        return wire_form(self.email)
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -290,11 +290,6 @@ class Recipient:
             return self.wire.rpartition("@")[2]
         except ValueError:
             return self.email.rpartition("@")[2].lower()
-
-
-@lru_cache(maxsize=4096)
-def _wire_form(email: str) -> str:
-    return normalise(email).email_ascii
 
 
 def load_recipients(session: Session, ctx: CampaignContext, ids: Sequence[int]) -> list[Recipient]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import idna
@@ -52,6 +53,26 @@ def normalise(raw: str) -> Address:
         email_ascii=f"{local}@{ascii_domain}",
         needs_smtputf8=not local.isascii(),
     )
+
+
+# A stored address in its plainest form: a lower-case dot-atom local part and an ASCII
+# host name. For these normalise() changes nothing, so the sender skips the validator
+# (about 100 µs an address, a tenth of a worker's time per message).
+_PLAIN_STORED = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]"
+)
+_MAX_PLAIN_LENGTH = 254
+
+
+def wire_form(stored: str) -> str:
+    """The address as it goes on the wire (domain as an A-label), from its stored form.
+
+    Raises ``InvalidAddress`` for a value that is not an address.
+    """
+    if len(stored) <= _MAX_PLAIN_LENGTH and _PLAIN_STORED.fullmatch(stored):
+        return stored
+    return normalise(stored).email_ascii
 
 
 def email_hash(email: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.subscribers.addresses import InvalidAddress, email_hash, normalise
+from service.subscribers.addresses import InvalidAddress, email_hash, normalise, wire_form
 
 
 def test_an_idn_address_keeps_its_readable_form_and_gets_an_a_label_for_the_wire() -> None:
@@ -31,3 +31,26 @@ def test_the_wire_form_and_the_stored_form_of_one_address_hash_alike() -> None:
     assert email_hash(address.email_ascii) == email_hash(address.email)
     assert email_hash("X@Example.ORG ") == email_hash("x@example.org")
     assert email_hash("a@example.org") != email_hash("b@example.org")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "li.wei@example.com",
+        "a+tag@mail.example.org",
+        "x@sub-1.example.co.uk",
+        "张三@例子.中国",
+        "user@例子.中国",
+        "o'brien@example.ie",
+        "first.last@xn--fsqu00a.xn--fiqs8s",
+    ],
+)
+def test_the_wire_form_is_what_normalise_gives(stored: str) -> None:
+    # The sender's fast path for plain addresses must agree with the validator.
+    assert wire_form(stored) == normalise(stored).email_ascii
+
+
+@pytest.mark.parametrize("bad", ["not an address", "a@@b.c", "a@b", ".a@example.com"])
+def test_the_wire_form_of_a_non_address_raises(bad: str) -> None:
+    with pytest.raises(InvalidAddress):
+        wire_form(bad)
