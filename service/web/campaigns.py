@@ -21,6 +21,7 @@ from service.campaigns.sending_config import (
 )
 from service.campaigns.service import (
     CONTENT_MODES,
+    PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
     campaign_list_ids,
@@ -37,6 +38,7 @@ from service.issues.models import Issue
 from service.ops.secrets import restore_masked
 from service.subscribers.models import MailingList, Membership, MembershipStatus
 from service.web.context import db_session, settings
+from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 bp = staff_blueprint("campaigns", __name__)
@@ -143,7 +145,7 @@ def new() -> Any:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         except CampaignError as exc:
             session.rollback()
-            error = str(exc)
+            error = describe(exc)
     lists = _lists_with_counts(session)
     return render_template(
         "campaigns/new.html",
@@ -243,7 +245,7 @@ def start(campaign_id: int) -> Any:
         queue_error = start_and_prepare(session, settings(), campaign_id, _queue_materialize)
     except (TransitionError, ContentError) as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     _audit(session, "campaign.start", campaign_id)
     session.commit()
@@ -278,7 +280,7 @@ def schedule_view(campaign_id: int) -> Any:
         flash(_("Schedule saved."), "info")
     except (CampaignError, TransitionError) as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -292,7 +294,7 @@ def _simple_action(campaign_id: int, action: str, fn: Any, message: str) -> Any:
         flash(message, "info")
     except TransitionError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -303,7 +305,7 @@ def pause_view(campaign_id: int) -> Any:
     return _simple_action(
         campaign_id,
         "pause",
-        lambda s, i: pause(s, i, _("Paused by a staff member.")),
+        lambda s, i: pause(s, i, PAUSED_BY_STAFF),
         _("Paused. Sending stops within one batch."),
     )
 
@@ -352,7 +354,7 @@ def test_send(campaign_id: int) -> Any:
     try:
         results = send_test(session, settings(), campaign_id, addresses)
     except (LookupError, ContentError) as exc:
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()
     _audit(session, "campaign.test", campaign_id, to=addresses)
@@ -399,9 +401,10 @@ def sending_settings() -> Any:
             return redirect(url_for("campaigns.sending_settings"))
         except SendingConfigError as exc:
             session.rollback()
-            errors = exc.errors
+            errors = {name: describe(error) for name, error in exc.errors.items()}
         except ValueError as exc:
-            errors = {"form": str(exc)}
+            # Only the domain limits have a syntax of their own (see _settings_form).
+            errors = {"domain_limits": str(exc)}
     return render_template(
         "campaigns/settings.html",
         config=get_sending_config(session),
