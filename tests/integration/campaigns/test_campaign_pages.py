@@ -240,6 +240,7 @@ def test_the_error_brake_reason_is_shown_in_chinese_and_in_english(
     campaign_id = _paused(session, settings, brake_reason(5, "421 4.7.0 try again later"))
     page = _in(logged_in, "zh", f"/campaigns/{campaign_id}")
     assert "连续 5 次发送失败，已自动暂停。最后一次错误：421 4.7.0 try again later" in page
+    assert "状态：<strong>已暂停</strong>" in page  # a full-width colon after a label
     page = _in(logged_in, "en", f"/campaigns/{campaign_id}")
     assert (
         "Paused automatically after 5 transport failures in a row. "
