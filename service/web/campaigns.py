@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -202,12 +202,26 @@ def show(campaign_id: int) -> Any:
 @bp.route("/campaigns/<int:campaign_id>/progress")
 @require_role("editor")
 def progress(campaign_id: int) -> Any:
-    """The live progress fragment (htmx polls it while the campaign moves)."""
+    """The live progress fragment (htmx polls it while the campaign moves).
+
+    ``shown`` is the status the page was drawn with. Once the campaign has moved on
+    (finished, or paused by the error brake) the status card and the buttons around the
+    fragment are stale too, so htmx is told to reload the whole page (``HX-Refresh``).
+    """
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    return render_template(
-        "campaigns/_progress.html", c=campaign, p=ledger.progress(session, campaign_id), poll=POLL
+    response = make_response(
+        render_template(
+            "campaigns/_progress.html",
+            c=campaign,
+            p=ledger.progress(session, campaign_id),
+            poll=POLL,
+        )
     )
+    shown = request.args.get("shown")
+    if shown and shown != campaign.status:
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @bp.route("/campaigns/<int:campaign_id>/confirm")
