@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -172,30 +172,35 @@ def _failures(session: Session, campaign_id: int, page: int) -> tuple[list[Deliv
     return list(rows), int(total)
 
 
+def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """What the status card shows besides the campaign: its issue, lists and audience."""
+    list_ids = campaign_list_ids(session, campaign.id)
+    return {
+        "issue": session.get(Issue, campaign.issue_id) if campaign.issue_id else None,
+        "lists": session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
+        "audience": ledger.audience_count(session, list_ids),
+        "cfg": settings(),
+    }
+
+
 @bp.route("/campaigns/<int:campaign_id>")
 @require_role("editor")
 def show(campaign_id: int) -> Any:
     """The campaign page: details, actions, live progress and failures."""
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    list_ids = campaign_list_ids(session, campaign_id)
-    lists = session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all()
-    issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     page = _page()
     failures, failures_total = _failures(session, campaign_id, page)
     return render_template(
         "campaigns/show.html",
         c=campaign,
-        issue=issue,
-        lists=lists,
-        audience=ledger.audience_count(session, list_ids),
+        **_summary(session, campaign),
         p=ledger.progress(session, campaign_id),
         poll=POLL,
         failures=failures,
         failures_total=failures_total,
         page=page,
         pages=max((failures_total + FAILURES_PAGE_SIZE - 1) // FAILURES_PAGE_SIZE, 1),
-        cfg=settings(),
     )
 
 
@@ -206,22 +211,21 @@ def progress(campaign_id: int) -> Any:
 
     ``shown`` is the status the page was drawn with. Once the campaign has moved on
     (finished, or paused by the error brake) the status card and the buttons around the
-    fragment are stale too, so htmx is told to reload the whole page (``HX-Refresh``).
+    fragment are stale too: the answer then carries them as well, for htmx to swap in
+    out of band (no reload: the failures list and the reader's scroll position stay).
     """
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    response = make_response(
-        render_template(
-            "campaigns/_progress.html",
-            c=campaign,
-            p=ledger.progress(session, campaign_id),
-            poll=POLL,
-        )
-    )
     shown = request.args.get("shown")
-    if shown and shown != campaign.status:
-        response.headers["HX-Refresh"] = "true"
-    return response
+    changed = bool(shown) and shown != campaign.status
+    return render_template(
+        "campaigns/_progress.html",
+        c=campaign,
+        p=ledger.progress(session, campaign_id),
+        poll=POLL,
+        status_changed=changed,
+        **(_summary(session, campaign) if changed else {}),
+    )
 
 
 @bp.route("/campaigns/<int:campaign_id>/confirm")

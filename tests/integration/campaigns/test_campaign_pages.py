@@ -279,15 +279,19 @@ def test_a_reason_written_before_codes_existed_still_shows_as_it_was_written(
         assert "已由工作人员暂停（旧记录）" in _in(logged_in, lang, f"/campaigns/{campaign_id}")
 
 
-def test_the_progress_fragment_reloads_the_page_once_the_status_has_moved_on(
+def test_the_progress_fragment_brings_the_status_card_and_buttons_once_the_status_moved_on(
     logged_in: FlaskClient, session: Session, settings: Settings
 ) -> None:
     campaign_id = _paused(session, settings, PAUSED_BY_STAFF)
     page = logged_in.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert f'hx-get="/campaigns/{campaign_id}/progress?shown=paused"' in page
+    assert 'id="campaign-summary"' in page and 'id="campaign-actions"' in page
+    assert "hx-swap-oob" not in page
     same = logged_in.get(f"/campaigns/{campaign_id}/progress?shown=paused")
-    assert "HX-Refresh" not in same.headers
+    assert "hx-swap-oob" not in same.get_data(as_text=True)
     # The page was drawn while sending; the campaign has paused (or finished) since: the
     # status card and the Pause/Cancel buttons around the fragment are stale.
-    moved = logged_in.get(f"/campaigns/{campaign_id}/progress?shown=running")
-    assert moved.status_code == 200 and moved.headers.get("HX-Refresh") == "true"
+    moved = logged_in.get(f"/campaigns/{campaign_id}/progress?shown=running").get_data(as_text=True)
+    assert '<div id="campaign-summary" class="card" hx-swap-oob="true">' in moved
+    assert '<div id="campaign-actions" class="card" hx-swap-oob="true">' in moved
+    assert f"/campaigns/{campaign_id}/resume" in moved and "/pause" not in moved
