@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.models import ApiToken, Role, User
 from service.db import utcnow
+from service.errors import DomainError
 
 MIN_PASSWORD_LENGTH = 8
 API_TOKEN_PREFIX = "tdg_"
@@ -24,8 +25,22 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-class AccountError(ValueError):
+class AccountError(DomainError, ValueError):
     """A user or token request that cannot be honoured; the message says why."""
+
+
+def bad_role() -> AccountError:
+    """The error for a role that is not one of ``Role``."""
+    return AccountError("account.bad_role", "role must be one of %(roles)s", roles=", ".join(Role))
+
+
+def short_password() -> AccountError:
+    """The error for a password shorter than ``MIN_PASSWORD_LENGTH``."""
+    return AccountError(
+        "account.short_password",
+        "the password must have at least %(min)s characters",
+        min=MIN_PASSWORD_LENGTH,
+    )
 
 
 def hash_password(password: str) -> str:
@@ -42,13 +57,13 @@ def create_user(session: Session, email: str, password: str, role: str = Role.ED
     """Add a staff member; raise ``AccountError`` for a taken address or a weak password."""
     email = normalise_email(email)
     if "@" not in email:
-        raise AccountError(f"{email!r} is not an email address")
+        raise AccountError("account.bad_email", "%(email)r is not an email address", email=email)
     if role not in set(Role):
-        raise AccountError(f"role must be one of {', '.join(Role)}")
+        raise bad_role()
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise short_password()
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise AccountError(f"a user {email} already exists")
+        raise AccountError("account.email_taken", "a user %(email)s already exists", email=email)
     user = User(email=email, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
@@ -58,7 +73,7 @@ def create_user(session: Session, email: str, password: str, role: str = Role.ED
 def set_password(session: Session, user: User, password: str) -> None:
     """Change a password and end the user's other sessions."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise short_password()
     user.password_hash = hash_password(password)
     user.session_version += 1
 

@@ -177,11 +177,9 @@ def start_cmd(campaign_id: int, as_json: bool) -> None:
 @json_option
 def pause_cmd(campaign_id: int, as_json: bool) -> None:
     """Pause: workers stop within one batch."""
-    from service.campaigns.service import pause
+    from service.campaigns.service import PAUSED_FROM_CLI, pause
 
-    _action(lambda s, i: pause(s, i, "paused from the command line"), "paused")(
-        campaign_id, as_json
-    )
+    _action(lambda s, i: pause(s, i, PAUSED_FROM_CLI), "paused")(campaign_id, as_json)
 
 
 @campaign.command("resume")

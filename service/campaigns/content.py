@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.models import Campaign, Link
 from service.config import Settings
+from service.errors import DomainError
 from service.issues.models import Issue
 from service.issues.render import CompiledEmail, render_issue
 from service.issues.render_compiled import (
@@ -36,7 +37,7 @@ _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.I)
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1>", re.I | re.S)
 
 
-class ContentError(ValueError):
+class ContentError(DomainError, ValueError):
     """The campaign's content cannot be rendered; the message says why."""
 
 
@@ -54,7 +55,7 @@ def render_content(
         return _from_issue(session, settings, campaign, tracking)
     if campaign.body_html:
         return _from_html(campaign.body_html, tracking)
-    raise ContentError("the campaign has neither an issue nor an HTML body")
+    raise ContentError("content.empty", "the campaign has neither an issue nor an HTML body")
 
 
 def compile_campaign(session: Session, settings: Settings, campaign: Campaign) -> CompiledEmail:
@@ -77,7 +78,11 @@ def compile_campaign(session: Session, settings: Settings, campaign: Campaign) -
 def load_compiled(campaign: Campaign) -> CompiledEmail:
     """The stored compiled content (raises ``ContentError`` when sending never started)."""
     if not campaign.compiled:
-        raise ContentError(f"campaign {campaign.id} has not been compiled; start it first")
+        raise ContentError(
+            "content.not_compiled",
+            "campaign %(campaign_id)s has not been compiled; start it first",
+            campaign_id=campaign.id,
+        )
     return CompiledEmail.from_dict(campaign.compiled)
 
 
@@ -90,8 +95,13 @@ def _issue_doc(issue: Issue) -> IssueDoc:
         try:
             return import_file(issue.source_filename, issue.source_data)
         except DocumentImportError as exc:
-            raise ContentError(f"issue {issue.id} cannot be read: {exc}") from exc
-    raise ContentError(f"issue {issue.id} has no content")
+            raise ContentError(
+                "content.unreadable_issue",
+                "issue %(issue_id)s cannot be read: %(error)s",
+                issue_id=issue.id,
+                error=exc.detail,
+            ) from exc
+    raise ContentError("content.no_content", "issue %(issue_id)s has no content", issue_id=issue.id)
 
 
 def _from_issue(
@@ -99,7 +109,11 @@ def _from_issue(
 ) -> tuple[CompiledEmail, Links]:
     issue = session.get(Issue, campaign.issue_id)
     if issue is None:
-        raise ContentError(f"issue {campaign.issue_id} no longer exists")
+        raise ContentError(
+            "content.issue_gone",
+            "issue %(issue_id)s no longer exists",
+            issue_id=campaign.issue_id,
+        )
     from service.issues.layout import get_layout
 
     rendered = render_issue(
@@ -118,7 +132,7 @@ def _from_html(body: str, tracking: bool) -> tuple[CompiledEmail, Links]:
     """Compile a plain HTML body: tracked links, a footer with the unsubscribe link."""
     markers = SlotMarkers()
     if markers.nonce in body:
-        raise ContentError("the body contains the slot marker; try again")
+        raise ContentError("content.slot_marker", "the body contains the slot marker; try again")
     links: Links = []
 
     def track(match: re.Match[str]) -> str:

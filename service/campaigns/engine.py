@@ -19,9 +19,15 @@ from service.campaigns import ledger
 from service.campaigns.content import compile_campaign
 from service.campaigns.models import Campaign, CampaignStatus
 from service.campaigns.sending_config import get_sending_config
-from service.campaigns.service import TransitionError, mark_running
+from service.campaigns.service import (
+    TransitionError,
+    mark_running,
+    no_campaign,
+    reason_values,
+)
 from service.config import Settings
 from service.db import utcnow
+from service.errors import Message, message_of
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +42,14 @@ def start(session: Session, settings: Settings, campaign_id: int) -> None:
     """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise TransitionError(f"there is no campaign {campaign_id}")
+        raise no_campaign(campaign_id)
     if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        raise TransitionError(f"campaign {campaign_id} is {campaign.status}, cannot start")
+        raise TransitionError(
+            "campaign.cannot_start",
+            "campaign %(campaign_id)s is %(status)s, cannot start",
+            campaign_id=campaign_id,
+            status=campaign.status,
+        )
     compile_campaign(session, settings, campaign)
     mark_running(session, campaign_id)
     session.commit()
@@ -81,14 +92,18 @@ def start_due(session: Session, settings: Settings) -> list[int]:
             started.append(campaign_id)
         except (TransitionError, ValueError) as exc:
             session.rollback()
-            _note(session, campaign_id, f"could not start: {exc}")
+            reason = Message.of(
+                "campaign.start_failed", "could not start: %(error)s", error=message_of(exc)
+            )
+            _note(session, campaign_id, reason)
     return started
 
 
-def _note(session: Session, campaign_id: int, reason: str) -> None:
+def _note(session: Session, campaign_id: int, reason: Message) -> None:
     campaign = session.get(Campaign, campaign_id)
     if campaign is not None:
-        campaign.status_reason = reason[:1000]
+        for column, value in reason_values(reason).items():
+            setattr(campaign, column, value)
         session.commit()
 
 

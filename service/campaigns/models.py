@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, utcnow
+from service.errors import Message
 
 
 class CampaignStatus(enum.StrEnum):
@@ -83,7 +84,12 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why the campaign is in its state: English text (the API and the command line show
+    # it), and the same as a code with parameters so the admin can translate it. Rows
+    # from before the code existed have only the text.
     status_reason: Mapped[str] = mapped_column(Text, default="")
+    status_code: Mapped[str] = mapped_column(String(64), default="")
+    status_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     recipients_total: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int | None] = mapped_column(
@@ -91,6 +97,13 @@ class Campaign(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def status_message(self) -> Message:
+        """Why the campaign is in its state, for the reader's language (may be empty)."""
+        return Message.load(
+            {"code": self.status_code, "text": self.status_reason, "params": self.status_params}
+        )
 
 
 class Delivery(Base):

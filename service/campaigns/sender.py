@@ -46,6 +46,7 @@ from service.campaigns.sending_config import SendingConfig, get_sending_config
 from service.campaigns.service import TransitionError, campaign_list_ids, pause
 from service.config import Settings, parse_smtp_url
 from service.db import utcnow
+from service.errors import Message
 from service.events.mailto_unsubscribe import unsubscribe_address
 from service.events.policy import record_smtp_refusal, smtp_refusal_kind
 from service.issues.render import CompiledEmail
@@ -78,6 +79,8 @@ REDIS_RETRY_SLEEP = 0.5
 BATCH_CONNECT_FAILURES = 2
 BRAKE_KEY = "tidings:brake:"
 BRAKE_KEY_TTL_SECONDS = 24 * 3600
+# How much of a relay's answer a pause reason quotes.
+MAX_QUOTED_ERROR_CHARS = 300
 # DESIGN §5: a worker process keeps its relay connection between batches (no connect, TLS
 # and login per batch). One idle longer than this is closed instead of reused: relays drop
 # quiet clients, and a kept connection is NOOP-checked before reuse anyway.
@@ -596,7 +599,7 @@ class _Batch:
         with the reason and give the whole rest back, the row in hand included, with no
         attempt counted — the fault is ours, not the recipients'."""
         self.flush()
-        self._pause(f"paused automatically: the relay refused the connection: {str(exc)[:300]}")
+        self._pause(refusal_reason(str(exc)))
         self.release(rest, "the relay refused the connection")
 
     def still_running(self) -> bool:
@@ -770,16 +773,13 @@ class _Batch:
             return
         if count >= self.config.error_brake > 0:
             self.flush()
-            self._pause(
-                f"paused automatically after {count} transport failures in a row; "
-                f"last: {error[:300]}"
-            )
+            self._pause(brake_reason(count, error))
             try:
                 self.client.delete(key)
             except (redis.RedisError, OSError):
                 pass
 
-    def _pause(self, reason: str) -> None:
+    def _pause(self, reason: Message) -> None:
         """Pause the campaign with ``reason`` (the error brake and a refused login)."""
         try:
             pause(self.session, self.ctx.campaign_id, reason)
@@ -787,6 +787,26 @@ class _Batch:
             self.result.braked = True
         except TransitionError:
             self.session.rollback()
+
+
+def brake_reason(count: int, error: str) -> Message:
+    """Why the error brake paused a campaign: ``count`` failures in a row, the last one's
+    text as the relay gave it (quoted, never translated)."""
+    return Message.of(
+        "campaign.error_brake",
+        "paused automatically after %(count)s transport failures in a row; last: %(error)s",
+        count=count,
+        error=error[:MAX_QUOTED_ERROR_CHARS],
+    )
+
+
+def refusal_reason(error: str) -> Message:
+    """Why a campaign paused when the relay refused our connection (e.g. the login)."""
+    return Message.of(
+        "campaign.relay_refused",
+        "paused automatically: the relay refused the connection: %(error)s",
+        error=error[:MAX_QUOTED_ERROR_CHARS],
+    )
 
 
 def record_refusal(session: Session, delivery_id: int, refusal: SendError) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import ConfigError, parse_smtp_url
+from service.errors import Message
 
 SETTINGS_KEY = "sending"
 
@@ -46,11 +47,14 @@ DEFAULT_SENDING_STALE_SECONDS = 900.0
 # Results are committed in groups of this many messages (see README, "commit groups").
 DEFAULT_COMMIT_GROUP = 20
 
+NOT_A_NUMBER = Message.of("settings.not_a_number", "Enter a number.")
+NOT_POSITIVE = Message.of("settings.not_positive", "Enter a positive number.")
+
 
 class SendingConfigError(ValueError):
-    """A submitted sending setting is invalid; ``errors`` maps field to English message."""
+    """A submitted sending setting is invalid; ``errors`` maps field to what is wrong."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, Message]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
@@ -96,8 +100,8 @@ _NUMBER_FIELDS = {
 }
 
 
-def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, str]]:
-    errors: dict[str, str] = {}
+def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, Message]]:
+    errors: dict[str, Message] = {}
     values: dict[str, Any] = {}
     defaults = SendingConfig()
     for name, kind in _NUMBER_FIELDS.items():
@@ -105,13 +109,13 @@ def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, str]]:
         try:
             number: float | int = int(raw) if kind == "int" else float(raw)
         except (TypeError, ValueError):
-            errors[name] = "Enter a number."
+            errors[name] = NOT_A_NUMBER
             continue
         if number < 0 or (
             name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
             and number < 1
         ):
-            errors[name] = "Enter a positive number."
+            errors[name] = NOT_POSITIVE
             continue
         values[name] = number
     limits: dict[str, dict[str, float]] = {}
@@ -119,10 +123,18 @@ def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, str]]:
         try:
             limit, window = float(spec["limit"]), float(spec.get("window", 60))
         except (KeyError, TypeError, ValueError):
-            errors["domain_limits"] = f"{domain}: give a limit and a window in seconds."
+            errors["domain_limits"] = Message.of(
+                "settings.bad_domain_limit",
+                "%(domain)s: give a limit and a window in seconds.",
+                domain=domain,
+            )
             continue
         if limit <= 0 or window <= 0 or "@" in domain or not domain.strip():
-            errors["domain_limits"] = f"{domain}: limit and window must be positive."
+            errors["domain_limits"] = Message.of(
+                "settings.domain_limit_not_positive",
+                "%(domain)s: limit and window must be positive.",
+                domain=domain,
+            )
             continue
         limits[domain.strip().lower()] = {"limit": limit, "window": window}
     values["domain_limits"] = limits if "domain_limits" in data else defaults.domain_limits
@@ -135,7 +147,10 @@ def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, str]]:
             if weight < 0:
                 raise ValueError("negative weight")
         except (ConfigError, TypeError, ValueError) as exc:
-            errors["relays"] = f"{url or '(empty)'}: {exc}"
+            # ConfigError's sentence (English) is shared with startup checks: quoted as is.
+            errors["relays"] = Message.of(
+                "settings.bad_relay", "%(url)s: %(error)s", url=url or "(empty)", error=str(exc)
+            )
             continue
         relays.append(RelayConfig(url=url, weight=weight))
     values["relays"] = tuple(relays)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parseaddr
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, insert, select, update
@@ -25,23 +26,53 @@ from service.campaigns.models import (
 )
 from service.config import Settings
 from service.db import utcnow
+from service.errors import DomainError, Message
 from service.issues.models import Issue
 from service.subscribers.addresses import InvalidAddress, normalise
 from service.subscribers.models import MailingList
 
 CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300
+# status_reason is shown in a box on the campaign page; a relay's answer can be long.
+MAX_REASON_CHARS = 1000
 # Rows that have not gone out yet; cancel turns them into `skipped`.
 NOT_YET_SENT = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.RETRY_DUE)
-RESEND_REASON = "resending rows whose outcome was unknown"
+RESEND_REASON = Message.of("campaign.resending_unknown", "resending rows whose outcome was unknown")
+# Who paused a campaign, as its page says it.
+PAUSED_BY_STAFF = Message.of("campaign.paused_by_staff", "paused by a staff member")
+PAUSED_THROUGH_API = Message.of("campaign.paused_through_api", "paused through the API")
+PAUSED_FROM_CLI = Message.of("campaign.paused_from_cli", "paused from the command line")
 
 
-class CampaignError(ValueError):
+class CampaignError(DomainError, ValueError):
     """Bad input for a campaign; the message says what to fix."""
 
 
-class TransitionError(RuntimeError):
+class TransitionError(DomainError, RuntimeError):
     """The campaign was not in a state that allows this action (someone was quicker)."""
+
+
+def no_campaign(campaign_id: int) -> TransitionError:
+    """The error for a campaign id that does not exist (any more)."""
+    return TransitionError(
+        "campaign.missing", "there is no campaign %(campaign_id)s", campaign_id=campaign_id
+    )
+
+
+def reason_values(reason: Message | None) -> dict[str, Any]:
+    """The columns that store why a campaign is in its state (nothing: empty reason).
+
+    The English text goes to ``status_reason`` (what the API and the command line show),
+    the code and parameters let the admin say it in the reader's language.
+    """
+    if reason is None:
+        return {"status_reason": "", "status_code": "", "status_params": None}
+    dumped = reason.dump()
+    return {
+        "status_reason": reason.text[:MAX_REASON_CHARS],
+        "status_code": reason.code,
+        "status_params": dumped["params"] or None,
+    }
 
 
 def create_campaign(
@@ -66,27 +97,37 @@ def create_campaign(
     defaults to the issue's title and number; From defaults to ``TIDINGS_FROM``.
     """
     if (issue_id is None) == (body_html is None):
-        raise CampaignError("give either an issue or an HTML body")
+        raise CampaignError("campaign.issue_or_body", "give either an issue or an HTML body")
     issue = session.get(Issue, issue_id) if issue_id is not None else None
     if issue_id is not None and issue is None:
-        raise CampaignError(f"there is no issue {issue_id}")
+        raise CampaignError(
+            "campaign.no_issue", "there is no issue %(issue_id)s", issue_id=issue_id
+        )
     list_rows = _lists(session, lists)
     if content_mode not in CONTENT_MODES:
-        raise CampaignError(f"content mode must be one of {', '.join(CONTENT_MODES)}")
+        raise CampaignError(
+            "campaign.bad_content_mode",
+            "content mode must be one of %(modes)s",
+            modes=", ".join(CONTENT_MODES),
+        )
     subject = (subject or "").strip() or (
         f"{issue.title} {issue.number}".strip() if issue is not None else ""
     )
     if not subject:
-        raise CampaignError("a subject is needed")
+        raise CampaignError("campaign.no_subject", "a subject is needed")
     if len(subject) > MAX_SUBJECT_CHARS or any(c in subject for c in "\r\n"):
         raise CampaignError(
-            f"the subject must be one line of at most {MAX_SUBJECT_CHARS} characters"
+            "campaign.bad_subject",
+            "the subject must be one line of at most %(max)s characters",
+            max=MAX_SUBJECT_CHARS,
         )
     sender = _address(from_addr or settings.from_addr, "From")
     reply = _address(reply_to, "Reply-To") if reply_to else None
     name = settings.from_name if from_name is None else from_name
     if any(c in name + preheader for c in "\r\n"):
-        raise CampaignError("the From name and preheader must be one line")
+        raise CampaignError(
+            "campaign.multiline_header", "the From name and preheader must be one line"
+        )
     campaign = Campaign(
         issue_id=issue_id,
         body_html=body_html,
@@ -112,7 +153,7 @@ def create_campaign(
 
 def _lists(session: Session, refs: Sequence[str | int]) -> list[MailingList]:
     if not refs:
-        raise CampaignError("choose at least one list")
+        raise CampaignError("campaign.no_list", "choose at least one list")
     found: dict[int, MailingList] = {}
     for ref in refs:
         text = str(ref).strip()
@@ -120,7 +161,7 @@ def _lists(session: Session, refs: Sequence[str | int]) -> list[MailingList]:
         if row is None and text.isdigit():
             row = session.get(MailingList, int(text))
         if row is None:
-            raise CampaignError(f"there is no list {text!r}")
+            raise CampaignError("campaign.unknown_list", "there is no list %(list)r", list=text)
         found[row.id] = row
     return list(found.values())
 
@@ -130,7 +171,9 @@ def _address(value: str | None, what: str) -> str:
     try:
         return normalise(addr or (value or "")).email_ascii
     except InvalidAddress as exc:
-        raise CampaignError(f"{what}: {exc}") from exc
+        raise CampaignError(
+            "campaign.bad_address", "%(header)s: %(error)s", header=what, error=exc.detail
+        ) from exc
 
 
 def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
@@ -163,8 +206,14 @@ def _transition(
     if result.first() is None:
         current = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
         if current is None:
-            raise TransitionError(f"there is no campaign {campaign_id}")
-        raise TransitionError(f"campaign {campaign_id} is {current}, cannot become {new}")
+            raise no_campaign(campaign_id)
+        raise TransitionError(
+            "campaign.bad_transition",
+            "campaign %(campaign_id)s is %(status)s, cannot become %(new_status)s",
+            campaign_id=campaign_id,
+            status=current,
+            new_status=str(new),
+        )
     session.expire_all()
 
 
@@ -173,24 +222,33 @@ def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise CampaignError(f"{text!r} is not a time like 2026-12-01T09:00") from exc
+        raise CampaignError(
+            "campaign.bad_time", "%(text)r is not a time like 2026-12-01T09:00", text=text
+        ) from exc
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
 def schedule(session: Session, campaign_id: int, at: datetime) -> None:
     """draft|scheduled → scheduled at ``at`` (timezone-aware; must be in the future)."""
     if at.tzinfo is None:
-        raise CampaignError("the time needs a zone")
+        raise time_without_zone()
     if at <= utcnow():
-        raise CampaignError("the scheduled time is in the past; use start to send now")
+        raise CampaignError(
+            "campaign.time_in_past", "the scheduled time is in the past; use start to send now"
+        )
     _transition(
         session,
         campaign_id,
         [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
         CampaignStatus.SCHEDULED,
         scheduled_at=at,
-        status_reason="",
+        **reason_values(None),
     )
+
+
+def time_without_zone() -> CampaignError:
+    """The error for a time given without a zone offset."""
+    return CampaignError("campaign.time_without_zone", "the time needs a zone")
 
 
 def unschedule(session: Session, campaign_id: int) -> None:
@@ -208,19 +266,20 @@ def mark_running(session: Session, campaign_id: int) -> None:
         [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
         CampaignStatus.RUNNING,
         started_at=utcnow(),
-        status_reason="",
+        **reason_values(None),
     )
 
 
-def pause(session: Session, campaign_id: int, reason: str = "") -> None:
-    """running → paused. Workers stop claiming at once; a batch in flight stops at its
-    next commit group and gives its untouched rows back."""
+def pause(session: Session, campaign_id: int, reason: Message | None = None) -> None:
+    """running → paused, noting ``reason`` (who paused, or why the sender did). Workers stop
+    claiming at once; a batch in flight stops at its next commit group and gives its
+    untouched rows back."""
     _transition(
         session,
         campaign_id,
         [CampaignStatus.RUNNING],
         CampaignStatus.PAUSED,
-        status_reason=reason,
+        **reason_values(reason),
     )
 
 
@@ -236,7 +295,7 @@ def resume(session: Session, campaign_id: int) -> None:
         campaign_id,
         [CampaignStatus.PAUSED],
         CampaignStatus.RUNNING,
-        status_reason="",
+        **reason_values(None),
     )
     session.execute(
         update(Delivery)
@@ -296,13 +355,17 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
     """
     allowed = [CampaignStatus.FINISHED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]
     finished = Campaign.status == CampaignStatus.FINISHED
+    reason = reason_values(RESEND_REASON)
     result = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status.in_([str(s) for s in allowed]))
         .values(
             status=case((finished, str(CampaignStatus.RUNNING)), else_=Campaign.status),
             finished_at=case((finished, None), else_=Campaign.finished_at),
-            status_reason=case((finished, RESEND_REASON), else_=Campaign.status_reason),
+            status_reason=case((finished, reason["status_reason"]), else_=Campaign.status_reason),
+            status_code=case((finished, reason["status_code"]), else_=Campaign.status_code),
+            # The resend note has no parameters: NULL, which needs no JSON literal here.
+            status_params=case((finished, None), else_=Campaign.status_params),
             updated_at=utcnow(),
         )
         .returning(Campaign.id)
@@ -311,8 +374,13 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
     if result.first() is None:
         current = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
         if current is None:
-            raise TransitionError(f"there is no campaign {campaign_id}")
-        raise TransitionError(f"campaign {campaign_id} is {current}, cannot resend unknown rows")
+            raise no_campaign(campaign_id)
+        raise TransitionError(
+            "campaign.cannot_resend",
+            "campaign %(campaign_id)s is %(status)s, cannot resend unknown rows",
+            campaign_id=campaign_id,
+            status=current,
+        )
     session.expire_all()
     moved = session.execute(
         update(Delivery)

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from service.errors import DomainError
 from service.issues.blocks import (
     NUMBERED_RE,
     Block,
@@ -153,8 +154,14 @@ DATE_RES = [
 _SEPARATORS = " \t/|｜·•-—–,，、:：;；"
 
 
-class DocumentImportError(ValueError):
+class DocumentImportError(DomainError, ValueError):
     """The document cannot be imported; the message says why in words an editor understands."""
+
+
+def _binary_document() -> DocumentImportError:
+    return DocumentImportError(
+        "document.binary", "This is a binary file, not a Markdown text file."
+    )
 
 
 # --- small classifiers ----------------------------------------------------------------------
@@ -737,8 +744,9 @@ class _Importer:
         sections = self._assemble(content)
         if not any(s.articles for s in sections):
             raise DocumentImportError(
+                "document.no_headings",
                 "No articles were found. Give each article title its own heading "
-                "(Markdown '#' or a Word heading style) and import again."
+                "(Markdown '#' or a Word heading style) and import again.",
             )
         return IssueDoc(
             journal=self.journal,
@@ -780,21 +788,23 @@ def import_markdown(text: str) -> IssueDoc:
     """Import a Markdown document (already decoded) into a structured issue."""
     text = strip_controls(text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
     if not text.strip():
-        raise DocumentImportError("The document is empty.")
+        raise DocumentImportError("document.empty", "The document is empty.")
     blocks = [b for b in parse_blocks(text) if b.kind == "hr" or b.text.strip()]
     if not any(b.text for b in blocks):
-        raise DocumentImportError("The document contains no text.")
+        raise DocumentImportError("document.no_text", "The document contains no text.")
     return _Importer(blocks).run()
 
 
 def docx_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
     """The Markdown that a .docx file is imported from (what missing_sentences checks)."""
     if not data:
-        raise DocumentImportError("The document is empty.")
+        raise DocumentImportError("document.empty", "The document is empty.")
     try:
         return docx_to_markdown(data, save_image)
     except WordConversionError as exc:
-        raise DocumentImportError(f"Cannot read the Word document: {exc}.") from exc
+        raise DocumentImportError(
+            "document.bad_docx", "Cannot read the Word document: %(error)s.", error=exc.detail
+        ) from exc
 
 
 def import_docx(data: bytes, save_image: ImageSaver | None = None) -> IssueDoc:
@@ -809,14 +819,16 @@ def import_docx(data: bytes, save_image: ImageSaver | None = None) -> IssueDoc:
 def decode_text(data: bytes) -> str:
     """Decode a text document: UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030."""
     if not data.strip():
-        raise DocumentImportError("The document is empty.")
+        raise DocumentImportError("document.empty", "The document is empty.")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise DocumentImportError("The text file is damaged (invalid UTF-16).") from exc
+            raise DocumentImportError(
+                "document.bad_utf16", "The text file is damaged (invalid UTF-16)."
+            ) from exc
     if b"\x00" in data:
-        raise DocumentImportError("This is a binary file, not a Markdown text file.")
+        raise _binary_document()
     # UTF-8 first: it is strict enough that a GB18030 file essentially never decodes as UTF-8,
     # while GB18030 accepts most byte sequences and therefore has to come last.
     for encoding in ("utf-8-sig", "gb18030"):
@@ -826,10 +838,11 @@ def decode_text(data: bytes) -> str:
             continue
         controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
         if controls > max(2, len(text) // 100):
-            raise DocumentImportError("This is a binary file, not a Markdown text file.")
+            raise _binary_document()
         return text
     raise DocumentImportError(
-        "The text file could not be decoded; save it as UTF-8 (or GB18030) and import again."
+        "document.unknown_encoding",
+        "The text file could not be decoded; save it as UTF-8 (or GB18030) and import again.",
     )
 
 
@@ -845,11 +858,13 @@ def import_file(path_or_name: str, data: bytes, save_image: ImageSaver | None = 
         return import_markdown(decode_text(data))
     if suffix == ".doc":
         raise DocumentImportError(
-            "Old Word .doc files are not supported; save the document as .docx and import again."
+            "document.old_doc",
+            "Old Word .doc files are not supported; save the document as .docx and import again.",
         )
     raise DocumentImportError(
-        f"Unsupported file type {suffix or '(none)'!r}: "
-        "import a Markdown (.md) or Word (.docx) file."
+        "document.bad_type",
+        "Unsupported file type %(suffix)r: import a Markdown (.md) or Word (.docx) file.",
+        suffix=suffix or "(none)",
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
+from service.errors import Message
 from service.issues.render import LANGUAGES, Layout
 
 LAYOUT_KEY = "layout"
@@ -40,10 +41,26 @@ _HTTP_URL = re.compile(r"https?://[^\s<>\"']+", re.I)
 _WEBSITE = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.I)
 
 
+# What can be wrong with a layout field: its code and the English sentence.
+CONTROL_CHARS = Message.of("layout.control_chars", "Control characters are not allowed.")
+TOO_LONG = Message.of("layout.too_long", "This is too long.")
+BAD_COLOUR = Message.of(
+    "layout.bad_colour", "A colour like #1d4f91 (# and 3 or 6 hexadecimal digits)."
+)
+BAD_LOGO_URL = Message.of(
+    "layout.bad_logo_url", "An image address starting with https:// (or http://)."
+)
+BAD_EMAIL = Message.of("layout.bad_email", "An email address like service@example.org.")
+BAD_WEBSITE = Message.of(
+    "layout.bad_website", "A web address starting with http://, https:// or www."
+)
+BAD_LANGUAGE = Message.of("layout.bad_language", "Choose one of the offered languages.")
+
+
 class LayoutError(ValueError):
     """The submitted layout is invalid; ``errors`` maps each field to what is wrong."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, Message]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
@@ -84,37 +101,39 @@ def get_layout(session: Session, settings: Settings) -> Layout:
         return Layout(**merged)
 
 
-def clean_layout_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+def clean_layout_values(
+    values: Mapping[str, Any],
+) -> tuple[dict[str, str], dict[str, Message]]:
     """Normalise submitted layout fields; return ``(clean values, {field: error})``.
 
-    Error messages are English msgids: the web layer translates them.
+    The web layer translates the errors by their code.
     """
     clean: dict[str, str] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, Message] = {}
     for name in FIELD_NAMES:
         raw = values.get(name, "")
         value = " ".join(str(raw if raw is not None else "").split())
         clean[name] = value
         limit = MAX_URL_CHARS if name in ("logo_url", "website") else MAX_TEXT_CHARS
         if _CONTROL.search(str(raw or "").replace("\n", " ").replace("\r", " ").replace("\t", " ")):
-            errors[name] = "Control characters are not allowed."
+            errors[name] = CONTROL_CHARS
         elif len(value) > limit:
-            errors[name] = "This is too long."
+            errors[name] = TOO_LONG
     for name in ("primary_color", "accent_color"):
         if name not in errors and not _HEX_COLOR.fullmatch(clean[name]):
-            errors[name] = "A colour like #1d4f91 (# and 3 or 6 hexadecimal digits)."
+            errors[name] = BAD_COLOUR
     if (
         "logo_url" not in errors
         and clean["logo_url"]
         and not _HTTP_URL.fullmatch(clean["logo_url"])
     ):
-        errors["logo_url"] = "An image address starting with https:// (or http://)."
+        errors["logo_url"] = BAD_LOGO_URL
     if "email" not in errors and clean["email"] and not _EMAIL.fullmatch(clean["email"]):
-        errors["email"] = "An email address like service@example.org."
+        errors["email"] = BAD_EMAIL
     if "website" not in errors and clean["website"] and not _WEBSITE.fullmatch(clean["website"]):
-        errors["website"] = "A web address starting with http://, https:// or www."
+        errors["website"] = BAD_WEBSITE
     if clean["language"] not in LANGUAGES:
-        errors["language"] = "Choose one of the offered languages."
+        errors["language"] = BAD_LANGUAGE
     return clean, errors
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from service.accounts.audit import audit
 from service.config import Settings
 from service.db import utcnow
+from service.errors import DomainError
 from service.issues.importer import (
     DocumentImportError,
     import_file,
@@ -96,7 +97,7 @@ _ANCHOR_NUMBER = re.compile(r"a(\d+)\Z")
 Direction = Literal["up", "down"]
 
 
-class IssueEditError(ValueError):
+class IssueEditError(DomainError, ValueError):
     """An edit cannot be made; the message says why in words an editor understands."""
 
 
@@ -118,14 +119,18 @@ def create_issue_from_document(
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:MAX_FILENAME_CHARS]
     if not name:
-        raise DocumentImportError("The file has no name; import a .md or .docx file.")
+        raise DocumentImportError(
+            "document.no_name", "The file has no name; import a .md or .docx file."
+        )
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentImportError(
-            f"The file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."
+            "document.too_large",
+            "The file is larger than %(mb)s MB.",
+            mb=MAX_DOCUMENT_BYTES // (1024 * 1024),
         )
     doc = import_file(name, data)
     if not any(True for _ in doc.articles()):
-        raise DocumentImportError("No articles were found in the document.")
+        raise DocumentImportError("document.no_articles", "No articles were found in the document.")
     issue = Issue(
         slug=unique_slug(session, _slug_base(doc, name)),
         title=_issue_title(doc, name),
@@ -232,7 +237,7 @@ def find_article(doc: IssueDoc, anchor: str) -> tuple[int, int]:
         for ai, article in enumerate(section.articles):
             if article.anchor == anchor:
                 return si, ai
-    raise ArticleNotFound("That article no longer exists; reload the page.")
+    raise ArticleNotFound("issue.article_gone", "That article no longer exists; reload the page.")
 
 
 # ---- article edits ------------------------------------------------------------------------------
@@ -252,16 +257,16 @@ def move_article(
         elif si > 0:
             doc.sections[si - 1].articles.append(articles.pop(ai))
         else:
-            raise IssueEditError("The article is already the first one.")
+            raise IssueEditError("issue.already_first", "The article is already the first one.")
     elif direction == "down":
         if ai < len(articles) - 1:
             articles[ai + 1], articles[ai] = articles[ai], articles[ai + 1]
         elif si < len(doc.sections) - 1:
             doc.sections[si + 1].articles.insert(0, articles.pop(ai))
         else:
-            raise IssueEditError("The article is already the last one.")
+            raise IssueEditError("issue.already_last", "The article is already the last one.")
     else:
-        raise IssueEditError("Unknown direction.")
+        raise IssueEditError("issue.bad_direction", "Unknown direction.")
     save_doc(session, issue, doc)
     audit(session, user_id, "issue.article.move", "issue", issue.id, anchor=anchor, to=direction)
 
@@ -271,11 +276,19 @@ def _clean_fields(title: str, body: str, source: str | None) -> tuple[str, str, 
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     clean_source = " ".join((source or "").split()) or None
     if not title:
-        raise IssueEditError("An article needs a title.")
+        raise IssueEditError("issue.no_title", "An article needs a title.")
     if len(title) > MAX_ARTICLE_TITLE_CHARS:
-        raise IssueEditError(f"The title is longer than {MAX_ARTICLE_TITLE_CHARS} characters.")
+        raise IssueEditError(
+            "issue.title_too_long",
+            "The title is longer than %(max)s characters.",
+            max=MAX_ARTICLE_TITLE_CHARS,
+        )
     if clean_source and len(clean_source) > MAX_SOURCE_CHARS:
-        raise IssueEditError(f"The source is longer than {MAX_SOURCE_CHARS} characters.")
+        raise IssueEditError(
+            "issue.source_too_long",
+            "The source is longer than %(max)s characters.",
+            max=MAX_SOURCE_CHARS,
+        )
     return title, body, clean_source
 
 
@@ -346,7 +359,9 @@ def add_article(
     if not doc.sections:
         doc.sections.append(Section(title="", articles=[]))
     if not 0 <= section_index < len(doc.sections):
-        raise IssueEditError("That section no longer exists; reload the page.")
+        raise IssueEditError(
+            "issue.section_gone", "That section no longer exists; reload the page."
+        )
     article = Article(title=title, body=body, source=source, anchor=_next_anchor(doc))
     doc.sections[section_index].articles.append(article)
     save_doc(session, issue, doc)
@@ -360,7 +375,9 @@ def add_article(
 def publish(session: Session, issue: Issue, user_id: int | None = None) -> None:
     """Show the issue in the public web archive (keeps the first publication time)."""
     if not any(True for _ in load_doc(issue).articles()):
-        raise IssueEditError("An issue without articles cannot be published.")
+        raise IssueEditError(
+            "issue.publish_empty", "An issue without articles cannot be published."
+        )
     if issue.published_at is None:
         issue.published_at = utcnow()
     session.flush()

@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 import mammoth
 import mammoth.images
 
+from service.errors import DomainError
 from service.issues.blocks import join_text
 
 # Stores one embedded image (bytes, content type) and returns the URL to use in the Markdown.
@@ -44,7 +45,7 @@ _ESCAPE_RE = re.compile(r"([\\`*_\[\]<>])")
 _LINE_START_RE = re.compile(r"^(\s*)(\d+)?([#>+\-=.)])(?=\s|$)")
 
 
-class WordConversionError(ValueError):
+class WordConversionError(DomainError, ValueError):
     """The bytes are not a readable .docx file."""
 
 
@@ -221,7 +222,9 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
     returns a URL: data URIs make a large message that Gmail clips and many clients block.
     """
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise WordConversionError("the file is not a .docx (Word 2007 or later) document")
+        raise WordConversionError(
+            "word.not_docx", "the file is not a .docx (Word 2007 or later) document"
+        )
     options: dict[str, object] = {"style_map": STYLE_MAP}
     if save_image is not None:
         saver = save_image
@@ -235,5 +238,7 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
         result = mammoth.convert_to_html(io.BytesIO(data), **options)
     except (KeyError, zipfile.BadZipFile, ValueError, OSError) as exc:
         # KeyError: the zip lacks word/document.xml, i.e. it is some other zip file.
-        raise WordConversionError(f"the .docx file could not be read ({exc})") from exc
+        raise WordConversionError(
+            "word.unreadable", "the .docx file could not be read (%(error)s)", error=str(exc)
+        ) from exc
     return html_to_markdown(result.value)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.models import ApiToken, Role, User
-from service.accounts.users import AccountError, set_password
+from service.accounts.users import AccountError, bad_role, set_password
 from service.db import utcnow
 
 TOKEN_SCOPES = ("read", "read write")
@@ -32,7 +32,7 @@ def get_user(session: Session, user_id: int) -> User:
     """The user with this id; ``AccountError`` if there is none."""
     user = session.get(User, user_id)
     if user is None:
-        raise AccountError("no such user")
+        raise AccountError("account.no_user", "no such user")
     return user
 
 
@@ -43,13 +43,15 @@ def _active_admins(session: Session) -> int:
 
 def _guard_last_admin(session: Session, user: User) -> None:
     if user.role == Role.ADMIN and user.active and _active_admins(session) <= 1:
-        raise AccountError("the last active admin cannot be demoted or deactivated")
+        raise AccountError(
+            "account.last_admin", "the last active admin cannot be demoted or deactivated"
+        )
 
 
 def change_role(session: Session, user: User, role: str) -> None:
     """Give ``user`` another role (admin, editor, viewer)."""
     if role not in set(Role):
-        raise AccountError(f"role must be one of {', '.join(Role)}")
+        raise bad_role()
     if role != Role.ADMIN:
         _guard_last_admin(session, user)
     user.role = role
@@ -78,7 +80,7 @@ def change_own_password(session: Session, user: User, current: str, new_password
     try:
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError) as exc:
-        raise AccountError("the current password is not right") from exc
+        raise AccountError("account.wrong_password", "the current password is not right") from exc
     set_password(session, user, new_password)
 
 
@@ -91,7 +93,11 @@ def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
 def scopes_for(user: User, requested: str) -> str:
     """The scopes a new token gets: a viewer's tokens can only read."""
     if requested not in TOKEN_SCOPES:
-        raise AccountError(f"scopes must be one of {', '.join(TOKEN_SCOPES)}")
+        raise AccountError(
+            "account.bad_scopes",
+            "scopes must be one of %(scopes)s",
+            scopes=", ".join(TOKEN_SCOPES),
+        )
     return "read" if user.role == Role.VIEWER else requested
 
 
@@ -99,7 +105,7 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (idempotent)."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user_id:
-        raise AccountError("no such token")
+        raise AccountError("account.no_token", "no such token")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     return token

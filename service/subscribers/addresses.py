@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import idna
 from email_validator import EmailNotValidError, validate_email
 
+from service.errors import DomainError
 
-class InvalidAddress(ValueError):
+
+class InvalidAddress(DomainError, ValueError):
     """An address we will not store; the message says what is wrong with it."""
 
 
@@ -32,13 +34,14 @@ def normalise(raw: str) -> Address:
     """Check the syntax (no DNS lookups) and return the address in its stored forms."""
     text = (raw or "").strip()
     if not text:
-        raise InvalidAddress("the address is empty")
+        raise InvalidAddress("address.empty", "the address is empty")
     if any(c in text for c in "\r\n\0"):
-        raise InvalidAddress("the address contains a line break or NUL")
+        raise InvalidAddress("address.line_break", "the address contains a line break or NUL")
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        raise InvalidAddress(str(exc)) from exc
+        # The validator's own sentence (English) is the only detail there is.
+        raise InvalidAddress("address.invalid", "%(reason)s", reason=str(exc)) from exc
     local, _, domain = result.normalized.rpartition("@")
     local = local.casefold()
     domain = domain.casefold()
@@ -46,7 +49,10 @@ def normalise(raw: str) -> Address:
         ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
         raise InvalidAddress(
-            f"the domain {domain!r} is not a valid internationalised name: {exc}"
+            "address.bad_domain",
+            "the domain %(domain)r is not a valid internationalised name: %(reason)s",
+            domain=domain,
+            reason=str(exc),
         ) from exc
     return Address(
         email=f"{local}@{domain}",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
 from service.db import utcnow
+from service.errors import DomainError
 from service.subscribers.addresses import email_hash
 from service.subscribers.consent import CONSENT_TEXT_VERSION
 from service.subscribers.models import (
@@ -41,7 +42,7 @@ class BulkAction(enum.StrEnum):
 NEEDS_LIST = {BulkAction.ADD_TO_LIST, BulkAction.REMOVE_FROM_LIST}
 
 
-class BulkError(ValueError):
+class BulkError(DomainError, ValueError):
     """A bulk action cannot run as asked."""
 
 
@@ -55,9 +56,9 @@ def check(action: str, list_id: int | None) -> BulkAction:
     try:
         kind = BulkAction(action)
     except ValueError as exc:
-        raise BulkError(f"unknown action {action!r}") from exc
+        raise BulkError("bulk.unknown_action", "unknown action %(action)r", action=action) from exc
     if kind in NEEDS_LIST and not list_id:
-        raise BulkError("choose a list for this action")
+        raise BulkError("bulk.no_list", "choose a list for this action")
     return kind
 
 
@@ -78,13 +79,17 @@ def apply_bulk(
     if ids is not None:
         chosen = sorted(set(ids))
         if len(chosen) > MAX_SELECTION:
-            raise BulkError(f"select at most {MAX_SELECTION} rows, or act on the whole filter")
+            raise BulkError(
+                "bulk.too_many",
+                "select at most %(max)s rows, or act on the whole filter",
+                max=MAX_SELECTION,
+            )
         batches: Iterable[list[int]] = _chunks(chosen)
     elif flt is not None:
         # Deleting shifts nothing in an id-keyset walk, so the walk stays correct.
         batches = iter_ids(session, flt, CHUNK)
     else:
-        raise BulkError("nothing selected")
+        raise BulkError("bulk.nothing_selected", "nothing selected")
     handler = HANDLERS[kind]
     changed = 0
     for batch in batches:

@@ -13,7 +13,7 @@ import queue
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from service.db import UTCDateTime, utcnow
+from service.errors import DomainError, Message, message_of
 from service.subscribers.addresses import Address, InvalidAddress, email_hash, normalise
 from service.subscribers.consent import CONSENT_TEXT_VERSION
 from service.subscribers.models import (
@@ -67,6 +68,8 @@ NAME_MAX = 200
 LANGUAGE_MAX = 16
 DEFAULT_LANGUAGE = "zh-CN"
 SHOWN_VALUE_MAX = 80
+# How much of an unexpected error a failed job's report quotes.
+MAX_STOP_REASON_CHARS = 1000
 DOMAIN_CACHE_SIZE = 10_000
 # Header names we recognise without asking (compared case-insensitively, spaces ignored).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -122,7 +125,7 @@ ADDRESS_MAX = 254
 IMPORT_CONSENT_BASIS = "prior consent asserted by the importing staff member"
 
 
-class ImportSetupError(ValueError):
+class ImportSetupError(DomainError, ValueError):
     """The import cannot start (no email column, unknown list or mode)."""
 
 
@@ -162,7 +165,9 @@ def parse_map_options(options: Iterable[str]) -> dict[str, str]:
     for option in options:
         column, sep, target = option.partition("=")
         if not sep or not column.strip() or not target.strip():
-            raise ImportSetupError(f"--map wants COLUMN=FIELD, got {option!r}")
+            raise ImportSetupError(
+                "import.bad_map_option", "--map wants COLUMN=FIELD, got %(option)r", option=option
+            )
         result[column.strip()] = target.strip()
     return result
 
@@ -173,7 +178,10 @@ def complete_mapping(headers: list[str], overrides: dict[str, str] | None) -> di
     for column, target in (overrides or {}).items():
         if column not in mapping:
             raise ImportSetupError(
-                f"there is no column {column!r}; the columns are: {', '.join(headers)}"
+                "import.no_column",
+                "there is no column %(column)r; the columns are: %(columns)s",
+                column=column,
+                columns=", ".join(headers),
             )
         if target in CORE_FIELDS:
             for other, current in mapping.items():  # a field belongs to one column only
@@ -182,9 +190,9 @@ def complete_mapping(headers: list[str], overrides: dict[str, str] | None) -> di
         mapping[column] = target
     emails = [c for c, t in mapping.items() if t == "email"]
     if len(emails) != 1:
-        raise ImportSetupError(
-            "no column is mapped to email" if not emails else "only one column can be email"
-        )
+        if not emails:
+            raise ImportSetupError("import.no_email_column", "no column is mapped to email")
+        raise ImportSetupError("import.two_email_columns", "only one column can be email")
     return mapping
 
 
@@ -219,8 +227,28 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """The ``--json`` object of the CLI (DESIGN §7), plus the extra counters."""
-        return asdict(self)
+        """The ``--json`` object of the CLI (DESIGN §7), plus the extra counters.
+
+        Its errors are ``{line, reason}`` as DESIGN §7 has them (the codes are for the admin).
+        """
+        errors = [{"line": e["line"], "reason": e["reason"]} for e in self.errors]
+        return {**asdict(self), "errors": errors}
+
+
+def row_error(line: int | None, message: Message) -> dict[str, Any]:
+    """One entry of a report's (and a job's) ``errors``: the line, the English ``reason``
+    that the CLI and the API show, and the code and parameters the admin translates."""
+    entry: dict[str, Any] = {"line": line, "reason": message.text, "code": message.code}
+    if message.params:
+        entry["params"] = message.dump()["params"]
+    return entry
+
+
+def row_message(entry: Mapping[str, Any]) -> Message:
+    """The message of an ``errors`` entry (one stored before codes existed has only text)."""
+    return Message.load(
+        {"code": entry.get("code"), "text": entry.get("reason"), "params": entry.get("params")}
+    )
 
 
 def _clean(value: str, report: ImportReport, limit: int = NAME_MAX) -> str:
@@ -292,8 +320,13 @@ class RowParser:
         if len(cells) > self.width and any(c.strip() for c in cells[self.width :]):
             return self._error(
                 line,
-                f"this row has {len(cells)} fields but the header has {self.width}; "
-                "check the delimiter and the quotes",
+                Message.of(
+                    "import.row_too_wide",
+                    "this row has %(fields)s fields but the header has %(width)s; "
+                    "check the delimiter and the quotes",
+                    fields=len(cells),
+                    width=self.width,
+                ),
             )
         values: dict[str, str] = {}
         attributes: dict[str, str] = {}
@@ -306,11 +339,19 @@ class RowParser:
                 values[target] = cell
         raw = values.pop("email", "").strip()
         if not raw:
-            return self._error(line, "no email address")
+            return self._error(line, Message.of("import.no_address", "no email address"))
         try:
             address = check_address(raw)
         except InvalidAddress as exc:
-            return self._error(line, f"invalid address {_shown(raw)!r}: {exc}")
+            return self._error(
+                line,
+                Message.of(
+                    "import.bad_address",
+                    "invalid address %(address)r: %(error)s",
+                    address=_shown(raw),
+                    error=exc.detail,
+                ),
+            )
         if address.needs_smtputf8:
             self.report.smtputf8 += 1
         return Candidate(line, address, self._profile(values), attributes)
@@ -327,8 +368,8 @@ class RowParser:
                 profile["language"] = language
         return profile
 
-    def _error(self, line: int, reason: str) -> Candidate | None:
-        self.report.errors.append({"line": line, "reason": reason})
+    def _error(self, line: int, reason: Message) -> Candidate | None:
+        self.report.errors.append(row_error(line, reason))
         return None
 
 
@@ -430,10 +471,14 @@ def _lookup(session: Session, chunk: list[Candidate], list_id: int) -> tuple[Any
 def _duplicate(report: ImportReport, cand: Candidate) -> None:
     report.duplicates += 1
     report.errors.append(
-        {
-            "line": cand.line,
-            "reason": f"{cand.address.email} appears earlier in the file (compared ignoring case)",
-        }
+        row_error(
+            cand.line,
+            Message.of(
+                "import.duplicate",
+                "%(email)s appears earlier in the file (compared ignoring case)",
+                email=cand.address.email,
+            ),
+        )
     )
 
 
@@ -653,9 +698,11 @@ def resolve_list(session: Session, slug_or_id: str | int) -> MailingList:
     column = MailingList.id if isinstance(slug_or_id, int) else MailingList.slug
     found = session.scalar(select(MailingList).where(column == slug_or_id))
     if found is None:
-        raise ImportSetupError(f"there is no list {slug_or_id!r}")
+        raise ImportSetupError("import.no_list", "there is no list %(list)r", list=slug_or_id)
     if found.archived_at is not None:
-        raise ImportSetupError(f"the list {found.slug!r} is archived")
+        raise ImportSetupError(
+            "import.list_archived", "the list %(slug)r is archived", slug=found.slug
+        )
     return found
 
 
@@ -674,7 +721,9 @@ def import_file(
     anything when the file or the settings are unusable.
     """
     if target.mode not in MODES:
-        raise ImportSetupError(f"the mode must be one of {', '.join(MODES)}")
+        raise ImportSetupError(
+            "import.bad_mode", "the mode must be one of %(modes)s", modes=", ".join(MODES)
+        )
     info = info or sniff(path)
     full_mapping = complete_mapping(info.headers, mapping)
     report = ImportReport(encoding=info.encoding_label, delimiter=info.delimiter)
@@ -864,7 +913,9 @@ def run_import_job(
 
     try:
         if job.list_id is None:
-            raise ImportSetupError("the list was deleted before the import ran")
+            raise ImportSetupError(
+                "import.list_deleted", "the list was deleted before the import ran"
+            )
         report = import_file(session, path, target, job_mapping(job), on_chunk=progress)
     except Exception as exc:
         # Whatever happened, the job must not stay "running" for ever: the page says why.
@@ -876,8 +927,7 @@ def run_import_job(
         job = session.get(ImportJob, job_id)
         assert job is not None
         job.status = "failed"
-        reason = str(exc) if expected else f"the import stopped: {type(exc).__name__}: {exc}"
-        job.errors = [{"line": None, "reason": reason[:1000]}]
+        job.errors = [row_error(None, message_of(exc) if expected else _stopped(exc))]
     else:
         store_progress(job, report, final=True)
         job.status = "done"
@@ -885,3 +935,9 @@ def run_import_job(
     commit()
     path.unlink(missing_ok=True)
     return job
+
+
+def _stopped(exc: Exception) -> Message:
+    # A bug or an outage, not the file: say what broke (the log has the traceback).
+    error = f"{type(exc).__name__}: {exc}"[:MAX_STOP_REASON_CHARS]
+    return Message.of("import.stopped", "the import stopped: %(error)s", error=error)

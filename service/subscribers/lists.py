@@ -8,22 +8,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
+from service.errors import DomainError
 from service.subscribers.models import MailingList, Membership
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 NAME_MAX = 200
 
 
-class ListError(ValueError):
+class ListError(DomainError, ValueError):
     """A list cannot be created or changed as asked; the message says why."""
 
 
 def _check_name(name: str) -> str:
     text = " ".join((name or "").split())  # no line breaks: a name can reach a mail header
     if not text:
-        raise ListError("a list needs a name")
+        raise ListError("list.no_name", "a list needs a name")
     if len(text) > NAME_MAX:
-        raise ListError(f"the name is longer than {NAME_MAX} characters")
+        raise ListError(
+            "list.name_too_long", "the name is longer than %(max)s characters", max=NAME_MAX
+        )
     return text
 
 
@@ -35,11 +38,14 @@ def create_list(
     slug = (slug or "").strip().lower()
     if not SLUG_PATTERN.fullmatch(slug):
         raise ListError(
+            "list.bad_slug",
             "the slug may contain only a-z, 0-9, '-' and '_' (at most 64, starting with a "
-            "letter or digit)"
+            "letter or digit)",
         )
     if session.scalar(select(MailingList.id).where(MailingList.slug == slug)) is not None:
-        raise ListError(f"a list with the slug {slug!r} already exists")
+        raise ListError(
+            "list.slug_taken", "a list with the slug %(slug)r already exists", slug=slug
+        )
     row = MailingList(
         slug=slug,
         name=_check_name(name),
@@ -76,7 +82,7 @@ def get_list(session: Session, list_id: int) -> MailingList:
     """The list with ``list_id``; ``ListError`` when there is none."""
     row = session.get(MailingList, list_id)
     if row is None:
-        raise ListError(f"there is no list {list_id}")
+        raise ListError("list.missing", "there is no list %(list_id)s", list_id=list_id)
     return row
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.accounts.audit import audit
 from service.campaigns.models import Delivery
 from service.db import utcnow
+from service.errors import DomainError
 from service.events.models import Event
 from service.subscribers.models import (
     Consent,
@@ -37,7 +38,7 @@ PERSONAL_DETAIL_KEYS = ("email", "email_original", "name", "organisation", "ip",
 ERASED_DOMAIN = "invalid"  # RFC 2606: never resolves, so a placeholder is never mailed
 
 
-class ProfileError(ValueError):
+class ProfileError(DomainError, ValueError):
     """A profile edit cannot be saved as given."""
 
 
@@ -65,7 +66,7 @@ def update_profile(
     """Save the profile and the custom attributes (key/value pairs; an empty key drops
     the pair). Audited, with the keys that changed."""
     if subscriber.status == SubscriberStatus.ERASED:
-        raise ProfileError("this subscriber was erased; there is nothing to edit")
+        raise ProfileError("profile.erased", "this subscriber was erased; there is nothing to edit")
     clean: dict[str, str] = {}
     for key, value in attributes:
         k = _one_line(key, ATTRIBUTE_KEY_MAX)

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
+from service.errors import DomainError
 from service.subscribers.addresses import email_hash, normalise
 from service.subscribers.models import Suppression, SuppressionReason
 from service.subscribers.suppression import suppress
@@ -21,7 +22,7 @@ REASON_MIN = 3
 NOTE_MAX = 1000
 
 
-class SuppressionError(ValueError):
+class SuppressionError(DomainError, ValueError):
     """The change to the suppression list cannot be made as asked."""
 
 
@@ -77,10 +78,10 @@ def remove(
     what the row said (an erased person's row has only its hash)."""
     reason = " ".join((reason or "").split())
     if len(reason) < REASON_MIN:
-        raise SuppressionError("say why this address may be mailed again")
+        raise SuppressionError("suppression.no_reason", "say why this address may be mailed again")
     row = session.get(Suppression, suppression_id)
     if row is None:
-        raise SuppressionError("that suppression no longer exists")
+        raise SuppressionError("suppression.gone", "that suppression no longer exists")
     audit(
         session,
         user_id,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from service.errors import DomainError
+
 # How much of the file is decoded to guess its delimiter and show a preview.
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 50
@@ -22,13 +24,14 @@ DELIMITERS = (",", ";", "\t", "|")
 MAX_FIELD_CHARS = 100_000
 PREVIEW_ROWS = 5
 XLSX_MAGIC = b"PK\x03\x04"
-# Old binary formats people pick by mistake: .xls (OLE2), PDF, images, archives.
+# Old binary formats people pick by mistake: .xls (OLE2), PDF, images, archives; each
+# with the code of its error (``file.<kind>``) and what it is in English.
 BINARY_MAGICS = {
-    b"\xd0\xcf\x11\xe0": "an old Excel .xls (or Word) file — save it as .xlsx or CSV",
-    b"%PDF": "a PDF document",
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"\x1f\x8b": "a gzip archive",
+    b"\xd0\xcf\x11\xe0": ("xls", "an old Excel .xls (or Word) file — save it as .xlsx or CSV"),
+    b"%PDF": ("pdf", "a PDF document"),
+    b"\x89PNG": ("png", "a PNG image"),
+    b"\xff\xd8\xff": ("jpeg", "a JPEG image"),
+    b"\x1f\x8b": ("gzip", "a gzip archive"),
 }
 ENCODING_LABELS = {
     "utf-8": "UTF-8",
@@ -41,7 +44,7 @@ ENCODING_LABELS = {
 csv.field_size_limit(MAX_FIELD_CHARS)
 
 
-class FileFormatError(ValueError):
+class FileFormatError(DomainError, ValueError):
     """The file cannot be read as a table; the message tells the person what to do."""
 
 
@@ -88,26 +91,29 @@ def detect_kind_and_encoding(path: Path) -> tuple[str, str]:
     """
     head = _head(path)
     if not head.strip():
-        raise FileFormatError("the file is empty")
+        raise FileFormatError("file.empty", "the file is empty")
     if head.startswith(XLSX_MAGIC):
         return "xlsx", "xlsx"
-    for magic, what in BINARY_MAGICS.items():
+    for magic, (kind, what) in BINARY_MAGICS.items():
         if head.startswith(magic):
-            raise FileFormatError(f"this is {what}, not a CSV or XLSX file")
+            raise FileFormatError(f"file.{kind}", f"this is {what}, not a CSV or XLSX file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "csv", "utf-16"  # Excel's "Unicode text" export
     if b"\0" in head:
-        raise FileFormatError("this is a binary file, not a CSV or XLSX file")
+        raise FileFormatError("file.binary", "this is a binary file, not a CSV or XLSX file")
     if head.startswith(codecs.BOM_UTF8):
         if _decodes_whole_file(path, "utf-8-sig"):
             return "csv", "utf-8-sig"
-        raise FileFormatError("the file starts with a UTF-8 mark but is not valid UTF-8")
+        raise FileFormatError(
+            "file.bad_utf8", "the file starts with a UTF-8 mark but is not valid UTF-8"
+        )
     for codec in ("utf-8", "gb18030"):
         if _decodes_whole_file(path, codec):
             return "csv", codec
     raise FileFormatError(
+        "file.unknown_encoding",
         "the file is neither UTF-8 nor GB18030/GBK text; save it from Excel as "
-        "'CSV UTF-8' or as .xlsx"
+        "'CSV UTF-8' or as .xlsx",
     )
 
 
@@ -159,7 +165,7 @@ def sniff(path: Path) -> TableInfo:
     if hasattr(rows, "close"):
         rows.close()
     if not first:
-        raise FileFormatError("the file has no rows")
+        raise FileFormatError("file.no_rows", "the file has no rows")
     header = first[0]
     has_header = not any(_looks_like_address(c) for c in header)
     headers = header if has_header else [f"column {i + 1}" for i in range(len(header))]
@@ -193,7 +199,10 @@ def iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
                     yield line, cells
         except csv.Error as exc:
             raise FileFormatError(
-                f"line {start}: the CSV quoting is broken ({exc}); check for an unclosed quote"
+                "file.bad_quoting",
+                "line %(line)s: the CSV quoting is broken (%(error)s); check for an unclosed quote",
+                line=start,
+                error=str(exc),
             ) from exc
 
 
@@ -204,7 +213,9 @@ def iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
-        raise FileFormatError(f"the workbook cannot be opened: {exc}") from exc
+        raise FileFormatError(
+            "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
+        ) from exc
     try:
         sheet = workbook.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):

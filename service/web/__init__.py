@@ -85,8 +85,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["dt"] = _format_dt
     app.jinja_env.filters["ts"] = _format_timestamp
     from service.web.labels import content_mode_label, status_label
+    from service.web.messages import describe
 
     app.jinja_env.filters["status"] = status_label
+    app.jinja_env.filters["describe"] = describe
     app.jinja_env.filters["content_mode"] = content_mode_label
     app.jinja_env.filters["mask_url"] = mask_url
     app.after_request(_security_headers)

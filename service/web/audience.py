@@ -36,6 +36,7 @@ from service.subscribers.models import (
 from service.subscribers.tabular import FileFormatError, TableInfo
 from service.web.context import db_session, settings
 from service.web.downloads import subscribers_download
+from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def list_create() -> Any:
             double_opt_in=bool(request.form.get("double_opt_in")),
         )
     except list_domain.ListError as exc:
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("audience.lists"))
     from service.accounts.audit import audit
 
@@ -122,7 +123,7 @@ def list_edit(list_id: int) -> Any:
                     bool(request.form.get("double_opt_in")),
                 )
         except list_domain.ListError as exc:
-            flash(str(exc), "error")
+            flash_error(exc)
             return redirect(url_for("audience.list_edit", list_id=list_id))
         audit(session, current_user_id(), "list.edit", "list", list_id, _ip())
         session.commit()
@@ -187,7 +188,7 @@ def subscribers_bulk() -> Any:
         try:
             bulk.check(action, list_id)
         except bulk.BulkError as exc:
-            flash(str(exc), "error")
+            flash_error(exc)
             return redirect(back)
         from worker.tasks_audience import bulk_subscribers
 
@@ -203,7 +204,7 @@ def subscribers_bulk() -> Any:
             session, action, ids=ids, list_id=list_id, user_id=current_user_id(), ip=_ip()
         )
     except bulk.BulkError as exc:
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(back)
     session.commit()
     flash(_("%(n)s subscribers changed.", n=f"{changed:,}"), "info")
@@ -265,7 +266,7 @@ def subscriber(subscriber_id: int) -> Any:
                 ip=_ip(),
             )
         except personal.ProfileError as exc:
-            flash(str(exc), "error")
+            flash_error(exc)
             return redirect(url_for("audience.subscriber", subscriber_id=subscriber_id))
         session.commit()
         flash(_("Saved."), "info")
@@ -355,7 +356,10 @@ def import_upload() -> Any:
         )
     except FileFormatError as exc:
         session.rollback()
-        flash(_("%(file)s cannot be imported: %(reason)s", file=original, reason=str(exc)), "error")
+        flash(
+            _("%(file)s cannot be imported: %(reason)s", file=original, reason=describe(exc)),
+            "error",
+        )
         return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs()), 400
     job.mapping = {"info": _info_dict(info), "columns": importer.guess_mapping(info.headers)}
     session.commit()
@@ -423,7 +427,7 @@ def import_mapping(job_id: int) -> Any:
         try:
             columns = importer.complete_mapping(headers, chosen)
         except importer.ImportSetupError as exc:
-            flash(str(exc), "error")
+            flash_error(exc)
             return redirect(url_for("audience.import_mapping", job_id=job_id))
         job.mapping = {**job.mapping, "columns": columns}
         job.status = "queued"
@@ -477,6 +481,12 @@ def _job_extra(job: ImportJob) -> dict[str, Any]:
     return dict((job.mapping or {}).get("report", {}))
 
 
+@bp.app_template_filter("import_reason")
+def import_reason(entry: dict[str, Any]) -> str:
+    """Why an import row (or the whole job) failed, in the staff member's language."""
+    return describe(importer.row_message(entry))
+
+
 @bp.route("/imports/<int:job_id>/errors.csv")
 @require_role("editor")
 def import_errors(job_id: int) -> Any:
@@ -487,7 +497,7 @@ def import_errors(job_id: int) -> Any:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["line", "reason"])
     for error in job.errors or []:
-        writer.writerow([error.get("line") or "", error.get("reason", "")])
+        writer.writerow([error.get("line") or "", import_reason(error)])
     return Response(
         buffer.getvalue().encode("utf-8"),
         mimetype="text/csv; charset=utf-8",
@@ -514,7 +524,7 @@ def suppressions() -> Any:
                 _ip(),
             )
         except InvalidAddress as exc:
-            flash(_("This email address is not valid: %(reason)s", reason=str(exc)), "error")
+            flash(_("This email address is not valid: %(reason)s", reason=describe(exc)), "error")
             return redirect(url_for("audience.suppressions"))
         session.commit()
         flash(_("The address is suppressed."), "info")
@@ -534,7 +544,7 @@ def suppression_remove(suppression_id: int) -> Any:
             session, suppression_id, request.form.get("reason", ""), current_user_id(), _ip()
         )
     except suppression_list.SuppressionError as exc:
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("audience.suppressions"))
     session.commit()
     flash(_("Removed from the suppression list; the reason is in the audit log."), "info")

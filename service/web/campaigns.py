@@ -21,6 +21,7 @@ from service.campaigns.sending_config import (
 )
 from service.campaigns.service import (
     CONTENT_MODES,
+    PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
     campaign_list_ids,
@@ -37,6 +38,7 @@ from service.issues.models import Issue
 from service.ops.secrets import restore_masked
 from service.subscribers.models import MailingList, Membership, MembershipStatus
 from service.web.context import db_session, settings
+from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 bp = staff_blueprint("campaigns", __name__)
@@ -143,7 +145,7 @@ def new() -> Any:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
         except CampaignError as exc:
             session.rollback()
-            error = str(exc)
+            error = describe(exc)
     lists = _lists_with_counts(session)
     return render_template(
         "campaigns/new.html",
@@ -170,41 +172,59 @@ def _failures(session: Session, campaign_id: int, page: int) -> tuple[list[Deliv
     return list(rows), int(total)
 
 
+def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """What the status card shows besides the campaign: its issue, lists and audience."""
+    list_ids = campaign_list_ids(session, campaign.id)
+    return {
+        "issue": session.get(Issue, campaign.issue_id) if campaign.issue_id else None,
+        "lists": session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
+        "audience": ledger.audience_count(session, list_ids),
+        "cfg": settings(),
+    }
+
+
 @bp.route("/campaigns/<int:campaign_id>")
 @require_role("editor")
 def show(campaign_id: int) -> Any:
     """The campaign page: details, actions, live progress and failures."""
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    list_ids = campaign_list_ids(session, campaign_id)
-    lists = session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all()
-    issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     page = _page()
     failures, failures_total = _failures(session, campaign_id, page)
     return render_template(
         "campaigns/show.html",
         c=campaign,
-        issue=issue,
-        lists=lists,
-        audience=ledger.audience_count(session, list_ids),
+        **_summary(session, campaign),
         p=ledger.progress(session, campaign_id),
         poll=POLL,
         failures=failures,
         failures_total=failures_total,
         page=page,
         pages=max((failures_total + FAILURES_PAGE_SIZE - 1) // FAILURES_PAGE_SIZE, 1),
-        cfg=settings(),
     )
 
 
 @bp.route("/campaigns/<int:campaign_id>/progress")
 @require_role("editor")
 def progress(campaign_id: int) -> Any:
-    """The live progress fragment (htmx polls it while the campaign moves)."""
+    """The live progress fragment (htmx polls it while the campaign moves).
+
+    ``shown`` is the status the page was drawn with. Once the campaign has moved on
+    (finished, or paused by the error brake) the status card and the buttons around the
+    fragment are stale too: the answer then carries them as well, for htmx to swap in
+    out of band (no reload: the failures list and the reader's scroll position stay).
+    """
     session = db_session()
     campaign = _campaign(session, campaign_id)
+    shown = request.args.get("shown")
+    changed = bool(shown) and shown != campaign.status
     return render_template(
-        "campaigns/_progress.html", c=campaign, p=ledger.progress(session, campaign_id), poll=POLL
+        "campaigns/_progress.html",
+        c=campaign,
+        p=ledger.progress(session, campaign_id),
+        poll=POLL,
+        status_changed=changed,
+        **(_summary(session, campaign) if changed else {}),
     )
 
 
@@ -243,7 +263,7 @@ def start(campaign_id: int) -> Any:
         queue_error = start_and_prepare(session, settings(), campaign_id, _queue_materialize)
     except (TransitionError, ContentError) as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     _audit(session, "campaign.start", campaign_id)
     session.commit()
@@ -278,7 +298,7 @@ def schedule_view(campaign_id: int) -> Any:
         flash(_("Schedule saved."), "info")
     except (CampaignError, TransitionError) as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -292,7 +312,7 @@ def _simple_action(campaign_id: int, action: str, fn: Any, message: str) -> Any:
         flash(message, "info")
     except TransitionError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash_error(exc)
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -303,7 +323,7 @@ def pause_view(campaign_id: int) -> Any:
     return _simple_action(
         campaign_id,
         "pause",
-        lambda s, i: pause(s, i, _("Paused by a staff member.")),
+        lambda s, i: pause(s, i, PAUSED_BY_STAFF),
         _("Paused. Sending stops within one batch."),
     )
 
@@ -352,7 +372,7 @@ def test_send(campaign_id: int) -> Any:
     try:
         results = send_test(session, settings(), campaign_id, addresses)
     except (LookupError, ContentError) as exc:
-        flash(str(exc), "error")
+        flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()
     _audit(session, "campaign.test", campaign_id, to=addresses)
@@ -399,9 +419,10 @@ def sending_settings() -> Any:
             return redirect(url_for("campaigns.sending_settings"))
         except SendingConfigError as exc:
             session.rollback()
-            errors = exc.errors
+            errors = {name: describe(error) for name, error in exc.errors.items()}
         except ValueError as exc:
-            errors = {"form": str(exc)}
+            # Only the domain limits have a syntax of their own (see _settings_form).
+            errors = {"domain_limits": str(exc)}
     return render_template(
         "campaigns/settings.html",
         config=get_sending_config(session),

@@ -28,6 +28,7 @@ from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_lay
 from service.issues.models import Issue
 from service.issues.render import MODES, Mode
 from service.web.context import db_session, settings
+from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, has_role, require_role, staff_blueprint
 
 bp = staff_blueprint("issues", __name__)
@@ -94,8 +95,9 @@ def upload() -> Any:
         issue = store.create_issue_from_document(session, file.filename, data, current_user_id())
     except DocumentImportError as exc:
         session.rollback()
+        reason = describe(exc)
         return _upload_error(
-            _("%(name)s could not be imported: %(reason)s", name=file.filename, reason=_(str(exc)))
+            _("%(name)s could not be imported: %(reason)s", name=file.filename, reason=reason)
         )
     session.commit()
     flash(_("Imported. Check the articles below, then preview and publish."), "info")
@@ -162,7 +164,7 @@ def article_update(issue_id: int, anchor: str) -> Any:
         )
     except store.IssueEditError as exc:
         db_session().rollback()
-        return _review(row, {anchor: {**fields, "error": _(str(exc))}}, 400)
+        return _review(row, {anchor: {**fields, "error": describe(exc)}}, 400)
     db_session().commit()
     flash(_("Article saved."), "info")
     return _back(row, anchor)
@@ -182,7 +184,7 @@ def article_move(issue_id: int, anchor: str) -> Any:
         )
     except store.IssueEditError as exc:
         db_session().rollback()
-        flash(_(str(exc)), "error")
+        flash_error(exc)
         return _back(row)
     db_session().commit()
     return _back(row, anchor)
@@ -197,7 +199,7 @@ def article_delete(issue_id: int, anchor: str) -> Any:
         gone = store.delete_article(db_session(), row, anchor, current_user_id())
     except store.IssueEditError as exc:
         db_session().rollback()
-        flash(_(str(exc)), "error")
+        flash_error(exc)
         return _back(row)
     db_session().commit()
     flash(_("Deleted “%(title)s”.", title=gone.title), "info")
@@ -223,7 +225,7 @@ def article_add(issue_id: int) -> Any:
         )
     except store.IssueEditError as exc:
         db_session().rollback()
-        return _review(row, {"new": {**fields, "error": _(str(exc))}}, 400)
+        return _review(row, {"new": {**fields, "error": describe(exc)}}, 400)
     db_session().commit()
     flash(_("Article added."), "info")
     return _back(row, added.anchor)
@@ -266,7 +268,7 @@ def publish_switch(issue_id: int) -> Any:
             flash(_("Taken out of the web archive."), "info")
     except store.IssueEditError as exc:
         session.rollback()
-        flash(_(str(exc)), "error")
+        flash_error(exc)
         return _back(row)
     session.commit()
     target = request.form.get("next")
@@ -330,7 +332,7 @@ def layout() -> Any:
             save_layout(session, values)
         except LayoutError as exc:
             session.rollback()
-            errors = {name: _(message) for name, message in exc.errors.items()}
+            errors = {name: describe(error) for name, error in exc.errors.items()}
             return render_template("issues/layout.html", values=values, errors=errors), 400
         audit(session, current_user_id(), "issue.layout.save", "setting", "layout")
         session.commit()

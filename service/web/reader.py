@@ -55,6 +55,7 @@ from service.subscribers.subscriptions import (
 from service.subscribers.unsubscribe_links import lists_named, read_unsubscribe_token
 from service.web import LOCALES
 from service.web.context import db_session, settings
+from service.web.messages import describe
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 def _error_message(exc: Exception) -> str:
     if isinstance(exc, InvalidAddress):
-        return _("This email address is not valid: %(reason)s", reason=str(exc))
+        return _("This email address is not valid: %(reason)s", reason=describe(exc))
     if isinstance(exc, SubscriptionInputError) and exc.reason == "line_break":
         return _("Line breaks are not allowed in names.")
     if isinstance(exc, SubscriptionInputError):

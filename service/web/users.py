@@ -14,6 +14,7 @@ from service.accounts.users import AccountError, create_api_token, create_user
 from service.ops import staff
 from service.web.auth import LoginUser
 from service.web.context import db_session
+from service.web.messages import flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 bp = staff_blueprint("users", __name__)
@@ -52,8 +53,7 @@ def _done(action: str, target: User | None, message: str, **detail: Any) -> None
 
 def _problem(exc: AccountError, endpoint: str, **values: Any) -> Any:
     db_session().rollback()
-    # Account errors are fixed English sentences; their translations are in the catalogue.
-    flash(_(str(exc)), "error")
+    flash_error(exc)
     return redirect(url_for(endpoint, **values))
 
 

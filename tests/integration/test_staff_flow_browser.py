@@ -164,7 +164,7 @@ def _create_the_campaign(page: Page, base: str, issue_id: int) -> int:
     page.click('button:has-text("创建群发")')
     page.wait_for_url(re.compile(r"/campaigns/\d+$"))
     expect(page.locator(".flash-info")).to_contain_text("群发已创建")
-    expect(page.locator("dl.meta")).to_contain_text("内容: 自动")
+    expect(page.locator("dl.meta")).to_contain_text("内容：自动")  # full-width colon (issue 7)
     expect(page.locator("#campaign-progress [data-not-started]")).to_be_visible()
     return _id_in_url(page, r"/campaigns/(\d+)$")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,23 @@ def test_the_compiled_catalogue_matches_the_po_file() -> None:
     with (CATALOG / "messages.mo").open("rb") as fh:
         mo = {str(m.id): m.string for m in read_mo(fh) if m.id}
     assert po == mo, "messages.mo is stale: run python tools/i18n.py compile"
+
+
+def test_chinese_labels_use_the_full_width_colon() -> None:
+    # Issue 7: "状态: 草稿" read as a typo. A label's colon belongs in its msgid (so the
+    # translation can use "："), never typed after the translated label in a template.
+    with (CATALOG / "messages.po").open("rb") as fh:
+        ascii_after_chinese = sorted(
+            str(m.id)
+            for m in read_po(fh, locale="zh")
+            # (":" inside a URL pattern such as smtp://用户:密码@主机 is not a label's)
+            if m.id and re.search(r"[\u4e00-\u9fff）]:(\s|$)", m.string or "")
+        )
+    assert ascii_after_chinese == []
+    colon_after_label = re.compile(r"\{\{ _\('[^']*'\) \}\}:")
+    typed = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "templates" / "web").rglob("*.html")
+        if colon_after_label.search(path.read_text(encoding="utf-8"))
+    ]
+    assert typed == []

@@ -371,7 +371,7 @@ def _register_actions(bp: Blueprint) -> None:
         try:
             at = domain.parse_local_time(body.at, settings().zone)
             if at.tzinfo is None or at.utcoffset() is None:
-                raise domain.CampaignError("the time needs a zone")
+                raise domain.time_without_zone()
 
             def scheduled(session: Session, cid: int) -> object:
                 domain.schedule(session, cid, at)
@@ -420,7 +420,7 @@ def _register_actions(bp: Blueprint) -> None:
     def campaigns_pause(campaign_id: int) -> Any:
         """Workers stop within one batch."""
         return _transition(
-            campaign_id, "pause", lambda s, i: domain.pause(s, i, "paused through the API")
+            campaign_id, "pause", lambda s, i: domain.pause(s, i, domain.PAUSED_THROUGH_API)
         )
 
     @operation(

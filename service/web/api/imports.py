@@ -16,6 +16,7 @@ from flask import Blueprint, request
 from pydantic import BaseModel, Field
 from werkzeug.datastructures import FileStorage
 
+from service.errors import Message
 from service.subscribers import importer
 from service.subscribers.models import ImportJob
 from service.subscribers.tabular import FileFormatError
@@ -170,7 +171,10 @@ def _enqueue(job: ImportJob) -> None:
         log.warning("import job %s could not be queued: %s", job.id, exc)
         session = db_session()
         job.status = "failed"
-        job.errors = [{"line": None, "reason": "the task queue is unreachable; try again"}]
+        unreachable = Message.of(
+            "import.queue_unreachable", "the task queue is unreachable; try again"
+        )
+        job.errors = [importer.row_error(None, unreachable)]
         session.commit()
         raise ApiError(503, "queue_unavailable", "the task queue is unreachable") from exc
 

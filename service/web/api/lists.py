@@ -116,7 +116,7 @@ def register(bp: Blueprint) -> None:
                 session, body.slug, body.name, body.description, body.double_opt_in
             )
         except domain.ListError as exc:
-            status = 409 if "already exists" in str(exc) else 422
+            status = 409 if exc.code == "list.slug_taken" else 422
             raise ApiError(
                 status, "list_conflict" if status == 409 else "invalid_list", str(exc)
             ) from exc

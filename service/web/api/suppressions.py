@@ -128,7 +128,8 @@ def register(bp: Blueprint) -> None:
         try:
             domain.remove(session, suppression_id, body.reason, api_user_id(), request.remote_addr)
         except domain.SuppressionError as exc:
-            status, code = (404, "not_found") if "no longer" in str(exc) else (422, "invalid")
+            gone = exc.code == "suppression.gone"
+            status, code = (404, "not_found") if gone else (422, "invalid")
             raise ApiError(status, code, str(exc)) from exc
         session.commit()
         return Done(detail={"removed": suppression_id})

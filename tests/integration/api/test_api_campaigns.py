@@ -132,6 +132,26 @@ def test_bad_campaigns_are_refused_with_the_reason(api: Api) -> None:
     assert resp.status_code in (404, 422)
 
 
+def test_a_domain_error_keeps_its_api_code_and_english_message_whatever_the_admin_language(
+    api: Api,
+) -> None:
+    lst = make_list(api)
+    api.client.get("/lang/zh")  # the same browser also uses the Chinese admin
+    resp = api.post("/campaigns", json={"lists": [lst["slug"]], "issue_id": 987654})
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["code"] == "invalid_campaign"
+    assert resp.get_json()["error"]["message"] == "there is no issue 987654"
+    cid = api.post(
+        "/campaigns", json={"lists": [lst["id"]], "body_html": "<p>x</p>", "subject": "S"}
+    ).get_json()["id"]
+    resp = api.post(f"/campaigns/{cid}/pause")
+    assert resp.status_code == 409 and error_code(resp) == "invalid_transition"
+    assert resp.get_json()["error"]["message"] == f"campaign {cid} is draft, cannot become paused"
+    assert api.post(f"/campaigns/{cid}/start").status_code == 200
+    paused = api.post(f"/campaigns/{cid}/pause").get_json()
+    assert paused["status_reason"] == "paused through the API"  # English, as before
+
+
 def test_events_are_listed_per_campaign_and_filtered_by_type(api: Api, session: Session) -> None:
     lst = make_list(api)
     body = {"lists": [lst["id"]], "body_html": "<p>Hello</p>", "subject": "Events"}

@@ -60,7 +60,7 @@ def test_a_list_is_created_renamed_and_archived_from_the_admin(
     assert row.archived_at is not None
     dup = logged_in.post("/lists", data={"csrf_token": token, "slug": "news", "name": "x"})
     assert dup.status_code == 302
-    assert "already exists" in logged_in.get("/lists").get_data(as_text=True)
+    assert "标识为“news”的列表已经存在。" in logged_in.get("/lists").get_data(as_text=True)
 
 
 def test_the_subscribers_table_escapes_html_and_pages_with_counts(
@@ -193,7 +193,8 @@ def test_an_upload_that_is_not_a_table_gets_a_clear_message(
         content_type="multipart/form-data",
     )
     assert resp.status_code == 400
-    assert "binary file" in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert "data.csv 无法导入：这是二进制文件，不是 CSV 或 XLSX 文件。" in html
 
 
 def test_an_upload_is_mapped_and_imported_by_the_real_worker_with_a_report(
@@ -342,3 +343,21 @@ def test_the_list_page_shows_the_sign_up_link_and_an_embeddable_form(
     assert f"/subscribe/{members.slug}" in page
     # The snippet is shown as text to copy, escaped, and posts to the public form.
     assert "&lt;form" in page and f"/subscribe/{members.slug}" in page
+
+
+def test_why_rows_were_not_imported_is_said_in_the_staff_language(
+    logged_in: FlaskClient, session: Session, members: MailingList, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("email,name\nann@example.org,Ann\nANN@example.org,Ann again\n,Nobody\n")
+    report = run_import(session, path, members)
+    job = ImportJob(list_id=members.id, filename="people.csv", status="done", mode="add")
+    # Two rows from this import, and one stored before reasons had codes (kept as written).
+    job.errors = [*report.errors, {"line": 9, "reason": "an old reason, in English"}]
+    session.add(job)
+    session.commit()
+    page = logged_in.get(f"/imports/{job.id}").get_data(as_text=True)
+    assert "ann@example.org 在文件前面已经出现过（不区分大小写）。" in page
+    assert "没有邮箱地址。" in page and "an old reason, in English" in page
+    csv_text = logged_in.get(f"/imports/{job.id}/errors.csv").get_data().decode("utf-8-sig")
+    assert "没有邮箱地址。" in csv_text

@@ -81,7 +81,8 @@ def test_an_xlsx_file_imports(session: Session, members: MailingList, tmp_path: 
     report = run_import(session, path, members)
     assert report.encoding == "XLSX"
     assert report.added == 1
-    assert report.errors == [{"line": 4, "reason": report.errors[0]["reason"]}]
+    assert report.summary()["errors"] == [{"line": 4, "reason": report.errors[0]["reason"]}]
+    assert report.errors[0]["code"] == "import.bad_address"
     assert subscriber(session, "a@example.org").attributes == {"Member no": "17"}
 
 
@@ -118,7 +119,12 @@ def test_case_duplicates_in_the_file_and_in_the_database_are_one_person(
     report = run_import(session, path, members)
     assert (report.added, report.duplicates) == (2, 1)
     assert report.errors == [
-        {"line": 3, "reason": "a@example.org appears earlier in the file (compared ignoring case)"}
+        {
+            "line": 3,
+            "reason": "a@example.org appears earlier in the file (compared ignoring case)",
+            "code": "import.duplicate",
+            "params": {"email": "a@example.org"},
+        }
     ]
     assert subscriber(session, "a@example.org").name == "First"
     assert session.scalar(select(func.count(Subscriber.id))) == 2

@@ -7,11 +7,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.accounts.models import AuditEntry
+from service.campaigns.engine import start
 from service.campaigns.ledger import materialize
 from service.campaigns.models import Campaign, Delivery
+from service.campaigns.sender import brake_reason
 from service.campaigns.sending_config import get_sending_config
+from service.campaigns.service import PAUSED_BY_STAFF, pause
 from service.config import Settings
 from service.demo import load_demo
+from service.errors import Message
 from tests.conftest import csrf_token
 from tests.integration.security.helpers import demo_ids
 
@@ -159,6 +163,14 @@ def test_the_sending_settings_page_saves_limits_and_relays(
         data={"csrf_token": csrf_token(logged_in, "/campaigns/settings"), "relays": "ftp://x 1"},
     )
     assert bad.status_code == 400
+    assert 'data-error="relays"' in bad.get_data(as_text=True)
+    not_a_number = logged_in.post(
+        "/campaigns/settings",
+        data={"csrf_token": csrf_token(logged_in, "/campaigns/settings"), "global_rate": "fast"},
+    )
+    html = not_a_number.get_data(as_text=True)
+    assert not_a_number.status_code == 400
+    assert '<span class="field-error" data-error="global_rate">请输入数字。</span>' in html
 
 
 def test_a_viewer_reads_reports_but_not_campaigns(client: FlaskClient, session: Session) -> None:
@@ -178,3 +190,108 @@ def test_a_viewer_reads_reports_but_not_campaigns(client: FlaskClient, session: 
     assert client.get("/campaigns").status_code == 403
     assert client.get("/campaigns/new").status_code == 403
     assert client.get("/reports").status_code == 200
+
+
+# ---- issue 7: the domain's messages in the staff member's language
+
+
+def _in(client: FlaskClient, lang: str, path: str) -> str:
+    client.get(f"/lang/{lang}")
+    return client.get(path).get_data(as_text=True)
+
+
+def _paused(session: Session, settings: Settings, reason: Message) -> int:
+    campaign_id = demo_ids(session, settings)["campaign_id"]
+    start(session, settings, campaign_id)
+    pause(session, campaign_id, reason)
+    session.commit()
+    return campaign_id
+
+
+def test_a_campaign_error_is_said_in_the_staff_language_and_names_the_issue(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    _demo(session)
+    form = {"issue_id": "987654", "lists": ["members"], "subject": "第 15 期"}
+    for lang, sentence in (("zh", "期刊 987654 不存在。"), ("en", "There is no issue 987654.")):
+        logged_in.get(f"/lang/{lang}")
+        token = csrf_token(logged_in, "/campaigns/new")
+        resp = logged_in.post("/campaigns/new", data={"csrf_token": token, **form})
+        assert resp.status_code == 400 and sentence in resp.get_data(as_text=True), lang
+
+
+def test_a_refused_transition_is_flashed_in_chinese_with_the_state_names(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = demo_ids(session, settings)["campaign_id"]  # a draft: it cannot pause
+    resp = logged_in.post(
+        f"/campaigns/{campaign_id}/pause",
+        data={"csrf_token": csrf_token(logged_in, f"/campaigns/{campaign_id}")},
+        follow_redirects=True,
+    )
+    page = resp.get_data(as_text=True)
+    assert f"群发 {campaign_id} 当前为“草稿”，不能改为“已暂停”。" in page
+    assert "cannot become" not in page
+
+
+def test_the_error_brake_reason_is_shown_in_chinese_and_in_english(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = _paused(session, settings, brake_reason(5, "421 4.7.0 try again later"))
+    page = _in(logged_in, "zh", f"/campaigns/{campaign_id}")
+    assert "连续 5 次发送失败，已自动暂停。最后一次错误：421 4.7.0 try again later" in page
+    assert "状态：<strong>已暂停</strong>" in page  # a full-width colon after a label
+    page = _in(logged_in, "en", f"/campaigns/{campaign_id}")
+    assert (
+        "Paused automatically after 5 transport failures in a row. "
+        "Last error: 421 4.7.0 try again later" in page
+    )
+
+
+def test_a_staff_pause_is_noted_in_the_language_of_whoever_reads_it(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = demo_ids(session, settings)["campaign_id"]
+    start(session, settings, campaign_id)
+    logged_in.get("/lang/en")  # paused by someone reading English ...
+    logged_in.post(
+        f"/campaigns/{campaign_id}/pause",
+        data={"csrf_token": csrf_token(logged_in, f"/campaigns/{campaign_id}")},
+    )
+    session.expire_all()
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None and campaign.status_code == "campaign.paused_by_staff"
+    # ... read by someone reading Chinese.
+    assert "已由工作人员暂停。" in _in(logged_in, "zh", f"/campaigns/{campaign_id}")
+
+
+def test_a_reason_written_before_codes_existed_still_shows_as_it_was_written(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = _paused(session, settings, PAUSED_BY_STAFF)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(status_reason="已由工作人员暂停（旧记录）", status_code="", status_params=None)
+    )
+    session.commit()
+    for lang in ("zh", "en"):
+        assert "已由工作人员暂停（旧记录）" in _in(logged_in, lang, f"/campaigns/{campaign_id}")
+
+
+def test_the_progress_fragment_brings_the_status_card_and_buttons_once_the_status_moved_on(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    campaign_id = _paused(session, settings, PAUSED_BY_STAFF)
+    page = logged_in.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert f'hx-get="/campaigns/{campaign_id}/progress?shown=paused"' in page
+    assert 'id="campaign-summary"' in page and 'id="campaign-actions"' in page
+    assert "hx-swap-oob" not in page
+    same = logged_in.get(f"/campaigns/{campaign_id}/progress?shown=paused")
+    assert "hx-swap-oob" not in same.get_data(as_text=True)
+    # The page was drawn while sending; the campaign has paused (or finished) since: the
+    # status card and the Pause/Cancel buttons around the fragment are stale.
+    moved = logged_in.get(f"/campaigns/{campaign_id}/progress?shown=running").get_data(as_text=True)
+    assert '<div id="campaign-summary" class="card" hx-swap-oob="true">' in moved
+    assert '<div id="campaign-actions" class="card" hx-swap-oob="true">' in moved
+    assert f"/campaigns/{campaign_id}/resume" in moved and "/pause" not in moved

@@ -104,6 +104,9 @@ def test_the_error_brake_pauses_the_campaign_and_says_why(
         assert campaign is not None and campaign.status == "paused"
         assert "5 transport failures in a row" in campaign.status_reason
         assert "421" in campaign.status_reason
+        # ... and as a code with its numbers, which the admin shows in its own language.
+        assert campaign.status_code == "campaign.error_brake"
+        assert campaign.status_params is not None and campaign.status_params["count"] == 5
         assert sink.state.total() == 0
         # Tried rows wait for their retry; later batches claimed nothing (paused).
         assert {d.status for d in db.scalars(select(Delivery))} == {"retry_due", "queued"}

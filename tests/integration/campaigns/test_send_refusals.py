@@ -122,6 +122,7 @@ def test_a_refused_login_pauses_the_campaign_and_gives_the_whole_batch_back(
         db.refresh(campaign)
         assert campaign.status == "paused"
         assert "refused" in campaign.status_reason and "535" in campaign.status_reason
+        assert campaign.status_code == "campaign.relay_refused"
         rows = db.scalars(select(Delivery)).all()
         assert {(d.status, d.attempts) for d in rows} == {("pending", 0)}
         # One connection tried, not one per row (smtplib tries each offered mechanism).

@@ -181,6 +181,10 @@ def test_the_report_pages_show_the_figures_and_export_csv_and_xlsx(logged_in, kn
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert URLS[0] in html and "550 5.1.1 rejected at send time" in html
+    # Links are numbered for people, from 1, whatever their stored position (0 here).
+    assert f'<td class="num">1</td><td><a href="{URLS[0]}"' in html
+    assert f'<td class="num">2</td><td><a href="{URLS[1]}"' in html
+    assert "<title>报告：Known" in html  # a full-width colon after the label
     exported = logged_in.get(f"/reports/{known.id}/export.csv")
     assert exported.status_code == 200
     lines = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))

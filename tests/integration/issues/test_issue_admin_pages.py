@@ -157,9 +157,10 @@ def test_an_edit_without_a_title_keeps_what_was_typed_and_says_why(
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("empty.md", b"", "empty"),
-        ("blob.md", bytes(range(256)) * 4, "binary"),
-        ("issue.pdf", b"%PDF-1.7\n", ".pdf"),
+        # Issue 7: the reason is in the staff's language (Chinese by default).
+        ("empty.md", b"", "文档是空的。"),
+        ("blob.md", bytes(range(256)) * 4, "这是二进制文件，不是 Markdown 文本文件。"),
+        ("issue.pdf", b"%PDF-1.7\n", "不支持的文件类型“.pdf”"),
     ],
 )
 def test_a_bad_upload_gets_a_clear_message_not_a_500(

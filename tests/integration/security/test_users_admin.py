@@ -59,7 +59,7 @@ def test_a_weak_password_or_taken_address_is_refused_with_a_message(
     _post(logged_in, "/users", "/users", email="x@example.org", password="short", role="editor")
     assert user_by_email(session, "x@example.org") is None
     page = logged_in.get("/users").get_data(as_text=True)
-    assert "at least 8 characters" in page
+    assert "密码至少需要 8 个字符。" in page  # in the staff's language, with the number
 
 
 def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(
@@ -70,7 +70,8 @@ def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(
     _post(logged_in, f"/users/{me.id}/active", "/users", active="0")
     me = _user(session, "admin@example.org")
     assert (me.role, me.active) == ("admin", True)
-    assert "last active admin" in logged_in.get("/users").get_data(as_text=True)
+    page = logged_in.get("/users").get_data(as_text=True)
+    assert "最后一位在用的管理员不能被降级或停用。" in page
 
 
 def test_with_a_second_admin_one_may_be_demoted_and_a_deactivated_user_is_logged_out(

@@ -12,6 +12,7 @@ from service.campaigns import ledger
 from service.campaigns.engine import start, tick
 from service.campaigns.models import Campaign, Delivery, Link
 from service.campaigns.service import (
+    PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
     cancel,
@@ -101,7 +102,7 @@ def test_each_transition_happens_only_from_its_expected_state(
     start(session, settings, cid)
     with pytest.raises(TransitionError, match="running"):
         start(session, settings, cid)
-    pause(session, cid, "why")
+    pause(session, cid, PAUSED_BY_STAFF)
     with pytest.raises(TransitionError):
         pause(session, cid)
     resume(session, cid)

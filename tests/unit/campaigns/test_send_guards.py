@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 from service.campaigns import ledger
 from service.campaigns.engine import start, start_and_prepare
 from service.campaigns.models import Campaign, Delivery
-from service.campaigns.service import TransitionError, cancel, pause, resend_unknown
+from service.campaigns.service import (
+    PAUSED_BY_STAFF,
+    TransitionError,
+    cancel,
+    finish,
+    pause,
+    resend_unknown,
+    resume,
+)
 from service.config import Settings
 from service.events.policy import smtp_refusal_kind
 from service.mail.backends import PermanentSendError, TransientSendError, classify_reply
@@ -51,12 +59,31 @@ def test_resending_unknown_rows_of_a_paused_campaign_keeps_it_paused(
     session: Session, settings: Settings
 ) -> None:
     cid = _started_with_unknown_rows(session, settings)
-    pause(session, cid, "staff pause")
+    pause(session, cid, PAUSED_BY_STAFF)
     session.commit()
     assert resend_unknown(session, cid) == 2
     session.commit()
     assert _status(session, cid) == "paused"
     assert ledger.counts(session, cid)["pending"] == 2
+    campaign = session.get(Campaign, cid)
+    assert campaign is not None and campaign.status_code == "campaign.paused_by_staff"
+
+
+def test_resending_unknown_rows_of_a_finished_campaign_notes_why_it_runs_again(
+    session: Session, settings: Settings
+) -> None:
+    cid = _started_with_unknown_rows(session, settings)
+    pause(session, cid, PAUSED_BY_STAFF)
+    resume(session, cid)
+    finish(session, cid)
+    session.commit()
+    assert resend_unknown(session, cid) == 2
+    session.commit()
+    assert _status(session, cid) == "running"
+    campaign = session.get(Campaign, cid)
+    assert campaign is not None
+    assert (campaign.status_code, campaign.status_params) == ("campaign.resending_unknown", None)
+    assert campaign.status_reason == "resending rows whose outcome was unknown"
 
 
 def test_materialize_stops_when_the_campaign_is_cancelled_between_chunks(

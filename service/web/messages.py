@@ -1,0 +1,221 @@
+"""The domain's messages in the reader's language: one catalogue from code to sentence.
+
+Domain code raises errors and stores notes as a code with parameters
+(``service.errors``); this is the one place that turns them into words. Every sentence is
+a literal ``_l()`` call so the string extractor finds it, and gets its Chinese in the
+catalogue like any other. A code missing here shows its English text, so a new error is
+never lost, only untranslated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import flash
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from service.errors import Message, message_of
+from service.web.labels import status_label
+
+# Parameters that hold a stored status value; shown by their label, not the raw value.
+STATUS_PARAMS = frozenset({"status", "new_status"})
+
+# Sentences that take another message as a parameter (``%(error)s``) end without a full
+# stop: the inner sentence brings its own.
+MESSAGES: dict[str, LazyString] = {
+    # ---- campaigns: why a campaign is in its state (stored, shown on its page)
+    "campaign.paused_by_staff": _l("Paused by a staff member."),
+    "campaign.paused_through_api": _l("Paused through the API."),
+    "campaign.paused_from_cli": _l("Paused from the command line."),
+    "campaign.error_brake": _l(
+        "Paused automatically after %(count)s transport failures in a row. Last error: %(error)s"
+    ),
+    "campaign.relay_refused": _l(
+        "Paused automatically: the relay refused the connection: %(error)s"
+    ),
+    "campaign.start_failed": _l("Could not start: %(error)s"),
+    "campaign.resending_unknown": _l("Sending again to the recipients whose outcome was unknown."),
+    # ---- campaigns: input and state changes
+    "campaign.missing": _l("There is no campaign %(campaign_id)s."),
+    "campaign.bad_transition": _l(
+        "Campaign %(campaign_id)s is %(status)s and cannot become %(new_status)s."
+    ),
+    "campaign.cannot_start": _l("Campaign %(campaign_id)s is %(status)s and cannot start."),
+    "campaign.cannot_resend": _l(
+        "Campaign %(campaign_id)s is %(status)s, so its unknown recipients cannot be sent again."
+    ),
+    "campaign.issue_or_body": _l("Give either an issue or an HTML body."),
+    "campaign.no_issue": _l("There is no issue %(issue_id)s."),
+    "campaign.bad_content_mode": _l("The content mode must be one of %(modes)s."),
+    "campaign.no_subject": _l("A subject is needed."),
+    "campaign.bad_subject": _l("The subject must be one line of at most %(max)s characters."),
+    "campaign.multiline_header": _l("The From name and the preheader must be one line each."),
+    "campaign.no_list": _l("Choose at least one list."),
+    "campaign.unknown_list": _l("There is no list “%(list)s”."),
+    "campaign.bad_address": _l("%(header)s: %(error)s"),
+    "campaign.bad_time": _l("“%(text)s” is not a time like 2026-12-01T09:00."),
+    "campaign.time_without_zone": _l("The time needs a time zone."),
+    "campaign.time_in_past": _l("The scheduled time is in the past; use “Send now” instead."),
+    # ---- campaign content
+    "content.empty": _l("The campaign has neither an issue nor an HTML body."),
+    "content.not_compiled": _l(
+        "Campaign %(campaign_id)s has not been prepared for sending; start it first."
+    ),
+    "content.unreadable_issue": _l("Issue %(issue_id)s cannot be read: %(error)s"),
+    "content.no_content": _l("Issue %(issue_id)s has no content."),
+    "content.issue_gone": _l("Issue %(issue_id)s no longer exists."),
+    "content.slot_marker": _l("The body contains the slot marker; try again."),
+    # ---- sending settings (per field)
+    "settings.not_a_number": _l("Enter a number."),
+    "settings.not_positive": _l("Enter a positive number."),
+    "settings.bad_domain_limit": _l("%(domain)s: give a limit and a window in seconds."),
+    "settings.domain_limit_not_positive": _l(
+        "%(domain)s: the limit and the window must be positive."
+    ),
+    "settings.bad_relay": _l("%(url)s: %(error)s"),
+    # ---- addresses
+    "address.empty": _l("The address is empty."),
+    "address.line_break": _l("The address contains a line break or a NUL character."),
+    "address.invalid": _l("The address is not well-formed (%(reason)s)."),
+    "address.bad_domain": _l(
+        "The domain “%(domain)s” is not a valid internationalised name (%(reason)s)."
+    ),
+    # ---- lists, subscribers, suppressions
+    "list.no_name": _l("A list needs a name."),
+    "list.name_too_long": _l("The name is longer than %(max)s characters."),
+    "list.bad_slug": _l(
+        "The slug may contain only a-z, 0-9, “-” and “_” (at most 64 characters, starting "
+        "with a letter or digit)."
+    ),
+    "list.slug_taken": _l("A list with the slug “%(slug)s” already exists."),
+    "list.missing": _l("There is no list %(list_id)s."),
+    "profile.erased": _l("This subscriber was erased; there is nothing to edit."),
+    "bulk.unknown_action": _l("Unknown action “%(action)s”."),
+    "bulk.no_list": _l("Choose a list for this action."),
+    "bulk.too_many": _l("Select at most %(max)s rows, or act on the whole filter."),
+    "bulk.nothing_selected": _l("Nothing is selected."),
+    "suppression.no_reason": _l("Say why this address may be mailed again."),
+    "suppression.gone": _l("That suppression no longer exists."),
+    # ---- subscriber imports
+    "import.bad_map_option": _l("--map wants COLUMN=FIELD, got “%(option)s”."),
+    "import.no_column": _l("There is no column “%(column)s”; the columns are: %(columns)s."),
+    "import.no_email_column": _l("No column is mapped to the email address."),
+    "import.two_email_columns": _l("Only one column can be the email address."),
+    "import.no_list": _l("There is no list “%(list)s”."),
+    "import.list_archived": _l("The list “%(slug)s” is archived."),
+    "import.bad_mode": _l("The mode must be one of %(modes)s."),
+    "import.list_deleted": _l("The list was deleted before the import ran."),
+    "import.queue_unreachable": _l("The task queue is unreachable; try again."),
+    "import.stopped": _l("The import stopped: %(error)s"),
+    # ---- subscriber imports: why a row was not imported
+    "import.row_too_wide": _l(
+        "This row has %(fields)s fields but the header has %(width)s; check the delimiter and "
+        "the quotes."
+    ),
+    "import.no_address": _l("No email address."),
+    "import.bad_address": _l("Invalid address “%(address)s”: %(error)s"),
+    "import.duplicate": _l("%(email)s appears earlier in the file (compared ignoring case)."),
+    "file.empty": _l("The file is empty."),
+    "file.xls": _l("This is an old Excel .xls (or Word) file: save it as .xlsx or CSV."),
+    "file.pdf": _l("This is a PDF document, not a CSV or XLSX file."),
+    "file.png": _l("This is a PNG image, not a CSV or XLSX file."),
+    "file.jpeg": _l("This is a JPEG image, not a CSV or XLSX file."),
+    "file.gzip": _l("This is a gzip archive, not a CSV or XLSX file."),
+    "file.binary": _l("This is a binary file, not a CSV or XLSX file."),
+    "file.bad_utf8": _l("The file starts with a UTF-8 mark but is not valid UTF-8."),
+    "file.unknown_encoding": _l(
+        "The file is neither UTF-8 nor GB18030/GBK text; save it from Excel as “CSV UTF-8” "
+        "or as .xlsx."
+    ),
+    "file.no_rows": _l("The file has no rows."),
+    "file.bad_quoting": _l(
+        "Line %(line)s: the CSV quoting is broken (%(error)s); check for an unclosed quote."
+    ),
+    "file.bad_workbook": _l("The workbook cannot be opened (%(error)s)."),
+    # ---- issues: documents and editing
+    "document.no_name": _l("The file has no name; import a .md or .docx file."),
+    "document.too_large": _l("The file is larger than %(mb)s MB."),
+    "document.no_articles": _l("No articles were found in the document."),
+    "document.no_headings": _l(
+        "No articles were found. Give each article title its own heading (Markdown '#' or a "
+        "Word heading style) and import again."
+    ),
+    "document.empty": _l("The document is empty."),
+    "document.no_text": _l("The document contains no text."),
+    "document.bad_docx": _l("Cannot read the Word document: %(error)s"),
+    "document.bad_utf16": _l("The text file is damaged (invalid UTF-16)."),
+    "document.binary": _l("This is a binary file, not a Markdown text file."),
+    "document.unknown_encoding": _l(
+        "The text file could not be decoded; save it as UTF-8 (or GB18030) and import again."
+    ),
+    "document.old_doc": _l(
+        "Old Word .doc files are not supported; save the document as .docx and import again."
+    ),
+    "document.bad_type": _l(
+        "Unsupported file type “%(suffix)s”: import a Markdown (.md) or Word (.docx) file."
+    ),
+    "word.not_docx": _l("The file is not a .docx (Word 2007 or later) document."),
+    "word.unreadable": _l("The .docx file could not be read (%(error)s)."),
+    "issue.article_gone": _l("That article no longer exists; reload the page."),
+    "issue.already_first": _l("The article is already the first one."),
+    "issue.already_last": _l("The article is already the last one."),
+    "issue.bad_direction": _l("Unknown direction."),
+    "issue.no_title": _l("An article needs a title."),
+    "issue.title_too_long": _l("The title is longer than %(max)s characters."),
+    "issue.source_too_long": _l("The source is longer than %(max)s characters."),
+    "issue.section_gone": _l("That section no longer exists; reload the page."),
+    "issue.publish_empty": _l("An issue without articles cannot be published."),
+    # ---- the email layout (per field)
+    "layout.control_chars": _l("Control characters are not allowed."),
+    "layout.too_long": _l("This is too long."),
+    "layout.bad_colour": _l("A colour like #1d4f91 (# and 3 or 6 hexadecimal digits)."),
+    "layout.bad_logo_url": _l("An image address starting with https:// (or http://)."),
+    "layout.bad_email": _l("An email address like service@example.org."),
+    "layout.bad_website": _l("A web address starting with http://, https:// or www."),
+    "layout.bad_language": _l("Choose one of the offered languages."),
+    # ---- staff accounts
+    "account.bad_email": _l("“%(email)s” is not an email address."),
+    "account.bad_role": _l("The role must be one of %(roles)s."),
+    "account.short_password": _l("The password must have at least %(min)s characters."),
+    "account.email_taken": _l("A user %(email)s already exists."),
+    "account.no_user": _l("There is no such user."),
+    "account.last_admin": _l("The last active admin cannot be demoted or deactivated."),
+    "account.wrong_password": _l("The current password is not right."),
+    "account.bad_scopes": _l("The scopes must be one of %(scopes)s."),
+    "account.no_token": _l("There is no such token."),
+}
+
+
+def describe(message: Message | BaseException) -> str:
+    """The message (or any exception) as a sentence in the current request's language.
+
+    Unknown codes, and exceptions that are not domain errors, give their English text;
+    so does a translation that does not fit the stored parameters (an old row).
+    """
+    if isinstance(message, BaseException):
+        message = message_of(message)
+    template = MESSAGES.get(message.code)
+    if template is None:
+        return message.text
+    try:
+        return str(template) % _shown(message.params)
+    except (KeyError, ValueError, TypeError):
+        return message.text
+
+
+def _shown(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: describe(value)
+        if isinstance(value, Message)
+        else status_label(value)
+        if key in STATUS_PARAMS
+        else value
+        for key, value in params.items()
+    }
+
+
+def flash_error(error: Message | BaseException) -> None:
+    """Flash ``error`` in the staff member's language (how every admin view reports one)."""
+    flash(describe(error), "error")
