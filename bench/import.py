@@ -143,11 +143,24 @@ def _server_pid(session: Any) -> int | None:
 
 
 def _cpu_seconds(pid: int | None) -> float:
-    # utime + stime of the PostgreSQL backend serving the import (same machine).
+    """utime + stime of every PostgreSQL process on this machine (0 without PostgreSQL).
+
+    Not just the import's own backend: on PostgreSQL the importer writes on two more
+    connections, and the WAL writer and checkpointer work for it too. Backends that
+    started during the import count from zero, so run this on an otherwise idle server.
+    """
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+        except OSError:  # the process ended meanwhile
+            continue
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def child_import(url: str, csv_path: str, list_slug: str, trace: bool) -> None:

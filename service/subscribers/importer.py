@@ -12,8 +12,9 @@ import logging
 import queue
 import re
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ CHUNK_ROWS = 1000
 # Chunks parsed ahead of the one being written (memory: this many chunks at most).
 READ_AHEAD_CHUNKS = 2
 READ_AHEAD_POLL_SECONDS = 0.2
+WRITERS = 2  # PostgreSQL connections writing chunks side by side (the machine's 2 cores)
 PG_SEPARATOR = "\n"  # joins the values of an array parameter (see _one_of)
 # The profile updates ("add and update") are a Core executemany, not ORM objects.
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
@@ -482,21 +484,41 @@ def _duplicate(report: ImportReport, cand: Candidate) -> None:
     )
 
 
-def _write_chunk(
-    session: Session, chunk: list[Candidate], target: ImportTarget, report: ImportReport
-) -> None:
+@dataclass
+class _Plan:
+    """What one chunk will write, decided from the lookup (no writes yet)."""
+
+    new: list[Candidate] = field(default_factory=list)
+    join: list[int] = field(default_factory=list)  # known people who join the list
+    join_new: list[str] = field(default_factory=list)  # new people, by address
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    emails: set[str] = field(default_factory=set)  # every address the chunk holds
+
+
+def _plan_chunk(
+    session: Session,
+    chunk: list[Candidate],
+    target: ImportTarget,
+    report: ImportReport,
+    in_flight: set[str],
+) -> _Plan:
+    """Look the chunk up and sort its rows into writes and report lines.
+
+    ``in_flight`` holds the addresses of chunks still being written by other
+    connections: the lookup cannot see those rows yet, so an address among them is a
+    duplicate of an earlier line, exactly as one already in the database with this
+    import's stamp is.
+    """
     existing, suppressed, members = _lookup(session, chunk, target.list_id)
     stamp = target.started
+    plan = _Plan()
     new: dict[str, Candidate] = {}
-    join: list[int] = []
-    join_new: list[str] = []
     updates: dict[int, dict[str, Any]] = {}
-    seen: set[str] = set()  # this chunk only; earlier chunks are recognised by the stamp
     for cand in chunk:
         email = cand.address.email
         row = existing.get(email)
-        repeated = email in seen
-        seen.add(email)
+        repeated = email in plan.emails or email in in_flight
+        plan.emails.add(email)
         member = members.get(row.id) if row is not None else None
         if repeated:
             _duplicate(report, cand)
@@ -510,7 +532,7 @@ def _write_chunk(
             report.skipped += 1
         elif row is None:
             new[email] = cand
-            join_new.append(email)
+            plan.join_new.append(email)
         elif row.status != SubscriberStatus.ENABLED or (
             member is not None and member[0] == MembershipStatus.UNSUBSCRIBED
         ):
@@ -520,16 +542,23 @@ def _write_chunk(
             if change is not None:
                 updates[row.id] = change
             if member is None:
-                join.append(row.id)  # a known person joins this list: "added"
+                plan.join.append(row.id)  # a known person joins this list: "added"
             elif change is not None:
                 report.updated += 1
             else:
                 report.unchanged += 1
-    ids = _insert_subscribers(session, list(new.values()), stamp)
-    join.extend(ids[email] for email in join_new)
+    plan.new = list(new.values())
+    plan.updates = list(updates.values())
+    return plan
+
+
+def _apply(session: Session, plan: _Plan, target: ImportTarget) -> int:
+    """Write a planned chunk (uncommitted); return how many people joined the list."""
+    ids = _insert_subscribers(session, plan.new, target.started)
+    join = plan.join + [ids[email] for email in plan.join_new]
     _insert_memberships(session, join, target)
-    _update_profiles(session, list(updates.values()), stamp)
-    report.added += len(join)
+    _update_profiles(session, plan.updates, target.started)
+    return len(join)
 
 
 def _merged(row: Any, cand: Candidate) -> dict[str, Any] | None:
@@ -729,9 +758,17 @@ def import_file(
     report = ImportReport(encoding=info.encoding_label, delimiter=info.delimiter)
     report.total = count_rows(path, info)
     parser = RowParser(info.headers, full_mapping, report)
-    for chunk, processed in _read_ahead(_parsed_chunks(path, info, parser)):
-        report.processed = processed
-        _flush(session, chunk, target, report, on_chunk)
+    chunks = _read_ahead(_parsed_chunks(path, info, parser))
+    if _is_postgresql(session):
+        _import_in_parallel(session, chunks, target, report, on_chunk)
+    else:
+        for chunk, processed in chunks:
+            report.processed = processed
+            if chunk:
+                plan = _plan_chunk(session, chunk, target, report, set())
+                report.added += _apply(session, plan, target)
+            if on_chunk is not None:
+                on_chunk(report)
     report.errors.sort(key=lambda e: e["line"])  # duplicates are found at chunk time
     report.total = report.processed  # the line count was an estimate (empty lines, quotes)
     return report
@@ -806,18 +843,60 @@ def _read_ahead(items: Iterator[Any], depth: int = READ_AHEAD_CHUNKS) -> Iterato
         reader.join()
 
 
-def _flush(
+def _import_in_parallel(
     session: Session,
-    chunk: list[Candidate],
+    chunks: Iterator[tuple[list[Candidate], int]],
     target: ImportTarget,
     report: ImportReport,
     on_chunk: Callable[[ImportReport], None] | None,
 ) -> None:
-    if chunk:
-        _write_chunk(session, chunk, target, report)
-        chunk.clear()
-    if on_chunk is not None:
-        on_chunk(report)
+    """PostgreSQL: plan chunks here, write them on ``WRITERS`` connections of their own.
+
+    The server's share of an import (indexes, foreign-key checks: ≈ 40 µs a row) was the
+    critical path, one chunk after another on one backend; two backends use both cores
+    (bench/import.py: 100,000 rows in ≈ 3.8 s instead of 6–8 s). Each chunk commits on
+    its own, as before; progress is reported in file order, once per chunk.
+    """
+    in_flight: deque[tuple[Future[int], _Plan, int]] = deque()
+    writers = threading.local()  # one session (connection) per writer thread
+    opened: list[Session] = []
+    engine = session.get_bind()
+
+    def write(plan: _Plan) -> int:
+        if not hasattr(writers, "session"):
+            writers.session = Session(bind=engine)
+            opened.append(writers.session)
+        try:
+            added = _apply(writers.session, plan, target)
+            writers.session.commit()
+            return added
+        except BaseException:
+            writers.session.rollback()
+            raise
+
+    def settle_oldest() -> None:
+        future, _plan, processed = in_flight.popleft()
+        report.added += future.result()  # re-raises a writer's error here
+        report.processed = processed
+        if on_chunk is not None:
+            on_chunk(report)
+
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="import-writer") as pool:
+        try:
+            for chunk, processed in chunks:
+                if len(in_flight) >= WRITERS:
+                    settle_oldest()
+                busy: set[str] = set().union(*(plan.emails for _f, plan, _p in in_flight))
+                plan = _plan_chunk(session, chunk, target, report, busy)
+                session.commit()  # end the lookup's snapshot: the next one sees new commits
+                in_flight.append((pool.submit(write, plan), plan, processed))
+            while in_flight:
+                settle_oldest()
+        finally:
+            for future, _plan, _processed in in_flight:
+                future.cancel()
+    for writer_session in opened:
+        writer_session.close()
 
 
 # --- import jobs (the admin's upload, run by the worker) ---------------------------------

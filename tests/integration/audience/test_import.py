@@ -245,6 +245,30 @@ def test_a_large_file_is_written_in_chunks(
     assert session.scalar(select(func.count(Consent.id))) == rows
 
 
+def test_duplicates_in_other_chunks_are_reported_whichever_chunk_is_still_being_written(
+    session: Session, members: MailingList, tmp_path: Path
+) -> None:
+    # On PostgreSQL the previous chunk may still be in flight on another connection when
+    # the next one is looked up; chunks further back are committed. Both must be caught.
+    path = tmp_path / "dups.csv"
+    lines = [f"p{i}@example.org" for i in range(CHUNK_ROWS * 3)]
+    lines[CHUNK_ROWS + 5] = "P5@Example.org"  # the chunk just before: in flight
+    lines[CHUNK_ROWS * 2 + 7] = "p7@example.org"  # two chunks back: committed
+    lines[CHUNK_ROWS * 2 + 8] = "p1008@example.org"  # the chunk just before again
+    path.write_text("email\n" + "\n".join(lines) + "\n", "utf-8")
+    from service.subscribers.importer import ImportTarget, import_file
+
+    report = import_file(session, path, ImportTarget(members.id, "add", path.name))
+    session.commit()
+    assert report.duplicates == 3 and report.added == CHUNK_ROWS * 3 - 3
+    assert sorted(e["line"] for e in report.errors) == [
+        CHUNK_ROWS + 7,
+        CHUNK_ROWS * 2 + 9,
+        CHUNK_ROWS * 2 + 10,
+    ]
+    assert session.scalar(select(func.count(Subscriber.id))) == CHUNK_ROWS * 3 - 3
+
+
 def test_an_erased_person_is_not_imported_again(
     session: Session, members: MailingList, tmp_path: Path
 ) -> None:
