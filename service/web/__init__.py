@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from service.extensions import babel, csrf, login_manager
+from service.issues.blocks import plain_text
 from service.ops.secrets import mask_url
 from service.web.roles import has_role
 
@@ -91,6 +92,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["describe"] = describe
     app.jinja_env.filters["content_mode"] = content_mode_label
     app.jinja_env.filters["mask_url"] = mask_url
+    app.jinja_env.filters["plain"] = plain_text
     app.after_request(_security_headers)
 
     for code in (400, 403, 404, 405, 413, 429, 500):

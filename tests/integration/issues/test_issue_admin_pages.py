@@ -103,6 +103,26 @@ def test_the_whole_path_from_upload_to_the_public_archive(
     assert ET.fromstring(logged_in.get("/archive/feed.xml").get_data()).find(f"{ATOM}entry") is None
 
 
+def test_article_snippets_on_the_review_page_show_words_not_markdown(
+    logged_in: FlaskClient,
+) -> None:
+    issue_id = _upload_demo(logged_in)
+    _post(
+        logged_in,
+        f"/issues/{issue_id}/articles/a2",
+        issue_id,
+        title="小标题测试",
+        body="### 一、总体要求\n\n**加粗**的正文，见[商务部](https://example.org/)。",
+        source="",
+    )
+    review = logged_in.get(f"/issues/{issue_id}").get_data(as_text=True)
+    snippet = review.split("一、总体要求", 1)[1].split("</p>", 1)[0]
+    assert "加粗的正文，见商务部。" in snippet
+    assert "**" not in snippet and "](" not in snippet
+    before = review.split("一、总体要求", 1)[0].rsplit('class="snippet"', 1)[1]
+    assert "###" not in before
+
+
 def test_the_list_shows_state_and_size_and_the_original_downloads(
     logged_in: FlaskClient,
 ) -> None:
