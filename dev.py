@@ -80,7 +80,9 @@ def test(args: list[str]) -> int:
     """Lint, type-check, then run every test; a run that executes no test fails."""
     ensure_installed("test")
     say("ruff")
-    run([str(BIN / "ruff"), "check", "service", "worker", "tests", "bench", "tools", "dev.py"])
+    linted = ["service", "worker", "tests", "bench", "tools", "dev.py"]
+    run([str(BIN / "ruff"), "check", *linted])
+    run([str(BIN / "ruff"), "format", "--check", *linted])
     say("mypy")
     run([str(BIN / "mypy"), "service", "worker"])
     say("pytest")
