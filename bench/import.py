@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc_cpu import postgres_cpu_seconds  # noqa: E402
+
 BAD_ROW_SHARE = 0.02
 DOMAINS = 300
 PAGE_RUNS = 21
@@ -143,24 +145,8 @@ def _server_pid(session: Any) -> int | None:
 
 
 def _cpu_seconds(pid: int | None) -> float:
-    """utime + stime of every PostgreSQL process on this machine (0 without PostgreSQL).
-
-    Not just the import's own backend: on PostgreSQL the importer writes on two more
-    connections, and the WAL writer and checkpointer work for it too. Backends that
-    started during the import count from zero, so run this on an otherwise idle server.
-    """
-    if pid is None:
-        return 0.0
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, _, rest = stat.read_text().rpartition(")")
-        except OSError:  # the process ended meanwhile
-            continue
-        if head.endswith("(postgres"):
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    """Every PostgreSQL process's CPU (the importer writes on more than one connection)."""
+    return 0.0 if pid is None else postgres_cpu_seconds()
 
 
 def child_import(url: str, csv_path: str, list_slug: str, trace: bool) -> None:

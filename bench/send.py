@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
+from bench.proc_cpu import postgres_cpu_seconds, process_cpu_seconds  # noqa: E402
+
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
 TICK_SECONDS = 0.5
 BASELINE_DISTINCT = 500
@@ -278,6 +280,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         monitor.sample()
         cpu_before = sum(monitor.cpu.values())
         monitor.start()
+        on_postgres = db_url.startswith("postgresql")
+        # The rest of the machine's work per message: Redis, the sink, PostgreSQL.
+        others = {"Redis": redis_proc.pid, "sink": procs[1].pid}
+        others_before = {name: process_cpu_seconds(pid) for name, pid in others.items()}
+        postgres_before = postgres_cpu_seconds() if on_postgres else 0.0
 
         from worker.tasks_send import enqueue_batch
 
@@ -298,6 +305,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         monitor.join()
         monitor.sample()
         worker_cpu = sum(monitor.cpu.values()) - cpu_before
+        other_cpu = {
+            name: process_cpu_seconds(pid) - others_before[name] for name, pid in others.items()
+        }
+        if on_postgres:
+            other_cpu["PostgreSQL"] = postgres_cpu_seconds() - postgres_before
         sent = int(p["sent"])  # type: ignore[call-overload]
         rate = sent / elapsed
         children = [pid for pid in monitor.peak if pid != worker.pid]
@@ -309,6 +321,14 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             f"worker CPU: {1000 * worker_cpu / max(sent, 1):.2f} ms per message "
             f"({args.workers} pool processes + the consumer); beat/driver process "
             f"{1000 * own_cpu / max(sent, 1):.2f} ms per message"
+        )
+        per_message = {name: 1000 * cpu / max(sent, 1) for name, cpu in other_cpu.items()}
+        total_ms = 1000 * (worker_cpu + own_cpu) / max(sent, 1) + sum(per_message.values())
+        print(
+            "other CPU: "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_message.items())
+            + f" per message; all together {total_ms:.2f} ms, a ceiling of "
+            f"{1000 * (os.cpu_count() or 1) / total_ms:,.0f} msg/s on {os.cpu_count()} cores"
         )
         print(
             "peak RSS per worker process: "

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import redis
 from sqlalchemy import bindparam, func, select, text, update
@@ -346,11 +345,11 @@ def _record(session: Session, outcomes: list[Outcome]) -> None:
         # psycopg) a statement each.
         session.execute(PG_RECORD, {key: [r[key] for r in rows] for key in rows[0]})
     else:
-        session.execute(_record_statement(), rows)
+        session.execute(RECORD, rows)
     session.commit()
 
 
-# The same guarded UPDATE as _record_statement, for a whole group, from parallel arrays.
+# The same guarded UPDATE as RECORD, for a whole group, from parallel arrays.
 PG_RECORD = text(
     """
     UPDATE deliveries AS d SET
@@ -371,21 +370,21 @@ PG_RECORD = text(
 )
 
 
-def _record_statement() -> Any:
-    table = Delivery.__table__
-    return (
-        table.update()  # type: ignore[attr-defined]
-        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SENDING)
-        .values(
-            status=bindparam("b_status"),
-            attempts=table.c.attempts + bindparam("b_inc"),
-            next_attempt_at=bindparam("b_next"),
-            sent_at=bindparam("b_sent"),
-            message_id=bindparam("b_mid"),
-            # A row sent after a retry keeps the error of its last failed attempt.
-            last_error=func.coalesce(bindparam("b_err"), table.c.last_error),
-        )
+_TABLE = Delivery.__table__
+# Guarded: only rows still ``sending`` take an outcome (a swept or resent row does not).
+RECORD = (
+    _TABLE.update()  # type: ignore[attr-defined]
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == DeliveryStatus.SENDING)
+    .values(
+        status=bindparam("b_status"),
+        attempts=_TABLE.c.attempts + bindparam("b_inc"),
+        next_attempt_at=bindparam("b_next"),
+        sent_at=bindparam("b_sent"),
+        message_id=bindparam("b_mid"),
+        # A row sent after a retry keeps the error of its last failed attempt.
+        last_error=func.coalesce(bindparam("b_err"), _TABLE.c.last_error),
     )
+)
 
 
 def backoff_delay(attempt: int, config: SendingConfig, rng: random.Random | None = None) -> float:
