@@ -1,7 +1,8 @@
 """consents: the log keeps its ids, without foreign keys
 
 The consent log is append-only evidence. Its two foreign keys cost the import about 16 µs
-of server time per row (a referential check per row and key, measured on PostgreSQL 15),
+of server time per row (a referential check per row and key; a hand-run INSERT of
+100,000 rows with and without them on PostgreSQL 15),
 and ON DELETE SET NULL made a row forget which list it was about when the list went.
 Deleting a subscriber now detaches their consent rows explicitly (service.subscribers.bulk).
 

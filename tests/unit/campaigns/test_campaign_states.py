@@ -68,6 +68,30 @@ def new_campaign(session: Session, settings: Settings) -> int:
     return c.id
 
 
+def materialized(session: Session, settings: Settings) -> int:
+    """A started campaign (see ``seed``) with its delivery rows written."""
+    seed(session)
+    cid = new_campaign(session, settings)
+    start(session, settings, cid)
+    ledger.materialize(session, cid)
+    return cid
+
+
+def dispatched(
+    session: Session, cid: int, batch_size: int = 10, max_batches_in_flight: int = 2
+) -> list[list[int]]:
+    """Queue the campaign's due rows; return the batches a task would have received."""
+    batches: list[list[int]] = []
+    ledger.dispatch(
+        session,
+        cid,
+        lambda _c, ids: batches.append(ids),
+        batch_size=batch_size,
+        max_batches_in_flight=max_batches_in_flight,
+    )
+    return batches
+
+
 def test_a_subscriber_on_two_lists_gets_one_row_and_the_suppressed_none(
     session: Session, settings: Settings
 ) -> None:
@@ -162,14 +186,8 @@ def test_a_due_scheduled_campaign_is_started_and_materialized_by_the_beat(
 def test_claim_takes_only_queued_rows_of_a_running_campaign_and_only_once(
     session: Session, settings: Settings
 ) -> None:
-    seed(session)
-    cid = new_campaign(session, settings)
-    start(session, settings, cid)
-    ledger.materialize(session, cid)
-    batches: list[list[int]] = []
-    ledger.dispatch(
-        session, cid, lambda c, ids: batches.append(ids), batch_size=10, max_batches_in_flight=2
-    )
+    cid = materialized(session, settings)
+    batches = dispatched(session, cid)
     ids = batches[0]
     assert ledger.claim(session, cid, ids) == ids
     assert ledger.claim(session, cid, ids) == []  # a duplicate task message gets nothing
@@ -178,14 +196,8 @@ def test_claim_takes_only_queued_rows_of_a_running_campaign_and_only_once(
 
 
 def test_a_paused_campaign_claims_nothing(session: Session, settings: Settings) -> None:
-    seed(session)
-    cid = new_campaign(session, settings)
-    start(session, settings, cid)
-    ledger.materialize(session, cid)
-    batches: list[list[int]] = []
-    ledger.dispatch(
-        session, cid, lambda c, ids: batches.append(ids), batch_size=10, max_batches_in_flight=2
-    )
+    cid = materialized(session, settings)
+    batches = dispatched(session, cid)
     pause(session, cid)
     session.commit()
     assert ledger.claim(session, cid, batches[0]) == []
@@ -194,16 +206,10 @@ def test_a_paused_campaign_claims_nothing(session: Session, settings: Settings) 
 def test_an_unsubscribe_after_materializing_is_skipped_at_claim(
     session: Session, settings: Settings
 ) -> None:
-    seed(session)
-    cid = new_campaign(session, settings)
-    start(session, settings, cid)
-    ledger.materialize(session, cid)
+    cid = materialized(session, settings)
     session.execute(update(Membership).values(status="unsubscribed"))
     session.commit()
-    batches: list[list[int]] = []
-    ledger.dispatch(
-        session, cid, lambda c, ids: batches.append(ids), batch_size=10, max_batches_in_flight=2
-    )
+    batches = dispatched(session, cid)
     assert ledger.claim(session, cid, batches[0]) == []
     rows = session.scalars(select(Delivery).where(Delivery.campaign_id == cid)).all()
     assert {r.status for r in rows} == {"skipped"}
@@ -213,14 +219,8 @@ def test_an_unsubscribe_after_materializing_is_skipped_at_claim(
 def test_cancel_skips_unsent_rows_and_the_sweep_reports_stale_sending_rows_as_unknown(
     session: Session, settings: Settings
 ) -> None:
-    seed(session)
-    cid = new_campaign(session, settings)
-    start(session, settings, cid)
-    ledger.materialize(session, cid)
-    batches: list[list[int]] = []
-    ledger.dispatch(
-        session, cid, lambda c, ids: batches.append(ids), batch_size=1, max_batches_in_flight=5
-    )
+    cid = materialized(session, settings)
+    batches = dispatched(session, cid, batch_size=1, max_batches_in_flight=5)
     ledger.claim(session, cid, batches[0])
     swept = ledger.sweep(session, queued_after=timedelta(0), sending_after=timedelta(0))
     assert swept == ledger.SweepResult(requeued=1, unknown=1)
@@ -233,10 +233,7 @@ def test_cancel_skips_unsent_rows_and_the_sweep_reports_stale_sending_rows_as_un
 def test_resending_unknown_rows_runs_a_finished_campaign_again(
     session: Session, settings: Settings
 ) -> None:
-    seed(session)
-    cid = new_campaign(session, settings)
-    start(session, settings, cid)
-    ledger.materialize(session, cid)
+    cid = materialized(session, settings)
     session.execute(update(Delivery).values(status="unknown"))
     session.commit()
     assert ledger.finalize(session) == [cid]
