@@ -29,12 +29,13 @@ from service import get_db
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine
 from service.campaigns.models import Campaign, Delivery
-from service.campaigns.sender import close_kept_connections
+from service.campaigns.sender import BRAKE_KEY, close_kept_connections
 from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.embedded_redis import start_bundled_redis
 from service.health import WORKER_KEY_PREFIX
+from service.mail.throttle import KEY_PREFIX
 from service.subscribers.models import MailingList, Membership, Subscriber
 from service.supervisor import stop_process_group
 from tests.integration.campaigns.sink import Sink
@@ -299,3 +300,19 @@ def harness(
     h.configure()
     yield h
     h.stop()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session on the app's database, for the send tests that call the domain directly."""
+    with get_db(app).session() as s:
+        yield s
+
+
+@pytest.fixture
+def send_redis(redis_url: str) -> redis.Redis:
+    """The shared Redis with no throttle windows or brake counters left by another test."""
+    c = redis.Redis.from_url(redis_url)
+    for key in [*c.scan_iter(KEY_PREFIX + "*"), *c.scan_iter(BRAKE_KEY + "*")]:
+        c.delete(key)
+    return c

@@ -3,41 +3,22 @@ SMTPUTF8 addresses, the error brake, throttle deferral and the exact bytes sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
-from flask import Flask
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service import get_db
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger
 from service.campaigns.models import Campaign, Delivery
-from service.campaigns.sender import BRAKE_KEY, render_message, send_batch
+from service.campaigns.sender import render_message, send_batch
 from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign, resume
 from service.config import Settings, parse_smtp_url
-from service.mail.throttle import KEY_PREFIX
 from service.subscribers.addresses import normalise
 from service.subscribers.models import MailingList, Membership, Subscriber
 from tests.integration.campaigns.conftest import BODY, TEST_SENDING
 from tests.integration.campaigns.sink import Sink
-
-
-@pytest.fixture
-def db(app: Flask) -> Iterator[Session]:
-    with get_db(app).session() as s:
-        yield s
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    c = redis.Redis.from_url(redis_url)
-    for key in [*c.scan_iter(KEY_PREFIX + "*"), *c.scan_iter(BRAKE_KEY + "*")]:
-        c.delete(key)
-    return c
 
 
 def _campaign(db: Session, settings: Settings, emails: list[str], **config: object) -> list[int]:
@@ -67,13 +48,13 @@ def _by_email(db: Session) -> dict[str, Delivery]:
 
 @pytest.mark.parametrize("offered", [True, False])
 def test_a_non_ascii_local_part_goes_out_only_over_smtputf8(
-    db: Session, settings: Settings, client: redis.Redis, offered: bool
+    db: Session, settings: Settings, send_redis: redis.Redis, offered: bool
 ) -> None:
     sink = Sink(smtputf8=offered)
     try:
         ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
         ids = _campaign(db, ours, ["张三@example.com", "li@example.com"])
-        send_batch(db, ours, client, db.scalar(select(Campaign.id)) or 0, ids)
+        send_batch(db, ours, send_redis, db.scalar(select(Campaign.id)) or 0, ids)
         rows = _by_email(db)
         assert rows["li@example.com"].status == "sent"
         if offered:
@@ -88,7 +69,7 @@ def test_a_non_ascii_local_part_goes_out_only_over_smtputf8(
 
 
 def test_the_error_brake_pauses_the_campaign_and_says_why(
-    db: Session, settings: Settings, client: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis
 ) -> None:
     sink = Sink()
     sink.state.busy_mail = 1000  # the relay says 421 to everything
@@ -98,7 +79,7 @@ def test_the_error_brake_pauses_the_campaign_and_says_why(
         ids = _campaign(db, ours, emails, error_brake=5)
         cid = db.scalar(select(Campaign.id)) or 0
         for start in range(0, len(ids), 3):  # several small batches, as several workers would
-            send_batch(db, ours, client, cid, ids[start : start + 3])
+            send_batch(db, ours, send_redis, cid, ids[start : start + 3])
         campaign = db.get(Campaign, cid)
         db.refresh(campaign)
         assert campaign is not None and campaign.status == "paused"
@@ -118,14 +99,14 @@ def test_the_error_brake_pauses_the_campaign_and_says_why(
 
 
 def test_a_full_domain_window_defers_the_row_instead_of_holding_the_worker(
-    db: Session, settings: Settings, client: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis
 ) -> None:
     sink = Sink()
     try:
         ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
         emails = [f"q{i}@qq.com" for i in range(5)] + ["a@example.com"]
         ids = _campaign(db, ours, emails, domain_limits={"qq.com": {"limit": 2, "window": 60}})
-        result = send_batch(db, ours, client, db.scalar(select(Campaign.id)) or 0, ids)
+        result = send_batch(db, ours, send_redis, db.scalar(select(Campaign.id)) or 0, ids)
         assert result.sent == 3 and result.deferred == 3
         rows = _by_email(db)
         deferred = [r for r in rows.values() if r.status == "retry_due"]
@@ -136,7 +117,7 @@ def test_a_full_domain_window_defers_the_row_instead_of_holding_the_worker(
 
 
 def test_the_bytes_sent_are_the_bytes_render_shows(
-    db: Session, settings: Settings, client: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis
 ) -> None:
     sink = Sink()
     sink.state.keep_raw = True
@@ -145,7 +126,7 @@ def test_the_bytes_sent_are_the_bytes_render_shows(
         ids = _campaign(db, ours, ["li@example.com"])
         cid = db.scalar(select(Campaign.id)) or 0
         rendered = render_message(db, ours, cid, "li@example.com")
-        send_batch(db, ours, client, cid, ids)
+        send_batch(db, ours, send_redis, cid, ids)
         sent = sink.state.raw["li@example.com"]
 
         def without_date(data: bytes) -> list[bytes]:

@@ -11,36 +11,19 @@ from email.message import Message
 
 import pytest
 import redis
-from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import get_db
 from service.campaigns import sender
 from service.campaigns.models import Campaign, Delivery
-from service.campaigns.sender import BRAKE_KEY, send_batch, send_test
+from service.campaigns.sender import send_batch, send_test
 from service.config import Settings, parse_smtp_url
 from service.events.models import Event
-from service.mail.throttle import KEY_PREFIX
 from service.net import free_port
 from service.subscribers.models import Subscriber
 from service.subscribers.suppression import is_suppressed
 from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_send_core import _by_email, _campaign
-
-
-@pytest.fixture
-def db(app: Flask) -> Iterator[Session]:
-    with get_db(app).session() as s:
-        yield s
-
-
-@pytest.fixture
-def send_redis(redis_url: str) -> redis.Redis:
-    c = redis.Redis.from_url(redis_url)
-    for key in [*c.scan_iter(KEY_PREFIX + "*"), *c.scan_iter(BRAKE_KEY + "*")]:
-        c.delete(key)
-    return c
 
 
 @pytest.fixture
