@@ -135,7 +135,7 @@ class CampaignContext:
     ) -> bytes:
         """The exact bytes (DKIM-signed when configured) for one recipient."""
         values = self.values(delivery_id, subscriber_id, name)
-        html, text = self.compiled.fill(values)
+        html, text = self.compiled.fill_wire(values)
         builder = builder or self.builder
         data = builder.build(
             to_addr,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -40,6 +40,23 @@ SLOT_UNSUBSCRIBE = "unsubscribe_url"
 SLOT_PREFERENCES = "preferences_url"
 SLOT_OPEN_PIXEL = "open_pixel_url"
 LINK_SLOT_PREFIX = "link:"
+
+
+def _crlf(text: str) -> str:
+    """``text`` with every line break (CRLF, bare LF, bare CR) written as CRLF."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\n", "\r\n")
+
+
+def _final_crlf(data: bytes) -> bytes:
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _has_line_break(values: Iterable[str]) -> bool:
+    # A slot value with a line break would meet a chunk's CR or LF across the seam, which
+    # the per-chunk conversion cannot see; URLs and cleaned names never have one.
+    return any("\n" in v or "\r" in v for v in values)
 
 
 class MissingSlotError(KeyError):
@@ -112,6 +129,10 @@ class CompiledEmail:
     _html_pos: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
     _text_parts: list[str | None] = field(init=False, repr=False, compare=False)
     _text_pos: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    # The same lists with each chunk already as wire octets (see fill_wire); None when a
+    # chunk holds a bare CR, which only the whole-text normalisation handles right.
+    _html_wire: list[bytes | None] | None = field(init=False, repr=False, compare=False)
+    _text_wire: list[bytes | None] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Precompute the interleaved list once; fill() only copies it and drops values in.
@@ -125,6 +146,10 @@ class CompiledEmail:
                     parts.append(None)
             object.__setattr__(self, f"_{attr}_parts", parts)
             object.__setattr__(self, f"_{attr}_pos", tuple(positions))
+            wire = None
+            if not any("\r" in chunk for chunk in part.chunks):
+                wire = [None if p is None else _crlf(p).encode("utf-8") for p in parts]
+            object.__setattr__(self, f"_{attr}_wire", wire)
 
     @property
     def slot_names(self) -> frozenset[str]:
@@ -144,9 +169,7 @@ class CompiledEmail:
         by the fallback. Raises :class:`MissingSlotError` when another slot has no value.
         Pure: nothing of one call is kept for the next.
         """
-        raw = dict(values)
-        name = (raw.get(SLOT_NAME) or "").translate(_NAME_CONTROLS).strip()
-        raw[SLOT_NAME] = name[:NAME_MAX_CHARS] or self.name_fallback
+        raw = self._raw(values)
         try:
             html_parts = self._html_parts.copy()
             for pos, slot in self._html_pos:
@@ -155,10 +178,50 @@ class CompiledEmail:
             for pos, slot in self._text_pos:
                 text_parts[pos] = raw[slot]
         except KeyError:
-            missing = sorted(self.slot_names - raw.keys())
-            raise MissingSlotError(f"no value for slot(s): {', '.join(missing)}") from None
+            raise self._missing(raw) from None
         # mypy: every None placeholder has just been replaced by a string.
         return "".join(html_parts), "".join(text_parts)  # type: ignore[arg-type]
+
+    def fill_wire(self, values: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """``fill`` as a message carries it: UTF-8 octets in canonical text form (CRLF line
+        breaks and a final CRLF, RFC 2046 §4.1.1), ready to be base64-encoded.
+
+        The same octets as encoding and normalising ``fill``'s result, but the literal
+        chunks were converted once per campaign: per recipient, only the slot values are
+        encoded, instead of encoding and scanning some 40 KB of text for line breaks.
+        """
+        raw = self._raw(values)
+        html_wire, text_wire = self._html_wire, self._text_wire
+        if html_wire is None or text_wire is None or _has_line_break(raw.values()):
+            html, text = self.fill(values)
+            return _final_crlf(_crlf(html).encode("utf-8")), _final_crlf(
+                _crlf(text).encode("utf-8")
+            )
+        try:
+            html_parts = html_wire.copy()
+            for pos, slot in self._html_pos:
+                html_parts[pos] = escape(raw[slot]).encode("utf-8")
+            text_parts = text_wire.copy()
+            for pos, slot in self._text_pos:
+                text_parts[pos] = raw[slot].encode("utf-8")
+        except KeyError:
+            raise self._missing(raw) from None
+        # mypy: every None placeholder has just been replaced by bytes.
+        return (
+            _final_crlf(b"".join(html_parts)),  # type: ignore[arg-type]
+            _final_crlf(b"".join(text_parts)),  # type: ignore[arg-type]
+        )
+
+    def _raw(self, values: Mapping[str, str]) -> dict[str, str]:
+        # The name as it is filled in: controls and line breaks dropped, cut, or the fallback.
+        raw = dict(values)
+        name = (raw.get(SLOT_NAME) or "").translate(_NAME_CONTROLS).strip()
+        raw[SLOT_NAME] = name[:NAME_MAX_CHARS] or self.name_fallback
+        return raw
+
+    def _missing(self, raw: Mapping[str, str]) -> MissingSlotError:
+        missing = sorted(self.slot_names - raw.keys())
+        return MissingSlotError(f"no value for slot(s): {', '.join(missing)}")
 
     def html_bytes_worst_case(self) -> int:
         """UTF-8 size of the HTML part with every slot at its worst-case length."""

@@ -412,6 +412,11 @@ def _canonical_text(data: bytes) -> bytes:
     return data
 
 
+def _body_octets(body: str | bytes) -> bytes:
+    """A text part's octets in canonical form; bytes are taken as already canonical."""
+    return body if isinstance(body, bytes) else _canonical_text(body.encode("utf-8"))
+
+
 class MessageBytes(bytes):
     """Message bytes made by `MessageBuilder.build()`: a plain `bytes` with a guarantee.
 
@@ -635,8 +640,8 @@ class MessageBuilder:
         self,
         to_addr: str,
         to_name: str | None,
-        html: str,
-        text: str,
+        html: str | bytes,
+        text: str | bytes,
         unsubscribe_url: str,
         message_id: str,
         date: datetime | None = None,
@@ -646,7 +651,9 @@ class MessageBuilder:
         """Return the complete RFC 5322 message bytes (CRLF) for one recipient.
 
         `html` and `text` are the recipient's filled-in bodies; they are sent as base64
-        UTF-8 with CRLF line breaks.  `message_id` comes from `message_id_for`; `date`
+        UTF-8 with CRLF line breaks.  Given as bytes, they must already be in that form
+        (UTF-8, CRLF, a final CRLF: what `CompiledEmail.fill_wire` returns) and are
+        encoded as they are.  `message_id` comes from `message_id_for`; `date`
         defaults to now and must be timezone-aware.  Raises `NeedsSMTPUTF8` for a
         non-ASCII local part unless `smtputf8` (then the To header is raw UTF-8, RFC 6532),
         `HeaderInjectionError` for CR/LF in `to_name`, and `ValueError` for a bad address,
@@ -669,9 +676,9 @@ class MessageBuilder:
                     self._middle,
                     lu_line,
                     self._tail,
-                    _base64_lines(_canonical_text(text.encode("utf-8"))),
+                    _base64_lines(_body_octets(text)),
                     self._html_head,
-                    _base64_lines(_canonical_text(html.encode("utf-8"))),
+                    _base64_lines(_body_octets(html)),
                     self._closing,
                 )
             )

@@ -628,3 +628,18 @@ def test_web_page_has_every_article_anchor_and_full_text(
         for run in paragraph_texts(strip_controls(article.body)):
             assert run in visible
     assert "退订" not in page  # public page: no personal links
+
+
+@pytest.mark.parametrize("which", ["tracked", "untracked", "demo_full"])
+def test_fill_wire_is_fill_as_canonical_utf8_octets(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    from service.mail.message import _canonical_text
+
+    rendered: RenderedIssue = request.getfixturevalue(which)
+    values = slot_values(rendered.compiled, name="李四 & <Co>")
+    html, text = rendered.compiled.fill(values)
+    assert rendered.compiled.fill_wire(values) == (
+        _canonical_text(html.encode("utf-8")),
+        _canonical_text(text.encode("utf-8")),
+    )
