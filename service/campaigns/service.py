@@ -121,8 +121,7 @@ def create_campaign(
             "the subject must be one line of at most %(max)s characters",
             max=MAX_SUBJECT_CHARS,
         )
-    sender = _address(from_addr or settings.from_addr, "From")
-    reply = _address(reply_to, "Reply-To") if reply_to else None
+    sender, reply = _sender_addresses(from_addr or settings.from_addr, reply_to)
     name = settings.from_name if from_name is None else from_name
     if any(c in name + preheader for c in "\r\n"):
         raise CampaignError(
@@ -166,14 +165,25 @@ def _lists(session: Session, refs: Sequence[str | int]) -> list[MailingList]:
     return list(found.values())
 
 
-def _address(value: str | None, what: str) -> str:
-    _, addr = parseaddr(value or "")
+def _sender_addresses(from_addr: str, reply_to: str | None) -> tuple[str, str | None]:
+    """The From and Reply-To addresses as they go on the wire; a bad one is named by its
+    field (one code each, so the admin names the field in the reader's language)."""
     try:
-        return normalise(addr or (value or "")).email_ascii
+        sender = _address(from_addr)
+    except InvalidAddress as exc:
+        raise CampaignError("campaign.bad_from", "From: %(error)s", error=exc.detail) from exc
+    try:
+        reply = _address(reply_to) if reply_to else None
     except InvalidAddress as exc:
         raise CampaignError(
-            "campaign.bad_address", "%(header)s: %(error)s", header=what, error=exc.detail
+            "campaign.bad_reply_to", "Reply-To: %(error)s", error=exc.detail
         ) from exc
+    return sender, reply
+
+
+def _address(value: str) -> str:
+    _, addr = parseaddr(value)
+    return normalise(addr or value).email_ascii
 
 
 def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:

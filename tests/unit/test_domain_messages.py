@@ -146,3 +146,17 @@ def test_every_code_the_domain_uses_has_a_sentence_in_the_catalogue() -> None:
     assert len(used) > 100  # the scan found the calls
     assert sorted(used - set(MESSAGES)) == []
     assert sorted(set(MESSAGES) - used) == []  # no sentence left behind by a removed error
+
+
+def test_a_bad_sender_address_names_its_field_in_the_reader_s_language(zh: None) -> None:
+    from service.campaigns.service import _sender_addresses
+
+    with pytest.raises(CampaignError) as caught:
+        _sender_addresses("news@example.org", "not an address")
+    assert str(caught.value).startswith("Reply-To: ")
+    shown = describe(caught.value)
+    assert shown.startswith("回复地址：") and "Reply-To" not in shown
+    with pytest.raises(CampaignError) as caught:
+        _sender_addresses("", None)
+    assert describe(caught.value) == "发件人地址：地址为空。"
+    assert _sender_addresses("协会 <news@example.org>", None) == ("news@example.org", None)
