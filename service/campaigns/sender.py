@@ -652,6 +652,7 @@ class _Batch:
                 r.wire,
                 r.name,
                 smtputf8=r.needs_smtputf8,
+                message_id=message_id,
             )
         except NeedsSMTPUTF8 as exc:
             self.fail(r, message_id, str(exc))

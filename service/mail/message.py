@@ -19,7 +19,6 @@ each header, List-Unsubscribe unfolded on one line.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import hmac
 import re
 import secrets
@@ -36,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import idna
 
+from service.fast_hmac import hmac_sha256
 from service.mail.policy import (
     MAX_LINE_OCTETS,
     POLICY,
@@ -436,7 +436,7 @@ class MessageBytes(bytes):
 def _message_id_tag(delivery_id: int, campaign_id: int, secret: bytes) -> str:
     """Return the HMAC fragment binding a Message-ID to its delivery and campaign."""
     msg = MESSAGE_ID_HMAC_CONTEXT + f"{campaign_id}.{delivery_id}".encode("ascii")
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:MESSAGE_ID_TAG_CHARS]
+    return hmac_sha256(secret, msg).hex()[:MESSAGE_ID_TAG_CHARS]
 
 
 def message_id_for(delivery_id: int, campaign_id: int, secret: bytes, domain: str) -> str:

@@ -10,11 +10,12 @@ reason.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 
 import idna
+
+from service.fast_hmac import hmac_sha256
 
 __all__ = ["MAX_LOCAL_PART", "VERP_PREFIX", "parse_verp", "verp_address"]
 
@@ -44,7 +45,7 @@ def _base36(number: int) -> str:
 
 def _tag(code: str, secret: bytes) -> str:
     """Return the truncated, lower-case base32 HMAC-SHA256 of the delivery code."""
-    digest = hmac.new(secret, VERP_HMAC_CONTEXT + code.encode("ascii"), hashlib.sha256).digest()
+    digest = hmac_sha256(secret, VERP_HMAC_CONTEXT + code.encode("ascii"))
     return base64.b32encode(digest).decode("ascii")[:VERP_TAG_CHARS].lower()
 
 
