@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import redis
@@ -273,7 +273,7 @@ class Recipient:
     # suppressions hash and check
     name: str
 
-    @property
+    @cached_property
     def wire(self) -> str:
         """The address on the wire: the snapshot with its domain as an A-label.
 

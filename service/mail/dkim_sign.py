@@ -65,6 +65,8 @@ OVERSIGNED_HEADERS = frozenset(
 FAST_PATH_MAX_SPACES = 64
 # Longest line in the folded DKIM-Signature header (RFC 5322 §2.1.1 SHOULD limit).
 SIGNATURE_LINE = 78
+# Canonical header fields kept per signer: a campaign's shared fields fit many times over.
+CANONICAL_CACHE = 256
 
 _SELECTOR = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_-]+)*\Z")
 _HEADER_WSP = re.compile(rb"[ \t]+")
@@ -198,6 +200,9 @@ class DkimSigner:
         self._key = key
         self._pem = pem
         self._padding = padding.PKCS1v15()
+        # Raw header field -> (name, relaxed form + CRLF); dict reads and writes are atomic
+        # under the GIL, so concurrent sign() calls at worst work one out twice.
+        self._canonical: dict[bytes, tuple[str, bytes]] = {}
         self._hash = hashes.SHA256()
 
     @property
@@ -241,8 +246,7 @@ class DkimSigner:
 
         by_name: dict[str, list[bytes]] = {}
         for field in _split_fields(header_block):
-            name = field.partition(b":")[0].rstrip(b" \t").decode("ascii", "replace").lower()
-            by_name.setdefault(name, []).append(field)
+            by_name.setdefault(self._field(field)[0], []).append(field)
         names = self._signed_names(by_name)
         if "from" not in by_name:
             raise ValueError("cannot DKIM-sign a message without a From header (RFC 6376 §5.4)")
@@ -254,7 +258,7 @@ class DkimSigner:
         for name in names:
             fields = remaining.get(name)
             if fields:
-                canonical.append(_relaxed_header(fields.pop()) + b"\r\n")
+                canonical.append(self._field(fields.pop())[1])
 
         t = int(time.time()) if timestamp is None else timestamp
         bh = base64.b64encode(body_hash).decode("ascii")
@@ -264,6 +268,21 @@ class DkimSigner:
         signature = self._key.sign(b"".join(canonical), self._padding, self._hash)
         header = unsigned + _fold_b64(base64.b64encode(signature).decode("ascii"), unsigned)
         return header.encode("ascii") + b"\r\n" + message
+
+    def _field(self, field: bytes) -> tuple[str, bytes]:
+        """The lower-case name of a raw header field and its relaxed form with CRLF.
+
+        The fields all messages of a campaign share (From, Subject, List-Id, Content-Type,
+        ...) are worked out once; the cache stops growing at ``CANONICAL_CACHE`` entries, so
+        per-recipient fields (To, Message-ID) cannot make it grow without bound.
+        """
+        known = self._canonical.get(field)
+        if known is None:
+            name = field.partition(b":")[0].rstrip(b" \t").decode("ascii", "replace").lower()
+            known = (name, _relaxed_header(field) + b"\r\n")
+            if len(self._canonical) < CANONICAL_CACHE:
+                self._canonical[field] = known
+        return known
 
     def _header_without_b(self, names: list[str], t: int, bh: str) -> str:
         """Return the folded DKIM-Signature header up to and including ``b=``."""

@@ -274,3 +274,29 @@ def test_an_idn_signing_domain_is_signed_as_an_a_label(key: tuple[bytes, str]) -
 
     assert signer.domain == "xn--fsqu00a.xn--fiqs8s"
     assert signer.dns_name == f"{SELECTOR}._domainkey.xn--fsqu00a.xn--fiqs8s"
+
+
+def test_cached_canonical_fields_stay_bounded_and_every_signature_still_verifies(
+    key: tuple[bytes, str], dns: Callable[..., bytes]
+) -> None:
+    from service.mail.dkim_sign import CANONICAL_CACHE
+
+    fresh = DkimSigner(DOMAIN, SELECTOR, key[0])
+    builder = make_builder()
+    for n in range(CANONICAL_CACHE + 20):  # distinct To and Message-ID per message
+        message = builder.build(
+            f"m{n}@example.com",
+            f"会员{n}",
+            "<p>你好</p>\n",
+            "你好\n",
+            UNSUBSCRIBE,
+            f"<c1.d{n}.x@{DOMAIN}>",
+            DATE,
+        )
+        signed = fresh.sign(message, timestamp=1_790_000_000)
+        if n in (0, 1, CANONICAL_CACHE + 19):  # first, from the cache, after it filled up
+            assert dkim.verify(signed, dnsfunc=dns)
+            # A signer with nothing cached signs the same bytes the same way.
+            empty = DkimSigner(DOMAIN, SELECTOR, key[0])
+            assert signed == empty.sign(message, timestamp=1_790_000_000)
+    assert len(fresh._canonical) == CANONICAL_CACHE
