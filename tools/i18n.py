@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "service" / "translations"
 POT = TRANSLATIONS / "messages.pot"
 BABEL = [sys.executable, "-m", "babel.messages.frontend"]
+PO_WIDTH = 100
 
 
 def extract() -> None:
@@ -61,6 +62,9 @@ def update() -> None:
                 str(TRANSLATIONS),
                 "--no-fuzzy-matching",
                 "--ignore-obsolete",
+                # The width `fill` writes with: the two must not rewrap each other's lines.
+                "--width",
+                str(PO_WIDTH),
             ],
             check=True,
         )
@@ -85,7 +89,7 @@ def fill(json_path: str) -> None:
         if message is not None and not message.string:
             message.string = msgstr
     with po.open("wb") as fh:
-        write_po(fh, catalog, width=100)
+        write_po(fh, catalog, width=PO_WIDTH)
 
 
 def untranslated() -> list[str]:

@@ -78,3 +78,30 @@ def test_chinese_labels_use_the_full_width_colon() -> None:
         if colon_after_label.search(path.read_text(encoding="utf-8"))
     ]
     assert typed == []
+
+
+def test_a_template_jinja_cannot_parse_stops_the_extraction(tmp_path: Path) -> None:
+    # Left to its default, babel's Jinja extractor skips such a template without a word,
+    # and the check above would pass while the template's strings went untranslated.
+    pages = tmp_path / "templates" / "web"
+    pages.mkdir(parents=True)
+    (pages / "ok.html").write_text('{{ _("Fine") }}\n', encoding="utf-8")
+    (pages / "broken.html").write_text('{{ _("Lost") }}\n{% if %}\n', encoding="utf-8")
+    extraction = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-o",
+            str(tmp_path / "messages.pot"),
+            ".",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert extraction.returncode != 0
+    assert "TemplateSyntaxError" in extraction.stderr
