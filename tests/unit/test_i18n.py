@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CATALOG = ROOT / "service" / "translations" / "zh" / "LC_MESSAGES"
 
 
-def _extract(tmp_path: Path) -> set[str]:
-    pot = tmp_path / "messages.pot"
-    subprocess.run(
+def _run_extract(tree: Path, pot: Path) -> subprocess.CompletedProcess[str]:
+    """Babel's extraction over ``tree`` with the project's babel.cfg, as tools/i18n.py runs it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -34,10 +34,16 @@ def _extract(tmp_path: Path) -> set[str]:
             str(pot),
             ".",
         ],
-        cwd=ROOT,
-        check=True,
+        cwd=tree,
         capture_output=True,
+        text=True,
     )
+
+
+def _extract(tmp_path: Path) -> set[str]:
+    pot = tmp_path / "messages.pot"
+    extraction = _run_extract(ROOT, pot)
+    assert extraction.returncode == 0, extraction.stderr
     with pot.open("rb") as fh:
         return {str(m.id) for m in read_po(fh) if m.id}
 
@@ -87,21 +93,6 @@ def test_a_template_jinja_cannot_parse_stops_the_extraction(tmp_path: Path) -> N
     pages.mkdir(parents=True)
     (pages / "ok.html").write_text('{{ _("Fine") }}\n', encoding="utf-8")
     (pages / "broken.html").write_text('{{ _("Lost") }}\n{% if %}\n', encoding="utf-8")
-    extraction = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "babel.messages.frontend",
-            "extract",
-            "-F",
-            str(ROOT / "babel.cfg"),
-            "-o",
-            str(tmp_path / "messages.pot"),
-            ".",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    extraction = _run_extract(tmp_path, tmp_path / "messages.pot")
     assert extraction.returncode != 0
     assert "TemplateSyntaxError" in extraction.stderr
