@@ -325,6 +325,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                 time.sleep(TICK_SECONDS)
                 now = time.perf_counter()
                 if now >= due["dispatch"]:
+                    state = progress(s, cid)
+                    if state["status"] != "running":  # e.g. paused by the error brake
+                        raise RuntimeError(
+                            f"the campaign stopped as {state['status']}: {state['status_reason']}"
+                        )
                     engine.dispatch_all(s, enqueue_batch)
                     due["dispatch"] = now + DISPATCH_EVERY
                 if now >= due["sweep"]:

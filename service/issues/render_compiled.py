@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from service.mail.message import canonical_text, normalize_crlf
+
 # Version of the to_dict() shape; from_dict refuses others so a stale cache entry is rebuilt
 # instead of being misread.
 COMPILED_FORMAT_VERSION = 1
@@ -40,13 +42,6 @@ SLOT_UNSUBSCRIBE = "unsubscribe_url"
 SLOT_PREFERENCES = "preferences_url"
 SLOT_OPEN_PIXEL = "open_pixel_url"
 LINK_SLOT_PREFIX = "link:"
-
-
-def _crlf(text: str) -> str:
-    """``text`` with every line break (CRLF, bare LF, bare CR) written as CRLF."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("\n", "\r\n")
 
 
 def _final_crlf(data: bytes) -> bytes:
@@ -148,7 +143,7 @@ class CompiledEmail:
             object.__setattr__(self, f"_{attr}_pos", tuple(positions))
             wire = None
             if not any("\r" in chunk for chunk in part.chunks):
-                wire = [None if p is None else _crlf(p).encode("utf-8") for p in parts]
+                wire = [None if p is None else normalize_crlf(p.encode("utf-8")) for p in parts]
             object.__setattr__(self, f"_{attr}_wire", wire)
 
     @property
@@ -194,9 +189,7 @@ class CompiledEmail:
         html_wire, text_wire = self._html_wire, self._text_wire
         if html_wire is None or text_wire is None or _has_line_break(raw.values()):
             html, text = self.fill(values)
-            return _final_crlf(_crlf(html).encode("utf-8")), _final_crlf(
-                _crlf(text).encode("utf-8")
-            )
+            return canonical_text(html.encode("utf-8")), canonical_text(text.encode("utf-8"))
         try:
             html_parts = html_wire.copy()
             for pos, slot in self._html_pos:

@@ -56,6 +56,7 @@ __all__ = [
     "encode_address",
     "encode_words",
     "message_id_for",
+    "canonical_text",
     "normalize_crlf",
     "parse_message_id",
 ]
@@ -400,7 +401,7 @@ def normalize_crlf(data: bytes) -> bytes:
     return _NEWLINES.sub(b"\r\n", data)
 
 
-def _canonical_text(data: bytes) -> bytes:
+def canonical_text(data: bytes) -> bytes:
     """Return text octets with CRLF line breaks and a final CRLF (RFC 2046 §4.1.1).
 
     Base64 hides line breaks from relays, so the canonical form must be produced before
@@ -414,7 +415,7 @@ def _canonical_text(data: bytes) -> bytes:
 
 def _body_octets(body: str | bytes) -> bytes:
     """A text part's octets in canonical form; bytes are taken as already canonical."""
-    return body if isinstance(body, bytes) else _canonical_text(body.encode("utf-8"))
+    return body if isinstance(body, bytes) else canonical_text(body.encode("utf-8"))
 
 
 class MessageBytes(bytes):

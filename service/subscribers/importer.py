@@ -510,9 +510,11 @@ def _plan_chunk(
     duplicate of an earlier line, exactly as one already in the database with this
     import's stamp is.
     """
+    plan = _Plan()
+    if not chunk:  # every line of it was bad: nothing to look up or write
+        return plan
     existing, suppressed, members = _lookup(session, chunk, target.list_id)
     stamp = target.started
-    plan = _Plan()
     new: dict[str, Candidate] = {}
     updates: dict[int, dict[str, Any]] = {}
     for cand in chunk:
@@ -765,9 +767,8 @@ def import_file(
     else:
         for chunk, processed in chunks:
             report.processed = processed
-            if chunk:
-                plan = _plan_chunk(session, chunk, target, report, set())
-                report.added += _apply(session, plan, target)
+            plan = _plan_chunk(session, chunk, target, report, set())
+            report.added += _apply(session, plan, target)
             if on_chunk is not None:
                 on_chunk(report)
     report.errors.sort(key=lambda e: e["line"])  # duplicates are found at chunk time
@@ -882,8 +883,10 @@ def _import_in_parallel(
         if on_chunk is not None:
             on_chunk(report)
 
-    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="import-writer") as pool:
-        try:
+    try:
+        # At most WRITERS chunks are in flight, each on a thread of its own: none waits in
+        # the pool's queue, so after an error its exit only waits for the running writes.
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="import-writer") as pool:
             for chunk, processed in chunks:
                 if len(in_flight) >= WRITERS:
                     settle_oldest()
@@ -893,11 +896,11 @@ def _import_in_parallel(
                 in_flight.append((pool.submit(write, plan), plan, processed))
             while in_flight:
                 settle_oldest()
-        finally:
-            for future, _plan, _processed in in_flight:
-                future.cancel()
-    for writer_session in opened:
-        writer_session.close()
+    finally:
+        # Also after an error: the pool's exit has waited for the writers, so none still
+        # uses its session (connection) when it is closed here.
+        for writer_session in opened:
+            writer_session.close()
 
 
 # --- import jobs (the admin's upload, run by the worker) ---------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service.issues.render_compiled import CompiledEmail, MissingSlotError, _Part
-from service.mail.message import _canonical_text
+from service.mail.message import canonical_text
 
 VALUES = {
     "name": "张三",
@@ -27,7 +27,7 @@ def compiled(
 
 def slow(email: CompiledEmail, values: dict[str, str]) -> tuple[bytes, bytes]:
     html, text = email.fill(values)
-    return _canonical_text(html.encode("utf-8")), _canonical_text(text.encode("utf-8"))
+    return canonical_text(html.encode("utf-8")), canonical_text(text.encode("utf-8"))
 
 
 CASES = {

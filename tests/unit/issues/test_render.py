@@ -634,12 +634,12 @@ def test_web_page_has_every_article_anchor_and_full_text(
 def test_fill_wire_is_fill_as_canonical_utf8_octets(
     which: str, request: pytest.FixtureRequest
 ) -> None:
-    from service.mail.message import _canonical_text
+    from service.mail.message import canonical_text
 
     rendered: RenderedIssue = request.getfixturevalue(which)
     values = slot_values(rendered.compiled, name="李四 & <Co>")
     html, text = rendered.compiled.fill(values)
     assert rendered.compiled.fill_wire(values) == (
-        _canonical_text(html.encode("utf-8")),
-        _canonical_text(text.encode("utf-8")),
+        canonical_text(html.encode("utf-8")),
+        canonical_text(text.encode("utf-8")),
     )
