@@ -87,10 +87,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def load_schema() -> None:
+    """Import every table and check that their mappings resolve.
+
+    A foreign key names its target table by string; SQLAlchemy resolves it when the first
+    query runs, and fails then if the module defining that table was never imported (a
+    fresh ``tidings campaign add`` process once stopped on ``campaigns.created_by →
+    users``). Every way to a session goes through ``Database``, so loading the whole
+    schema here means no entry point can run with part of it.
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    import service.models  # noqa: F401 - imported for its side effect: every table
+
+    configure_mappers()
+
+
 class Database:
     """An engine plus its session factory; one per process."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        load_schema()
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
