@@ -51,12 +51,14 @@ def up(host: str, port: int, no_demo: bool) -> None:
 @click.option("--threads", default=4, show_default=True, help="Threads per worker.")
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Run the web server (gunicorn)."""
-    _settings()  # fail early, with the variable's name, before gunicorn starts
+    settings = _settings()  # fail early, with the variable's name, before gunicorn starts
     from gunicorn.app.wsgiapp import run
 
-    from service.supervisor import follow_supervisor
+    from service.supervisor import SUPERVISOR_PID_VARIABLE, follow_supervisor
 
     follow_supervisor()
+    if not settings.base_url_explicit and not os.environ.get(SUPERVISOR_PID_VARIABLE):
+        _follow_served_port(settings, host, port)
     sys.argv = [
         "gunicorn",
         "--bind",
@@ -74,6 +76,21 @@ def web(host: str, port: int, workers: int, threads: int) -> None:
         "service.wsgi:app",
     ]
     run()
+
+
+def _follow_served_port(settings: Settings, host: str, port: int) -> None:
+    """With TIDINGS_BASE_URL unset, links in mail point at the port this web serves: the
+    app (loaded by gunicorn after this) reads it from the environment, commands in other
+    shells and the worker from the runtime record (``service.runtime``)."""
+    import atexit
+
+    from service import runtime
+
+    base_url = runtime.served_base_url(host, port)
+    os.environ["TIDINGS_BASE_URL"] = base_url
+    runtime.publish(settings.data_dir, **{runtime.BASE_URL: base_url})
+    atexit.register(runtime.withdraw, settings.data_dir)
+    click.echo(f"Public URL: {base_url} (links in mail; set TIDINGS_BASE_URL to change it)")
 
 
 @main.command()

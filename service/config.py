@@ -17,6 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from service import runtime
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_FROM = "Tidings <newsletter@localhost>"
@@ -80,6 +82,8 @@ class Settings:
     dkim_key_file: Path | None
     timezone: str
     trusted_proxies: int = 0
+    # Whether TIDINGS_BASE_URL was given; else the base URL follows the port served.
+    base_url_explicit: bool = False
     # Bearer token /metrics asks for; None leaves /metrics open (scrape on a private network).
     metrics_token: str | None = field(default=None, repr=False)
     # Every TIDINGS_* variable as given (secrets included): never in a repr.
@@ -230,15 +234,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # psycopg 3 is the driver we ship; SQLAlchemy would otherwise look for psycopg2.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
+    # Variables left unset take what the service running on this machine resolved
+    # (``tidings up``'s Redis, capture and port), so a command in another shell meets the
+    # same parts; with nothing running, the embedded defaults.
+    running = runtime.current(data_dir)
     redis_explicit = _get(env, "TIDINGS_REDIS_URL")
-    redis_url = redis_explicit or DEFAULT_REDIS_URL
+    redis_url = redis_explicit or running.get(runtime.REDIS_URL) or DEFAULT_REDIS_URL
     _check_url("TIDINGS_REDIS_URL", redis_url, REDIS_SCHEMES)
 
     smtp_value = _get(env, "TIDINGS_SMTP_URL")
     smtp = parse_smtp_url(smtp_value) if smtp_value else None
     capture = (_get(env, "TIDINGS_SMTP_CAPTURE") or "0") == "1" or smtp is None
+    if smtp is None and running.get(runtime.SMTP_URL):
+        smtp = parse_smtp_url(running[runtime.SMTP_URL], "the running capture")
 
-    base_url = (_get(env, "TIDINGS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    base_explicit = _get(env, "TIDINGS_BASE_URL")
+    base_url = (base_explicit or running.get(runtime.BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
     _check_url("TIDINGS_BASE_URL", base_url, ("http", "https"))
     if not urlsplit(base_url).hostname:
         raise ConfigError("TIDINGS_BASE_URL", f"{base_url!r} names no host")
@@ -283,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dkim_key_file=dkim_key,
         timezone=timezone,
         trusted_proxies=int(proxies),
+        base_url_explicit=base_explicit is not None,
         metrics_token=metrics_token,
         extra={k: v for k, v in env.items() if k.startswith("TIDINGS_")},
     )

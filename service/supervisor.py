@@ -18,11 +18,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from service import runtime
 from service.config import Settings
 from service.db import Database
 from service.embedded_redis import redis_answers, start_bundled_redis
 from service.mail.capture import CaptureStore, start_capture_server
 from service.net import free_port, port_open
+from service.runtime import served_base_url
 
 DEFAULT_CAPTURE_PORT = 2525
 DEFAULT_BOUNCE_PORT = 2526
@@ -164,14 +166,17 @@ def prepare_database(settings: Settings, load_demo_data: bool) -> str | None:
     return password
 
 
-def child_env(settings: Settings, redis_url: str, smtp_url: str | None) -> dict[str, str]:
-    """The environment every part runs with: the resolved Redis, SMTP and paths."""
+def child_env(
+    settings: Settings, redis_url: str, smtp_url: str | None, base_url: str
+) -> dict[str, str]:
+    """The environment every part runs with: the resolved Redis, SMTP, base URL and paths."""
     env = dict(os.environ)
     env.update(
         {
             "TIDINGS_DATA_DIR": str(settings.data_dir),
             "TIDINGS_DATABASE_URL": settings.database_url,
             "TIDINGS_REDIS_URL": redis_url,
+            "TIDINGS_BASE_URL": base_url,
             "PYTHONUNBUFFERED": "1",
             SUPERVISOR_PID_VARIABLE: str(os.getpid()),
         }
@@ -227,6 +232,12 @@ def run_up(
     if port_open(host if host != "0.0.0.0" else "127.0.0.1", port, timeout=0.5):
         _say(f"error: something already listens on {host}:{port}; choose another --port")
         return 2
+    if runtime.current(settings.data_dir):
+        _say(
+            f"error: Tidings already runs on the data directory {settings.data_dir}; "
+            "stop it first, or use another TIDINGS_DATA_DIR"
+        )
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     old_int = signal.signal(signal.SIGINT, _raise_stop)
     old_term = signal.signal(signal.SIGTERM, _raise_stop)
@@ -253,7 +264,10 @@ def run_up(
             )
             smtp_url = f"smtp://127.0.0.1:{capture_port}"
 
-        env = child_env(settings, redis_url, smtp_url)
+        # Unset TIDINGS_BASE_URL follows the port served: links in mail must reach this web.
+        base_url = settings.base_url if settings.base_url_explicit else served_base_url(host, port)
+        env = child_env(settings, redis_url, smtp_url, base_url)
+        _publish_runtime(settings, base_url, redis_url, smtp_url)
         bounce_port = _port_or_free(DEFAULT_BOUNCE_PORT)
         children = _children(settings, host, port, bounce_port)
         for child in children:
@@ -265,7 +279,10 @@ def run_up(
             _say(f"error: the web server did not start; see {children[0].log_path}")
             return 1
         _banner(
-            settings, admin_url, password, redis_url, redis_proc is not None, smtp_url, bounce_port
+            settings,
+            admin_url,
+            password,
+            Resolved(base_url, redis_url, redis_proc is not None, smtp_url, bounce_port),
         )
         return _watch(children, env)
     except _Stop:
@@ -279,6 +296,7 @@ def run_up(
                 stop_process_group(child.proc)
             if child.log is not None:
                 child.log.close()
+        runtime.withdraw(settings.data_dir)
         if capture is not None:
             capture.stop()
         if redis_proc is not None:
@@ -310,18 +328,39 @@ def _watch(children: list[Child], env: dict[str, str]) -> int:
             child.start(env)
 
 
-def _banner(
-    settings: Settings,
-    admin_url: str,
-    password: str | None,
-    redis_url: str,
-    bundled: bool,
-    smtp_url: str | None,
-    bounce_port: int,
+def _publish_runtime(
+    settings: Settings, base_url: str, redis_url: str, smtp_url: str | None
 ) -> None:
+    """Let commands in other shells find this service's parts (``service.runtime``)."""
+    values = {runtime.BASE_URL: base_url, runtime.REDIS_URL: redis_url}
+    if smtp_url:
+        values[runtime.SMTP_URL] = smtp_url
+    runtime.publish(settings.data_dir, **values)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What ``tidings up`` found or started, for the banner."""
+
+    base_url: str
+    redis_url: str
+    bundled_redis: bool
+    smtp_url: str | None
+    bounce_port: int
+
+
+def _banner(settings: Settings, admin_url: str, password: str | None, parts: Resolved) -> None:
+    redis_url, bundled, smtp_url, bounce_port = (
+        parts.redis_url,
+        parts.bundled_redis,
+        parts.smtp_url,
+        parts.bounce_port,
+    )
+    origin = "TIDINGS_BASE_URL" if settings.base_url_explicit else "the port served"
     _say("")
     _say("  Tidings is running.")
     _say(f"  Admin:      {admin_url}")
+    _say(f"  Public URL: {parts.base_url}    (links in mail; from {origin})")
     if password:
         _say(f"  Log in as:  {FIRST_ADMIN_EMAIL}")
         _say(f"  Password:   {password}    (shown only this once; keep it)")

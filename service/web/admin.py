@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Response,
@@ -31,6 +32,25 @@ def outbox_store() -> CaptureStore:
     return CaptureStore(settings().data_dir / "outbox")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def arrived_elsewhere(request_url: str, base_url: str) -> str | None:
+    """The origin this request came in on when it is not the base URL's (scheme, host and
+    port), else None: links in mail point at the base URL, so a reader may not reach them
+    from where staff reach the admin."""
+    if _origin(request_url) == _origin(base_url):
+        return None
+    parts = urlsplit(request_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @bp.route("/")
 @require_role("viewer")
 def dashboard() -> Any:
@@ -47,6 +67,7 @@ def dashboard() -> Any:
     return render_template(
         "dashboard.html",
         checks=checks,
+        elsewhere=arrived_elsewhere(request.host_url, settings().base_url),
         counts=counts,
         cfg=settings(),
         queues=queue_state(settings().redis_url),
