@@ -1,4 +1,4 @@
-"""Tasks of the reader side: the double opt-in confirmation mail.
+"""Tasks of the reader side: the double opt-in confirmation and the preferences link.
 
 The subscribe request only commits the unconfirmed membership and its token, then
 enqueues this task, so a slow or absent SMTP relay never blocks the public page.
@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 
 from service.mail.backends import TransientSendError
 from service.subscribers.confirmation import send_confirmation as deliver_confirmation
+from service.subscribers.preferences_link import (
+    send_preferences_link as deliver_preferences_link,
+)
 from worker.app import AppTask, celery, settings
 
 SEND_RETRIES = 5
@@ -33,3 +36,17 @@ def send_confirmation(session: Session, subscriber_id: int, list_id: int) -> str
     """Mail the current confirmation link of (subscriber, list), if it is still wanted
     (see ``service.subscribers.confirmation.send_confirmation``)."""
     return deliver_confirmation(session, settings, subscriber_id, list_id)
+
+
+@celery.task(
+    name="tidings.default.send_preferences_link",
+    base=AppTask,
+    autoretry_for=(TransientSendError,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    max_retries=SEND_RETRIES,
+)
+def send_preferences_link(session: Session, subscriber_id: int) -> str:
+    """Mail a subscriber the link to its preferences page, as asked on ``/preferences``
+    (see ``service.subscribers.preferences_link``)."""
+    return deliver_preferences_link(session, settings, subscriber_id)

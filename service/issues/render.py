@@ -42,7 +42,7 @@ from service.issues.render_compiled import (
 )
 from service.issues.render_markdown import LinkInfo
 from service.issues.structure import Article, IssueDoc, Section
-from service.mail.templating import template_env
+from service.mail.templating import FONT_STACK, template_env
 
 __all__ = [
     "CompiledEmail",
@@ -77,10 +77,6 @@ TEXT_RULE = "=" * 40
 TEXT_ARTICLE_RULE = "-" * 40
 # STANDARDS §6.4: Latin fonts first (CJK fonts' Latin glyphs are poor), then Chinese fonts
 # per platform, then the generic family. Single quotes: it lands in style="" attributes.
-FONT_STACK = (
-    "-apple-system, 'Helvetica Neue', Arial, 'PingFang SC', 'Hiragino Sans GB', "
-    "'Microsoft YaHei', '微软雅黑', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif"
-)
 # First line of the <mj-style inline="inline"> sheet; the only <style> premailer may inline.
 INLINE_CSS_MARKER = "/* tidings:inline */"
 
@@ -374,7 +370,7 @@ def _build_view(
     *,
     excerpt: bool,
     tracking: bool,
-    archive_url: str,
+    archive_url: str | None,
     preheader: str,
     markers: SlotMarkers,
     parse: Callable[[str], list[Token]] = md.parse,
@@ -401,7 +397,7 @@ def _build_view(
             number += 1
             tokens = parse(article.body)
             read_more: str | None = None
-            if excerpt:
+            if excerpt and archive_url:
                 chosen, cut = md.excerpt_tokens(tokens)
                 body = _markdown(chosen, styles, layout, links=registry, anchor=article.anchor)
                 if cut is not None:
@@ -561,7 +557,7 @@ def _render_once(
     *,
     excerpt: bool,
     tracking: bool,
-    archive_url: str,
+    archive_url: str | None,
     preheader: str,
     parse: Callable[[str], list[Token]],
     content: str,
@@ -611,7 +607,7 @@ def render_issue(
     *,
     mode: Mode = "auto",
     tracking: bool = True,
-    archive_url: str,
+    archive_url: str | None,
     preheader: str | None = None,
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
 ) -> RenderedIssue:
@@ -621,11 +617,17 @@ def render_issue(
     Read more link to ``{archive_url}#{anchor}``) or ``"auto"`` (full unless its encoded HTML
     exceeds ``max_html_bytes``, then excerpt). With ``tracking`` every http(s) content link
     becomes a ``link:N`` slot and an open pixel is added; unsubscribe and preferences links
-    are never tracked. ``archive_url`` is the issue's public web page (view in browser).
+    are never tracked. ``archive_url`` is the issue's public web page (view in browser);
+    None for an issue kept out of the archive: then there is no page to link to, so the
+    mail has no such links and is always rendered in full.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    if not _is_http(archive_url):
+    if archive_url is None:
+        if mode == "excerpt":
+            raise ValueError("excerpt mode links to the archive page; this issue has none")
+        mode = "full"
+    elif not _is_http(archive_url):
         raise ValueError("archive_url must be an http(s) URL")
     cleaned, removed = _clean_doc(doc)
     warnings: list[str] = []

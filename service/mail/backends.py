@@ -57,6 +57,12 @@ class MailBackend:
         """Hand over one message; return the server's answer. Raise a ``SendError``."""
         raise NotImplementedError
 
+    @property
+    def connected(self) -> bool:
+        """Whether the next ``send`` can use the open connection (a backend without
+        connections always can); False once a relay dropped it."""
+        return True
+
     def __enter__(self) -> MailBackend:
         self.open()
         return self
@@ -182,6 +188,11 @@ class SMTPBackend(MailBackend):
         return False
 
     @property
+    def connected(self) -> bool:
+        """Whether a connection is open (it is dropped when the relay goes away)."""
+        return self._conn is not None
+
+    @property
     def supports_smtputf8(self) -> bool:
         """Whether the connected relay offers SMTPUTF8 (needed for non-ASCII local parts)."""
         return self._conn is not None and self._conn.has_extn("smtputf8")
@@ -240,8 +251,3 @@ def classify_reply(code: int | None, text: bytes | str) -> SendError:
     if code is not None and 500 <= code < 600 and code not in TEMPORARY_5XX:
         return PermanentSendError(message, code, enhanced)
     return TransientSendError(message, code, enhanced)
-
-
-def backend_for(target: SmtpTarget | None, capture_dir: Path) -> MailBackend:
-    """The backend the configuration asks for: SMTP when a target is set, else capture."""
-    return SMTPBackend(target) if target is not None else CaptureBackend(capture_dir)

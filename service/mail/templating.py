@@ -7,6 +7,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+# Every mail's fonts: Latin first, then the CJK faces of Apple, Windows and Linux readers.
+FONT_STACK = (
+    "-apple-system, 'Helvetica Neue', Arial, 'PingFang SC', 'Hiragino Sans GB', "
+    "'Microsoft YaHei', '微软雅黑', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif"
+)
+
 
 @functools.cache
 def template_env(directory: Path) -> Environment:

@@ -1,33 +1,22 @@
 """The double opt-in confirmation mail: transactional, no marketing content (STANDARDS §7.1).
 
-MJML template (``templates/email/confirm/``) compiled with mjml-python, plus a text part
-from the same strings. Built as an ``EmailMessage`` with the project's ``POLICY`` (CRLF,
-base64 bodies, RFC 2047 subject and display names); a confirmation is not list mail, so it
-carries no List-Unsubscribe.
+A one-button mail (``service.mail.transactional``) in the subscriber's language, sent
+through the one outbound path (``service.mail.outbound``: DKIM, relays, throttle).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
-import mjml
-from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.db import utcnow
-from service.issues.render import FONT_STACK
-from service.mail.backends import PermanentSendError, backend_for
-from service.mail.message import encode_address
-from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
-from service.mail.templating import template_env
+from service.mail.backends import PermanentSendError
+from service.mail.outbound import send_message
+from service.mail.transactional import ReadyMail, build_button_mail
 from service.subscribers.models import (
     MailingList,
     Membership,
@@ -40,11 +29,6 @@ from service.subscribers.subscriptions import CONFIRM_TOKEN_HOURS, clean_languag
 from service.subscribers.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
-
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email" / "confirm"
-HTML_TEMPLATE = "confirm.mjml.j2"
-TEXT_TEMPLATE = "confirm.txt.j2"
-PRIMARY_COLOR = "#1d4e89"
 
 # Fixed strings per subscriber language (the mail goes out without a request, so it is
 # chosen by the subscriber's language, not by the page locale).
@@ -77,42 +61,16 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class ConfirmationMail:
-    """A ready message: envelope and bytes for ``MailBackend.send``."""
-
-    mail_from: str
-    rcpt: str
-    data: bytes
-    subject: str
-
-
-def _jinja() -> Environment:
-    return template_env(TEMPLATE_DIR)
-
-
-def render_confirmation(
-    *, language: str, list_name: str, name: str, sender: str, confirm_url: str
-) -> tuple[str, str, str]:
-    """Return ``(subject, html, text)`` of the confirmation mail in ``language``."""
-    lang = clean_language(language)
-    raw = STRINGS[lang]
+def confirmation_strings(
+    language: str, *, list_name: str, name: str, sender: str
+) -> dict[str, str]:
+    """The confirmation's strings in ``language``, formatted (the greeting by name)."""
+    raw = STRINGS[clean_language(language)]
     values = {"list": list_name, "sender": sender, "hours": CONFIRM_TOKEN_HOURS, "name": name}
     strings = {key: text.format(**values) for key, text in raw.items()}
-    greeting = strings["greeting"] if name else strings["greeting_anonymous"]
-    context = {
-        "lang": lang,
-        "s": strings,
-        "greeting": greeting,
-        "confirm_url": confirm_url,
-        "sender": sender,
-        "font_stack": FONT_STACK,
-        "primary": PRIMARY_COLOR,
-    }
-    env = _jinja()
-    html = mjml.mjml2html(env.get_template(HTML_TEMPLATE).render(context), fonts={})
-    text = env.get_template(TEXT_TEMPLATE).render(context)
-    return strings["subject"], html, text
+    if not name:
+        strings["greeting"] = strings["greeting_anonymous"]
+    return strings
 
 
 def build_confirmation(
@@ -124,40 +82,23 @@ def build_confirmation(
     list_name: str,
     confirm_url: str,
     now: datetime | None = None,
-) -> ConfirmationMail:
-    """The confirmation message for one subscriber, ready to hand to a mail backend.
+) -> ReadyMail:
+    """The confirmation message for one subscriber, ready for the outbound path.
 
-    A non-ASCII local part is written for SMTPUTF8 (RFC 6532); whether the relay can
-    carry it is the backend's answer. Raises ``HeaderInjectionError`` (a ValueError) for
-    CR/LF in a name, ``ValueError`` for a malformed address.
+    Raises ``HeaderInjectionError`` (a ValueError) for CR/LF in a name, ``ValueError``
+    for a malformed address.
     """
     sender = settings.from_name or settings.from_addr
-    subject, html, text = render_confirmation(
-        language=language,
-        list_name=list_name,
-        name=to_name,
-        sender=sender,
-        confirm_url=confirm_url,
-    )
-    local = to_email.rpartition("@")[0]
-    smtputf8 = not local.isascii()
-    rcpt = encode_address(to_email, smtputf8=smtputf8)
-    msg = EmailMessage(policy=SMTPUTF8_POLICY if smtputf8 else POLICY)
-    msg["From"] = Address(display_name=settings.from_name, addr_spec=settings.from_addr)
-    to_local, _, to_domain = rcpt.rpartition("@")
-    msg["To"] = Address(
-        display_name=sanitize_header_value("To", to_name), username=to_local, domain=to_domain
-    )
-    msg["Subject"] = sanitize_header_value("Subject", subject)
-    moment = now or datetime.now(settings.zone)
-    msg["Date"] = format_datetime(moment.astimezone(settings.zone))
-    domain = settings.from_addr.rpartition("@")[2]
-    msg["Message-ID"] = make_msgid("confirm", domain=domain)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: vacation responders stay quiet
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
-    return ConfirmationMail(
-        mail_from=settings.from_addr, rcpt=rcpt, data=msg.as_bytes(), subject=subject
+    strings = confirmation_strings(language, list_name=list_name, name=to_name, sender=sender)
+    return build_button_mail(
+        settings,
+        to_email=to_email,
+        to_name=to_name,
+        strings=strings,
+        lang=clean_language(language),
+        button_url=confirm_url,
+        kind="confirm",
+        now=now,
     )
 
 
@@ -197,8 +138,7 @@ def send_confirmation(
         confirm_url=f"{settings.base_url}/confirm/{token.token}",
     )
     try:
-        with backend_for(settings.smtp, settings.data_dir / "outbox") as backend:
-            backend.send(mail.mail_from, mail.rcpt, mail.data)
+        send_message(session, settings, mail.mail_from, mail.rcpt, mail.data)
     except PermanentSendError as exc:
         # Nothing to retry: the reader sees no mail and can ask for a new link.
         log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)

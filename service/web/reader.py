@@ -35,6 +35,7 @@ from service import tokens
 from service.extensions import csrf, limiter
 from service.subscribers.addresses import InvalidAddress, email_hash, normalise
 from service.subscribers.models import MailingList, Subscriber, SubscriberStatus
+from service.subscribers.preferences_link import subscriber_to_mail
 from service.subscribers.subscriptions import (
     MAX_NAME_LENGTH,
     ConfirmOutcome,
@@ -66,6 +67,9 @@ bp = Blueprint("reader", __name__)
 SUBSCRIBE_LIMIT_PER_IP = "5 per minute; 30 per hour"
 SUBSCRIBE_LIMIT_PER_EMAIL = "3 per hour; 10 per day"
 RESEND_LIMIT_PER_IP = "5 per hour"
+# "Mail me my preferences link": a reader needs it rarely; a bot must not mail-bomb anyone.
+LINK_REQUEST_LIMIT_PER_IP = "5 per minute; 20 per hour"
+LINK_REQUEST_LIMIT_PER_EMAIL = "3 per hour; 5 per day"
 HONEYPOT_FIELD = "website"
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
@@ -331,6 +335,17 @@ def resend_confirmation(token: str) -> Any:
 
 # --------------------------------------------------------------------------- unsubscribe
 
+# A test send to an address that is no subscriber carries links made for subscriber 0.
+TEST_SUBSCRIBER_ID = 0
+
+
+def _test_link_page() -> Any:
+    """What a test message's unsubscribe or preferences link opens: changes nothing, and
+    says where the link leads in the real mail (one-click POSTs get their 200 too)."""
+    if request.method == "POST" and request.form.get("confirm") != "1":
+        return Response(ONE_CLICK_BODY, 200, mimetype="text/plain")
+    return _page("test_link.html")
+
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @limiter.exempt
@@ -341,6 +356,8 @@ def unsubscribe_page(token: str) -> Any:
     link = read_unsubscribe_token(database, settings().secret_key, token)
     if link is None:
         abort(404)
+    if link.subscriber_id == TEST_SUBSCRIBER_ID:
+        return _test_link_page()
     subscriber = database.get(Subscriber, link.subscriber_id)
     list_names = [m.name for m in lists_named(database, link)]
     if request.method != "POST":  # GET and HEAD (scanners send HEAD too) change nothing
@@ -384,10 +401,52 @@ csrf.exempt(unsubscribe_page)  # RFC 8058: the POST carries no cookie and no CSR
 # --------------------------------------------------------------------------- preferences
 
 
+def _enqueue_preferences_link(subscriber_id: int) -> None:
+    from worker.tasks_reader import send_preferences_link
+
+    try:
+        send_preferences_link.delay(subscriber_id)
+    except Exception:  # Redis down: nothing was promised but "if the address is known"
+        log.exception("could not enqueue the preferences link of subscriber %s", subscriber_id)
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+@limiter.limit(LINK_REQUEST_LIMIT_PER_IP, methods=["POST"])
+@limiter.limit(
+    LINK_REQUEST_LIMIT_PER_EMAIL, methods=["POST"], key_func=_email_key, exempt_when=_no_email
+)
+def preferences_request() -> Any:
+    """For a reader without an issue at hand: mail the preferences link to an address.
+
+    The answer is the same whether the address is known or not, so the page tells nobody
+    who is subscribed; the link only ever goes to the address itself.
+    """
+    if request.method != "POST":
+        return _page("preferences_request.html", sent=False)
+    data = _submitted()
+    if not data.get("email", "").strip():
+        return _page("preferences_request.html", 400, sent=False, error=_("Please check the form."))
+    if data.get(HONEYPOT_FIELD, "").strip():
+        log.info("honeypot filled on the preferences link form")
+        return _page("preferences_request.html", sent=True)
+    subscriber_id = subscriber_to_mail(db_session(), data.get("email", ""))
+    db_session().rollback()
+    if subscriber_id is not None:
+        _enqueue_preferences_link(subscriber_id)
+    return _page("preferences_request.html", sent=True)
+
+
+# No session to protect: a forged POST can only ask for what anyone may ask directly (a
+# link mailed to the address itself), and readers post it from the plain page.
+csrf.exempt(preferences_request)
+
+
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences_page(token: str) -> Any:
     """Which public lists, name, language; or leave everything (CSRF-protected POST)."""
     (subscriber_id,) = _read(tokens.PREFERENCES, token, 1)
+    if subscriber_id == TEST_SUBSCRIBER_ID:
+        return _test_link_page()
     database = db_session()
     subscriber = database.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status == SubscriberStatus.ERASED:

@@ -19,6 +19,7 @@ from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import send_batch, send_test
 from service.config import Settings, parse_smtp_url
 from service.events.models import Event
+from service.mail import transport as mail_transport
 from service.net import free_port
 from service.subscribers.models import Subscriber
 from service.subscribers.suppression import is_suppressed
@@ -220,12 +221,12 @@ def test_a_dead_or_idle_kept_connection_is_replaced_before_the_next_batch(
     cid = _campaign_id(db)
     send_batch(db, ours, send_redis, cid, ids[:2])
     # The kept connection dies while idle (as when the relay drops a quiet client).
-    [(transport, _)] = sender._kept.values()
+    [(transport, _)] = mail_transport._kept.values()
     conn = getattr(transport.backend, "_conn", None)
     assert conn is not None and conn.sock is not None
     conn.sock.shutdown(socket.SHUT_RDWR)
     send_batch(db, ours, send_redis, cid, ids[2:4])
-    monkeypatch.setattr(sender, "POOL_IDLE_SECONDS", 0.0)  # every kept one is now too old
+    monkeypatch.setattr(mail_transport, "POOL_IDLE_SECONDS", 0.0)  # every kept one is now too old
     send_batch(db, ours, send_redis, cid, ids[4:])
     rows = db.scalars(select(Delivery)).all()
     # No row paid for the dead connection: each was sent on its first attempt.
