@@ -154,11 +154,12 @@ def start_cmd(campaign_id: int, as_json: bool) -> None:
     from service.campaigns.content import ContentError
     from service.campaigns.engine import start_and_prepare
     from service.campaigns.service import TransitionError
+    from service.mail.from_address import UnsendableFrom
 
     with _session() as (session, settings):
         try:
             error = start_and_prepare(session, settings, campaign_id, _queue_materialize)
-        except (TransitionError, ContentError) as exc:
+        except (TransitionError, ContentError, UnsendableFrom) as exc:
             raise _fail(exc) from exc
     note = (
         "a worker is preparing the recipients"
@@ -266,11 +267,12 @@ def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
     """Send a test (subject prefixed, not counted in reports) through the real relay."""
     from service.campaigns.content import ContentError
     from service.campaigns.sender import send_test
+    from service.mail.from_address import UnsendableFrom
 
     with _session() as (session, settings):
         try:
             lines = [r.line for r in send_test(session, settings, campaign_id, list(to))]
-        except (LookupError, ContentError) as exc:
+        except (LookupError, ContentError, UnsendableFrom) as exc:
             raise _fail(exc) from exc
     _emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
-from service.config import ConfigError, parse_smtp_url
+from service.config import ConfigError, Settings, parse_smtp_url
 from service.errors import Message
 
 SETTINGS_KEY = "sending"
@@ -178,3 +178,9 @@ def save_sending_config(session: Session, data: dict[str, Any]) -> SendingConfig
         raise SendingConfigError(errors)
     set_setting(session, SETTINGS_KEY, config.to_dict())
     return config
+
+
+def through_relay(settings: Settings, config: SendingConfig) -> bool:
+    """Whether mail leaves this machine: a real relay (not the local capture) is set in
+    TIDINGS_SMTP_URL or among the extra relays of the sending settings."""
+    return not settings.smtp_capture or bool(config.relays)

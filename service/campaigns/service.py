@@ -28,6 +28,7 @@ from service.config import Settings
 from service.db import utcnow
 from service.errors import DomainError, Message
 from service.issues.models import Issue
+from service.mail.from_address import sender_address
 from service.subscribers.addresses import InvalidAddress, normalise
 from service.subscribers.models import MailingList
 
@@ -36,7 +37,12 @@ MAX_SUBJECT_CHARS = 300
 # status_reason is shown in a box on the campaign page; a relay's answer can be long.
 MAX_REASON_CHARS = 1000
 # Rows that have not gone out yet; cancel turns them into `skipped`.
-NOT_YET_SENT = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.RETRY_DUE)
+NOT_YET_SENT = (
+    DeliveryStatus.RESERVED,
+    DeliveryStatus.PENDING,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.RETRY_DUE,
+)
 RESEND_REASON = Message.of("campaign.resending_unknown", "resending rows whose outcome was unknown")
 # Who paused a campaign, as its page says it.
 PAUSED_BY_STAFF = Message.of("campaign.paused_by_staff", "paused by a staff member")
@@ -169,7 +175,7 @@ def _sender_addresses(from_addr: str, reply_to: str | None) -> tuple[str, str | 
     """The From and Reply-To addresses as they go on the wire; a bad one is named by its
     field (one code each, so the admin names the field in the reader's language)."""
     try:
-        sender = _address(from_addr)
+        sender = sender_address(from_addr)
     except InvalidAddress as exc:
         raise CampaignError("campaign.bad_from", "From: %(error)s", error=exc.detail) from exc
     try:

@@ -103,7 +103,10 @@ _VISIBLE_ASCII = re.compile(r"[!-~]+\Z")
 _HEADER_NAME = re.compile(r"[!-9;-~]+\Z")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>\Z")
 # RFC 2369 §2: no whitespace inside the brackets; `<`, `>` and `"` would break the syntax.
-_HTTPS_URL = re.compile(r"https://[!#-;=?-~]+\Z")
+# RFC 8058 one-click needs HTTPS; a base URL on plain http (a machine without TLS, such as
+# a newcomer's) still gets a working List-Unsubscribe, without List-Unsubscribe-Post.
+_UNSUBSCRIBE_URL = re.compile(r"https?://[!#-;=?-~]+\Z")
+ONE_CLICK_LINE = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 _MAILTO_URL = re.compile(r"mailto:[!#-;=?-~]+\Z")
 _NEWLINES = re.compile(rb"\r\n|\r|\n")
 _MESSAGE_ID_PARSE = re.compile(r"<c([0-9]+)\.d([0-9]+)\.([0-9a-f]+)@([^<>@\s]+)>\Z")
@@ -177,6 +180,9 @@ class MessageParts:
     message_id_domain: str
     tz: str = DEFAULT_TZ
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # The MIME boundary's distinct part (hex); random when not given. A campaign derives
+    # it from its id, so the file `campaign render` writes is the message later sent.
+    boundary_seed: str | None = None
 
 
 # --------------------------------------------------------------------------- addresses
@@ -528,7 +534,10 @@ class MessageBuilder:
 
         # Neither `_` nor `.` occur in base64 text, so this boundary can never appear in
         # a body part and needs no collision check (RFC 2046 §5.1.1).
-        self.boundary = f"=_tidings.{secrets.token_hex(12)}"
+        seed = parts.boundary_seed or secrets.token_hex(12)
+        if not re.fullmatch(r"[0-9a-f]{8,40}", seed):
+            raise ValueError("the boundary seed must be 8 to 40 lower-case hex digits")
+        self.boundary = f"=_tidings.{seed}"
         boundary = self.boundary.encode("ascii")
 
         self._from_line = _line(_address_line("From", parts.from_name, self._from_addr))
@@ -540,14 +549,15 @@ class MessageBuilder:
         middle.append(_line(f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"'))
         middle.append(_line(self._list_id_line(list_id)))
         self._middle = b"".join(middle)
-        tail = [b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"]
+        tail = []
         if parts.feedback_id is not None:
             tail.append(_line(f"Feedback-ID: {parts.feedback_id}"))
         for name, value in self._extra:
             tail.append(_line(_unstructured_line(name, value)))
         part_head = b'Content-Type: %s; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n'
         tail.append(b"\r\n--" + boundary + b"\r\n" + part_head % b"text/plain" + b"\r\n")
-        self._tail = b"".join(tail)
+        self._tail_plain = b"".join(tail)
+        self._tail = ONE_CLICK_LINE + self._tail_plain
         self._html_head = b"\r\n--" + boundary + b"\r\n" + part_head % b"text/html" + b"\r\n"
         self._closing = b"\r\n--" + boundary + b"--\r\n"
         # The mailto: carries the recipient's unsubscribe token in its subject, so a request
@@ -632,9 +642,9 @@ class MessageBuilder:
 
     @staticmethod
     def _check_unsubscribe_url(url: str) -> bytes:
-        """Return the HTTPS unsubscribe URL as bytes, rejecting anything RFC 8058 forbids."""
+        """Return the unsubscribe URL as bytes, rejecting anything RFC 8058 forbids."""
         return _check_ascii_token(
-            "List-Unsubscribe", url, _HTTPS_URL, 'an https:// URL without spaces or <>"'
+            "List-Unsubscribe", url, _UNSUBSCRIBE_URL, 'an http(s):// URL without spaces or <>"'
         ).encode("ascii")
 
     def build(
@@ -676,7 +686,7 @@ class MessageBuilder:
                     self._message_id_line(message_id),
                     self._middle,
                     lu_line,
-                    self._tail,
+                    self._tail if url.startswith(b"https:") else self._tail_plain,
                     _base64_lines(_body_octets(text)),
                     self._html_head,
                     _base64_lines(_body_octets(html)),
@@ -723,7 +733,8 @@ class MessageBuilder:
         msg["List-Unsubscribe"] = (
             f"<{url}>, <{self._mailto}%20{token}>" if self._mailto else f"<{url}>"
         )
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if url.startswith("https:"):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if parts.feedback_id is not None:
             msg["Feedback-ID"] = parts.feedback_id
         for name, value in self._extra:

@@ -17,6 +17,7 @@ from service.campaigns import ledger
 from service.campaigns import service as domain
 from service.campaigns.content import ContentError
 from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from service.mail.from_address import UnsendableFrom
 from service.reports.queries import campaign_report
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record
@@ -349,6 +350,9 @@ def _register_actions(bp: Blueprint) -> None:
         except (LookupError, ContentError) as exc:
             session.rollback()
             raise ApiError(422, "cannot_render", str(exc)) from exc
+        except UnsendableFrom as exc:
+            session.rollback()
+            raise ApiError(422, "unsendable_from", str(exc)) from exc
         session.rollback()  # the preview render must leave nothing behind
         record("campaign.test", "campaign", campaign_id, to=body.to)
         session.commit()
@@ -404,6 +408,9 @@ def _register_actions(bp: Blueprint) -> None:
         except ContentError as exc:
             session.rollback()
             raise ApiError(422, "cannot_render", str(exc)) from exc
+        except UnsendableFrom as exc:
+            session.rollback()
+            raise ApiError(422, "unsendable_from", str(exc)) from exc
         record("campaign.start", "campaign", campaign_id)
         session.commit()
         return progress_out(campaign_id)
