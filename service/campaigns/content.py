@@ -45,14 +45,20 @@ Links = list[tuple[int, str, str | None]]
 
 
 def render_content(
-    session: Session, settings: Settings, campaign: Campaign, tracking: bool | None = None
+    session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    tracking: bool | None = None,
+    *,
+    for_test: bool = False,
 ) -> tuple[CompiledEmail, Links]:
     """Render the campaign's content (nothing stored): the compiled email and its links
     as ``(position, url, article anchor)``. ``tracking`` overrides the campaign's (test
-    sends render without it)."""
+    sends render without it); ``for_test`` links to the archive page with a preview
+    token while the issue is not published yet."""
     tracking = campaign.tracking if tracking is None else tracking
     if campaign.issue_id is not None:
-        return _from_issue(session, settings, campaign, tracking)
+        return _from_issue(session, settings, campaign, tracking, for_test)
     if campaign.body_html:
         return _from_html(campaign.body_html, tracking)
     raise ContentError("content.empty", "the campaign has neither an issue nor an HTML body")
@@ -105,7 +111,7 @@ def _issue_doc(issue: Issue) -> IssueDoc:
 
 
 def _from_issue(
-    session: Session, settings: Settings, campaign: Campaign, tracking: bool
+    session: Session, settings: Settings, campaign: Campaign, tracking: bool, for_test: bool
 ) -> tuple[CompiledEmail, Links]:
     issue = session.get(Issue, campaign.issue_id)
     if issue is None:
@@ -115,13 +121,17 @@ def _from_issue(
             issue_id=campaign.issue_id,
         )
     from service.issues.layout import get_layout
+    from service.issues.store import archive_url, preview_archive_url
 
+    page = preview_archive_url(settings, issue) if for_test else archive_url(settings, issue.slug)
+    # A private issue has no public page (its mail goes out in full, without links to
+    # one); any other issue is published when the campaign starts.
     rendered = render_issue(
         _issue_doc(issue),
         get_layout(session, settings),
-        mode=campaign.content_mode,  # type: ignore[arg-type]
+        mode="full" if issue.keep_private else campaign.content_mode,  # type: ignore[arg-type]
         tracking=tracking,
-        archive_url=f"{settings.base_url}/archive/{issue.slug}",
+        archive_url=None if issue.keep_private else page,
         preheader=campaign.preheader or None,
     )
     links = [(li.position, li.url, li.anchor_of_article) for li in rendered.links]

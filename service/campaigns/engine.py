@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns import ledger
+from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.content import compile_campaign
 from service.campaigns.models import Campaign, CampaignStatus
-from service.campaigns.sending_config import get_sending_config
+from service.campaigns.sending_config import get_sending_config, through_relay
 from service.campaigns.service import (
     TransitionError,
     mark_running,
@@ -28,17 +29,22 @@ from service.campaigns.service import (
 from service.config import Settings
 from service.db import utcnow
 from service.errors import Message, message_of
+from service.mail.from_address import check_sendable
 
 log = logging.getLogger(__name__)
 
 
-def start(session: Session, settings: Settings, campaign_id: int) -> None:
-    """Compile the content, then draft|scheduled → running; commits.
+def start(
+    session: Session, settings: Settings, campaign_id: int, user_id: int | None = None
+) -> None:
+    """Compile the content, publish the issue's archive page (unless the issue is kept
+    private), then draft|scheduled → running; commits.
 
     The audience is materialized afterwards (``materialize_running``, by a task right after
     and by every beat tick until done), so a web request never waits for a million rows.
     Raises ``TransitionError`` when the campaign cannot start, ``ContentError`` when its
-    content cannot be rendered (nothing changes then).
+    content cannot be rendered, ``UnsendableFrom`` when its From cannot go through the
+    configured relay (nothing changes then).
     """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
@@ -50,7 +56,11 @@ def start(session: Session, settings: Settings, campaign_id: int) -> None:
             campaign_id=campaign_id,
             status=campaign.status,
         )
+    check_sendable(campaign.from_addr, through_relay(settings, get_sending_config(session)))
     compile_campaign(session, settings, campaign)
+    # The mail links to the issue's archive page ("view in browser", "read more"): it
+    # must answer from the first message on.
+    publish_for_sending(session, campaign, user_id)
     mark_running(session, campaign_id)
     session.commit()
 

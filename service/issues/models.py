@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, utcnow
@@ -26,5 +26,8 @@ class Issue(Base):
     source_filename: Mapped[str] = mapped_column(String(300), default="")
     source_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Kept out of the public archive on purpose (e.g. members only): its campaigns go out
+    # in full, with no "view in browser" or "read more" links, since no page answers them.
+    keep_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

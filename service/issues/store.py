@@ -380,15 +380,26 @@ def publish(session: Session, issue: Issue, user_id: int | None = None) -> None:
         )
     if issue.published_at is None:
         issue.published_at = utcnow()
+    issue.keep_private = False
     session.flush()
     audit(session, user_id, "issue.publish", "issue", issue.id)
 
 
-def unpublish(session: Session, issue: Issue, user_id: int | None = None) -> None:
-    """Take the issue out of the public web archive."""
+def unpublish(
+    session: Session, issue: Issue, user_id: int | None = None, *, keep_private: bool = False
+) -> None:
+    """Take the issue out of the public web archive; ``keep_private`` also keeps it out
+    when a campaign of it starts (its mail then goes out in full, with no archive links)."""
     issue.published_at = None
+    issue.keep_private = keep_private
     session.flush()
-    audit(session, user_id, "issue.unpublish", "issue", issue.id)
+    audit(
+        session,
+        user_id,
+        "issue.keep_private" if keep_private else "issue.unpublish",
+        "issue",
+        issue.id,
+    )
 
 
 def completeness(issue: Issue) -> list[str]:
@@ -418,6 +429,37 @@ def size_of_source(session: Session, issue_ids: list[int]) -> dict[int, int]:
 def archive_url(settings: Settings, slug: str) -> str:
     """The public web-archive page of an issue (also the excerpt links' target)."""
     return f"{settings.base_url.rstrip('/')}/archive/{slug}"
+
+
+_PREVIEW_SALT = "tidings-archive-preview"
+
+
+def preview_token(secret: str, slug: str) -> str:
+    """A token that opens the archive page of an issue not published yet: the links of a
+    test send, which goes out before the campaign publishes the issue, must answer too."""
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(secret, salt=_PREVIEW_SALT).dumps(slug)
+
+
+def read_preview_token(secret: str, token: str) -> str | None:
+    """The slug a preview token opens, or None for a forged or mangled one."""
+    from itsdangerous import BadData, URLSafeSerializer
+
+    try:
+        value = URLSafeSerializer(secret, salt=_PREVIEW_SALT).loads(token)
+    except (BadData, UnicodeError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def preview_archive_url(settings: Settings, issue: Issue) -> str:
+    """The archive URL a test send links to: the public one once published, else one
+    carrying a preview token."""
+    url = archive_url(settings, issue.slug)
+    if issue.published_at is not None:
+        return url
+    return f"{url}?preview={preview_token(settings.secret_key, issue.slug)}"
 
 
 @functools.lru_cache(maxsize=PREVIEW_CACHE_SIZE)

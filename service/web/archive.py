@@ -121,7 +121,14 @@ def atom_feed(base: str, title: str, author: str, rows: Sequence[Issue]) -> byte
 def issue(slug: str) -> Any:
     """One published issue as a responsive web page (table of contents, article anchors)."""
     session = db_session()
-    row = session.scalar(_published().where(Issue.slug == slug)) or abort(404)
+    row = session.scalar(_published().where(Issue.slug == slug))
+    preview = row is None and _preview_allowed(slug)
+    if preview:
+        row = session.scalar(
+            select(Issue).options(defer(Issue.source_data)).where(Issue.slug == slug)
+        )
+    if row is None:
+        abort(404)
     html = render_web(store.load_doc(row), get_layout(session, settings()))
     # render_web gives a standalone page; add the way back to the list and the feed.
     back = escape(f"{_base()}/archive/")
@@ -133,7 +140,18 @@ def issue(slug: str) -> Any:
     html = html.replace(_HEAD_CLOSE, feed_link + _HEAD_CLOSE, 1).replace(
         _MAIN_OPEN, _MAIN_OPEN + nav, 1
     )
-    return Response(html, mimetype="text/html")
+    response = Response(html, mimetype="text/html")
+    if preview:
+        # Reached through a test send's link before publication: not for search engines.
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _preview_allowed(slug: str) -> bool:
+    """Whether the request carries the preview token of this issue (test sends link to
+    the archive page before the issue is published; see ``store.preview_token``)."""
+    token = request.args.get("preview", "")
+    return bool(token) and store.read_preview_token(settings().secret_key, token) == slug
 
 
 def _archive_label() -> str:

@@ -35,6 +35,8 @@ from service.campaigns.service import (
     unschedule,
 )
 from service.issues.models import Issue
+from service.issues.store import archive_url
+from service.mail.from_address import UnsendableFrom
 from service.ops.secrets import restore_masked
 from service.subscribers.models import MailingList, Membership, MembershipStatus
 from service.web.context import db_session, settings
@@ -235,9 +237,12 @@ def confirm(campaign_id: int) -> Any:
     session = db_session()
     campaign = _campaign(session, campaign_id)
     list_ids = campaign_list_ids(session, campaign_id)
+    issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     return render_template(
         "campaigns/confirm.html",
         c=campaign,
+        issue=issue,
+        archive_url=archive_url(settings(), issue.slug) if issue else None,
         audience=ledger.audience_count(session, list_ids),
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
     )
@@ -261,7 +266,7 @@ def start(campaign_id: int) -> Any:
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
     try:
         queue_error = start_and_prepare(session, settings(), campaign_id, _queue_materialize)
-    except (TransitionError, ContentError) as exc:
+    except (TransitionError, ContentError, UnsendableFrom) as exc:
         session.rollback()
         flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
@@ -371,7 +376,7 @@ def test_send(campaign_id: int) -> Any:
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     try:
         results = send_test(session, settings(), campaign_id, addresses)
-    except (LookupError, ContentError) as exc:
+    except (LookupError, ContentError, UnsendableFrom) as exc:
         flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()

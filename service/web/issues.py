@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 from service.accounts.audit import audit
+from service.campaigns.archive_links import live_links
 from service.issues import store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_layout
@@ -259,10 +260,31 @@ def publish_switch(issue_id: int) -> Any:
     """Publish the issue in the web archive, or take it out again."""
     row = _issue_or_404(issue_id)
     session = db_session()
+    wanted = request.form.get("published", "")
+    if wanted != "1" and request.form.get("confirmed") != "1":
+        links = live_links(session, row.id)
+        if links.campaigns:
+            # Sent mail links to this page: say what unpublishing breaks, and ask.
+            return render_template(
+                "issues/unpublish_confirm.html",
+                issue=row,
+                links=links,
+                wanted=wanted,
+                next_page=request.form.get("next", ""),
+            )
     try:
-        if request.form.get("published") == "1":
+        if wanted == "1":
             store.publish(session, row, current_user_id())
             flash(_("Published in the web archive."), "info")
+        elif wanted == "private":
+            store.unpublish(session, row, current_user_id(), keep_private=True)
+            flash(
+                _(
+                    "Kept private: not in the web archive, and its campaigns go out in full "
+                    "without links to it."
+                ),
+                "info",
+            )
         else:
             store.unpublish(session, row, current_user_id())
             flash(_("Taken out of the web archive."), "info")

@@ -249,3 +249,49 @@ def test_a_viewer_reads_reports_only_and_cannot_touch_issues(
     token = csrf_token(client, "/account")
     assert client.get("/issues/upload").status_code == 403
     assert client.post("/issues/layout", data={"csrf_token": token}).status_code == 403
+
+
+def test_unpublishing_an_issue_whose_links_are_in_sent_mail_says_what_breaks_and_asks(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    from sqlalchemy import insert
+
+    from service.campaigns.models import Campaign, Delivery
+    from service.subscribers.models import Subscriber
+
+    issue_id = _upload_demo(logged_in)
+    _post(logged_in, f"/issues/{issue_id}/publish", issue_id, published="1")
+    campaign = Campaign(
+        issue_id=issue_id, name="s", subject="第 1 期", from_name="", from_addr="a@example.org"
+    )
+    reader = Subscriber(email="r@example.org", email_ascii="r@example.org", name="")
+    session.add_all([campaign, reader])
+    session.flush()
+    session.execute(
+        insert(Delivery).values(
+            campaign_id=campaign.id, subscriber_id=reader.id, email=reader.email, status="sent"
+        )
+    )
+    session.commit()
+
+    asked = _post(logged_in, f"/issues/{issue_id}/publish", issue_id, published="0")
+    page = asked.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert asked.status_code == 200 and 'data-live-links="1"' in page  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.get(Issue, issue_id).published_at is not None  # type: ignore[union-attr]
+
+    _post(logged_in, f"/issues/{issue_id}/publish", issue_id, published="0", confirmed="1")
+    session.expire_all()
+    assert session.get(Issue, issue_id).published_at is None  # type: ignore[union-attr]
+
+
+def test_an_issue_kept_private_is_not_published_when_sent(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    issue_id = _upload_demo(logged_in)
+    _post(logged_in, f"/issues/{issue_id}/publish", issue_id, published="private")
+    session.expire_all()
+    row = session.get(Issue, issue_id)
+    assert row is not None and row.keep_private and row.published_at is None
+    page = logged_in.get(f"/issues/{issue_id}").get_data(as_text=True)
+    assert "data-private" in page
