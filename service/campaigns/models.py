@@ -38,6 +38,10 @@ class CampaignStatus(enum.StrEnum):
 class DeliveryStatus(enum.StrEnum):
     """Delivery states (DESIGN §4)."""
 
+    # Made ahead by `campaign render` for a campaign not yet materialized, so that the
+    # file it writes has the Message-ID and links later sent; materialize turns it into
+    # `pending`, or removes it when the subscriber is no longer in the audience.
+    RESERVED = "reserved"
     PENDING = "pending"
     QUEUED = "queued"
     SENDING = "sending"

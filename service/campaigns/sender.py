@@ -22,17 +22,16 @@ is exactly what the subscriber would be sent.
 
 from __future__ import annotations
 
-import atexit
+import hashlib
+import hmac
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cached_property, lru_cache
-from pathlib import Path
+from functools import cached_property
 
 import redis
 from sqlalchemy import bindparam, func, select, text, update
@@ -41,9 +40,9 @@ from sqlalchemy.orm import Session
 from service.campaigns.content import load_compiled, render_content
 from service.campaigns.ledger import claim
 from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from service.campaigns.sending_config import SendingConfig, get_sending_config
+from service.campaigns.sending_config import SendingConfig, get_sending_config, through_relay
 from service.campaigns.service import TransitionError, campaign_list_ids, pause
-from service.config import Settings, parse_smtp_url
+from service.config import Settings
 from service.db import utcnow
 from service.errors import Message
 from service.events.mailto_unsubscribe import unsubscribe_address
@@ -56,11 +55,19 @@ from service.issues.render_compiled import (
     SLOT_PREFERENCES,
     SLOT_UNSUBSCRIBE,
 )
-from service.mail.backends import MailBackend, PermanentSendError, SendError, TransientSendError
-from service.mail.dkim_sign import DkimSigner
+from service.mail.backends import PermanentSendError, SendError, TransientSendError
+from service.mail.from_address import check_sendable
 from service.mail.message import ListId, MessageBuilder, MessageParts, NeedsSMTPUTF8
-from service.mail.relays import RelayPool, relays_from_settings, supports_smtputf8
+from service.mail.relays import RelayPool, supports_smtputf8
 from service.mail.throttle import Throttle
+from service.mail.transport import (
+    ConnectRefused,
+    Transport,
+    checkin_transport,
+    checkout_transport,
+    relay_pool,
+    signer_for,
+)
 from service.mail.verp import verp_address
 from service.subscribers.addresses import wire_form
 from service.subscribers.models import MailingList, Subscriber
@@ -80,10 +87,6 @@ BRAKE_KEY = "tidings:brake:"
 BRAKE_KEY_TTL_SECONDS = 24 * 3600
 # How much of a relay's answer a pause reason quotes.
 MAX_QUOTED_ERROR_CHARS = 300
-# DESIGN §5: a worker process keeps its relay connection between batches (no connect, TLS
-# and login per batch). One idle longer than this is closed instead of reused: relays drop
-# quiet clients, and a kept connection is NOOP-checked before reuse anyway.
-POOL_IDLE_SECONDS = 30.0
 TEST_SUBJECT_PREFIX = "[测试] "
 TEST_HEADER = ("X-Tidings-Test", "1")
 CONTEXT_CACHE = 8
@@ -142,11 +145,11 @@ class CampaignContext:
             name or None,
             html,
             text,
-            _https(values[SLOT_UNSUBSCRIBE]),
+            values[SLOT_UNSUBSCRIBE],
             message_id or self.message_id(delivery_id),
             smtputf8=smtputf8,
         )
-        signer = _signer(self.settings)
+        signer = signer_for(self.settings)
         return signer.sign(data) if signer is not None else bytes(data)
 
     def message_id(self, delivery_id: int) -> str:
@@ -159,23 +162,6 @@ class CampaignContext:
         if bounce:
             return verp_address(delivery_id, self.secret, self.settings.bounce_domain)
         return self.builder.parts.from_addr
-
-
-def _https(url: str) -> str:
-    # RFC 8058 one-click needs HTTPS; a development base URL (http://localhost) is
-    # upgraded in the header only, so the builder's check still guards production.
-    return "https://" + url[len("http://") :] if url.startswith("http://") else url
-
-
-@lru_cache(maxsize=1)
-def _signer_for(domain: str, selector: str, key_file: str) -> DkimSigner:
-    return DkimSigner(domain, selector, Path(key_file).read_bytes())
-
-
-def _signer(settings: Settings) -> DkimSigner | None:
-    if not settings.dkim_enabled or not settings.dkim_domain or not settings.dkim_selector:
-        return None
-    return _signer_for(settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file))
 
 
 def _list_id(session: Session, list_ids: Sequence[int], from_addr: str) -> ListId:
@@ -212,8 +198,16 @@ def make_builder(
             message_id_domain=domain,
             tz=settings.timezone,
             extra_headers=extra_headers,
+            boundary_seed=_boundary_seed(settings.secret_key, campaign.id),
         )
     )
+
+
+def _boundary_seed(secret: str, campaign_id: int) -> str:
+    # Keyed, so the boundary says nothing a reader could use; fixed per campaign, so a
+    # rendered file and the message sent later are the same bytes.
+    digest = hmac.new(secret.encode(), f"boundary:{campaign_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
 
 
 _contexts: dict[tuple[object, ...], CampaignContext] = {}
@@ -236,7 +230,9 @@ def context_for(
         campaign.from_addr,
         settings.base_url,
     )
-    cache = compiled is None  # given content (a preview, a test send) is never cached
+    # Given content (a preview, a test send) is never cached, nor a campaign not started:
+    # its content may still change (and `campaign render` compiles it again).
+    cache = compiled is None and campaign.started_at is not None
     ctx = _contexts.get(key) if cache else None
     if ctx is not None:
         return ctx
@@ -392,120 +388,6 @@ def backoff_delay(attempt: int, config: SendingConfig, rng: random.Random | None
     rng = rng or random.Random()
     base = min(config.retry_max_seconds, config.retry_base_seconds * (2 ** max(0, attempt - 1)))
     return base * rng.uniform(1 - config.retry_jitter, 1 + config.retry_jitter)
-
-
-# ------------------------------------------------------------------ transport
-
-
-class ConnectRefused(PermanentSendError):
-    """The relay refused us for good while connecting (e.g. a login refused): no message
-    of this batch can go out, and retrying each row would only repeat it."""
-
-
-class Transport:
-    """One connection (to one relay of the pool) reused for the whole batch."""
-
-    def __init__(self, pool: RelayPool) -> None:
-        self.pool = pool
-        self.backend: MailBackend | None = None
-        # Whether the last failure lost the connection (a transport failure, which the
-        # error brake counts) rather than a refusal of one recipient (e.g. greylisting).
-        self.lost = False
-
-    def ensure(self) -> MailBackend:
-        """An open connection; fails over to another relay when the current one is gone."""
-        if self.backend is None or getattr(self.backend, "_conn", True) is None:
-            self.close()
-            try:
-                self.backend, _ = self.pool.connect()
-            except PermanentSendError as exc:
-                raise ConnectRefused(str(exc), exc.code, exc.enhanced) from exc
-        return self.backend
-
-    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
-        """Send one message; a lost connection is dropped so the next one reconnects."""
-        backend = self.ensure()
-        self.lost = False
-        try:
-            return backend.send(mail_from, rcpt, data)
-        except TransientSendError:
-            if getattr(backend, "_conn", True) is None:
-                self.lost = True
-                self.close()
-            raise
-
-    def close(self) -> None:
-        """QUIT the current connection, if any."""
-        backend, self.backend = self.backend, None
-        if backend is not None:
-            backend.close()
-
-    def alive(self) -> bool:
-        """Whether there is a connection that still answers (backends without a check
-        — the capture — always do)."""
-        if self.backend is None:
-            return False
-        check = getattr(self.backend, "alive", None)
-        return bool(check()) if callable(check) else True
-
-
-# The per-process connection pool: at most one kept Transport per relay configuration,
-# taken out while a batch uses it (so two threads never share one connection).
-_kept: dict[tuple[object, ...], tuple[Transport, float]] = {}
-_kept_lock = threading.Lock()
-
-
-def checkout_transport(pool: RelayPool) -> Transport:
-    """This process's kept connection for ``pool`` when it is fresh and alive, else a new
-    (lazily connecting) one. Give it back with ``checkin_transport``."""
-    now = time.monotonic()
-    with _kept_lock:
-        stale = [k for k, (_, used) in _kept.items() if now - used > POOL_IDLE_SECONDS]
-        old = [_kept.pop(k)[0] for k in stale]
-        entry = _kept.pop(pool.key, None)
-    for transport in old:
-        transport.close()
-    if entry is not None:
-        transport = entry[0]
-        if transport.alive():
-            return transport
-        transport.close()
-    return Transport(pool)
-
-
-def checkin_transport(transport: Transport, healthy: bool) -> None:
-    """Keep the connection for the next batch; after an error it is closed instead, so
-    the next batch reconnects."""
-    if not healthy or transport.backend is None:
-        transport.close()
-        return
-    with _kept_lock:
-        previous = _kept.pop(transport.pool.key, None)
-        _kept[transport.pool.key] = (transport, time.monotonic())
-    if previous is not None and previous[0] is not transport:
-        previous[0].close()
-
-
-def close_kept_connections() -> None:
-    """QUIT every kept connection (at process exit, and between tests)."""
-    with _kept_lock:
-        kept = [t for t, _ in _kept.values()]
-        _kept.clear()
-    for transport in kept:
-        try:
-            transport.close()
-        except Exception:  # noqa: BLE001 - best effort while shutting down
-            log.debug("could not close a kept connection", exc_info=True)
-
-
-atexit.register(close_kept_connections)
-
-
-def relay_pool(settings: Settings, config: SendingConfig) -> RelayPool:
-    """TIDINGS_SMTP_URL (or the capture) plus the extra relays of the sending settings."""
-    extra = [(parse_smtp_url(r.url, "relay"), r.weight) for r in config.relays]
-    relays = relays_from_settings(settings.smtp, config.primary_weight, extra)
-    return RelayPool(relays, settings.data_dir / "outbox")
 
 
 # ------------------------------------------------------------------ the batch
@@ -855,11 +737,17 @@ def send_batch(
 
 
 def render_message(session: Session, settings: Settings, campaign_id: int, email: str) -> bytes:
-    """The exact bytes ``email``'s subscriber would get (same code path as ``send_batch``).
+    """The exact bytes ``email``'s subscriber would be sent (same code path as
+    ``send_batch``); only ``Date`` and the DKIM timestamp and signature differ later.
 
-    The Message-ID uses the subscriber's delivery row when the campaign is materialized,
-    else delivery id 0. Nothing is stored.
+    A campaign that has not started yet is compiled now (content and link rows, as start
+    does; start compiles again, with the same result for the same content) and the
+    subscriber's delivery row is reserved, so the Message-ID and every link in the file
+    are the ones sent, and they resolve. Commits. Raises ``LookupError`` (no such
+    campaign or subscriber, or not a recipient), ``ContentError``.
     """
+    from service.campaigns.content import compile_campaign
+    from service.campaigns.ledger import reserve
     from service.subscribers.addresses import normalise
 
     campaign = session.get(Campaign, campaign_id)
@@ -869,25 +757,21 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     sub = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
     if sub is None:
         raise LookupError(f"there is no subscriber {address.email}")
-    delivery_id = session.scalar(
-        select(Delivery.id).where(
-            Delivery.campaign_id == campaign_id, Delivery.subscriber_id == sub.id
-        )
-    )
-    ctx = _preview_context(session, settings, campaign)
-    if delivery_id:
-        r = load_recipients(session, ctx, [delivery_id])[0]
-    else:
-        r = Recipient(0, sub.id, sub.email, sub.name)
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        compile_campaign(session, settings, campaign)
+    delivery_id = reserve(session, campaign_id, sub.id)
+    session.commit()
+    ctx = context_for(session, settings, campaign)
+    r = load_recipients(session, ctx, [delivery_id])[0]
     return ctx.message(r.delivery_id, r.subscriber_id, r.wire, r.name, smtputf8=r.needs_smtputf8)
 
 
-def _preview_context(session: Session, settings: Settings, campaign: Campaign) -> CampaignContext:
-    """The send context; a campaign not compiled yet is rendered in memory only."""
-    if campaign.compiled:
-        return context_for(session, settings, campaign)
-    compiled, _ = render_content(session, settings, campaign)
-    return context_for(session, settings, campaign, compiled)
+def _tester_id(session: Session, email: str) -> int:
+    """The subscriber id a test's unsubscribe and preferences links are made for: the
+    tester's own when the address is a subscriber (the links then work for them), else
+    0, whose links open a page saying they come from a test."""
+    found = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    return int(found or 0)
 
 
 @dataclass(frozen=True)
@@ -919,12 +803,15 @@ def send_test(
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"there is no campaign {campaign_id}")
+    config = get_sending_config(session)
+    check_sendable(campaign.from_addr, through_relay(settings, config))
     # Rendered as with tracking off: a test send has no delivery row, so tracked links
-    # and the pixel would point at delivery 0 and 404. Real URLs, no pixel.
-    compiled, _ = render_content(session, settings, campaign, tracking=False)
+    # and the pixel would point at delivery 0 and 404. Real URLs, no pixel; the archive
+    # page opens with a preview token while the issue is not published.
+    compiled, _ = render_content(session, settings, campaign, tracking=False, for_test=True)
     ctx = replace(context_for(session, settings, campaign, compiled), tracking=False)
     builder = make_builder(session, settings, campaign, TEST_SUBJECT_PREFIX, (TEST_HEADER,))
-    transport = Transport(pool or relay_pool(settings, get_sending_config(session)))
+    transport = Transport(pool or relay_pool(settings, config))
     results = []
     try:
         for raw in addresses:
@@ -937,7 +824,7 @@ def send_test(
             try:
                 data = ctx.message(
                     0,
-                    0,
+                    _tester_id(session, address.email),
                     address.email_ascii,
                     "",
                     smtputf8=address.needs_smtputf8,
