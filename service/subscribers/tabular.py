@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from service.errors import DomainError
 
@@ -208,22 +208,33 @@ def iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
 
 def iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(row number, cells as text)`` from the first sheet, streamed (read_only)."""
+    with path.open("rb") as fh:
+        try:
+            workbook = _load_workbook(fh, data_only=True)
+        except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
+            raise FileFormatError(
+                "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
+            ) from exc
+        try:
+            sheet = workbook.worksheets[0]
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = ["" if v is None else _cell_text(v) for v in values]
+                if any(c.strip() for c in cells):
+                    yield number, cells
+        finally:
+            workbook.close()
+
+
+def _load_workbook(fh: IO[bytes], data_only: bool = False) -> Any:
+    """The workbook in the open file, streamed (read_only).
+
+    Given a path, openpyxl judges the file by its name and refuses ``.upload`` (how an
+    uploaded file waits for the worker); given the open file, it reads the contents. The
+    kind was already told from the bytes (``detect_kind_and_encoding``).
+    """
     from openpyxl import load_workbook
 
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
-        raise FileFormatError(
-            "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
-        ) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = ["" if v is None else _cell_text(v) for v in values]
-            if any(c.strip() for c in cells):
-                yield number, cells
-    finally:
-        workbook.close()
+    return load_workbook(fh, read_only=True, data_only=data_only)
 
 
 def _cell_text(value: object) -> str:
@@ -248,13 +259,12 @@ def count_rows(path: Path, info: TableInfo) -> int:
     """A quick estimate of the data rows, for the progress bar (lines, or the sheet's
     recorded size)."""
     if info.kind == "xlsx":
-        from openpyxl import load_workbook
-
-        workbook = load_workbook(path, read_only=True)
-        try:
-            total = workbook.worksheets[0].max_row or 0
-        finally:
-            workbook.close()
+        with path.open("rb") as fh:
+            workbook = _load_workbook(fh)
+            try:
+                total = workbook.worksheets[0].max_row or 0
+            finally:
+                workbook.close()
     else:
         total = 0
         last = b"\n"

@@ -59,6 +59,11 @@ MESSAGES: dict[str, LazyString] = {
     "campaign.bad_time": _l("“%(text)s” is not a time like 2026-12-01T09:00."),
     "campaign.time_without_zone": _l("The time needs a time zone."),
     "campaign.time_in_past": _l("The scheduled time is in the past; use “Send now” instead."),
+    "from.local_only": _l(
+        "The sender %(address)s has no public domain, so the relay would pass it to receiving "
+        "servers that refuse it. Set TIDINGS_FROM (or this campaign's From) to an address at "
+        "your organisation's domain, e.g. news@example.org."
+    ),
     # ---- campaign content
     "content.empty": _l("The campaign has neither an issue nor an HTML body."),
     "content.not_compiled": _l(
