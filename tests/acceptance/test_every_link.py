@@ -10,6 +10,7 @@ is followed with no session. Before, each of these pointed at port 8000, the exc
 from __future__ import annotations
 
 import re
+import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -169,6 +170,11 @@ def test_every_link_in_every_mail_answers_from_outside(tmp_path: Path) -> None:
         rendered = Received("", [first], eml.read_bytes())
         problems += _check_links(rendered, base, outside_ok)
         assert problems == []
+
+        # The archive's feed (published when the campaign started) links here too.
+        feed = urllib.request.urlopen(f"{base}/archive/feed.xml", timeout=10).read().decode()
+        hrefs = re.findall(r'href="([^"]+)"', feed)
+        assert hrefs and all(h.startswith(base + "/") for h in hrefs), hrefs
 
         # `campaign render` wrote what was later sent: same Message-ID, headers and body.
         sent = kinds["campaign"][[r.rcpt_tos for r in kinds["campaign"]].index([first])].message
