@@ -34,12 +34,12 @@ _DISTRIBUTION = (
     r"|internal|for internal use(?: only)?|not for sale|for members only|members only"
     r"|free of charge"
 )
+# A role word left alone once the date is taken out of its line ("2026 年 3 月 出版").
+_ROLE = r"编印|主办|主管|承办|协办|出版|发行|印发|编发"
 # Parts of a line made only of these words are separated by spaces or punctuation like these.
 _SEPARATORS = r"[\s/|｜·•,，、;；:：()（）\[\]【】]+"
-_TOKEN_LINE_RE = re.compile(
-    rf"(?:{_PERIODICITY}|{_DISTRIBUTION})(?:{_SEPARATORS}(?:{_PERIODICITY}|{_DISTRIBUTION}))*",
-    re.IGNORECASE,
-)
+_TOKEN = rf"(?:{_PERIODICITY}|{_DISTRIBUTION}|{_ROLE})"
+_TOKEN_LINE_RE = re.compile(rf"{_TOKEN}(?:{_SEPARATORS}{_TOKEN})*", re.IGNORECASE)
 # The editor or publisher: "…秘书处编", "某某协会 主办", "主办：某某协会", "Published by …".
 _PUBLISHER_END_RE = re.compile(
     r"\S.*?(?:编|编印|编辑|编辑部|编辑出版|主办|主编|承办|协办|主管|出品|出版|印发|编发|发行)$"

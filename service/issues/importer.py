@@ -362,17 +362,17 @@ class _Importer:
                 or _source_line(block) is not None
             ):
                 break
-            if cover:
-                self.cover.append(clean_cover_line(block.text))
-            elif self._is_running_head(block):
+            if self._is_running_head(block):
                 self.removed.append(block.text)
             else:
+                # The number and the date first, also out of a cover line ("主办：某某协会
+                # 2026 年第 3 期"); what is left of the number's line ("季刊 / 2026 年第 1
+                # 期" → "季刊") may be cover text too.
                 rest = self._take_number_and_date(block.text)
-                if rest == block.text:
-                    self.intro.append(block.md)
-                elif rest and is_cover_line(rest):
-                    # What shares the number's line ("季刊 / 2026 年第 1 期") is cover text.
+                if rest and is_cover_line(rest):
                     self.cover.append(clean_cover_line(rest))
+                elif rest == block.text:
+                    self.intro.append(block.md)
                 elif rest:
                     self.intro.append(rest)
             i += 1

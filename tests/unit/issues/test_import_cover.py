@@ -108,6 +108,23 @@ def test_a_cover_line_printed_above_the_name_does_not_become_the_name() -> None:
     assert missing_sentences(text, doc) == []
 
 
+def test_the_number_and_date_are_taken_out_of_a_cover_line_first() -> None:
+    text = MONTHLY.replace("港城商会 主办", "主办：港城商会 2026 年第 3 期").replace(
+        "2026 年第 3 期\n\n## ", "2026 年 3 月 出版\n\n## "
+    )
+    doc = import_markdown(text)
+    assert (doc.number, doc.date) == ("2026 年第 3 期", "2026 年 3 月")
+    assert doc.cover_lines == [
+        "月刊",
+        "主办：港城商会",
+        "内部资料 免费交流",
+        "准印证号：辽 B 字第 0123 号",
+        "出版",
+    ]
+    assert doc.intro == ""
+    assert missing_sentences(text, doc) == []
+
+
 def test_a_document_without_a_cover_keeps_its_first_paragraph_as_text() -> None:
     doc = import_markdown(NO_COVER)
     assert doc.cover_lines == []
