@@ -5,7 +5,8 @@ not follow the structure, running heads and a printed table of contents with pag
 mixed into the text, and page breaks cut paragraphs in the middle of a sentence or a word.
 The pipeline works on top-level blocks (see ``blocks.py``) and uses only general rules:
 
-1. masthead: journal name, issue number, date and the front matter worth keeping;
+1. masthead: journal name, issue number, date, the lines of the printed cover (季刊,
+   "…秘书处编", 内部资料: issue metadata, see ``cover.py``) and the front matter worth keeping;
 2. furniture: rules, running heads, page numbers and the printed table of contents are
    dropped (their text is kept in ``IssueDoc.removed``); the table of contents is parsed first
    because its entries tell us which headings are article titles and which are sections;
@@ -18,7 +19,7 @@ The pipeline works on top-level blocks (see ``blocks.py``) and uses only general
 6. source lines ("文章来源：国际商报") close an article.
 
 Nothing is silently lost: :func:`missing_sentences` proves that every sentence of the source is
-either in the structured issue or in the list of removed furniture.
+either in the structured issue (cover lines included) or in the list of removed furniture.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from service.issues.blocks import (
     split_sentences,
     strip_controls,
 )
+from service.issues.cover import clean_cover_line, is_cover_line
 from service.issues.structure import Article, IssueDoc, Section
 from service.issues.wordfile import ImageSaver, WordConversionError, docx_to_markdown
 
@@ -270,6 +272,8 @@ class _Importer:
         self.number: str | None = None
         self.date: str | None = None
         self.intro: list[str] = []
+        # Lines of the printed cover (periodicity, editor, 内部资料): metadata, not text.
+        self.cover: list[str] = []
         self.toc = _Toc(set(), set())
         # Short lines counted with digits masked, to spot running heads with page numbers.
         self._repeat_counts = Counter(
@@ -288,15 +292,21 @@ class _Importer:
             (
                 b.text
                 for b in blocks[:MASTHEAD_LOOKAHEAD]
-                if b.kind in ("heading", "para") and not re.search(r"[|｜]", b.text)
+                if b.kind in ("heading", "para")
+                and not re.search(r"[|｜]", b.text)
+                and not (b.kind == "para" and is_cover_line(b.text))
             ),
             "",
         )
         while i < len(blocks) and (
             blocks[i].kind == "hr"
             or (blocks[i].text != self.journal and self._is_running_head(blocks[i]))
+            # A cover line printed above the name ("内部资料" in a corner) is not the name.
+            or (blocks[i].kind == "para" and is_cover_line(blocks[i].text))
         ):
-            if blocks[i].text:
+            if blocks[i].kind == "para" and is_cover_line(blocks[i].text):
+                self.cover.append(clean_cover_line(blocks[i].text))
+            elif blocks[i].text:
                 self.removed.append(blocks[i].text)
             i += 1
         first = blocks[i] if i < len(blocks) else None
@@ -334,19 +344,34 @@ class _Importer:
             if block.kind == "hr":
                 i += 1
                 continue
-            if (
+            entry = _toc_entry(block) if block.kind == "para" else None
+            # A bold cover line ("**内部资料**") looks like a TOC group, but a TOC entry
+            # with a page number or a "/" never is a cover line.
+            cover = (
+                block.kind == "para"
+                and (entry is None or entry[0] == "group")
+                and not _is_toc_keyword(block)
+                and _section_marker(block) is None
+                and is_cover_line(block.text)
+            )
+            if not cover and (
                 block.kind != "para"
                 or _is_toc_keyword(block)
                 or _section_marker(block) is not None
-                or _toc_entry(block) is not None
+                or entry is not None
                 or _source_line(block) is not None
             ):
                 break
             if self._is_running_head(block):
                 self.removed.append(block.text)
             else:
+                # The number and the date first, also out of a cover line ("主办：某某协会
+                # 2026 年第 3 期"); what is left of the number's line ("季刊 / 2026 年第 1
+                # 期" → "季刊") may be cover text too.
                 rest = self._take_number_and_date(block.text)
-                if rest == block.text:
+                if rest and is_cover_line(rest):
+                    self.cover.append(clean_cover_line(rest))
+                elif rest == block.text:
                     self.intro.append(block.md)
                 elif rest:
                     self.intro.append(rest)
@@ -756,6 +781,7 @@ class _Importer:
             sections=sections,
             contact=contact,
             removed=self.removed,
+            cover_lines=self.cover,
         )
 
 
@@ -902,6 +928,8 @@ def _doc_text_keys(doc: IssueDoc) -> str:
                 (article.source_label or "") + (article.source or ""),
             ]
     parts += [label + value for label, value in doc.contact]
+    # Cover lines are kept, as metadata: their sentences are accounted for.
+    parts += doc.cover_lines
     # "\x00" separates parts so a match can never span two of them.
     return "\x00".join(norm_key(p) for p in parts)
 

@@ -25,6 +25,9 @@ class Issue(Base):
     # The original document stays attached so staff can always go back to it.
     source_filename: Mapped[str] = mapped_column(String(300), default="")
     source_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # SHA-256 (hex) of source_data, so uploading the same file again is noticed (see
+    # store.content_sha256 for why the bytes and not the imported structure).
+    content_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Kept out of the public archive on purpose (e.g. members only): its campaigns go out
     # in full, with no "view in browser" or "read more" links, since no page answers them.

@@ -11,6 +11,7 @@ the same when articles are moved, and is what the web archive and the excerpt-mo
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import unicodedata
@@ -23,12 +24,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
+from service.campaigns.models import Campaign
 from service.config import Settings
 from service.db import utcnow
 from service.errors import DomainError
+from service.issues.blocks import strip_controls
 from service.issues.importer import (
     DocumentImportError,
     import_file,
@@ -48,14 +51,20 @@ from service.issues.structure import Article, IssueDoc, Section
 __all__ = [
     "ArticleNotFound",
     "DocumentImportError",
+    "DuplicateIssue",
     "IssueEditError",
+    "IssueInUse",
     "Preview",
     "add_article",
     "archive_url",
+    "campaigns_using",
     "completeness",
+    "content_sha256",
     "create_issue_from_document",
     "delete_article",
+    "delete_issue",
     "find_article",
+    "find_duplicate",
     "issue_summary",
     "load_doc",
     "move_article",
@@ -66,6 +75,7 @@ __all__ = [
     "unpublish",
     "unique_slug",
     "update_article",
+    "update_cover_lines",
 ]
 
 # An upload larger than this is not a newsletter; refuse it before parsing.
@@ -79,6 +89,9 @@ MAX_FILENAME_CHARS = 300
 SLUG_BASE_CHARS = 100
 MAX_ARTICLE_TITLE_CHARS = 500
 MAX_SOURCE_CHARS = 300
+# The printed cover has a handful of short lines; more is text pasted into the wrong box.
+MAX_COVER_LINES = 20
+MAX_COVER_LINE_CHARS = 200
 # Preview: who the sample message is addressed to, and the slot values used (never a real
 # subscriber's data).
 SAMPLE_NAME = "会员"
@@ -105,17 +118,63 @@ class ArticleNotFound(IssueEditError):
     """No article with that anchor in the issue (stale page, or deleted meanwhile)."""
 
 
+class IssueInUse(IssueEditError):
+    """The issue cannot be deleted: campaigns were made from it (their reports need it)."""
+
+
+class DuplicateIssue(DomainError, ValueError):
+    """The same document was imported before; import again only if that is really meant.
+
+    ``params``: ``issue_id``, ``title``, ``number`` and ``imported_at`` of the existing issue.
+    """
+
+    @property
+    def duplicate_of(self) -> int:
+        """The id of the issue already imported from this document."""
+        return int(self.params["issue_id"])
+
+
 # ---- import -------------------------------------------------------------------------------------
 
 
+def content_sha256(data: bytes) -> str:
+    """The duplicate-detection hash of an uploaded document: SHA-256 of its bytes, in hex.
+
+    The bytes, not the imported structure: the same file uploaded twice is byte for byte the
+    same, so it always matches; the hash of a stored issue never changes when staff edit its
+    articles or when the importer's rules improve (a hash of the structure would do both,
+    and migration 0008 could not compute it for old rows without re-running the importer).
+    The price: a .docx and its .md conversion, or a file saved again with other line
+    endings, are not recognised as the same document; that is accepted.
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def find_duplicate(session: Session, data: bytes) -> Issue | None:
+    """The oldest issue imported from exactly these bytes, or None."""
+    return session.scalar(
+        select(Issue)
+        .options(defer(Issue.source_data))
+        .where(Issue.content_sha256 == content_sha256(data))
+        .order_by(Issue.id)
+        .limit(1)
+    )
+
+
 def create_issue_from_document(
-    session: Session, filename: str, data: bytes, user_id: int | None = None
+    session: Session,
+    filename: str,
+    data: bytes,
+    user_id: int | None = None,
+    *,
+    allow_duplicate: bool = False,
 ) -> Issue:
     """Import ``data`` (a .md or .docx file called ``filename``) as a new, unpublished issue.
 
     The structure, title, number and a unique URL-safe slug come from the document; the
     original bytes stay attached. Raises :class:`DocumentImportError` (with a message for
-    the editor) when the file cannot be imported; nothing is stored then.
+    the editor) when the file cannot be imported, and :class:`DuplicateIssue` when the same
+    document was imported before, unless ``allow_duplicate``; nothing is stored then.
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:MAX_FILENAME_CHARS]
     if not name:
@@ -128,6 +187,17 @@ def create_issue_from_document(
             "The file is larger than %(mb)s MB.",
             mb=MAX_DOCUMENT_BYTES // (1024 * 1024),
         )
+    existing = find_duplicate(session, data)
+    if existing is not None and not allow_duplicate:
+        raise DuplicateIssue(
+            "issue.duplicate",
+            "This document was already imported as issue %(issue_id)s "
+            "(%(title)s %(number)s, imported %(imported_at)s).",
+            issue_id=existing.id,
+            title=existing.title,
+            number=existing.number,
+            imported_at=f"{existing.created_at:%Y-%m-%d %H:%M} UTC",
+        )
     doc = import_file(name, data)
     if not any(True for _ in doc.articles()):
         raise DocumentImportError("document.no_articles", "No articles were found in the document.")
@@ -138,11 +208,55 @@ def create_issue_from_document(
         structure=doc.to_dict(),
         source_filename=name,
         source_data=data,
+        content_sha256=content_sha256(data),
     )
     session.add(issue)
     session.flush()
-    audit(session, user_id, "issue.import", "issue", issue.id, filename=name, size=len(data))
+    detail: dict[str, Any] = {"filename": name, "size": len(data)}
+    if existing is not None:
+        detail["duplicate_of"] = existing.id  # imported again on purpose
+    audit(session, user_id, "issue.import", "issue", issue.id, **detail)
     return issue
+
+
+def campaigns_using(session: Session, issue_id: int) -> list[Campaign]:
+    """The campaigns made from the issue (any state, cancelled ones too), oldest first."""
+    return list(
+        session.scalars(select(Campaign).where(Campaign.issue_id == issue_id).order_by(Campaign.id))
+    )
+
+
+def delete_issue(
+    session: Session, issue: Issue, user_id: int | None = None, ip: str | None = None
+) -> None:
+    """Delete an issue that no campaign was made from (an unwanted or duplicate import).
+
+    An issue a campaign used stays: the campaign's page, its report and the archive link in
+    mail already sent need it. Raises :class:`IssueInUse` naming those campaigns.
+    """
+    used = campaigns_using(session, issue.id)
+    if used:
+        raise IssueInUse(
+            "issue.in_use",
+            "Issue %(issue_id)s cannot be deleted: it is used by campaign(s) %(campaigns)s.",
+            issue_id=issue.id,
+            campaigns=", ".join(f"#{c.id} “{c.subject}”" for c in used),
+            campaign_ids=[c.id for c in used],
+        )
+    audit(
+        session,
+        user_id,
+        "issue.delete",
+        "issue",
+        issue.id,
+        ip,
+        title=issue.title,
+        number=issue.number,
+        slug=issue.slug,
+        filename=issue.source_filename,
+    )
+    session.delete(issue)
+    session.flush()
 
 
 def _issue_title(doc: IssueDoc, filename: str) -> str:
@@ -335,6 +449,37 @@ def delete_article(
     save_doc(session, issue, doc)
     audit(session, user_id, "issue.article.delete", "issue", issue.id, anchor=anchor)
     return article
+
+
+def update_cover_lines(
+    session: Session, issue: Issue, text: str, user_id: int | None = None
+) -> list[str]:
+    """Replace the issue's cover lines (metadata, never mailed) with the lines of ``text``.
+
+    One line each; blank lines are dropped and spaces squashed. A line taken out goes to
+    ``doc.removed`` like a deleted article, so completeness lists it as removed on purpose.
+    """
+    raw = strip_controls((text or "").replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [" ".join(line.split()) for line in raw.split("\n")]
+    lines = [line for line in lines if line]
+    if len(lines) > MAX_COVER_LINES:
+        raise IssueEditError(
+            "issue.cover_too_many", "Keep the cover to %(max)s lines.", max=MAX_COVER_LINES
+        )
+    if any(len(line) > MAX_COVER_LINE_CHARS for line in lines):
+        raise IssueEditError(
+            "issue.cover_line_too_long",
+            "A cover line is longer than %(max)s characters.",
+            max=MAX_COVER_LINE_CHARS,
+        )
+    doc = load_doc(issue)
+    doc.removed.extend(
+        line for line in doc.cover_lines if line not in lines and line not in doc.removed
+    )
+    doc.cover_lines = lines
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.cover.edit", "issue", issue.id, lines=len(lines))
+    return lines
 
 
 def _next_anchor(doc: IssueDoc) -> str:

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.issues.blocks import plain_text
+from service.issues.cover import clean_cover_line, is_cover_line
+
 # Bump when the JSON shape changes incompatibly; from_dict can then migrate old rows.
 SCHEMA_VERSION = 1
 
@@ -91,7 +94,8 @@ class IssueDoc:
     journal: str
     number: str | None
     date: str | None
-    # Markdown of the front matter worth keeping ("季刊", "大连市数字贸易协会秘书处编"), may be "".
+    # Markdown of the front matter worth keeping (a foreword above the first section), may be "".
+    # It opens the email, so the printed cover's lines are never here: see cover_lines.
     intro: str
     sections: list[Section]
     contact: list[tuple[str, str]]
@@ -99,6 +103,9 @@ class IssueDoc:
     # table of contents, page numbers). Kept so staff can see exactly what was not imported
     # and so missing_sentences() can tell "deliberately dropped" from "lost".
     removed: list[str] = field(default_factory=list)
+    # Lines of the printed cover ("季刊", "大连市数字贸易协会秘书处编", "内部资料"): metadata of
+    # the issue, shown to staff and editable, never rendered for subscribers (see cover.py).
+    cover_lines: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -117,19 +124,30 @@ class IssueDoc:
             # JSON has no tuples; pairs become two-element lists.
             "contact": [[label, value] for label, value in self.contact],
             "removed": list(self.removed),
+            "cover_lines": list(self.cover_lines),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IssueDoc:
-        """Build an issue from :meth:`to_dict` output (also from older, sparser dicts)."""
+        """Build an issue from :meth:`to_dict` output (also from older, sparser dicts).
+
+        Issues imported before ``cover_lines`` existed kept the cover in ``intro``; their
+        cover lines are moved out of it here, so they stop being mailed as text.
+        """
+        intro = str(d.get("intro", ""))
+        if "cover_lines" in d:
+            cover = [str(x) for x in d.get("cover_lines") or []]
+        else:
+            intro, cover = split_cover_from_intro(intro)
         return cls(
             journal=str(d.get("journal", "")),
             number=d.get("number") or None,
             date=d.get("date") or None,
-            intro=str(d.get("intro", "")),
+            intro=intro,
             sections=[Section.from_dict(s) for s in d.get("sections", [])],
             contact=[(str(pair[0]), str(pair[1])) for pair in d.get("contact", [])],
             removed=[str(x) for x in d.get("removed", [])],
+            cover_lines=cover,
         )
 
     def articles(self) -> Iterator[tuple[Section, Article]]:
@@ -147,3 +165,17 @@ class IssueDoc:
             }
             for s in self.sections
         ]
+
+
+def split_cover_from_intro(intro: str) -> tuple[str, list[str]]:
+    """``(intro without its cover lines, the cover lines)`` for an intro written by an older
+    importer, which kept one front-matter line per paragraph."""
+    kept: list[str] = []
+    cover: list[str] = []
+    for paragraph in intro.split("\n\n") if intro else []:
+        text = plain_text(paragraph)
+        if is_cover_line(text):
+            cover.append(clean_cover_line(text))
+        else:
+            kept.append(paragraph)
+    return "\n\n".join(kept), cover

@@ -8,7 +8,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
 from service.campaigns import ledger
@@ -117,7 +117,10 @@ def new() -> Any:
     """The create form: issue, lists (with active members), From, subject, tracking, mode."""
     session = db_session()
     cfg = settings()
-    issues = session.scalars(select(Issue).order_by(Issue.id.desc()).limit(200)).all()
+    # The dropdown needs no original documents (up to 20 MB each): leave them unloaded.
+    issues = session.scalars(
+        select(Issue).options(defer(Issue.source_data)).order_by(Issue.id.desc()).limit(200)
+    ).all()
     form = request.form if request.method == "POST" else request.args
     error = None
     if request.method == "POST":

@@ -1,4 +1,5 @@
-"""Admin pages for issues of the journal: upload, review and edit, preview, publish, layout.
+"""Admin pages for issues of the journal: upload, review and edit, preview, publish, layout,
+delete.
 
 Thin views over ``service.issues.store`` and ``service.issues.layout``; every change is a POST
 with a CSRF token, and bad input re-renders the page with the message and what was typed.
@@ -6,6 +7,12 @@ with a CSRF token, and bad input re-renders the page with the message and what w
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import secrets
+import time
+from pathlib import Path
 from typing import Any, cast
 
 from flask import (
@@ -20,6 +27,7 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
+from werkzeug.datastructures import FileStorage
 
 from service.accounts.audit import audit
 from service.campaigns.archive_links import live_links
@@ -44,6 +52,14 @@ PREVIEW_CSP = (
 )
 PHONE_WIDTH_PX = 375
 DESKTOP_WIDTH_PX = 640
+COVER_FIELD = "cover_lines"
+# An upload refused as a duplicate waits in the data folder for "import anyway": a browser
+# cannot send the chosen file a second time by itself. Abandoned ones are swept after this.
+PENDING_DIR = "issue-uploads"
+PENDING_FIELD = "pending"
+PENDING_MAX_AGE_S = 3600
+PENDING_TOKEN_BYTES = 24
+_PENDING_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}\Z")
 
 
 def _issue_or_404(issue_id: int) -> Issue:
@@ -84,21 +100,49 @@ def index() -> Any:
 @bp.route("/issues/upload", methods=["GET", "POST"])
 @require_role("editor")
 def upload() -> Any:
-    """Upload a .md or .docx document; it becomes a new, unpublished issue."""
+    """Upload a .md or .docx document; it becomes a new, unpublished issue.
+
+    A document imported before is not imported again silently: the page names the existing
+    issue and offers "import anyway", which posts the ``pending`` token of the kept upload.
+    """
     if request.method == "GET":
         return render_template("issues/upload.html", error=None, accept=ACCEPTED_SUFFIXES)
-    file = request.files.get(UPLOAD_FIELD)
-    if file is None or not file.filename:
-        return _upload_error(_("Choose a .md or .docx file to upload."))
-    data = file.read()
+    token = request.form.get(PENDING_FIELD, "")
+    if token:
+        pending = _take_upload(token)
+        if pending is None:
+            return _upload_error(
+                _("The upload waiting to be imported again has expired; choose the file again.")
+            )
+        filename, data = pending
+    else:
+        file: FileStorage | None = request.files.get(UPLOAD_FIELD)
+        if file is None or not file.filename:
+            return _upload_error(_("Choose a .md or .docx file to upload."))
+        filename, data = file.filename, file.read()
     session = db_session()
     try:
-        issue = store.create_issue_from_document(session, file.filename, data, current_user_id())
+        issue = store.create_issue_from_document(
+            session, filename, data, current_user_id(), allow_duplicate=bool(token)
+        )
+    except store.DuplicateIssue as exc:
+        session.rollback()
+        existing = session.get(Issue, exc.duplicate_of, options=[defer(Issue.source_data)])
+        page = render_template(
+            "issues/upload.html",
+            error=None,
+            accept=ACCEPTED_SUFFIXES,
+            duplicate=existing,
+            duplicate_message=describe(exc),
+            filename=filename,
+            pending=_stash_upload(filename, data),
+        )
+        return page, 409
     except DocumentImportError as exc:
         session.rollback()
         reason = describe(exc)
         return _upload_error(
-            _("%(name)s could not be imported: %(reason)s", name=file.filename, reason=reason)
+            _("%(name)s could not be imported: %(reason)s", name=filename, reason=reason)
         )
     session.commit()
     flash(_("Imported. Check the articles below, then preview and publish."), "info")
@@ -107,6 +151,45 @@ def upload() -> Any:
 
 def _upload_error(message: str) -> Any:
     return render_template("issues/upload.html", error=message, accept=ACCEPTED_SUFFIXES), 400
+
+
+def _pending_dir() -> Path:
+    return settings().data_dir / PENDING_DIR
+
+
+def _stash_upload(filename: str, data: bytes) -> str:
+    """Keep a refused duplicate upload for "import anyway"; return its token."""
+    folder = _pending_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - PENDING_MAX_AGE_S
+    for old in folder.iterdir():
+        with contextlib.suppress(OSError):  # another request swept it first
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+    token = secrets.token_urlsafe(PENDING_TOKEN_BYTES)
+    meta = {"filename": filename, "user_id": current_user_id()}
+    (folder / f"{token}.upload").write_bytes(data)
+    (folder / f"{token}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return token
+
+
+def _take_upload(token: str) -> tuple[str, bytes] | None:
+    """The kept upload ``(filename, bytes)`` of this staff member, removed from the folder;
+    None when the token is malformed, unknown, expired or someone else's."""
+    if not _PENDING_TOKEN_RE.match(token):
+        return None
+    meta_path = _pending_dir() / f"{token}.json"
+    data_path = _pending_dir() / f"{token}.upload"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        data = data_path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("user_id") != current_user_id():
+        return None
+    meta_path.unlink(missing_ok=True)
+    data_path.unlink(missing_ok=True)
+    return str(meta.get("filename") or ""), data
 
 
 # ---- review and edit ----------------------------------------------------------------------------
@@ -129,6 +212,7 @@ def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status:
         "issues/review.html",
         issue=row,
         doc=doc,
+        cover_field=COVER_FIELD,
         missing=missing,
         drafts=drafts or {},
         source_bytes=len(row.source_data or b""),
@@ -230,6 +314,47 @@ def article_add(issue_id: int) -> Any:
     db_session().commit()
     flash(_("Article added."), "info")
     return _back(row, added.anchor)
+
+
+@bp.route("/issues/<int:issue_id>/cover", methods=["POST"])
+@require_role("editor")
+def cover_update(issue_id: int) -> Any:
+    """Save the lines of the printed cover (issue metadata, never mailed)."""
+    row = _issue_or_404(issue_id)
+    text = request.form.get(COVER_FIELD, "")
+    try:
+        store.update_cover_lines(db_session(), row, text, current_user_id())
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        return _review(row, {"cover": {COVER_FIELD: text, "error": describe(exc)}}, 400)
+    db_session().commit()
+    flash(_("Cover saved. Subscribers never see these lines."), "info")
+    return redirect(url_for("issues.issue", issue_id=row.id, _anchor="cover"))
+
+
+@bp.route("/issues/<int:issue_id>/delete", methods=["GET", "POST"])
+@require_role("editor")
+def delete(issue_id: int) -> Any:
+    """Confirm (GET), then delete (POST) an issue that no campaign was made from."""
+    row = _issue_or_404(issue_id)
+    session = db_session()
+    if request.method == "GET":
+        return render_template(
+            "issues/delete.html",
+            issue=row,
+            campaigns=store.campaigns_using(session, row.id),
+            articles=store.article_count(row),
+        )
+    name = " ".join(part for part in (row.title, row.number) if part)
+    try:
+        store.delete_issue(session, row, current_user_id(), request.remote_addr)
+    except store.IssueInUse as exc:
+        session.rollback()
+        flash_error(exc)
+        return redirect(url_for("issues.delete", issue_id=issue_id))
+    session.commit()
+    flash(_("Deleted issue %(id)s (%(name)s).", id=issue_id, name=name), "info")
+    return redirect(url_for("issues.index"))
 
 
 @bp.route("/issues/<int:issue_id>/source")

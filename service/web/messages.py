@@ -173,6 +173,15 @@ MESSAGES: dict[str, LazyString] = {
     "issue.source_too_long": _l("The source is longer than %(max)s characters."),
     "issue.section_gone": _l("That section no longer exists; reload the page."),
     "issue.publish_empty": _l("An issue without articles cannot be published."),
+    "issue.duplicate": _l(
+        "This document was already imported as issue %(issue_id)s (%(title)s %(number)s, "
+        "imported %(imported_at)s)."
+    ),
+    "issue.in_use": _l(
+        "Issue %(issue_id)s cannot be deleted: it is used by campaign(s) %(campaigns)s."
+    ),
+    "issue.cover_too_many": _l("Keep the cover to %(max)s lines."),
+    "issue.cover_line_too_long": _l("A cover line is longer than %(max)s characters."),
     # ---- the email layout (per field)
     "layout.control_chars": _l("Control characters are not allowed."),
     "layout.too_long": _l("This is too long."),

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from service.db import make_engine
+from service.db import UTCDateTime, make_engine, utcnow
 from service.migrate import alembic_config, upgrade
 from service.models import Base
 
@@ -82,3 +84,45 @@ def test_upgrading_twice_is_harmless(empty_database: str) -> None:
         engine.dispose()
     heads = set(ScriptDirectory.from_config(alembic_config(empty_database)).get_heads())
     assert versions == heads
+
+
+def test_0008_fills_the_content_hash_of_issues_imported_before_it(empty_database: str) -> None:
+    upgrade(empty_database, "0007")
+    issues = sa.table(
+        "issues",
+        sa.column("id", sa.Integer()),
+        sa.column("slug", sa.String()),
+        sa.column("title", sa.String()),
+        sa.column("number", sa.String()),
+        sa.column("structure", sa.JSON()),
+        sa.column("source_filename", sa.String()),
+        sa.column("source_data", sa.LargeBinary()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    original = "# 大连数字贸易\n\n季刊\n".encode()
+    now = utcnow()
+    row = {
+        "title": "T",
+        "number": "",
+        "structure": {},
+        "source_filename": "a.md",
+        "created_at": now,
+        "updated_at": now,
+    }
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                issues.insert(),
+                [
+                    {**row, "id": 1, "slug": "with-original", "source_data": original},
+                    {**row, "id": 2, "slug": "without-original", "source_data": None},
+                ],
+            )
+        upgrade(empty_database)
+        with engine.connect() as conn:
+            hashes = dict(conn.execute(text("SELECT id, content_sha256 FROM issues")).all())
+    finally:
+        engine.dispose()
+    assert hashes == {1: hashlib.sha256(original).hexdigest(), 2: None}

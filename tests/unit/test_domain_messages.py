@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 # A code as the first argument of a domain error or of Message.of, e.g.
 # ``raise CampaignError("campaign.no_issue", ...)`` (the call may span lines).
 CODE_AT_CALL = re.compile(
-    r"(?:Error|InvalidAddress|ArticleNotFound|Message\.of)\(\s*\"([a-z_]+\.[a-z0-9_]+)\""
+    r"(?:Error|InvalidAddress|ArticleNotFound|DuplicateIssue|IssueInUse|Message\.of)"
+    r"\(\s*\"([a-z_]+\.[a-z0-9_]+)\""
 )
 
 

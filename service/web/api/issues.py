@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
@@ -17,8 +17,8 @@ from service.issues.layout import get_layout
 from service.issues.models import Issue
 from service.issues.render import Mode
 from service.web.api.auth import api_user_id
+from service.web.api.common import Done, PageQuery, Strict, fetch
 from service.web.api.common import Page as PageOf
-from service.web.api.common import PageQuery, Strict, fetch
 from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
@@ -66,6 +66,18 @@ class IssueDetail(IssueOut):
 
 class UploadForm(Strict):
     """No fields besides the ``file`` part."""
+
+
+class UploadQuery(BaseModel):
+    """``?allow_duplicate=1`` imports a document that was imported before once more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    allow_duplicate: bool = Field(
+        default=False,
+        description="Import even if an issue was already imported from the same file "
+        "(otherwise 409 duplicate_issue, whose details name it as duplicate_of).",
+    )
 
 
 class PreviewMode(StrEnum):
@@ -154,13 +166,18 @@ def register(bp: Blueprint) -> None:
         summary="Import an issue document",
         tag=TAG,
         role="editor",
+        query=UploadQuery,
         multipart=UploadForm,
         files=("file",),
         response=IssueDetail,
         status=201,
     )
-    def issues_create(form: UploadForm, files: dict[str, FileStorage]) -> Any:
-        """Upload a .md or .docx file (``file``); the answer is its structure."""
+    def issues_create(query: UploadQuery, form: UploadForm, files: dict[str, FileStorage]) -> Any:
+        """Upload a .md or .docx file (``file``); the answer is its structure.
+
+        The same file imported before is a 409 ``duplicate_issue`` (``details.duplicate_of``
+        is the existing issue's id) unless ``allow_duplicate`` is set.
+        """
         if (request.content_length or 0) > store.MAX_DOCUMENT_BYTES:
             raise ApiError(413, "too_large", "the document is larger than 20 MB")
         upload = files["file"]
@@ -168,8 +185,17 @@ def register(bp: Blueprint) -> None:
         session = db_session()
         try:
             issue = store.create_issue_from_document(
-                session, upload.filename or "", data, api_user_id()
+                session,
+                upload.filename or "",
+                data,
+                api_user_id(),
+                allow_duplicate=query.allow_duplicate,
             )
+        except store.DuplicateIssue as exc:
+            session.rollback()
+            raise ApiError(
+                409, "duplicate_issue", str(exc), {"duplicate_of": exc.duplicate_of}
+            ) from exc
         except DocumentImportError as exc:
             session.rollback()
             raise ApiError(422, "unreadable_document", str(exc)) from exc
@@ -187,6 +213,30 @@ def register(bp: Blueprint) -> None:
     def issues_show(issue_id: int) -> Any:
         """Sections, articles (title, body, source, anchor), masthead and contact."""
         return issue_out(_get(issue_id), detail=True)
+
+    @operation(
+        bp,
+        "DELETE",
+        "/issues/<issue_id>",
+        summary="Delete an issue",
+        tag=TAG,
+        role="editor",
+        response=Done,
+    )
+    def issues_delete(issue_id: int) -> Any:
+        """Delete an issue no campaign was made from (409 ``issue_in_use`` otherwise,
+        ``details.campaigns`` lists their ids)."""
+        session = db_session()
+        issue = _get(issue_id)
+        try:
+            store.delete_issue(session, issue, api_user_id(), request.remote_addr)
+        except store.IssueInUse as exc:
+            session.rollback()
+            raise ApiError(
+                409, "issue_in_use", str(exc), {"campaigns": exc.params["campaign_ids"]}
+            ) from exc
+        session.commit()
+        return Done(detail={"deleted": issue_id})
 
     @operation(
         bp,

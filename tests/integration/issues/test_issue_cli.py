@@ -48,3 +48,29 @@ def test_a_bad_file_exits_with_1_and_a_message(app: Flask, tmp_path: Path) -> No
     assert "scan.pdf" in result.output and ".md" in result.output
     missing = CliRunner().invoke(main, ["issue", "import", str(tmp_path / "nope.md")])
     assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_importing_the_same_file_again_is_refused_with_the_existing_id(app: Flask) -> None:
+    first = CliRunner().invoke(main, ["issue", "import", str(DEMO)])
+    assert first.exit_code == 0
+    first_id = int(first.stdout.strip())
+
+    again = CliRunner().invoke(main, ["issue", "import", str(DEMO)])
+    assert again.exit_code != 0 and again.stdout == ""
+    assert f"already imported as issue {first_id}" in again.stderr
+    assert "--allow-duplicate" in again.stderr
+
+    as_json = CliRunner().invoke(main, ["issue", "import", str(DEMO), "--json"])
+    assert as_json.exit_code != 0
+    body = json.loads(as_json.stdout)
+    assert set(body) == {"error", "duplicate_of"} and body["duplicate_of"] == first_id
+    assert f"issue {first_id}" in body["error"]
+
+
+def test_allow_duplicate_imports_the_same_file_as_a_second_issue(app: Flask) -> None:
+    first = CliRunner().invoke(main, ["issue", "import", str(DEMO), "--json"])
+    second = CliRunner().invoke(main, ["issue", "import", str(DEMO), "--json", "--allow-duplicate"])
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    assert set(two) == {"id", "slug", "title", "number", "sections"}
+    assert two["id"] != one["id"] and two["slug"] == "dldta-2026-q1-2"

@@ -70,6 +70,8 @@ ROUTE_ROLES = {
     "issues.article_delete": "editor",
     "issues.article_move": "editor",
     "issues.article_update": "editor",
+    "issues.cover_update": "editor",
+    "issues.delete": "editor",
     "issues.index": "editor",
     "issues.issue": "editor",
     "issues.layout": "editor",
