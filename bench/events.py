@@ -35,10 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from service import tokens  # noqa: E402
-from service.campaigns.models import Campaign, Delivery, Link  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.embedded_redis import start_bundled_redis  # noqa: E402
-from service.events.models import Event  # noqa: E402
 from service.events.tracking import (  # noqa: E402
     add_to_rollups,
     after_intake,
@@ -47,6 +45,12 @@ from service.events.tracking import (  # noqa: E402
     redis_for,
 )
 from service.migrate import upgrade  # noqa: E402
+from service.model import (  # noqa: E402
+    Campaign,
+    Delivery,
+    Event,  # noqa: E402
+    Link,
+)
 from service.net import free_port, port_open  # noqa: E402
 from service.reports import queries  # noqa: E402
 
@@ -135,7 +139,7 @@ def _start_gunicorn(
             "gthread",
             "--log-level",
             "warning",
-            "service.wsgi:app",
+            "service.web.wsgi:app",
         ],
         env=env,
         start_new_session=True,

@@ -263,9 +263,9 @@ def top_up(url: str, total: int) -> int:
     put every third on a list. Returns that list's id."""
     from sqlalchemy import Table, func, insert, select
 
-    from service.db import Database, utcnow
+    from service.db import Database
+    from service.model import Membership, Subscriber, utcnow
     from service.subscribers.lists import create_list
-    from service.subscribers.models import Membership, Subscriber
 
     database = Database(url)
     subscribers = Subscriber.__table__
@@ -320,10 +320,10 @@ def bench_pages(kind: str, url: str, workdir: Path, total: int) -> dict[str, flo
     """Median server time of the subscribers page (first page, filtered page)."""
     from sqlalchemy import func, select
 
-    from service import create_app, get_db
     from service.accounts.users import create_user
     from service.config import load_settings
-    from service.subscribers.models import Subscriber
+    from service.model import Subscriber
+    from service.web.app import create_app, get_db
 
     list_id = top_up(url, total)
     settings = load_settings(

@@ -25,10 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from service.campaigns.models import Campaign, Delivery, DeliveryStatus  # noqa: E402
-from service.db import Database, utcnow  # noqa: E402
-from service.events.models import Event  # noqa: E402
+from service.db import Database
 from service.migrate import upgrade  # noqa: E402
+from service.model import (  # noqa: E402
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Event,  # noqa: E402
+    utcnow,  # noqa: E402
+)
 from service.ops import metrics  # noqa: E402
 
 RUNS = 7

@@ -46,12 +46,12 @@ def main() -> None:
 
     import os
 
-    from service import create_app, get_db
     from service.config import load_settings
     from service.embedded_redis import start_bundled_redis
     from service.migrate import upgrade
-    from service.subscribers.models import MailingList, Membership, Subscriber
+    from service.model import MailingList, Membership, Subscriber
     from service.tokens import UNSUBSCRIBE, make_token
+    from service.web.app import create_app, get_db
 
     scratch = Path(tempfile.mkdtemp(prefix="tidings-bench-reader-"))
     redis_proc, redis_url = start_bundled_redis(scratch)

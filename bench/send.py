@@ -103,8 +103,8 @@ def prepare_database(url: str) -> str:
 
 def seed(session: object, n: int) -> None:
     """The demo issue and list, and ``n`` active subscribers (bulk inserts)."""
-    from service.demo import load_demo
-    from service.subscribers.models import MailingList, Membership, Subscriber
+    from service.cli.demo import load_demo
+    from service.model import MailingList, Membership, Subscriber
 
     s = session  # type: ignore[assignment]
     load_demo(s)  # type: ignore[arg-type]
@@ -233,10 +233,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         from service.campaigns import engine
         from service.campaigns.ledger import progress
         from service.campaigns.sender import render_message
-        from service.campaigns.sending_config import SETTINGS_KEY
         from service.campaigns.service import create_campaign
         from service.config import load_settings
         from service.db import Database
+        from service.mail.sending_config import SETTINGS_KEY
 
         settings = load_settings(env)
         database = Database(db_url)
@@ -287,7 +287,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         procs.append(worker)
         import redis
 
-        from service.health import WORKER_KEY_PREFIX
+        from service.ops.health import WORKER_KEY_PREFIX
 
         client = redis.Redis.from_url(redis_url)
         while not any(client.scan_iter(f"{WORKER_KEY_PREFIX}*")):
@@ -409,7 +409,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         database.dispose()
         return 0 if ok else 1
     finally:
-        from service.supervisor import stop_process_group
+        from service.processes import stop_process_group
 
         for proc in reversed(procs):
             if proc.poll() is None:

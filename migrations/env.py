@@ -4,7 +4,7 @@ from alembic import context
 
 from service.config import load_settings
 from service.db import make_engine
-from service.models import Base
+from service.model import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,4 +1,4 @@
-"""Database plumbing: the declarative base, engines and sessions.
+"""Database plumbing: engines and sessions (the tables are in ``service.model``).
 
 Domain code takes a ``Session``; this module only makes them. SQLite gets the pragmas
 that let a web server and several worker processes share one file safely.
@@ -8,60 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
-# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-class Base(DeclarativeBase):
-    """The declarative base of every table."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always returned timezone-aware.
-
-    SQLite keeps no zone, so without this a value read back would be naive and compare
-    wrongly with ``utcnow()``; PostgreSQL stores ``timestamptz`` and agrees.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; use utcnow()")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (what every timestamp column stores)."""
-    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -98,7 +51,7 @@ def load_schema() -> None:
     """
     from sqlalchemy.orm import configure_mappers
 
-    import service.models  # noqa: F401 - imported for its side effect: every table
+    import service.model  # noqa: F401 - imported for its side effect: every table
 
     configure_mappers()
 

@@ -69,7 +69,7 @@ def start_bundled_redis(
         "--logfile",
         str(directory / "redis.log"),
     ]
-    from service.supervisor import die_with_parent
+    from service.processes import die_with_parent
 
     proc = subprocess.Popen(
         args,

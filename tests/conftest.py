@@ -24,14 +24,14 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from service import create_app, get_db
 from service.config import Settings, load_settings
 from service.db import Database
 from service.embedded_redis import start_bundled_redis
-from service.health import WORKER_KEY_PREFIX
 from service.mail.capture import CaptureStore, start_capture_server
 from service.migrate import upgrade
-from service.models import Base
+from service.model import Base
+from service.ops.health import WORKER_KEY_PREFIX
+from service.web.app import create_app, get_db
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -231,6 +231,6 @@ def celery_worker(
         time.sleep(0.2)
     proc.log_path = log  # type: ignore[attr-defined]
     yield proc
-    from service.supervisor import stop_process_group
+    from service.processes import stop_process_group
 
     stop_process_group(proc)

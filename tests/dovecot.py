@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from service.net import free_port
-from service.supervisor import stop_process_group
+from service.processes import stop_process_group
 
 DOVECOT = Path("/usr/sbin/dovecot")
 # The configuration below is 2.3's (Debian 12); 2.4 renamed and regrouped much of it.

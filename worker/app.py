@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery, Task, bootsteps, signals
-from flask import Flask
 from sqlalchemy.orm import Session
 
 from service.config import load_settings
@@ -22,26 +21,21 @@ settings = load_settings()
 celery = Celery("tidings")
 celery.conf.update(celery_config(settings.redis_url))
 
-_flask_app: Flask | None = None
-_flask_lock = threading.Lock()
-
-
-def flask_app() -> Flask:
-    """The Flask app this worker process runs tasks in (made once, on first use)."""
-    global _flask_app
-    with _flask_lock:
-        if _flask_app is None:
-            from service import create_app
-
-            _flask_app = create_app(settings=settings)
-        return _flask_app
+_database: Database | None = None
+_database_lock = threading.Lock()
 
 
 def app_database() -> Database:
-    """The database of this worker process's app."""
-    from service import get_db
+    """This worker process's database (engine and session factory), opened on first use.
 
-    return get_db(flask_app())
+    A worker needs sessions, not the web: no Flask app, no blueprints. Each pool process
+    opens its own after the fork (engines must not cross a fork).
+    """
+    global _database
+    with _database_lock:
+        if _database is None:
+            _database = Database(settings.database_url)
+        return _database
 
 
 @contextmanager
@@ -52,7 +46,7 @@ def work_session() -> Iterator[Session]:
     visible while they run (imports, bulk actions, sending) use this instead. Whatever is
     left uncommitted at the end is rolled back.
     """
-    with flask_app().app_context(), app_database().session() as session:
+    with app_database().session() as session:
         try:
             yield session
         finally:
@@ -60,7 +54,7 @@ def work_session() -> Iterator[Session]:
 
 
 class AppTask(Task):
-    """A task that runs inside the app context with a database session.
+    """A task that runs in one database transaction.
 
     The task function receives the session as its first argument; the session commits
     when the function returns and rolls back when it raises. Tasks take ids, never
@@ -72,10 +66,7 @@ class AppTask(Task):
     typing = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        app = flask_app()
-        from service import get_db
-
-        with app.app_context(), get_db(app).transaction() as session:
+        with app_database().transaction() as session:
             return self.run(session, *args, **kwargs)
 
 
@@ -100,14 +91,14 @@ class Heartbeat(bootsteps.StartStopStep):
         if self.tref is not None:
             self.tref.cancel()
         try:
-            from service.health import WORKER_KEY_PREFIX, redis_client
+            from service.ops.health import WORKER_KEY_PREFIX, redis_client
 
             redis_client(settings.redis_url).delete(WORKER_KEY_PREFIX + worker.hostname)
         except Exception:  # Redis may already be gone at shutdown; nothing to clean then
             pass
 
     def _beat(self, worker: Any) -> None:
-        from service.health import WORKER_KEY_PREFIX, redis_client
+        from service.ops.health import WORKER_KEY_PREFIX, redis_client
 
         try:
             redis_client(settings.redis_url).set(

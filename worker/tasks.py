@@ -7,8 +7,8 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import User
-from service.health import BEAT_KEY, redis_client
+from service.model import User
+from service.ops.health import BEAT_KEY, redis_client
 from worker.app import AppTask, celery, settings
 
 BEAT_KEY_TTL_SECONDS = 120

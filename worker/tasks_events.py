@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worker.app import app_database, celery, flask_app, settings, work_session
+from worker.app import app_database, celery, settings, work_session
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def process_bounce(filename: str) -> str:
     path = inbound_dir(settings) / filename
     if path.name != filename or not path.exists():
         return "gone"  # already processed by a twin task, or not one of ours
-    with flask_app().app_context(), app_database().transaction() as session:
+    with app_database().transaction() as session:
         result = process_file(session, settings, path)
     finish_file(path, ok=True)
     return str(result.kind) if result else "gone"

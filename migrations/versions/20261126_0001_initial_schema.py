@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.db
+import service.model.base
 
 
 revision: str = '0001'
@@ -28,9 +28,9 @@ def upgrade() -> None:
     sa.Column('structure', sa.JSON(), nullable=False),
     sa.Column('source_filename', sa.String(length=300), nullable=False),
     sa.Column('source_data', sa.LargeBinary(), nullable=True),
-    sa.Column('published_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issues')),
     sa.UniqueConstraint('slug', name=op.f('uq_issues_slug'))
     )
@@ -40,15 +40,15 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('double_opt_in', sa.Boolean(), nullable=False),
-    sa.Column('archived_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('archived_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lists')),
     sa.UniqueConstraint('slug', name=op.f('uq_lists_slug'))
     )
     op.create_table('settings',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
-    sa.Column('updated_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_settings'))
     )
     op.create_table('subscribers',
@@ -60,8 +60,8 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('attributes', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscribers')),
     sa.UniqueConstraint('email', name=op.f('uq_subscribers_email'))
     )
@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=16), nullable=False),
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('email_hash', name=op.f('uq_suppressions_email_hash'))
     )
@@ -90,8 +90,8 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('session_version', sa.Integer(), nullable=False),
     sa.Column('locale', sa.String(length=16), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_login_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
@@ -102,9 +102,9 @@ def upgrade() -> None:
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('scopes', sa.String(length=64), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('target_type', sa.String(length=32), nullable=True),
     sa.Column('target_id', sa.String(length=64), nullable=True),
-    sa.Column('at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_log_user_id_users'), ondelete='SET NULL'),
@@ -142,15 +142,15 @@ def upgrade() -> None:
     sa.Column('content_mode', sa.String(length=16), nullable=False),
     sa.Column('body_html', sa.Text(), nullable=True),
     sa.Column('compiled', sa.JSON(), nullable=True),
-    sa.Column('scheduled_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('scheduled_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status_reason', sa.Text(), nullable=False),
-    sa.Column('materialized_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('materialized_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('recipients_total', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_campaigns_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['issue_id'], ['issues.id'], name=op.f('fk_campaigns_issue_id_issues'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
@@ -165,7 +165,7 @@ def upgrade() -> None:
     sa.Column('list_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=32), nullable=False),
     sa.Column('source', sa.String(length=32), nullable=False),
-    sa.Column('at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=500), nullable=True),
     sa.Column('consent_text_version', sa.String(length=32), nullable=True),
@@ -192,8 +192,8 @@ def upgrade() -> None:
     sa.Column('skipped', sa.Integer(), nullable=False),
     sa.Column('errors', sa.JSON(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_import_jobs_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], name=op.f('fk_import_jobs_list_id_lists'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
@@ -202,9 +202,9 @@ def upgrade() -> None:
     sa.Column('subscriber_id', sa.Integer(), nullable=False),
     sa.Column('list_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('confirmed_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('unsubscribed_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unsubscribed_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], name=op.f('fk_memberships_list_id_lists'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_memberships_subscriber_id_subscribers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('subscriber_id', 'list_id', name=op.f('pk_memberships'))
@@ -218,9 +218,9 @@ def upgrade() -> None:
     sa.Column('purpose', sa.String(length=16), nullable=False),
     sa.Column('subscriber_id', sa.Integer(), nullable=False),
     sa.Column('list_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('used_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], name=op.f('fk_subscriber_tokens_list_id_lists'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_subscriber_tokens_subscriber_id_subscribers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriber_tokens')),
@@ -244,10 +244,10 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('queued_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('claimed_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', service.model.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('message_id', sa.String(length=255), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_deliveries_campaign_id_campaigns'), ondelete='CASCADE'),
@@ -276,7 +276,7 @@ def upgrade() -> None:
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('subscriber_id', sa.Integer(), nullable=True),
     sa.Column('type', sa.String(length=32), nullable=False),
-    sa.Column('at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', service.model.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('link_id', sa.Integer(), nullable=True),
     sa.Column('machine', sa.Boolean(), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=False),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.db
+import service.model.base
 
 revision: str = "0005"
 down_revision: str | None = "0001"
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("machine", sa.Boolean(), nullable=False),
         sa.Column("link_position", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("first_at", service.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_at", service.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_at", service.model.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_at", service.model.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
+from service.model import AuditEntry
 
 
 def audit(

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.accounts.models import Setting
+from service.model import Setting
 
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:

@@ -11,9 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import ApiToken, Role, User
-from service.db import utcnow
 from service.errors import DomainError
+from service.model import ApiToken, Role, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 API_TOKEN_PREFIX = "tdg_"

@@ -15,9 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.campaigns.content import ContentError
-from service.campaigns.models import Campaign, Delivery, DeliveryStatus
 from service.issues import store
-from service.issues.models import Issue
+from service.model import Campaign, Delivery, DeliveryStatus, Issue
 
 # Rows whose message left: its links are in a mailbox now.
 WENT_OUT = (

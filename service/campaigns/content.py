@@ -15,10 +15,8 @@ import re
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Campaign, Link
 from service.config import Settings
 from service.errors import DomainError
-from service.issues.models import Issue
 from service.issues.render import CompiledEmail, render_issue
 from service.issues.render_compiled import (
     LINK_SLOT_PREFIX,
@@ -30,6 +28,7 @@ from service.issues.render_compiled import (
     compile_email,
 )
 from service.issues.structure import IssueDoc
+from service.model import Campaign, Issue, Link
 
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2""", re.I)
 _TAG = re.compile(r"<[^>]+>")

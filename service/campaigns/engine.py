@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session
 from service.campaigns import ledger
 from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.content import compile_campaign
-from service.campaigns.models import Campaign, CampaignStatus
-from service.campaigns.sending_config import get_sending_config, through_relay
 from service.campaigns.service import (
     TransitionError,
     mark_running,
@@ -27,9 +25,10 @@ from service.campaigns.service import (
     reason_values,
 )
 from service.config import Settings
-from service.db import utcnow
 from service.errors import Message, message_of
 from service.mail.from_address import check_sendable
+from service.mail.sending_config import get_sending_config, through_relay
+from service.model import Campaign, CampaignStatus, utcnow
 
 log = logging.getLogger(__name__)
 

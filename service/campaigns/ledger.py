@@ -26,16 +26,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.campaigns.service import campaign_list_ids, finish
-from service.db import refresh_statistics, utcnow
-from service.subscribers.addresses import email_hash
-from service.subscribers.models import (
+from service.db import refresh_statistics
+from service.mail.addresses import email_hash
+from service.model import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
     Membership,
     MembershipStatus,
     Subscriber,
     SubscriberStatus,
     Suppression,
+    utcnow,
 )
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).

@@ -39,11 +39,8 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.content import load_compiled, render_content
 from service.campaigns.ledger import claim
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from service.campaigns.sending_config import SendingConfig, get_sending_config, through_relay
 from service.campaigns.service import TransitionError, campaign_list_ids, pause
 from service.config import Settings
-from service.db import utcnow
 from service.errors import Message
 from service.events.mailto_unsubscribe import unsubscribe_address
 from service.events.policy import record_smtp_refusal, smtp_refusal_kind
@@ -55,10 +52,12 @@ from service.issues.render_compiled import (
     SLOT_PREFERENCES,
     SLOT_UNSUBSCRIBE,
 )
+from service.mail.addresses import wire_form
 from service.mail.backends import PermanentSendError, SendError, TransientSendError
 from service.mail.from_address import check_sendable
 from service.mail.message import ListId, MessageBuilder, MessageParts, NeedsSMTPUTF8
 from service.mail.relays import RelayPool, supports_smtputf8
+from service.mail.sending_config import SendingConfig, get_sending_config, through_relay
 from service.mail.throttle import Throttle
 from service.mail.transport import (
     ConnectRefused,
@@ -69,8 +68,15 @@ from service.mail.transport import (
     signer_for,
 )
 from service.mail.verp import verp_address
-from service.subscribers.addresses import wire_form
-from service.subscribers.models import MailingList, Subscriber
+from service.model import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    MailingList,
+    Subscriber,
+    utcnow,
+)
 from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
 from service.tokens import CLICK, OPEN, PREFERENCES, make_token
 
@@ -748,7 +754,7 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     """
     from service.campaigns.content import compile_campaign
     from service.campaigns.ledger import reserve
-    from service.subscribers.addresses import normalise
+    from service.mail.addresses import normalise
 
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
@@ -798,7 +804,7 @@ def send_test(
     """Send the campaign to ``addresses`` as a test: subject prefixed, marked with
     ``X-Tidings-Test: 1``, no delivery rows (so no report counts it). Returns what
     happened to each address (the admin says it in the reader's language)."""
-    from service.subscribers.addresses import InvalidAddress, normalise
+    from service.mail.addresses import InvalidAddress, normalise
 
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:

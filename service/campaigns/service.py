@@ -17,20 +17,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import (
+from service.config import Settings
+from service.errors import DomainError, Message
+from service.mail.addresses import InvalidAddress, normalise
+from service.mail.from_address import sender_address
+from service.model import (
     Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    Issue,
+    MailingList,
     campaign_lists,
+    utcnow,
 )
-from service.config import Settings
-from service.db import utcnow
-from service.errors import DomainError, Message
-from service.issues.models import Issue
-from service.mail.from_address import sender_address
-from service.subscribers.addresses import InvalidAddress, normalise
-from service.subscribers.models import MailingList
 
 CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300

@@ -32,17 +32,10 @@ READY_TIMEOUT_SECONDS = 10
 Enqueue = Callable[[Path], None]
 
 
-def enqueue_with_celery(path: Path) -> None:
-    """Announce a stored message to the ``events`` queue (the default hand-off)."""
-    from worker.tasks_events import process_bounce
-
-    process_bounce.delay(path.name)
-
-
 class BounceHandler:
     """aiosmtpd handler: VERP check at RCPT, store then enqueue at DATA."""
 
-    def __init__(self, settings: Settings, enqueue: Enqueue = enqueue_with_celery) -> None:
+    def __init__(self, settings: Settings, enqueue: Enqueue) -> None:
         self.settings = settings
         self.secret = settings.secret_key.encode()
         self.enqueue = enqueue
@@ -78,11 +71,14 @@ class BounceHandler:
 
 def start_bounce_server(
     settings: Settings,
+    enqueue: Enqueue,
     host: str = "127.0.0.1",
     port: int | None = None,
-    enqueue: Enqueue = enqueue_with_celery,
 ) -> Controller:
     """Start the bounce SMTP server in a thread; ``controller.port`` is where it listens.
+
+    ``enqueue(path)`` hands each stored message on (``tidings bounces`` gives the Celery
+    task; a stored message is never lost if it fails, the sweep queues it later).
 
     ``controller.stop()`` stops it (``tidings up`` keeps the controller for that).
     """

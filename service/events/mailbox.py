@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import Settings
-from service.db import utcnow
 from service.events.inbound import process_message
+from service.model import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.events.policy import Applied, NoOp, Outcome
-from service.subscribers.models import Subscriber
+from service.model import Subscriber
 from service.subscribers.unsubscribe_links import UnsubscribeLink, read_unsubscribe_token
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting
-from service.campaigns.models import Delivery, DeliveryStatus
-from service.db import utcnow
-from service.events.models import Event
-from service.subscribers.models import SuppressionReason
+from service.model import Delivery, DeliveryStatus, Event, SuppressionReason, utcnow
 from service.subscribers.suppression import suppress
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,8 @@ from sqlalchemy import case, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Delivery, Link
 from service.db import Database, refresh_statistics
-from service.events.models import Engagement, Event, EventHour
+from service.model import Delivery, Engagement, Event, EventHour, Link
 
 log = logging.getLogger(__name__)
 

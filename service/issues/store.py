@@ -27,9 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
-from service.campaigns.models import Campaign
 from service.config import Settings
-from service.db import utcnow
 from service.errors import DomainError
 from service.issues.blocks import strip_controls
 from service.issues.importer import (
@@ -38,7 +36,6 @@ from service.issues.importer import (
     missing_sentences,
     source_markdown,
 )
-from service.issues.models import Issue
 from service.issues.render import (
     DEFAULT_MAX_HTML_BYTES,
     Layout,
@@ -47,6 +44,7 @@ from service.issues.render import (
     render_issue,
 )
 from service.issues.structure import Article, IssueDoc, Section
+from service.model import Campaign, Issue, utcnow
 
 __all__ = [
     "ArticleNotFound",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from service.errors import DomainError
-from service.subscribers.addresses import InvalidAddress, normalise
+from service.mail.addresses import InvalidAddress, normalise
 
 # Names that resolve only on this machine (RFC 6761 §6.3): fine for the local capture.
 LOCAL_ONLY_DOMAINS = ("localhost",)

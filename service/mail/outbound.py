@@ -16,10 +16,10 @@ from functools import lru_cache
 import redis
 from sqlalchemy.orm import Session
 
-from service.campaigns.sending_config import get_sending_config, through_relay
 from service.config import Settings
 from service.mail.backends import PermanentSendError, TransientSendError
 from service.mail.from_address import UnsendableFrom, check_sendable
+from service.mail.sending_config import get_sending_config, through_relay
 from service.mail.throttle import Throttle
 from service.mail.transport import checkin_transport, checkout_transport, relay_pool, sign
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry, User
+from service.model import AuditEntry, User
 
 PAGE_SIZE = 50
 

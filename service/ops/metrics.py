@@ -23,10 +23,8 @@ import redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from service.db import utcnow
-from service.events.models import Event
-from service.health import WORKER_KEY_PREFIX, redis_client
+from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, Event, utcnow
+from service.ops.health import WORKER_KEY_PREFIX, redis_client
 
 CELERY_QUEUES = ("send", "events", "default")
 # Kombu's Redis transport keeps messages taken but not yet acknowledged in this hash.

@@ -12,9 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import ApiToken, Role, User
 from service.accounts.users import AccountError, bad_role, set_password
-from service.db import utcnow
+from service.model import ApiToken, Role, User, utcnow
 
 TOKEN_SCOPES = ("read", "read write")
 

@@ -40,11 +40,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.campaigns.models import Campaign, Delivery, DeliveryStatus, Link
-from service.events.models import Engagement, Event, EventHour
-from service.issues.models import Issue
 from service.issues.store import load_doc
-from service.subscribers.models import Consent, MailingList
+from service.model import (
+    Campaign,
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    Engagement,
+    Event,
+    EventHour,
+    Issue,
+    Link,
+    MailingList,
+)
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
 # A subscription counts when it becomes active: confirmed (double opt-in), imported, or

@@ -10,11 +10,9 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
-from service.db import utcnow
 from service.errors import DomainError
-from service.subscribers.addresses import email_hash
-from service.subscribers.consent import CONSENT_TEXT_VERSION
-from service.subscribers.models import (
+from service.mail.addresses import email_hash
+from service.model import (
     Consent,
     Membership,
     MembershipStatus,
@@ -22,7 +20,9 @@ from service.subscribers.models import (
     SubscriberStatus,
     Suppression,
     SuppressionReason,
+    utcnow,
 )
+from service.subscribers.consent import CONSENT_TEXT_VERSION
 from service.subscribers.query import SubscriberFilter, iter_ids
 
 CHUNK = 1000

@@ -13,17 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.db import utcnow
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
 from service.mail.transactional import ReadyMail, build_button_mail
-from service.subscribers.models import (
+from service.model import (
     MailingList,
     Membership,
     MembershipStatus,
     Subscriber,
     SubscriberToken,
     TokenPurpose,
+    utcnow,
 )
 from service.subscribers.subscriptions import CONFIRM_TOKEN_HOURS, clean_language
 from service.subscribers.suppression import is_suppressed

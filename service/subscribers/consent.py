@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.subscribers.models import Consent
+from service.model import Consent
 
 # Bump when the wording next to the subscribe button changes, so each consent row
 # says which text the person saw.

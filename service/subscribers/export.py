@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.model import Membership, Subscriber
 from service.spreadsheets import csv_pieces
 from service.spreadsheets import write_xlsx as write_table
-from service.subscribers.models import Membership, Subscriber
 from service.subscribers.query import SubscriberFilter, filtered
 
 CHUNK = 1000

@@ -37,11 +37,9 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
-from service.db import UTCDateTime, utcnow
 from service.errors import DomainError, Message, message_of
-from service.subscribers.addresses import Address, InvalidAddress, email_hash, normalise
-from service.subscribers.consent import CONSENT_TEXT_VERSION
-from service.subscribers.models import (
+from service.mail.addresses import Address, InvalidAddress, email_hash, normalise
+from service.model import (
     ImportJob,
     MailingList,
     Membership,
@@ -49,7 +47,10 @@ from service.subscribers.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    UTCDateTime,
+    utcnow,
 )
+from service.subscribers.consent import CONSENT_TEXT_VERSION
 from service.subscribers.tabular import FileFormatError, TableInfo, count_rows, iter_rows, sniff
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,8 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db import utcnow
 from service.errors import DomainError
-from service.subscribers.models import MailingList, Membership
+from service.model import MailingList, Membership, utcnow
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 NAME_MAX = 200

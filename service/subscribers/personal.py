@@ -11,12 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
-from service.campaigns.models import Delivery
-from service.db import utcnow
 from service.errors import DomainError
-from service.events.models import Event
-from service.subscribers.models import (
+from service.model import (
     Consent,
+    Delivery,
+    Event,
     MailingList,
     Membership,
     MembershipStatus,
@@ -24,6 +23,7 @@ from service.subscribers.models import (
     SubscriberStatus,
     SubscriberToken,
     SuppressionReason,
+    utcnow,
 )
 from service.subscribers.suppression import suppress
 

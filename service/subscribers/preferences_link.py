@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from service import tokens
 from service.config import Settings
+from service.mail.addresses import InvalidAddress, normalise
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
 from service.mail.transactional import build_button_mail
-from service.subscribers.addresses import InvalidAddress, normalise
-from service.subscribers.models import Subscriber, SubscriberStatus
+from service.model import Subscriber, SubscriberStatus
 from service.subscribers.subscriptions import clean_language
 from service.subscribers.suppression import is_suppressed
 

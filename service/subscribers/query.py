@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from service.subscribers.models import Membership, Subscriber
+from service.model import Membership, Subscriber
 
 PAGE_SIZE = 50
 # Counting a filter result stops here: "10,000+" is as useful as an exact figure and

@@ -26,11 +26,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Delivery
-from service.db import utcnow
-from service.subscribers.addresses import email_hash, normalise
-from service.subscribers.consent import record_consent
-from service.subscribers.models import (
+from service.mail.addresses import email_hash, normalise
+from service.model import (
+    Delivery,
     MailingList,
     Membership,
     MembershipStatus,
@@ -40,7 +38,9 @@ from service.subscribers.models import (
     Suppression,
     SuppressionReason,
     TokenPurpose,
+    utcnow,
 )
+from service.subscribers.consent import record_consent
 from service.subscribers.suppression import is_suppressed, suppress, unsuppress
 
 log = logging.getLogger(__name__)

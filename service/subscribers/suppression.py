@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.subscribers.addresses import email_hash
-from service.subscribers.models import Suppression, SuppressionReason
+from service.mail.addresses import email_hash
+from service.model import Suppression, SuppressionReason
 
 
 def is_suppressed(session: Session, email: str) -> bool:

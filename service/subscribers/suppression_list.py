@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
 from service.errors import DomainError
-from service.subscribers.addresses import email_hash, normalise
-from service.subscribers.models import Suppression, SuppressionReason
+from service.mail.addresses import email_hash, normalise
+from service.model import Suppression, SuppressionReason
 from service.subscribers.suppression import suppress
 
 PAGE_SIZE = 50

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import campaign_lists
-from service.subscribers.models import MailingList, Membership
+from service.model import MailingList, Membership, campaign_lists
 from service.tokens import UNSUBSCRIBE, UNSUBSCRIBE_CAMPAIGN, make_token, read_token
 
 

@@ -11,9 +11,9 @@ from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from service.extensions import babel, csrf, login_manager
 from service.issues.blocks import plain_text
 from service.ops.secrets import mask_url
+from service.web.extensions import babel, csrf, login_manager
 from service.web.roles import has_role
 
 # Each area of the site is one blueprint module here (``bp`` in each).

@@ -14,11 +14,11 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from service import get_db
-from service.health import run_checks
 from service.mail.capture import CaptureStore
-from service.models import Campaign, Issue, MailingList, Subscriber
+from service.model import Campaign, Issue, MailingList, Subscriber
+from service.ops.health import run_checks
 from service.ops.metrics import last_errors, queue_state
+from service.web.app import get_db
 from service.web.context import db_session, settings
 from service.web.roles import require_role, staff_blueprint
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import defer
 
 from service.issues import store
 from service.issues.layout import get_layout
-from service.issues.models import Issue
 from service.issues.render import render_web
+from service.model import Issue
 from service.web.context import db_session, settings
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")

@@ -24,15 +24,10 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 
+from service.mail.addresses import InvalidAddress
+from service.model import ImportJob, MembershipStatus, SubscriberStatus, SuppressionReason
 from service.subscribers import bulk, importer, personal, query, suppression_list
 from service.subscribers import lists as list_domain
-from service.subscribers.addresses import InvalidAddress
-from service.subscribers.models import (
-    ImportJob,
-    MembershipStatus,
-    SubscriberStatus,
-    SuppressionReason,
-)
 from service.subscribers.tabular import FileFormatError, TableInfo
 from service.web.context import db_session, settings
 from service.web.downloads import subscribers_download

@@ -17,10 +17,10 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from service.accounts.audit import audit
-from service.accounts.models import User
 from service.accounts.users import authenticate, normalise_email, user_by_email
-from service.extensions import limiter, login_manager
+from service.model import User
 from service.web.context import db_session
+from service.web.extensions import limiter, login_manager
 
 bp = Blueprint("auth", __name__)
 

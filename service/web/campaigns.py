@@ -13,12 +13,6 @@ from sqlalchemy.orm import Session, defer
 from service.accounts.audit import audit
 from service.campaigns import ledger
 from service.campaigns.content import ContentError
-from service.campaigns.models import Campaign, Delivery, DeliveryStatus
-from service.campaigns.sending_config import (
-    SendingConfigError,
-    get_sending_config,
-    save_sending_config,
-)
 from service.campaigns.service import (
     CONTENT_MODES,
     PAUSED_BY_STAFF,
@@ -34,11 +28,19 @@ from service.campaigns.service import (
     schedule,
     unschedule,
 )
-from service.issues.models import Issue
 from service.issues.store import archive_url
 from service.mail.from_address import UnsendableFrom
+from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
+from service.model import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    MailingList,
+    Membership,
+    MembershipStatus,
+)
 from service.ops.secrets import restore_masked
-from service.subscribers.models import MailingList, Membership, MembershipStatus
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint

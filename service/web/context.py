@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from service import get_db
 from service.config import Settings
+from service.web.app import get_db
 
 
 def db_session() -> Session:

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Response, send_file, stream_with_context
 from sqlalchemy.orm import Session
 
-from service.db import utcnow
+from service.model import utcnow
 from service.subscribers import export
 from service.subscribers.query import SubscriberFilter
 

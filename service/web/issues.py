@@ -34,8 +34,8 @@ from service.campaigns.archive_links import live_links
 from service.issues import store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_layout
-from service.issues.models import Issue
 from service.issues.render import MODES, Mode
+from service.model import Issue
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, has_role, require_role, staff_blueprint

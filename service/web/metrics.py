@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from service.extensions import csrf
 from service.ops.metrics import exposition
 from service.web.context import db_session, settings
+from service.web.extensions import csrf
 
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, session, url_for
 
-from service import get_db
-from service.health import as_json, run_checks
+from service.ops.health import as_json, run_checks
 from service.web import LOCALES
+from service.web.app import get_db
 from service.web.context import settings
 
 bp = Blueprint("public", __name__)

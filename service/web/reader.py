@@ -32,9 +32,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from service import tokens
-from service.extensions import csrf, limiter
-from service.subscribers.addresses import InvalidAddress, email_hash, normalise
-from service.subscribers.models import MailingList, Subscriber, SubscriberStatus
+from service.mail.addresses import InvalidAddress, email_hash, normalise
+from service.model import MailingList, Subscriber, SubscriberStatus
 from service.subscribers.preferences_link import subscriber_to_mail
 from service.subscribers.subscriptions import (
     MAX_NAME_LENGTH,
@@ -56,6 +55,7 @@ from service.subscribers.subscriptions import (
 from service.subscribers.unsubscribe_links import lists_named, read_unsubscribe_token
 from service.web import LOCALES
 from service.web.context import db_session, settings
+from service.web.extensions import csrf, limiter
 from service.web.messages import describe
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from flask import Response, abort, render_template, stream_with_context
 from flask_babel import gettext as _
 
 from service.events.policy import recent_alerts
-from service.models import Campaign
+from service.model import Campaign
 from service.reports import queries
 from service.spreadsheets import csv_pieces, write_xlsx
 from service.web.context import db_session

@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
 from service.accounts.audit import audit
-from service.accounts.models import Role, User
 from service.accounts.users import AccountError, create_api_token, create_user
+from service.model import Role, User
 from service.ops import staff
 from service.web.auth import LoginUser
 from service.web.context import db_session

@@ -16,8 +16,8 @@ from flask import Blueprint, abort, current_app, jsonify, request
 
 from service.accounts.settings_store import get_setting
 from service.events import webhooks as hooks
-from service.extensions import csrf
 from service.web.context import db_session, settings
+from service.web.extensions import csrf
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)

@@ -406,7 +406,7 @@ def test_dockerignore_keeps_what_the_app_reads_from_its_source_tree() -> None:
         "migrations/env.py",
         "templates/web/base.html",
         "demo/dldta-2026-q1.md",
-        "service/cli.py",
+        "service/cli/__init__.py",
         "service/translations/zh/LC_MESSAGES/messages.mo",
         "worker/app.py",
         "deploy/healthcheck.py",
@@ -469,7 +469,7 @@ def test_web_verdict_names_the_check_that_failed() -> None:
 def test_smtp_probe_is_healthy_against_the_real_bounce_listener(settings: Settings) -> None:
     from service.events.bounce_server import start_bounce_server
 
-    controller = start_bounce_server(settings)
+    controller = start_bounce_server(settings, lambda _path: None)
     try:
         result = _probe(f"smtp://127.0.0.1:{controller.port}")
     finally:

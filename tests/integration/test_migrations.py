@@ -16,9 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from service.db import UTCDateTime, make_engine, utcnow
+from service.db import make_engine
 from service.migrate import alembic_config, upgrade
-from service.models import Base
+from service.model import Base, UTCDateTime, utcnow
 
 
 def _postgres_admin_url() -> str | None:

@@ -7,9 +7,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import get_db
-from service.subscribers.models import Suppression
+from service.model import Suppression
 from service.subscribers.suppression import is_suppressed, suppress, unsuppress
+from service.web.app import get_db
 
 
 def test_suppressing_twice_keeps_one_row_and_the_first_reason(session: Session) -> None:

@@ -136,7 +136,7 @@ def test_behind_a_trusted_proxy_the_visitor_address_comes_from_its_header(
 ) -> None:
     from flask import request
 
-    from service import create_app
+    from service.web.app import create_app
 
     seen: list[str | None] = []
     proxied = create_app(
@@ -187,7 +187,7 @@ def test_login_returns_to_a_page_of_this_site(client: FlaskClient, admin: dict[s
 def test_states_read_as_words_in_the_interface_language(
     logged_in: FlaskClient, session: Session
 ) -> None:
-    from service.campaigns.models import Campaign
+    from service.model import Campaign
 
     session.add(Campaign(subject="第一期", from_addr="news@example.org", status="running"))
     session.commit()
@@ -202,7 +202,7 @@ def test_a_new_campaign_starts_from_the_newest_issue_and_the_only_list(
 ) -> None:
     import re
 
-    from service.demo import load_demo
+    from service.cli.demo import load_demo
 
     demo = load_demo(session)
     session.commit()

@@ -9,7 +9,7 @@ import uuid
 import redis
 from sqlalchemy.orm import Session
 
-from service.health import check_workers
+from service.ops.health import check_workers
 
 
 def test_a_real_worker_runs_a_task_that_reads_the_database(

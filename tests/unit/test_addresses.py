@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.subscribers.addresses import InvalidAddress, email_hash, normalise, wire_form
+from service.mail.addresses import InvalidAddress, email_hash, normalise, wire_form
 
 
 def test_an_idn_address_keeps_its_readable_form_and_gets_an_a_label_for_the_wire() -> None:

@@ -12,13 +12,13 @@ import pytest
 from flask import Flask
 from flask_babel import force_locale
 
-from service import create_app
 from service.campaigns.sender import brake_reason
 from service.campaigns.service import CampaignError, TransitionError
 from service.config import load_settings
 from service.errors import DomainError, Message
-from service.subscribers.addresses import InvalidAddress, normalise
+from service.mail.addresses import InvalidAddress, normalise
 from service.subscribers.tabular import BINARY_MAGICS
+from service.web.app import create_app
 from service.web.messages import MESSAGES, describe
 
 ROOT = Path(__file__).resolve().parent.parent.parent

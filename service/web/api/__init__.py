@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Blueprint
 from werkzeug.exceptions import HTTPException
 
-from service.extensions import csrf
 from service.web.api import (
     campaigns,
     events,
@@ -27,6 +26,7 @@ from service.web.api.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from service.web.extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

@@ -7,9 +7,8 @@ from datetime import timedelta
 from flask import g, request
 from sqlalchemy import select, update
 
-from service.accounts.models import ApiToken, User
 from service.accounts.users import hash_token
-from service.db import utcnow
+from service.model import ApiToken, User, utcnow
 from service.web.api.errors import ApiError
 from service.web.context import db_session
 from service.web.roles import RANK

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from service.campaigns import ledger
 from service.campaigns import service as domain
 from service.campaigns.content import ContentError
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.mail.from_address import UnsendableFrom
+from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.reports.queries import campaign_report
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record

@@ -9,8 +9,7 @@ from flask import Blueprint
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service.campaigns.models import Campaign
-from service.events.models import Event
+from service.model import Campaign, Event
 from service.web.api.common import Cursor, Limit, Page, fetch
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation

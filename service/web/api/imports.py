@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from werkzeug.datastructures import FileStorage
 
 from service.errors import Message
+from service.model import ImportJob
 from service.subscribers import importer
-from service.subscribers.models import ImportJob
 from service.subscribers.tabular import FileFormatError
 from service.web.api.auth import api_user_id
 from service.web.api.common import Id, Strict, fetch, record

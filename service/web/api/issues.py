@@ -14,8 +14,8 @@ from werkzeug.datastructures import FileStorage
 from service.issues import store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import get_layout
-from service.issues.models import Issue
 from service.issues.render import Mode
+from service.model import Issue
 from service.web.api.auth import api_user_id
 from service.web.api.common import Done, PageQuery, Strict, fetch
 from service.web.api.common import Page as PageOf

@@ -9,8 +9,8 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from service.model import MailingList
 from service.subscribers import lists as domain
-from service.subscribers.models import MailingList
 from service.web.api.common import Done, Page, PageQuery, Strict, fetch, record
 from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id

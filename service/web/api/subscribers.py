@@ -10,15 +10,10 @@ from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from service.mail.addresses import InvalidAddress, normalise
+from service.model import MailingList, MembershipStatus, Subscriber, SubscriberStatus
 from service.subscribers import bulk, personal
 from service.subscribers import query as subscriber_query
-from service.subscribers.addresses import InvalidAddress, normalise
-from service.subscribers.models import (
-    MailingList,
-    MembershipStatus,
-    Subscriber,
-    SubscriberStatus,
-)
 from service.subscribers.suppression import is_suppressed
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Done, Id, Limit, Page, Strict, record

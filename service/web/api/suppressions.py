@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.mail.addresses import InvalidAddress
 from service.subscribers import suppression_list as domain
-from service.subscribers.addresses import InvalidAddress
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Done, Limit, Page, Strict
 from service.web.api.errors import ApiError

@@ -8,9 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.accounts.models import ApiToken
 from service.accounts.users import hash_token
-from service.db import utcnow
+from service.model import ApiToken, utcnow
 from tests.integration.api.conftest import Api, error_code, make_list, make_token
 
 

@@ -12,9 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.db import utcnow
-from service.events.models import Event
 from service.mail.capture import CaptureStore
+from service.model import Event, utcnow
 from tests.contract import REPORT_KEYS as REPORT_KEYS
 from tests.integration.api.conftest import Api, error_code, import_demo_issue, make_list
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.model import Subscriber
 from service.subscribers.lists import create_list
-from service.subscribers.models import Subscriber
 from tests.integration.api.conftest import Api, error_code
 
 ROWS = 23

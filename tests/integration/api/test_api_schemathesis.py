@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.issues.store import create_issue_from_document
+from service.model import Subscriber
 from service.subscribers.lists import create_list
-from service.subscribers.models import Subscriber
 from service.web.api.meta import spec
 from tests.integration.api.conftest import DEMO_ISSUE, make_token
 

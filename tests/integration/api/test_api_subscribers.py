@@ -8,7 +8,7 @@ import io
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
+from service.model import AuditEntry
 from service.subscribers.suppression import suppress
 from tests.integration.api.conftest import Api, error_code, make_list
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
+from service.model import AuditEntry
 from tests.integration.api.conftest import Api, error_code
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from service.model import MailingList
 from service.subscribers.importer import ImportReport, ImportTarget, import_file
 from service.subscribers.lists import create_list
-from service.subscribers.models import MailingList
 
 
 @pytest.fixture

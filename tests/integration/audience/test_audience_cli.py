@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cli import main
-from service.subscribers.models import MailingList, Subscriber
+from service.model import MailingList, Subscriber
 
 
 def test_list_add_prints_json_and_refuses_a_duplicate_slug(session: Session) -> None:

@@ -14,14 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
-from service.subscribers.models import (
-    ImportJob,
-    MailingList,
-    Membership,
-    Subscriber,
-    Suppression,
-)
+from service.model import AuditEntry, ImportJob, MailingList, Membership, Subscriber, Suppression
 from tests.conftest import csrf_token
 from tests.integration.audience.conftest import run_import
 

@@ -9,9 +9,8 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.subscribers.addresses import email_hash
-from service.subscribers.importer import CHUNK_ROWS
-from service.subscribers.models import (
+from service.mail.addresses import email_hash
+from service.model import (
     Consent,
     MailingList,
     Membership,
@@ -20,6 +19,7 @@ from service.subscribers.models import (
     SubscriberStatus,
     Suppression,
 )
+from service.subscribers.importer import CHUNK_ROWS
 from service.subscribers.suppression import suppress
 from service.subscribers.tabular import FileFormatError
 from tests.integration.audience.conftest import run_import

@@ -12,16 +12,9 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
+from service.mail.addresses import email_hash
+from service.model import AuditEntry, Consent, MailingList, Membership, Subscriber, Suppression
 from service.subscribers import bulk, export, personal, query
-from service.subscribers.addresses import email_hash
-from service.subscribers.models import (
-    Consent,
-    MailingList,
-    Membership,
-    Subscriber,
-    Suppression,
-)
 from service.subscribers.query import SubscriberFilter
 from service.subscribers.suppression import suppress
 from tests.integration.audience.conftest import run_import

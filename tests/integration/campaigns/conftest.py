@@ -25,20 +25,19 @@ from flask import Flask
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service import get_db
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import BRAKE_KEY
-from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.embedded_redis import start_bundled_redis
-from service.health import WORKER_KEY_PREFIX
+from service.mail.sending_config import SETTINGS_KEY
 from service.mail.throttle import KEY_PREFIX
 from service.mail.transport import close_kept_connections
-from service.subscribers.models import MailingList, Membership, Subscriber
-from service.supervisor import stop_process_group
+from service.model import Campaign, Delivery, MailingList, Membership, Subscriber
+from service.ops.health import WORKER_KEY_PREFIX
+from service.processes import stop_process_group
+from service.web.app import get_db
 from tests.integration.campaigns.sink import Sink
 from worker.settings import celery_config
 

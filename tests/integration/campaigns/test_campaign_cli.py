@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns.ledger import materialize
-from service.campaigns.models import Delivery
 from service.cli import main
-from service.demo import load_demo
+from service.cli.demo import load_demo
 from service.mail.capture import CaptureStore
+from service.model import Delivery
 
 
 def run(*args: str) -> str:

@@ -6,16 +6,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
 from service.campaigns.engine import start
 from service.campaigns.ledger import materialize
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import brake_reason
-from service.campaigns.sending_config import get_sending_config
 from service.campaigns.service import PAUSED_BY_STAFF, pause
+from service.cli.demo import load_demo
 from service.config import Settings
-from service.demo import load_demo
 from service.errors import Message
+from service.mail.sending_config import get_sending_config
+from service.model import AuditEntry, Campaign, Delivery
 from tests.conftest import csrf_token
 from tests.integration.security.helpers import demo_ids
 

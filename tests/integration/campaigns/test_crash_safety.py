@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from service.campaigns import ledger
 from service.campaigns.service import cancel, pause, resume
-from service.subscribers.models import SuppressionReason
+from service.model import SuppressionReason
 from service.subscribers.suppression import suppress
 from tests.integration.campaigns.conftest import Harness
 from tests.integration.campaigns.sink import Sink

@@ -12,15 +12,13 @@ from sqlalchemy.orm import Session
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger
 from service.campaigns.archive_links import live_links
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import render_message, send_test
-from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign
 from service.config import DEFAULT_FROM, Settings, parse_smtp_url
-from service.issues.models import Issue
 from service.issues.store import create_issue_from_document
 from service.mail.from_address import UnsendableFrom
-from service.subscribers.models import MailingList, Membership, Subscriber
+from service.mail.sending_config import SETTINGS_KEY
+from service.model import Campaign, Delivery, Issue, MailingList, Membership, Subscriber
 from tests.integration.campaigns.conftest import TEST_SENDING
 
 DEMO = Path(__file__).resolve().parents[3] / "demo" / "dldta-2026-q1.md"

@@ -10,13 +10,12 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import render_message, send_batch
-from service.campaigns.sending_config import SETTINGS_KEY
 from service.campaigns.service import create_campaign, resume
 from service.config import Settings, parse_smtp_url
-from service.subscribers.addresses import normalise
-from service.subscribers.models import MailingList, Membership, Subscriber
+from service.mail.addresses import normalise
+from service.mail.sending_config import SETTINGS_KEY
+from service.model import Campaign, Delivery, MailingList, Membership, Subscriber
 from tests.integration.campaigns.conftest import BODY, TEST_SENDING
 from tests.integration.campaigns.sink import Sink
 

@@ -15,13 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.campaigns import sender
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.sender import send_batch, send_test
 from service.config import Settings, parse_smtp_url
-from service.events.models import Event
 from service.mail import transport as mail_transport
+from service.model import Campaign, Delivery, Event, Subscriber
 from service.net import free_port
-from service.subscribers.models import Subscriber
 from service.subscribers.suppression import is_suppressed
 from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_send_core import _by_email, _campaign

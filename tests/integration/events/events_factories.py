@@ -9,12 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Campaign, Delivery, Link
 from service.config import Settings
-from service.db import utcnow
 from service.mail.message import message_id_for
 from service.mail.verp import verp_address
-from service.subscribers.models import Subscriber
+from service.model import Campaign, Delivery, Link, Subscriber, utcnow
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "bounces"
 

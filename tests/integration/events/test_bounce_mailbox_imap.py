@@ -20,12 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting
-from service.campaigns.models import Delivery
 from service.cli import main
 from service.config import Settings
 from service.events import mailbox
 from service.events.mailbox import STATUS_KEY, poll_configured_mailbox
-from service.events.models import Event
+from service.model import Delivery, Event
 from service.subscribers.suppression import is_suppressed
 from tests.dovecot import NO_MOVE_USER, ImapServer
 from tests.integration.events.conftest import imap_login

@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from service.accounts.settings_store import set_setting
-from service.db import utcnow
 from service.events.inbound import process_message
-from service.events.models import Event
 from service.events.policy import NoOp, Signal, apply_signal, recent_alerts
+from service.model import Event, utcnow
 from service.subscribers.suppression import is_suppressed
 from tests.integration.events.events_factories import (
     fill,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from service.campaigns.models import Delivery
+from service.cli.events import enqueue_bounce
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import inbound_dir, process_file
 from service.mail.verp import verp_address
+from service.model import Delivery
 from service.subscribers.suppression import is_suppressed
 from tests.integration.events.events_factories import fill, make_campaign, make_delivery
 
@@ -21,7 +22,7 @@ WORKER_WAIT_SECONDS = 60
 @pytest.fixture
 def bounce_server(settings):
     queued: list[Path] = []
-    controller = start_bounce_server(settings, enqueue=queued.append)
+    controller = start_bounce_server(settings, queued.append)
     controller.queued = queued
     yield controller
     controller.stop()
@@ -62,7 +63,7 @@ def test_a_message_is_kept_on_disk_when_the_queue_is_unreachable(session, settin
     def broken_queue(_path: Path) -> None:
         raise ConnectionError("redis is away")
 
-    controller = start_bounce_server(settings, enqueue=broken_queue)
+    controller = start_bounce_server(settings, broken_queue)
     try:
         campaign = make_campaign(session)
         delivery = make_delivery(session, campaign, "k@example.net")
@@ -80,7 +81,7 @@ def test_the_real_worker_processes_a_bounce_sent_to_the_listener(session, settin
     campaign = make_campaign(session)
     delivery = make_delivery(session, campaign, "grace@gmail.com")
     session.commit()
-    controller = start_bounce_server(settings)  # the real hand-off: Celery on Redis
+    controller = start_bounce_server(settings, enqueue_bounce)  # the real hand-off: Celery
     try:
         raw = fill("gmail_mailbox_full_5_2_2.eml", settings, delivery, "grace@gmail.com")
         rcpt = verp_address(delivery.id, settings.secret_key.encode(), settings.bounce_domain)

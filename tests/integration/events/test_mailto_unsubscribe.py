@@ -15,13 +15,7 @@ from service.campaigns.service import create_campaign
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import process_file
 from service.events.mailto_unsubscribe import unsubscribe_address
-from service.subscribers.models import (
-    Consent,
-    MailingList,
-    Membership,
-    MembershipStatus,
-    Subscriber,
-)
+from service.model import Consent, MailingList, Membership, MembershipStatus, Subscriber
 from service.subscribers.suppression import is_suppressed
 from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
 from service.tokens import UNSUBSCRIBE, make_token
@@ -30,7 +24,7 @@ from service.tokens import UNSUBSCRIBE, make_token
 @pytest.fixture
 def listener(settings):
     queued: list[Path] = []
-    controller = start_bounce_server(settings, enqueue=queued.append)
+    controller = start_bounce_server(settings, queued.append)
     controller.queued = queued
     yield controller
     controller.stop()

@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from service.db import utcnow
-from service.events.models import Event
 from service.events.tracking import rebuild_rollups
+from service.model import Event, MailingList, utcnow
 from service.reports.queries import (
     campaign_report,
     list_growth,
@@ -22,7 +21,6 @@ from service.reports.queries import (
     time_series,
 )
 from service.subscribers.consent import record_consent
-from service.subscribers.models import MailingList
 from tests.contract import REPORT_KEYS as DESIGN_KEYS
 from tests.integration.events.events_factories import make_campaign, make_delivery
 
@@ -44,7 +42,7 @@ def known(session):
     a, b, c, d = rows[:4]
     links = {
         link.position: link.id
-        for link in session.query(__import__("service.campaigns.models", fromlist=["Link"]).Link)
+        for link in session.query(__import__("service.model", fromlist=["Link"]).Link)
     }
 
     def event(delivery, kind, hours, machine=False, link=None):
@@ -222,8 +220,7 @@ def test_the_alerts_partial_is_empty_when_all_is_well(logged_in):
 def test_an_unsubscribe_counts_for_the_newest_campaign_that_reached_the_reader(session):
     from datetime import timedelta
 
-    from service.campaigns.models import Delivery
-    from service.db import utcnow
+    from service.model import Delivery, utcnow
     from service.reports.queries import campaign_report
     from service.subscribers.subscriptions import unsubscribe
 

@@ -10,9 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from service import get_db, tokens
-from service.db import utcnow
-from service.events.models import Event
+from service import tokens
 from service.events.tracking import (
     PENDING_KEY,
     PIXEL_GIF,
@@ -21,7 +19,9 @@ from service.events.tracking import (
     pending_count,
     redis_for,
 )
+from service.model import Event, utcnow
 from service.reports.queries import campaign_report, time_series
+from service.web.app import get_db
 from tests.integration.events.events_factories import make_campaign, make_delivery
 
 THREADS = 50
@@ -169,8 +169,8 @@ def test_pixel_and_click_under_concurrency_lose_no_event(
 
 
 def test_with_redis_down_the_open_is_written_straight_to_the_database(settings, session, delivery):
-    from service import create_app
     from service.net import free_port
+    from service.web.app import create_app
 
     dead = settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     app = create_app(test_config={"TESTING": True}, settings=dead)

@@ -14,10 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from service.accounts.models import AuditEntry
 from service.campaigns.service import create_campaign
 from service.config import Settings
-from service.issues.models import Issue
+from service.model import AuditEntry, Issue
 from service.subscribers.lists import create_list
 from tests.conftest import csrf_token
 

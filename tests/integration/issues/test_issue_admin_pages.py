@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.issues.models import Issue
+from service.model import Issue
 from tests.conftest import csrf_token
 
 REPO = Path(__file__).resolve().parents[3]
@@ -256,8 +256,7 @@ def test_unpublishing_an_issue_whose_links_are_in_sent_mail_says_what_breaks_and
 ) -> None:
     from sqlalchemy import insert
 
-    from service.campaigns.models import Campaign, Delivery
-    from service.subscribers.models import Subscriber
+    from service.model import Campaign, Delivery, Subscriber
 
     issue_id = _upload_demo(logged_in)
     _post(logged_in, f"/issues/{issue_id}/publish", issue_id, published="1")

@@ -6,9 +6,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.demo import DEMO_FILE, DEMO_ISSUE_SLUG, load_demo
-from service.issues.models import Issue
+from service.cli.demo import DEMO_FILE, DEMO_ISSUE_SLUG, load_demo
 from service.issues.store import completeness, create_issue_from_document, load_doc
+from service.model import Issue
 
 
 def test_the_demo_issue_is_structured_published_and_loaded_only_once(

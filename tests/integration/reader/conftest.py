@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from service import tokens
 from service.config import Settings
-from service.extensions import limiter
-from service.subscribers.models import MailingList, Membership, Subscriber
+from service.model import MailingList, Membership, Subscriber
+from service.web.extensions import limiter
 
 
 @pytest.fixture(autouse=True)

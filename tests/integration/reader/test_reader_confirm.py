@@ -13,13 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.mail.capture import CaptureStore
-from service.subscribers.models import (
-    Consent,
-    MailingList,
-    Membership,
-    Subscriber,
-    SubscriberToken,
-)
+from service.model import Consent, MailingList, Membership, Subscriber, SubscriberToken
 from tests.conftest import csrf_token
 
 MAIL_TIMEOUT_SECONDS = 30

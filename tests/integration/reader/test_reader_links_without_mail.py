@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service import tokens
 from service.config import Settings
 from service.mail.capture import CaptureStore
-from service.subscribers.models import MailingList
+from service.model import MailingList
 from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
 from tests.integration.reader.conftest import make_subscriber
 

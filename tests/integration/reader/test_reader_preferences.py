@@ -9,13 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.subscribers.models import (
-    Consent,
-    MailingList,
-    Membership,
-    Subscriber,
-    SuppressionReason,
-)
+from service.model import Consent, MailingList, Membership, Subscriber, SuppressionReason
 from service.subscribers.suppression import is_suppressed, suppress
 from tests.conftest import csrf_token
 from tests.integration.reader.conftest import make_subscriber, preferences_url

@@ -7,10 +7,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import create_app, get_db
 from service.config import Settings
-from service.extensions import limiter
-from service.subscribers.models import MailingList, Subscriber
+from service.model import MailingList, Subscriber
+from service.web.app import create_app, get_db
+from service.web.extensions import limiter
 from tests.conftest import csrf_token
 from tests.integration.reader.conftest import make_subscriber, unsubscribe_url
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.subscribers.models import (
+from service.model import (
     Consent,
     MailingList,
     Membership,
@@ -200,7 +200,7 @@ def test_an_existing_subscriber_is_not_renamed_by_a_stranger_using_the_form(
 def test_an_unknown_or_archived_list_gets_the_friendly_404(
     client: FlaskClient, session: Session, quarterly: MailingList
 ) -> None:
-    from service.db import utcnow
+    from service.model import utcnow
 
     quarterly.archived_at = utcnow()
     session.commit()

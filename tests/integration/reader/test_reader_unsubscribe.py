@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.subscribers.models import Consent, MailingList, Membership, Subscriber
+from service.model import Consent, MailingList, Membership, Subscriber
 from service.subscribers.suppression import is_suppressed
 from tests.integration.reader.conftest import make_subscriber, preferences_url, unsubscribe_url
 

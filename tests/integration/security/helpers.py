@@ -6,9 +6,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from service.accounts.models import User
 from service.accounts.users import create_user
 from service.config import Settings
+from service.model import User
 
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "editor", "viewer")
@@ -64,8 +64,8 @@ def demo_ids(session: Session, settings: Settings) -> dict[str, int]:
     from sqlalchemy import select
 
     from service.campaigns.service import create_campaign
-    from service.demo import load_demo
-    from service.subscribers.models import Subscriber
+    from service.cli.demo import load_demo
+    from service.model import Subscriber
 
     demo = load_demo(session)
     session.commit()

@@ -10,10 +10,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy.orm import Session
 
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.config import Settings
-from service.db import utcnow
-from service.events.models import EventHour
+from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, EventHour, utcnow
 from tests.browser import log_in, screenshot
 from tests.integration.security.helpers import PASSWORD, demo_ids, make_staff
 

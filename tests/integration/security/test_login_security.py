@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import create_app, get_db
-from service.accounts.models import AuditEntry
 from service.config import Settings
-from service.extensions import limiter
+from service.model import AuditEntry
+from service.web.app import create_app, get_db
 from service.web.auth import SESSION_LIFETIME
+from service.web.extensions import limiter
 from tests.conftest import _empty_tables, csrf_token
 
 WRONG = "not the password at all"

@@ -11,13 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from service import create_app, get_db
-from service.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from service.config import ConfigError, Settings, load_settings
-from service.db import utcnow
-from service.events.models import Event
-from service.health import WORKER_KEY_PREFIX
+from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, Event, utcnow
+from service.ops.health import WORKER_KEY_PREFIX
 from service.ops.metrics import CELERY_QUEUES, last_errors, queue_state
+from service.web.app import create_app, get_db
 from tests.conftest import _empty_tables
 
 TOKEN = "metrics-token-0123456789"

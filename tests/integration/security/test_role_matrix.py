@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from service import create_app, get_db
-from service.accounts.models import User
 from service.config import Settings
+from service.model import User
+from service.web.app import create_app, get_db
 from tests.conftest import _empty_tables
 from tests.integration.security.helpers import (
     MISSING_ID,

@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from service import create_app, get_db
 from service.accounts.settings_store import get_setting, set_setting
-from service.campaigns.sending_config import get_sending_config, save_sending_config
 from service.config import Settings, parse_smtp_url
 from service.events import mailbox, webhooks
+from service.mail.sending_config import get_sending_config, save_sending_config
+from service.web.app import create_app, get_db
 from tests.conftest import _empty_tables, csrf_token
 from tests.integration.security.helpers import PASSWORD, admin_get_urls, demo_ids, make_staff
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import ApiToken, AuditEntry, User
 from service.accounts.users import authenticate, hash_token, user_by_email
+from service.model import ApiToken, AuditEntry, User
 from tests.conftest import csrf_token
 from tests.integration.security.helpers import PASSWORD
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from service.subscribers.addresses import InvalidAddress, normalise
+from service.mail.addresses import InvalidAddress, normalise
 from service.subscribers.importer import (
     ImportSetupError,
     check_address,

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from service.campaigns import ledger
 from service.campaigns.engine import start, tick
-from service.campaigns.models import Campaign, Delivery, Link
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,
@@ -24,8 +23,7 @@ from service.campaigns.service import (
     schedule,
 )
 from service.config import Settings
-from service.db import utcnow
-from service.subscribers.models import MailingList, Membership, Subscriber
+from service.model import Campaign, Delivery, Link, MailingList, Membership, Subscriber, utcnow
 from service.subscribers.suppression import suppress
 
 BODY = '<p>Hi <a href="https://example.org/x">x</a> and <a href="https://example.org/y">y</a></p>'

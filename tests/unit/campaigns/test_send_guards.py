@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from service.campaigns import ledger
 from service.campaigns.engine import start, start_and_prepare
-from service.campaigns.models import Campaign, Delivery
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
     TransitionError,
@@ -22,6 +21,7 @@ from service.campaigns.service import (
 from service.config import Settings
 from service.events.policy import smtp_refusal_kind
 from service.mail.backends import PermanentSendError, TransientSendError, classify_reply
+from service.model import Campaign, Delivery
 from tests.unit.campaigns.test_campaign_states import new_campaign, seed
 
 

@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.engine import start
 from service.campaigns.sender import backoff_delay, render_message
-from service.campaigns.sending_config import (
+from service.campaigns.service import create_campaign
+from service.cli.demo import load_demo
+from service.config import Settings, SmtpTarget
+from service.mail.dkim_sign import generate_key
+from service.mail.relays import Relay, RelayPool, weighted_order
+from service.mail.sending_config import (
     SendingConfig,
     SendingConfigError,
     get_sending_config,
     save_sending_config,
 )
-from service.campaigns.service import create_campaign
-from service.config import Settings, SmtpTarget
-from service.demo import load_demo
-from service.mail.dkim_sign import generate_key
-from service.mail.relays import Relay, RelayPool, weighted_order
 from service.mail.throttle import KEY_PREFIX, DomainLimit, Throttle
 from service.net import free_port
 from tests.integration.campaigns.sink import Sink

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from service.models import Base
+from service.model import Base
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
-from service.campaigns.models import Campaign
 from service.issues import store
-from service.issues.models import Issue
+from service.model import AuditEntry, Campaign, Issue
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "demo" / "dldta-2026-q1.md"

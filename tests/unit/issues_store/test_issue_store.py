@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.models import AuditEntry
 from service.config import load_settings
 from service.issues import store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import LayoutError, default_layout, get_layout, save_layout
-from service.issues.models import Issue
+from service.model import AuditEntry, Issue
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "demo" / "dldta-2026-q1.md"

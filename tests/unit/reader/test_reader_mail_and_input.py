@@ -9,8 +9,8 @@ import pytest
 
 from service.config import load_settings
 from service.mail.policy import HeaderInjectionError
+from service.model import MailingList
 from service.subscribers.confirmation import build_confirmation
-from service.subscribers.models import MailingList
 from service.subscribers.subscriptions import (
     SubscriptionInputError,
     clean_language,

@@ -6,42 +6,15 @@ Thin: parse arguments, call the campaigns domain, print (``--json``: one JSON ob
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
-from service.config import Settings
-
-
-def _settings() -> Settings:
-    from service.cli import _settings as load
-
-    return load()
-
-
-@contextmanager
-def _session() -> Iterator[tuple[Session, Settings]]:
-    from service.db import Database
-
-    settings = _settings()
-    database = Database(settings.database_url)
-    try:
-        with database.session() as session:
-            yield session, settings
-    finally:
-        database.dispose()
-
-
-def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(payload, ensure_ascii=False, default=str) if as_json else text)
-
-
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+from service.cli.common import emit, fail, json_option
+from service.cli.common import session as session_for
 
 
 def _queue_materialize(campaign_id: int) -> None:
@@ -49,9 +22,6 @@ def _queue_materialize(campaign_id: int) -> None:
     from worker.tasks_send import materialize
 
     materialize.apply_async(args=[campaign_id], retry=False)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def register(main: click.Group) -> None:
@@ -106,7 +76,7 @@ def add(
     """Create a campaign (prints its id)."""
     from service.campaigns.service import CampaignError, create_campaign, parse_local_time, schedule
 
-    with _session() as (session, settings):
+    with session_for() as (session, settings):
         try:
             new = create_campaign(
                 session,
@@ -126,22 +96,22 @@ def add(
                 schedule(session, new.id, parse_local_time(at, settings.zone))
             session.commit()
         except CampaignError as exc:
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
         status = "scheduled" if at else "draft"
-        _emit(as_json, {"id": new.id, "status": status}, str(new.id))
+        emit(as_json, {"id": new.id, "status": status}, str(new.id))
 
 
 def _action(fn: Callable[[Session, int], Any], verb: str) -> Callable[[int, bool], None]:
     def run(campaign_id: int, as_json: bool) -> None:
         from service.campaigns.service import TransitionError
 
-        with _session() as (session, _settings_):
+        with session_for() as (session, _settings_):
             try:
                 fn(session, campaign_id)
                 session.commit()
             except TransitionError as exc:
-                raise _fail(exc) from exc
-        _emit(as_json, {"id": campaign_id, "ok": True}, f"campaign {campaign_id} {verb}")
+                raise fail(exc) from exc
+        emit(as_json, {"id": campaign_id, "ok": True}, f"campaign {campaign_id} {verb}")
 
     return run
 
@@ -156,17 +126,17 @@ def start_cmd(campaign_id: int, as_json: bool) -> None:
     from service.campaigns.service import TransitionError
     from service.mail.from_address import UnsendableFrom
 
-    with _session() as (session, settings):
+    with session_for() as (session, settings):
         try:
             error = start_and_prepare(session, settings, campaign_id, _queue_materialize)
         except (TransitionError, ContentError, UnsendableFrom) as exc:
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
     note = (
         "a worker is preparing the recipients"
         if error is None
         else f"could not reach the queue ({error}); the beat job will prepare it"
     )
-    _emit(
+    emit(
         as_json,
         {"id": campaign_id, "ok": True, "note": note},
         f"campaign {campaign_id} started; {note}",
@@ -210,13 +180,13 @@ def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
     """Send again the rows whose outcome is unknown (a worker died while sending them)."""
     from service.campaigns.service import TransitionError, resend_unknown
 
-    with _session() as (session, _s):
+    with session_for() as (session, _s):
         try:
             count = resend_unknown(session, campaign_id)
         except TransitionError as exc:  # e.g. cancelled: nothing would ever send them
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
         session.commit()
-    _emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
+    emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
 
 
 @campaign.command("show")
@@ -226,13 +196,13 @@ def show(campaign_id: int, as_json: bool) -> None:
     """Status and progress counters."""
     from service.campaigns.ledger import progress
 
-    with _session() as (session, _s):
+    with session_for() as (session, _s):
         try:
             data = progress(session, campaign_id)
         except LookupError as exc:
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
     text = "\n".join(f"{k}: {v}" for k, v in data.items())
-    _emit(as_json, data, text)
+    emit(as_json, data, text)
 
 
 @campaign.command("render")
@@ -244,15 +214,15 @@ def render(campaign_id: int, email: str, out: Path, as_json: bool) -> None:
     """Write the exact bytes that subscriber would be sent to FILE.eml."""
     from service.campaigns.content import ContentError
     from service.campaigns.sender import render_message
-    from service.subscribers.addresses import InvalidAddress
+    from service.mail.addresses import InvalidAddress
 
-    with _session() as (session, settings):
+    with session_for() as (session, settings):
         try:
             data = render_message(session, settings, campaign_id, email)
         except (LookupError, InvalidAddress, ContentError) as exc:
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
     out.write_bytes(data)
-    _emit(
+    emit(
         as_json,
         {"id": campaign_id, "out": str(out), "bytes": len(data)},
         f"{len(data)} bytes written to {out}",
@@ -269,12 +239,12 @@ def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
     from service.campaigns.sender import send_test
     from service.mail.from_address import UnsendableFrom
 
-    with _session() as (session, settings):
+    with session_for() as (session, settings):
         try:
             lines = [r.line for r in send_test(session, settings, campaign_id, list(to))]
         except (LookupError, ContentError, UnsendableFrom) as exc:
-            raise _fail(exc) from exc
-    _emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))
+            raise fail(exc) from exc
+    emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))
 
 
 @campaign.command("tick")
@@ -284,6 +254,6 @@ def tick_cmd(as_json: bool) -> None:
     from service.campaigns.engine import tick
     from worker.tasks_send import enqueue_batch
 
-    with _session() as (session, settings):
+    with session_for() as (session, settings):
         result = tick(session, settings, enqueue_batch)
-    _emit(as_json, result.__dict__, json.dumps(result.__dict__))
+    emit(as_json, result.__dict__, json.dumps(result.__dict__))

@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
 
+from service.cli.common import settings as load_settings
+
 DEFAULT_BOUNCE_PORT = 2525
 
 
-def _settings() -> Any:
-    from service.cli import _settings as load
+def enqueue_bounce(path: Path) -> None:
+    """Announce a stored message to the ``events`` queue."""
+    from worker.tasks_events import process_bounce
 
-    return load()
+    process_bounce.delay(path.name)
 
 
 @click.command("bounces")
@@ -31,8 +35,8 @@ def bounces_command(host: str, port: int) -> None:
     """Run the inbound bounce SMTP server for the VERP bounce domain."""
     from service.events.bounce_server import start_bounce_server
 
-    settings = _settings()
-    controller = start_bounce_server(settings, host, port)
+    settings = load_settings()
+    controller = start_bounce_server(settings, enqueue_bounce, host, port)
     click.echo(f"bounce server for @{settings.bounce_domain} listening on {host}:{port}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,7 +49,7 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
     from service.db import Database
     from service.reports.queries import campaign_report
 
-    database = Database(_settings().database_url)
+    database = Database(load_settings().database_url)
     try:
         with database.session() as session:
             report = campaign_report(session, campaign_id)
@@ -98,7 +102,7 @@ def _update_setting(key: str, change: Any) -> Any:
     from service.accounts.settings_store import get_setting, set_setting
     from service.db import Database
 
-    database = Database(_settings().database_url)
+    database = Database(load_settings().database_url)
     try:
         with database.transaction() as session:
             value = change(get_setting(session, key))

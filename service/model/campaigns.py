@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime, utcnow
 from service.errors import Message
+from service.model.base import Base, UTCDateTime, utcnow
 
 
 class CampaignStatus(enum.StrEnum):

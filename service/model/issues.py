@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime, utcnow
+from service.model.base import Base, UTCDateTime, utcnow
 
 
 class Issue(Base):

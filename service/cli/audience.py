@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from service.cli.common import emit, json_option, with_session
+
 MAX_ERRORS_SHOWN = 50
-
-
-def _run(fn: Any, *args: Any) -> Any:
-    # service.cli imports this module, so its helpers are fetched when a command runs.
-    from service.cli import _with_session
-
-    return _with_session(fn, *args)
-
-
-def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(payload, ensure_ascii=False) if as_json else text)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def register(main: click.Group) -> None:
@@ -52,10 +39,10 @@ def list_add(slug: str, name: str, description: str, double_opt_in: bool, as_jso
     from service.subscribers.lists import ListError, create_list
 
     try:
-        row = _run(create_list, slug, name, description, double_opt_in)
+        row = with_session(create_list, slug, name, description, double_opt_in)
     except ListError as exc:
         raise click.ClickException(str(exc)) from exc
-    _emit(
+    emit(
         as_json,
         {"id": row.id, "slug": row.slug, "name": row.name, "double_opt_in": row.double_opt_in},
         f"list {row.slug} ({row.name}) added, id {row.id}",
@@ -110,10 +97,10 @@ def subscriber_import(
         return import_file(session, file, target, parse_map_options(maps))
 
     try:
-        report = _run(work)
+        report = with_session(work)
     except (ImportSetupError, FileFormatError) as exc:
         raise click.ClickException(f"{file.name}: {exc}") from exc
-    _emit(as_json, report.summary(), _text_report(report))
+    emit(as_json, report.summary(), _text_report(report))
 
 
 def _text_report(report: Any) -> str:

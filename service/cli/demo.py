@@ -9,18 +9,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import utcnow
-from service.issues.models import Issue
 from service.issues.store import create_issue_from_document, find_duplicate, publish
-from service.subscribers.models import (
+from service.model import (
     Consent,
+    Issue,
     MailingList,
     Membership,
     MembershipStatus,
     Subscriber,
+    utcnow,
 )
 
-DEMO_FILE = Path(__file__).resolve().parent.parent / "demo" / "dldta-2026-q1.md"
+DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "dldta-2026-q1.md"
 DEMO_ISSUE_SLUG = "dldta-2026-q1"
 DEMO_LIST_SLUG = "members"
 DEMO_LIST_NAME = "会员单位"

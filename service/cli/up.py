@@ -24,12 +24,12 @@ from service.db import Database
 from service.embedded_redis import redis_answers, start_bundled_redis
 from service.mail.capture import CaptureStore, start_capture_server
 from service.net import free_port, port_open
+from service.processes import SUPERVISOR_PID_VARIABLE, die_with_parent, stop_process_group
 from service.runtime import served_base_url
 
 DEFAULT_CAPTURE_PORT = 2525
 DEFAULT_BOUNCE_PORT = 2526
 FIRST_ADMIN_EMAIL = "admin@example.org"
-STOP_GRACE_SECONDS = 15.0
 WEB_READY_TIMEOUT_SECONDS = 60.0
 RESTART_LIMIT = 5  # a part that keeps crashing stops the whole service, loudly
 POLL_SECONDS = 0.5
@@ -64,72 +64,6 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In a child before exec: ask Linux to SIGTERM it when ``tidings up`` dies, even by
-    SIGKILL, so a killed supervisor never leaves a web server or worker behind.
-
-    Runs between fork and exec, so it is called only while the supervisor has no other
-    threads (the SMTP capture thread starts after the children).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-SUPERVISOR_PID_VARIABLE = "TIDINGS_SUPERVISOR_PID"
-PARENT_POLL_SECONDS = 1.0
-
-
-def follow_supervisor() -> None:
-    """In a part started by ``tidings up``: stop this process (SIGTERM, its own graceful
-    shutdown) when the supervisor is gone.
-
-    The kernel's parent-death signal does not reach every part (gunicorn's master was seen
-    to miss it), so each part also watches its parent from a daemon thread.
-    """
-    expected = os.environ.get(SUPERVISOR_PID_VARIABLE)
-    if not expected or not expected.isdigit():
-        return
-
-    def watch() -> None:
-        while os.getppid() == int(expected):
-            time.sleep(PARENT_POLL_SECONDS)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    import threading
-
-    threading.Thread(target=watch, name="follow-supervisor", daemon=True).start()
-
-
-def stop_process_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the process's group, wait, then SIGKILL whatever is left of it."""
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    # The leader may be gone while its own children (gunicorn or celery workers) linger.
-    _signal_group(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 class _Stop(Exception):
     pass
 
@@ -145,11 +79,10 @@ def prepare_database(settings: Settings, load_demo_data: bool) -> str | None:
     """
     from sqlalchemy import func, select
 
-    from service.accounts.models import Role
     from service.accounts.users import count_users, create_user, generate_password
-    from service.demo import load_demo
-    from service.issues.models import Issue
+    from service.cli.demo import load_demo
     from service.migrate import upgrade
+    from service.model import Issue, Role
 
     upgrade(settings.database_url)
     database = Database(settings.database_url)

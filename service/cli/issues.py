@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from service.cli.common import with_session
+
 
 def register(main: click.Group) -> None:
     """Add this domain's commands to the ``tidings`` group."""
@@ -37,7 +39,6 @@ def import_command(file: Path, as_json: bool, allow_duplicate: bool) -> None:
     The same file imported before is refused (exit status 1, with the existing issue's id)
     unless --allow-duplicate is given.
     """
-    from service.cli import _with_session
     from service.issues.store import (
         DocumentImportError,
         DuplicateIssue,
@@ -57,7 +58,7 @@ def import_command(file: Path, as_json: bool, allow_duplicate: bool) -> None:
         return issue_summary(issue)
 
     try:
-        summary = _with_session(run)
+        summary = with_session(run)
     except DuplicateIssue as exc:
         message = f"{file.name}: {exc} Use --allow-duplicate to import it again anyway."
         if as_json:

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.db import Base, UTCDateTime, utcnow
+from service.model.base import Base, UTCDateTime, utcnow
 
 
 class SubscriberStatus(enum.StrEnum):

@@ -1,7 +1,12 @@
-"""Every table, imported in one place so Alembic and tests see the whole schema."""
+"""The ground floor: every table of the service, and nothing else.
 
-from service.accounts.models import ApiToken, AuditEntry, Role, Setting, User
-from service.campaigns.models import (
+Domains take their tables from here, never from each other; importing this package loads
+the whole schema (Alembic, ``Database`` and the tests rely on that).
+"""
+
+from service.model.accounts import ApiToken, AuditEntry, Role, Setting, User
+from service.model.base import Base, UTCDateTime, utcnow
+from service.model.campaigns import (
     Campaign,
     CampaignStatus,
     Delivery,
@@ -9,10 +14,9 @@ from service.campaigns.models import (
     Link,
     campaign_lists,
 )
-from service.db import Base
-from service.events.models import Event
-from service.issues.models import Issue
-from service.subscribers.models import (
+from service.model.events import Engagement, Event, EventHour
+from service.model.issues import Issue
+from service.model.subscribers import (
     Consent,
     ImportJob,
     MailingList,
@@ -35,7 +39,9 @@ __all__ = [
     "Consent",
     "Delivery",
     "DeliveryStatus",
+    "Engagement",
     "Event",
+    "EventHour",
     "ImportJob",
     "Issue",
     "Link",
@@ -50,6 +56,8 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "TokenPurpose",
+    "UTCDateTime",
     "User",
     "campaign_lists",
+    "utcnow",
 ]
