@@ -243,10 +243,19 @@ def test_list_unsubscribe_without_mailto_has_only_the_https_uri() -> None:
     assert f"List-Unsubscribe: <{UNSUBSCRIBE}>".encode() in header_lines(raw)
 
 
-def test_unsubscribe_url_must_be_https_without_spaces(builder: MessageBuilder) -> None:
-    for bad in ("http://n.example.org/u/x", "https://n.example.org/u/a b", "https://x/<y>"):
+def test_unsubscribe_url_must_be_http_or_https_without_spaces(builder: MessageBuilder) -> None:
+    for bad in ("ftp://n.example.org/u/x", "https://n.example.org/u/a b", "https://x/<y>"):
         with pytest.raises(ValueError):
             build(builder, unsubscribe_url=bad)
+
+
+def test_an_http_unsubscribe_url_is_kept_without_claiming_one_click(
+    builder: MessageBuilder,
+) -> None:
+    # RFC 8058 one-click is for https only; on a machine without TLS the link still works.
+    msg = parse(build(builder, unsubscribe_url="http://127.0.0.1:8101/unsubscribe/x"))
+    assert str(msg["List-Unsubscribe"]).startswith("<http://127.0.0.1:8101/unsubscribe/x>")
+    assert msg["List-Unsubscribe-Post"] is None
 
 
 def test_each_header_appears_exactly_once(builder: MessageBuilder) -> None:
