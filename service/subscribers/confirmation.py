@@ -27,7 +27,7 @@ from service.issues.render import FONT_STACK
 from service.mail.backends import PermanentSendError, backend_for
 from service.mail.message import encode_address
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
-from service.mail.templating import template_env
+from service.mail.templating import add_preheader, template_env
 from service.subscribers.models import (
     MailingList,
     Membership,
@@ -111,6 +111,7 @@ def render_confirmation(
     }
     env = _jinja()
     html = mjml.mjml2html(env.get_template(HTML_TEMPLATE).render(context), fonts={})
+    html = add_preheader(html, strings["preheader"])
     text = env.get_template(TEXT_TEMPLATE).render(context)
     return strings["subject"], html, text
 
