@@ -42,7 +42,7 @@ from service.issues.render_compiled import (
 )
 from service.issues.render_markdown import LinkInfo
 from service.issues.structure import Article, IssueDoc, Section
-from service.mail.templating import FONT_STACK, template_env
+from service.mail.templating import FONT_STACK, add_preheader, template_env
 
 __all__ = [
     "CompiledEmail",
@@ -453,7 +453,6 @@ def _build_view(
     context = {
         **shared,
         "title": " ".join(p for p in (journal, doc.number or "") if p),
-        "preheader": preheader,
         "font_stack": Markup(FONT_STACK),
         "body_font_size": f"{BODY_FONT_SIZE_PX}px",
         "line_height": LINE_HEIGHT,
@@ -580,6 +579,7 @@ def _render_once(
     # fonts={}: no web-font <link>s; an @font-face can make Word-engine Outlook fall back to
     # Times New Roman for the whole stack (STANDARDS §6.3).
     html = _premailer_inline(mjml.mjml2html(mjml_src, fonts={}))
+    html = add_preheader(html, preheader)
     if tracking:
         html = _add_pixel(html, markers(SLOT_OPEN_PIXEL))
     text = env.get_template(TEXT_TEMPLATE).render(view.text_context)

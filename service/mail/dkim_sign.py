@@ -17,7 +17,7 @@ import base64
 import hashlib
 import re
 import time
-from collections.abc import Iterable
+from typing import NamedTuple
 
 import idna
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,7 +28,6 @@ from service.mail.message import MessageBytes, normalize_crlf
 __all__ = [
     "DEFAULT_KEY_BITS",
     "MIN_KEY_BITS",
-    "OVERSIGNED_HEADERS",
     "SIGNED_HEADERS",
     "DkimSigner",
     "generate_key",
@@ -39,8 +38,17 @@ __all__ = [
 DEFAULT_KEY_BITS = 2048
 # RFC 8301 §3.2: verifiers MUST NOT consider signatures with keys under 1024 bits valid.
 MIN_KEY_BITS = 1024
-# Headers signed when present, in this order.  dkimpy's default set lacks
-# list-unsubscribe-post, which breaks RFC 8058 §4 one-click (STANDARDS §5).
+# The signed header set, in h= order.  dkimpy's default set lacks list-unsubscribe-post,
+# which breaks RFC 8058 §4 one-click (STANDARDS §5).  Absent ones are signed too (below),
+# so this lists every field a replayer could add to change what a reader or a mailbox
+# provider makes of the message: where replies go (Reply-To, Cc, Sender), which thread it
+# joins (In-Reply-To, References), the list it claims to come from (List-*), how it is
+# decoded (Content-Transfer-Encoding) and how filters treat it (Precedence,
+# Auto-Submitted).  Every one is listed in h= once more than it occurs (`_plan`), which
+# signs its absence (RFC 6376 §5.4.2, §8.15): a copy added later breaks the signature, so
+# no one holding a signed issue can add a Reply-To or a second From and resend it.  Bcc
+# is left out: dkimpy refuses to sign it, and a Bcc added to a copy shows its reader
+# nothing.
 SIGNED_HEADERS = (
     "from",
     "to",
@@ -54,12 +62,18 @@ SIGNED_HEADERS = (
     "list-unsubscribe-post",
     "reply-to",
     "feedback-id",
-)
-# Signed once more than they occur ("over-signing", RFC 6376 §8.15): a verifier then
-# treats an extra copy added in transit as tampering.  Otherwise someone could prepend a
-# second List-Unsubscribe or From and the signature would still verify.
-OVERSIGNED_HEADERS = frozenset(
-    {"from", "to", "subject", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post"}
+    "cc",
+    "sender",
+    "in-reply-to",
+    "references",
+    "content-transfer-encoding",
+    "list-help",
+    "list-subscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
+    "precedence",
+    "auto-submitted",
 )
 # Spaces checked one by one on the fast path before falling back to the regex path.
 FAST_PATH_MAX_SPACES = 64
@@ -67,6 +81,11 @@ FAST_PATH_MAX_SPACES = 64
 SIGNATURE_LINE = 78
 # Canonical header fields kept per signer: a campaign's shared fields fit many times over.
 CANONICAL_CACHE = 256
+# Signature layouts kept per signer (one per combination of signed fields and their
+# counts); a campaign's messages share one or two.
+LAYOUT_CACHE = 64
+# base64 of a SHA-256 digest: the bh= value always has this length.
+BODY_HASH_CHARS = 44
 
 _SELECTOR = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_-]+)*\Z")
 _HEADER_WSP = re.compile(rb"[ \t]+")
@@ -153,6 +172,19 @@ def _body_hash(message: bytes, start: int) -> bytes:
     return hashlib.sha256(_relaxed_body(message[start:])).digest()
 
 
+class _Layout(NamedTuple):
+    """What signing needs for one header layout, worked out once per signer.
+
+    `picks` are ``(name, index)`` pairs, in h= order, of the fields that exist (an index
+    into that name's fields, top to bottom); `head` and `canonical` are the signature
+    header up to ``b=`` and its relaxed form, split where the t= and bh= values go.
+    """
+
+    picks: tuple[tuple[str, int], ...]
+    head: tuple[str, str, str]
+    canonical: tuple[bytes, bytes, bytes]
+
+
 def _split_fields(header_block: bytes) -> list[bytes]:
     """Split a CRLF header block into raw fields, continuation lines kept attached."""
     fields: list[bytes] = []
@@ -203,6 +235,8 @@ class DkimSigner:
         # Raw header field -> (name, relaxed form + CRLF); dict reads and writes are atomic
         # under the GIL, so concurrent sign() calls at worst work one out twice.
         self._canonical: dict[bytes, tuple[str, bytes]] = {}
+        # (counts of the signed fields, digits of t=) -> _Layout; same GIL argument.
+        self._layouts: dict[tuple[tuple[int, ...], int], _Layout] = {}
         self._hash = hashes.SHA256()
 
     @property
@@ -215,20 +249,68 @@ class DkimSigner:
         """The TXT record value that publishes this signer's public key."""
         return _dns_txt_value(self._key.public_key())
 
-    def _signed_names(self, present: Iterable[str]) -> list[str]:
-        """Return the h= list: signed headers that are present, then the over-signed ones."""
-        present_set = set(present)
-        names = [name for name in SIGNED_HEADERS if name in present_set]
+    def _plan(self, counts: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+        """Return the h= names and the fields they pick for `counts` (per `SIGNED_HEADERS`).
+
+        Every present field is listed, bottom-up as RFC 6376 §5.4.2 selects repeated ones;
+        with `oversign`, every signed name follows once more.  That extra entry selects no
+        field and hashes as the null string, so the signature covers the absence of any
+        further copy (§8.15): an added Reply-To, Cc or second From fails verification.
+        """
+        names: list[str] = []
+        picks: list[tuple[str, int]] = []
+        for name, count in zip(SIGNED_HEADERS, counts, strict=True):
+            for nth_from_bottom in range(count):
+                names.append(name)
+                picks.append((name, count - 1 - nth_from_bottom))
         if self.oversign:
-            names += [name for name in names if name in OVERSIGNED_HEADERS]
-        return names
+            names += SIGNED_HEADERS
+        return tuple(names), tuple(picks)
+
+    def _layout(self, counts: tuple[int, ...], t_chars: int) -> _Layout:
+        """Return the cached `_Layout` for `counts` and a t= value of `t_chars` digits.
+
+        Folding depends only on the lengths of t= and bh=, and relaxed canonicalisation
+        leaves those values (no whitespace) as they are, so the header and its canonical
+        form are built once with placeholders and split around them.
+        """
+        key = (counts, t_chars)
+        layout = self._layouts.get(key)
+        if layout is not None:
+            return layout
+        names, picks = self._plan(counts)
+        t_mark, bh_mark = "\x00" * t_chars, "\x01" * BODY_HASH_CHARS
+        header = self._header_without_b(names, t_mark, bh_mark)
+        before_t, _, rest = header.partition(t_mark)
+        between, _, after_bh = rest.partition(bh_mark)
+        canonical = _relaxed_header(header.encode("ascii"))
+        c_before_t, _, c_rest = canonical.partition(t_mark.encode("ascii"))
+        c_between, _, c_after_bh = c_rest.partition(bh_mark.encode("ascii"))
+        layout = _Layout(picks, (before_t, between, after_bh), (c_before_t, c_between, c_after_bh))
+        if len(self._layouts) < LAYOUT_CACHE:
+            self._layouts[key] = layout
+        return layout
+
+    def _fields_by_name(self, header_block: bytes) -> dict[str, list[bytes]]:
+        """Map each lower-case header name to its fields' relaxed forms, top to bottom."""
+        by_name: dict[str, list[bytes]] = {}
+        for field in _split_fields(header_block):
+            name, canonical = self._field(field)
+            by_name.setdefault(name, []).append(canonical)
+        return by_name
+
+    @staticmethod
+    def _counts(by_name: dict[str, list[bytes]]) -> tuple[int, ...]:
+        """How often each of `SIGNED_HEADERS` occurs, in that order."""
+        return tuple(len(by_name.get(name, ())) for name in SIGNED_HEADERS)
 
     def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
         """Return `message` with a ``DKIM-Signature:`` header prepended.
 
         rsa-sha256, c=relaxed/relaxed, ``h=`` lists the `SIGNED_HEADERS` present in the
-        message (plus over-signed copies).  Bare LF or CR line breaks are normalised to
-        CRLF first, and the returned bytes are the normalised message: send exactly those.
+        message, then (with `oversign`) each of `SIGNED_HEADERS` once more, so that none
+        can be added later.  Bare LF or CR line breaks are normalised to CRLF first, and
+        the returned bytes are the normalised message: send exactly those.
         """
         if type(message) is not MessageBytes:
             # smtplib turns bare CR/LF into CRLF when sending, so sign that form.
@@ -244,27 +326,21 @@ class DkimSigner:
         else:
             body_hash = _body_hash(message, body_start)
 
-        by_name: dict[str, list[bytes]] = {}
-        for field in _split_fields(header_block):
-            by_name.setdefault(self._field(field)[0], []).append(field)
-        names = self._signed_names(by_name)
+        by_name = self._fields_by_name(header_block)
         if "from" not in by_name:
             raise ValueError("cannot DKIM-sign a message without a From header (RFC 6376 §5.4)")
+        t = str(int(time.time()) if timestamp is None else timestamp)
+        layout = self._layout(self._counts(by_name), len(t))
+        canonical = [by_name[name][index] for name, index in layout.picks]
 
-        # RFC 6376 §5.4.2: multiple instances are signed from the bottom up; a name listed
-        # once more than it occurs contributes nothing (the over-signing above).
-        remaining = {name: list(fields) for name, fields in by_name.items()}
-        canonical: list[bytes] = []
-        for name in names:
-            fields = remaining.get(name)
-            if fields:
-                canonical.append(self._field(fields.pop())[1])
-
-        t = int(time.time()) if timestamp is None else timestamp
         bh = base64.b64encode(body_hash).decode("ascii")
-        unsigned = self._header_without_b(names, t, bh)
+        before_t, between, after_bh = layout.head
+        unsigned = before_t + t + between + bh + after_bh
         # The signature header itself is hashed with an empty b= and no final CRLF.
-        canonical.append(_relaxed_header(unsigned.encode("ascii")))
+        c_before_t, c_between, c_after_bh = layout.canonical
+        canonical.append(
+            c_before_t + t.encode("ascii") + c_between + bh.encode("ascii") + c_after_bh
+        )
         signature = self._key.sign(b"".join(canonical), self._padding, self._hash)
         header = unsigned + _fold_b64(base64.b64encode(signature).decode("ascii"), unsigned)
         return header.encode("ascii") + b"\r\n" + message
@@ -284,7 +360,7 @@ class DkimSigner:
                 self._canonical[field] = known
         return known
 
-    def _header_without_b(self, names: list[str], t: int, bh: str) -> str:
+    def _header_without_b(self, names: tuple[str, ...], t: str, bh: str) -> str:
         """Return the folded DKIM-Signature header up to and including ``b=``."""
         tags = [
             "v=1",
@@ -318,17 +394,13 @@ class DkimSigner:
 
         end = message.find(b"\r\n\r\n")
         header_block = message[: end + 2] if end >= 0 else message
-        present = {
-            field.partition(b":")[0].strip().decode("ascii", "replace").lower()
-            for field in _split_fields(header_block)
-        }
-        names = [name.encode("ascii") for name in SIGNED_HEADERS if name in present]
+        names, _ = self._plan(self._counts(self._fields_by_name(header_block)))
         signature: bytes = dkim.sign(
             message,
             self.selector.encode("ascii"),
             self.domain.encode("ascii"),
             self._pem,
-            include_headers=names,
+            include_headers=[name.encode("ascii") for name in names],
             canonicalize=(b"relaxed", b"relaxed"),
             signature_algorithm=b"rsa-sha256",
         )

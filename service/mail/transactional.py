@@ -23,7 +23,7 @@ import mjml
 from service.config import Settings
 from service.mail.message import encode_address
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
-from service.mail.templating import FONT_STACK, template_env
+from service.mail.templating import FONT_STACK, add_preheader, template_env
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email" / "transactional"
 HTML_TEMPLATE = "button.mjml.j2"
@@ -62,7 +62,10 @@ def render_button_mail(
         "primary": PRIMARY_COLOR,
     }
     env = template_env(TEMPLATE_DIR)
-    html = mjml.mjml2html(env.get_template(HTML_TEMPLATE).render(context), fonts={})
+    html = add_preheader(
+        mjml.mjml2html(env.get_template(HTML_TEMPLATE).render(context), fonts={}),
+        strings["preheader"],
+    )
     text = env.get_template(TEXT_TEMPLATE).render(context)
     return html, text
 

@@ -9,6 +9,7 @@ from flask_wtf import CSRFProtect
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-# Storage (the app's Redis) is set from app config at init_app; without Redis the limits
-# fall back to per-process memory rather than failing requests.
-limiter = Limiter(get_remote_address, in_memory_fallback_enabled=True, key_prefix="tidings")
+# Storage (the app's Redis) and the key prefix (per installation) are set from app config
+# at init_app; without Redis the limits fall back to per-process memory rather than
+# failing requests.
+limiter = Limiter(get_remote_address, in_memory_fallback_enabled=True)

@@ -14,6 +14,7 @@ that matter (STANDARDS §1.5, §7):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any, cast
 
@@ -98,6 +99,10 @@ def _init_limiter(state: BlueprintSetupState) -> None:
     if redis_url.startswith("unix://"):
         redis_url = "redis+" + redis_url  # the `limits` spelling of a Redis socket
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url)
+    # Two installations on one Redis (a newcomer's beside a colleague's) keep apart
+    # counts: the prefix names this one by a hash of its secret key.
+    install = hashlib.sha256(app.config["TIDINGS"].secret_key.encode()).hexdigest()[:12]
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"tidings:{install}")
     # A Redis hiccup must not turn the public pages into 500s.
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)

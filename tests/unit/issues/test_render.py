@@ -25,6 +25,7 @@ from service.issues.render import (
     render_web,
 )
 from service.issues.structure import Article, IssueDoc, Section
+from service.mail.templating import PREHEADER_STYLE
 
 DEMO = Path(__file__).resolve().parents[3] / "demo" / "dldta-2026-q1.md"
 ARCHIVE = "https://news.example.org/archive/2026-q1"
@@ -264,10 +265,23 @@ def test_preheader_is_a_short_hidden_preview_of_the_contents(tracked: RenderedIs
     body = parse(html).find("body")
     assert body is not None
     first = body[0]
-    assert "display:none" in first.get("style", "")
+    assert first.get("style") == PREHEADER_STYLE  # display:none ... mso-hide:all
     preview = "".join(first.itertext())
     assert preview.startswith("本期要目：中国服务外包") and len(preview) <= 60
     assert preview == tracked.preheader
+
+
+def test_the_preheader_is_hidden_without_text_coloured_like_the_background(
+    tracked: RenderedIssue,
+) -> None:
+    # <mj-preview> hid it in a 1px font the colour of the background, which SpamAssassin
+    # scores as hidden spam text (HTML_FONT_LOW_CONTRAST).
+    html, _ = fill(tracked)
+    body = parse(html).find("body")
+    assert body is not None
+    style = body[0].get("style", "")
+    assert "mso-hide:all" in style and "max-height:0" in style
+    assert "color" not in style and "font-size" not in style and "opacity" not in style
 
 
 def test_a_given_preheader_is_used_as_the_preview(sample_doc: IssueDoc, layout: Layout) -> None:

@@ -6,6 +6,7 @@ import base64
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dkim
 import pytest
@@ -13,17 +14,59 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from service.mail.dkim_sign import (
+    SIGNED_HEADERS,
     DkimSigner,
     _relaxed_body,
     _relaxed_header,
     generate_key,
 )
 from service.mail.message import ListId, MessageBuilder, MessageParts
+from tests import mail_dkim
 
 DOMAIN = "news.example.org"
 SELECTOR = "t2026"
 DATE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 UNSUBSCRIBE = "https://n.example.org/u/Q1xq9TzG3l0bX2aV8r7pLw"
+# Fields a replayer could add to one signed issue to change what it means before resending
+# it (where replies go, which thread it joins, which list it claims, how it is decoded or
+# filtered), whether the message has them or not.  Spelled out here, not taken from
+# SIGNED_HEADERS, so that a name dropped from the signer fails a test.
+REPLAYABLE_HEADERS = (
+    "reply-to",
+    "cc",
+    "sender",
+    "in-reply-to",
+    "references",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-help",
+    "list-subscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
+    "feedback-id",
+    "precedence",
+    "auto-submitted",
+)
+# What a replayer would put in the fields it adds; the rest get a placeholder value.
+REPLAYED_VALUES = {
+    "from": "=?utf-8?b?5Lit5Zu96LS45piT5Y2P5Lya?= <newsletter@news.example.net>",
+    "reply-to": "office@news.example.net",
+    "cc": "everyone@example.com",
+    "sender": "newsletter@news.example.net",
+    "in-reply-to": "<order-4711@news.example.org>",
+    "references": "<order-4711@news.example.org>",
+    "list-unsubscribe": "<https://news.example.net/u/1>",
+}
 CJK_HTML = "<p>" + "中国国际贸易促进委员会第四季度会员通讯，欢迎阅读。" * 400 + "</p>\n"
 
 
@@ -138,13 +181,88 @@ def test_h_tag_covers_list_unsubscribe_post_and_every_present_header(signer: Dki
     ]
 
 
-def test_h_tag_lists_only_headers_present_in_the_message(signer: DkimSigner) -> None:
+def test_h_tag_lists_the_present_headers_then_every_signed_name_once_more(
+    signer: DkimSigner,
+) -> None:
     message = make_message(reply_to=None, feedback_id=None)
 
     names = signature_tags(signer.sign(message))["h"].split(":")
 
-    assert "reply-to" not in names
-    assert "feedback-id" not in names
+    present = [name for name in SIGNED_HEADERS[:12] if name not in ("reply-to", "feedback-id")]
+    assert names == present + list(SIGNED_HEADERS)
+    # Absent: listed once, which signs that there is none.
+    assert names.count("reply-to") == names.count("cc") == 1
+
+
+def test_a_header_that_occurs_twice_is_listed_three_times_and_a_third_copy_fails(
+    signer: DkimSigner, dns: Callable[..., bytes]
+) -> None:
+    message = b"From: a@news.example.org\r\nTo: b@example.com\r\nTo: c@example.com\r\n\r\nhi\r\n"
+
+    signed = signer.sign(message)
+
+    assert signature_tags(signed)["h"].split(":").count("to") == 3
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert not dkim.verify(add_field(signed, b"To: d@example.com"), dnsfunc=dns)
+
+
+def test_without_oversigning_only_the_present_headers_are_listed(key: tuple[bytes, str]) -> None:
+    plain = DkimSigner(DOMAIN, SELECTOR, key[0], oversign=False)
+
+    names = signature_tags(plain.sign(make_message()))["h"].split(":")
+
+    assert names == list(SIGNED_HEADERS[:12])
+
+
+def add_field(signed: bytes, field: bytes, *, at_bottom: bool = False) -> bytes:
+    """`signed` with `field` (no CRLF) added below the DKIM-Signature, or last in the header.
+
+    Where a replayer puts it makes no difference to an absent field; for a present one the
+    two places make a verifier pick a different copy (RFC 6376 §5.4.2: bottom-up).
+    """
+    if at_bottom:
+        at = signed.index(b"\r\n\r\n") + 2
+    else:
+        at = re.match(rb"DKIM-Signature:.*?\r\n(?![ \t])", signed, re.S).end()  # type: ignore[union-attr]
+    return signed[:at] + field + b"\r\n" + signed[at:]
+
+
+def replayed_field(name: str) -> bytes:
+    """A field a replayer might add to a signed issue before resending it."""
+    return f"{name.title()}: {REPLAYED_VALUES.get(name, 'replayed')}".encode()
+
+
+def sender_message() -> bytes:
+    """A message as the sender builds it for a campaign without a Reply-To."""
+    return make_message(reply_to=None)
+
+
+@pytest.mark.parametrize("at_bottom", [False, True], ids=["on-top", "at-the-bottom"])
+@pytest.mark.parametrize("name", REPLAYABLE_HEADERS)
+def test_a_replayed_copy_with_any_signed_header_added_fails_verification(
+    signer: DkimSigner, dns: Callable[..., bytes], name: str, at_bottom: bool
+) -> None:
+    signed = signer.sign(sender_message())
+
+    replayed = add_field(signed, replayed_field(name), at_bottom=at_bottom)
+
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert not dkim.verify(replayed, dnsfunc=dns)
+
+
+def test_mail_dkim_also_passes_the_signed_copy_and_fails_every_replayed_one(
+    signer: DkimSigner, tmp_path: Path
+) -> None:
+    if not mail_dkim.available():
+        pytest.skip(mail_dkim.SKIP_REASON)
+    signed = signer.sign(sender_message())
+    replayed = [add_field(signed, replayed_field(name)) for name in REPLAYABLE_HEADERS]
+    replayed.append(add_field(signed, replayed_field("from"), at_bottom=True))
+
+    results = mail_dkim.verify([signed, *replayed], signer.dns_name, signer.dns_txt_value, tmp_path)
+
+    assert results[0] == "pass"
+    assert results[1:] == ["fail"] * len(replayed)
 
 
 def test_tampering_with_list_unsubscribe_breaks_verification(
@@ -172,10 +290,7 @@ def test_adding_a_second_list_unsubscribe_breaks_verification_thanks_to_oversign
     signer: DkimSigner, dns: Callable[..., bytes]
 ) -> None:
     signed = signer.sign(make_message())
-    sig_end = re.match(rb"DKIM-Signature:.*?\r\n(?![ \t])", signed, re.S).end()  # type: ignore[union-attr]
-    injected = (
-        signed[:sig_end] + b"List-Unsubscribe: <https://evil.example/u>\r\n" + signed[sig_end:]
-    )
+    injected = add_field(signed, b"List-Unsubscribe: <https://evil.example/u>")
 
     assert not dkim.verify(injected, dnsfunc=dns)
 
@@ -240,6 +355,15 @@ def test_dkimpy_reference_signature_includes_list_unsubscribe_post_and_verifies(
     assert dkim.verify(signed, dnsfunc=dns)
 
 
+def test_dkimpy_reference_signature_lists_the_same_headers_as_ours(signer: DkimSigner) -> None:
+    message = sender_message()
+
+    assert (
+        signature_tags(signer.sign_reference(message))["h"]
+        == signature_tags(signer.sign(message))["h"]
+    )
+
+
 def test_relaxed_canonicalisation_matches_the_rfc_6376_example() -> None:
     # RFC 6376 §3.4.5.
     assert _relaxed_header(b"A: X") == b"a:X"
@@ -300,3 +424,19 @@ def test_cached_canonical_fields_stay_bounded_and_every_signature_still_verifies
             empty = DkimSigner(DOMAIN, SELECTOR, key[0])
             assert signed == empty.sign(message, timestamp=1_790_000_000)
     assert len(fresh._canonical) == CANONICAL_CACHE
+    # Every message of the campaign has the same signed fields: one layout for all.
+    assert len(fresh._layouts) == 1
+
+
+def test_a_timestamp_of_another_length_gets_its_own_layout_and_still_verifies(
+    key: tuple[bytes, str], dns: Callable[..., bytes]
+) -> None:
+    fresh = DkimSigner(DOMAIN, SELECTOR, key[0])
+    message = make_message()
+
+    short = fresh.sign(message, timestamp=86_400)
+    now = fresh.sign(message)
+
+    assert signature_tags(short)["t"] == "86400"
+    assert dkim.verify(short, dnsfunc=dns) and dkim.verify(now, dnsfunc=dns)
+    assert len(fresh._layouts) == 2

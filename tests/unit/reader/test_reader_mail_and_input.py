@@ -9,6 +9,7 @@ import pytest
 
 from service.config import load_settings
 from service.mail.policy import HeaderInjectionError
+from service.mail.templating import PREHEADER_STYLE
 from service.model import MailingList
 from service.subscribers.confirmation import build_confirmation
 from service.subscribers.subscriptions import (
@@ -68,6 +69,9 @@ def test_the_confirmation_mail_is_multipart_text_then_html_base64_with_encoded_h
     assert "会刊 &amp; &lt;季刊&gt;" in html
     assert 'lang="zh-CN"' in html
     assert "72" in parts[0].get_content()
+    # The preview text, hidden first in the body (not the 1px background-coloured text of
+    # <mj-preview>, which SpamAssassin scores as hidden spam text).
+    assert f'<div style="{PREHEADER_STYLE}">点击链接确认订阅，72 小时内有效。</div>' in html
 
 
 def test_the_confirmation_mail_is_written_in_the_subscribers_language(
