@@ -99,8 +99,6 @@ def run_import_job(
     Progress is committed after every chunk so the admin's progress bar moves; a file that
     turns out unreadable ends the job as ``failed`` with the reason in ``errors``.
     """
-    from service.subscribers.tabular import FileFormatError
-
     job = session.get(ImportJob, job_id)
     if job is None or job.status not in ("queued", "running"):
         return job  # a duplicate or stale message: nothing to do

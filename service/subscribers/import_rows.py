@@ -18,6 +18,7 @@ from service.subscribers.import_columns import ATTRIBUTE, CORE_FIELDS, IGNORE
 from service.subscribers.import_terms import ImportReport, row_error
 
 NAME_MAX = 200
+ATTRIBUTE_MAX = 1000
 LANGUAGE_MAX = 16
 SHOWN_VALUE_MAX = 80
 DOMAIN_CACHE_SIZE = 10_000
@@ -132,7 +133,7 @@ class RowParser:
             cell = cells[index] if index < len(cells) else ""
             if target == ATTRIBUTE:
                 if cell.strip():
-                    attributes[key] = _clean(cell, self.report, limit=1000)
+                    attributes[key] = _clean(cell, self.report, limit=ATTRIBUTE_MAX)
             else:
                 values[target] = cell
         raw = values.pop("email", "").strip()

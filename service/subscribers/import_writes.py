@@ -114,25 +114,15 @@ def _subscriber_rows(new: list[Candidate]) -> list[dict[str, Any]]:
 def _insert_subscribers(session: Session, new: list[Candidate], stamp: datetime) -> dict[str, int]:
     if not new:
         return {}
-    rows = _subscriber_rows(new)
-    if is_postgresql(session):
-        result = session.execute(
-            PG_INSERT_SUBSCRIBERS,
-            {
-                "status": SubscriberStatus.ENABLED.value,
-                "stamp": stamp,
-                "rows": json.dumps(rows, ensure_ascii=False),
-            },
-        )
-    else:
-        result = session.execute(
-            SQLITE_INSERT_SUBSCRIBERS,
-            {
-                "status": SubscriberStatus.ENABLED.value,
-                "stamp": stamp,
-                "rows": json.dumps(rows, ensure_ascii=False),
-            },
-        )
+    statement = PG_INSERT_SUBSCRIBERS if is_postgresql(session) else SQLITE_INSERT_SUBSCRIBERS
+    result = session.execute(
+        statement,
+        {
+            "status": SubscriberStatus.ENABLED.value,
+            "stamp": stamp,
+            "rows": json.dumps(_subscriber_rows(new), ensure_ascii=False),
+        },
+    )
     return {email: sid for sid, email in result}
 
 

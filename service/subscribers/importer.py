@@ -76,15 +76,8 @@ def import_file(
     report.total = count_rows(path, info)
     parser = RowParser(info.headers, full_mapping, report)
     chunks = _read_ahead(_parsed_chunks(path, info, parser))
-    if is_postgresql(session):
-        _import_in_parallel(session, chunks, target, report, on_chunk)
-    else:
-        for chunk, processed in chunks:
-            report.processed = processed
-            plan = plan_chunk(session, chunk, target, report, set())
-            report.added += write_plan(session, plan, target)
-            if on_chunk is not None:
-                on_chunk(report)
+    write_chunks = _import_in_parallel if is_postgresql(session) else _import_in_turn
+    write_chunks(session, chunks, target, report, on_chunk)
     report.errors.sort(key=lambda e: e["line"])  # duplicates are found at chunk time
     report.total = report.processed  # the line count was an estimate (empty lines, quotes)
     return report
@@ -157,6 +150,23 @@ def _read_ahead(items: Iterator[Any], depth: int = READ_AHEAD_CHUNKS) -> Iterato
     finally:
         stop.set()  # the consumer stopped early (an error while writing): release the reader
         reader.join()
+
+
+def _import_in_turn(
+    session: Session,
+    chunks: Iterator[tuple[list[Candidate], int]],
+    target: ImportTarget,
+    report: ImportReport,
+    on_chunk: Callable[[ImportReport], None] | None,
+) -> None:
+    """SQLite (one writer at a time): plan and write each chunk on ``session``, one after
+    another, uncommitted (the caller, or ``on_chunk``, commits)."""
+    for chunk, processed in chunks:
+        report.processed = processed
+        plan = plan_chunk(session, chunk, target, report, set())
+        report.added += write_plan(session, plan, target)
+        if on_chunk is not None:
+            on_chunk(report)
 
 
 def _import_in_parallel(
