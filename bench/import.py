@@ -154,7 +154,8 @@ def child_import(url: str, csv_path: str, list_slug: str, trace: bool) -> None:
     import tracemalloc
 
     from service.db import Database
-    from service.subscribers.importer import ImportTarget, import_file, resolve_list
+    from service.subscribers.import_terms import ImportTarget
+    from service.subscribers.importer import import_file, resolve_list
 
     database = Database(url)
     sampler = RssSampler()

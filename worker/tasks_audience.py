@@ -21,7 +21,7 @@ BEAT: dict[str, dict[str, Any]] = {}
 def import_subscribers(job_id: int) -> None:
     """Run the import job ``job_id`` (uploaded and mapped in the admin); progress is
     committed chunk by chunk so the admin's progress bar moves."""
-    from service.subscribers.importer import run_import_job
+    from service.subscribers.import_jobs import run_import_job
 
     with work_session() as work:
         run_import_job(work, job_id, settings.data_dir, work.commit)

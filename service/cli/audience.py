@@ -82,13 +82,9 @@ def subscriber_import(
     active on the list at once, also on a double opt-in list: importing asserts that they
     agreed before. Unsubscribed and suppressed addresses are skipped, never resubscribed.
     """
-    from service.subscribers.importer import (
-        ImportSetupError,
-        ImportTarget,
-        import_file,
-        parse_map_options,
-        resolve_list,
-    )
+    from service.subscribers.import_columns import parse_map_options
+    from service.subscribers.import_terms import ImportSetupError, ImportTarget
+    from service.subscribers.importer import import_file, resolve_list
     from service.subscribers.tabular import FileFormatError
 
     def work(session: Any) -> Any:

@@ -26,7 +26,15 @@ from werkzeug.utils import secure_filename
 
 from service.mail.addresses import InvalidAddress
 from service.model import ImportJob, MembershipStatus, SubscriberStatus, SuppressionReason
-from service.subscribers import bulk, importer, personal, query, suppression_list
+from service.subscribers import (
+    bulk,
+    import_columns,
+    import_jobs,
+    import_terms,
+    personal,
+    query,
+    suppression_list,
+)
 from service.subscribers import lists as list_domain
 from service.subscribers.tabular import FileFormatError, TableInfo
 from service.web.context import db_session, settings
@@ -339,7 +347,7 @@ def import_upload() -> Any:
     original = (upload.filename or name)[-300:]
     assert list_id is not None  # _upload_problem refused a missing list
     try:
-        job, info = importer.store_upload(
+        job, info = import_jobs.store_upload(
             session,
             settings().data_dir,
             upload.save,
@@ -356,7 +364,7 @@ def import_upload() -> Any:
             "error",
         )
         return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs()), 400
-    job.mapping = {"info": _info_dict(info), "columns": importer.guess_mapping(info.headers)}
+    job.mapping = {"info": _info_dict(info), "columns": import_columns.guess_mapping(info.headers)}
     session.commit()
     return redirect(url_for("audience.import_mapping", job_id=job.id))
 
@@ -368,7 +376,7 @@ def _upload_problem(upload: Any, list_id: int | None, mode: str) -> str | None:
         return _("Only CSV and XLSX files can be imported.")
     if not list_id:
         return _("Choose the list to import into.")
-    if mode not in importer.MODES:
+    if mode not in import_terms.MODES:
         return _("Choose how to treat people already known.")
     size = request.content_length or 0
     if size > MAX_IMPORT_BYTES:
@@ -420,8 +428,8 @@ def import_mapping(job_id: int) -> Any:
             target = request.form.get(f"col{index}", "attribute")
             chosen[header] = target if target in MAPPING_CHOICES else "attribute"
         try:
-            columns = importer.complete_mapping(headers, chosen)
-        except importer.ImportSetupError as exc:
+            columns = import_columns.complete_mapping(headers, chosen)
+        except import_terms.ImportSetupError as exc:
             flash_error(exc)
             return redirect(url_for("audience.import_mapping", job_id=job_id))
         job.mapping = {**job.mapping, "columns": columns}
@@ -450,7 +458,7 @@ def import_mapping(job_id: int) -> Any:
         job=job,
         info=info,
         headers=headers,
-        columns=importer.job_mapping(job),
+        columns=import_jobs.job_mapping(job),
         choices=MAPPING_CHOICES,
         target_list=target_list,
     )
@@ -479,7 +487,7 @@ def _job_extra(job: ImportJob) -> dict[str, Any]:
 @bp.app_template_filter("import_reason")
 def import_reason(entry: dict[str, Any]) -> str:
     """Why an import row (or the whole job) failed, in the staff member's language."""
-    return describe(importer.row_message(entry))
+    return describe(import_terms.row_message(entry))
 
 
 @bp.route("/imports/<int:job_id>/errors.csv")

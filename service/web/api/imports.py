@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 
 from service.errors import Message
 from service.model import ImportJob
-from service.subscribers import importer
+from service.subscribers import import_columns, import_jobs, import_terms, importer
 from service.subscribers.tabular import FileFormatError
 from service.web.api.auth import api_user_id
 from service.web.api.common import Id, Strict, fetch, record
@@ -133,11 +133,11 @@ def _prepare(form: ImportForm, upload: FileStorage) -> ImportJob:
     session = db_session()
     try:
         target = importer.resolve_list(session, form.list_id)
-    except importer.ImportSetupError as exc:
+    except import_terms.ImportSetupError as exc:
         raise ApiError(422, "invalid_list", str(exc)) from exc
     overrides = _overrides(form.mapping)
     try:
-        job, info = importer.store_upload(
+        job, info = import_jobs.store_upload(
             session,
             settings().data_dir,
             upload.save,
@@ -151,9 +151,9 @@ def _prepare(form: ImportForm, upload: FileStorage) -> ImportJob:
         session.rollback()
         raise ApiError(422, "unreadable_file", str(exc)) from exc
     try:
-        columns = importer.complete_mapping(info.headers, overrides)
-    except importer.ImportSetupError as exc:
-        importer.job_path(settings().data_dir, job).unlink(missing_ok=True)
+        columns = import_columns.complete_mapping(info.headers, overrides)
+    except import_terms.ImportSetupError as exc:
+        import_jobs.job_path(settings().data_dir, job).unlink(missing_ok=True)
         session.rollback()
         raise ApiError(422, "unreadable_file", str(exc)) from exc
     job.mapping = {"columns": columns, "headers": info.headers}
@@ -174,7 +174,7 @@ def _enqueue(job: ImportJob) -> None:
         unreachable = Message.of(
             "import.queue_unreachable", "the task queue is unreachable; try again"
         )
-        job.errors = [importer.row_error(None, unreachable)]
+        job.errors = [import_terms.row_error(None, unreachable)]
         session.commit()
         raise ApiError(503, "queue_unavailable", "the task queue is unreachable") from exc
 
@@ -204,7 +204,9 @@ def register(bp: Blueprint) -> None:
         job = _prepare(form, upload)
         if size <= SYNC_IMPORT_MAX_BYTES:
             session = db_session()
-            finished = importer.run_import_job(session, job.id, settings().data_dir, session.commit)
+            finished = import_jobs.run_import_job(
+                session, job.id, settings().data_dir, session.commit
+            )
             return job_out(finished or job)
         _enqueue(job)
         return job_out(job)

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from service.model import MailingList
-from service.subscribers.importer import ImportReport, ImportTarget, import_file
+from service.subscribers.import_terms import ImportReport, ImportTarget
+from service.subscribers.importer import import_file
 from service.subscribers.lists import create_list
 
 

@@ -231,7 +231,8 @@ def test_a_large_file_is_written_in_chunks(
         for i in range(rows):
             fh.write(f"p{i}@example.org\n")
     seen = []
-    from service.subscribers.importer import ImportTarget, import_file
+    from service.subscribers.import_terms import ImportTarget
+    from service.subscribers.importer import import_file
 
     report = import_file(
         session,
@@ -256,7 +257,8 @@ def test_duplicates_in_other_chunks_are_reported_whichever_chunk_is_still_being_
     lines[CHUNK_ROWS * 2 + 7] = "p7@example.org"  # two chunks back: committed
     lines[CHUNK_ROWS * 2 + 8] = "p1008@example.org"  # the chunk just before again
     path.write_text("email\n" + "\n".join(lines) + "\n", "utf-8")
-    from service.subscribers.importer import ImportTarget, import_file
+    from service.subscribers.import_terms import ImportTarget
+    from service.subscribers.importer import import_file
 
     report = import_file(session, path, ImportTarget(members.id, "add", path.name))
     session.commit()

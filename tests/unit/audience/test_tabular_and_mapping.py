@@ -8,13 +8,9 @@ import pytest
 from openpyxl import Workbook
 
 from service.mail.addresses import InvalidAddress, normalise
-from service.subscribers.importer import (
-    ImportSetupError,
-    check_address,
-    complete_mapping,
-    guess_mapping,
-    parse_map_options,
-)
+from service.subscribers.import_columns import complete_mapping, guess_mapping, parse_map_options
+from service.subscribers.import_rows import check_address
+from service.subscribers.import_terms import ImportSetupError
 from service.subscribers.query import decode_cursor, encode_cursor
 from service.subscribers.tabular import FileFormatError, iter_rows, sniff, sniff_delimiter
 
