@@ -20,7 +20,8 @@ from service.migrate import upgrade
 ROOT = Path(__file__).resolve().parents[2]
 FRESH_PROCESS = """
 import json, sys
-from service.db import Base, Database
+from service.db import Database
+from service.model.base import Base
 db = Database(sys.argv[1])
 print(json.dumps(sorted(Base.metadata.tables)))
 """
