@@ -24,7 +24,7 @@ from tests.acceptance.outside import (
     wait_finished,
 )
 from tests.contract import REPORT_KEYS
-from tests.unit.issues.conftest import build_docx
+from tests.documents import build_docx
 
 pytestmark = pytest.mark.slow
 

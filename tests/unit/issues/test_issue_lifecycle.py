@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,15 +10,9 @@ from sqlalchemy.orm import Session
 
 from service.issues import store
 from service.model import AuditEntry, Campaign, Issue
+from tests.documents import DEMO_PATH, HARBOUR_PATH
 
-REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / "demo" / "dldta-2026-q1.md"
-HARBOUR = REPO / "tests" / "data" / "issues" / "harbour-letter.md"
-
-
-@pytest.fixture
-def demo(db: Session) -> Issue:
-    return store.create_issue_from_document(db, DEMO.name, DEMO.read_bytes(), user_id=None)
+DEMO, HARBOUR = DEMO_PATH, HARBOUR_PATH
 
 
 def _issue_count(db: Session) -> int:

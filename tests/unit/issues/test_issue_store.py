@@ -6,8 +6,6 @@ tests/integration/issues/.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,15 +15,9 @@ from service.issues import store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import LayoutError, default_layout, get_layout, save_layout
 from service.model import AuditEntry, Issue
+from tests.documents import DEMO_PATH, HARBOUR_PATH
 
-REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / "demo" / "dldta-2026-q1.md"
-HARBOUR = REPO / "tests" / "data" / "issues" / "harbour-letter.md"
-
-
-@pytest.fixture
-def demo(db: Session) -> Issue:
-    return store.create_issue_from_document(db, DEMO.name, DEMO.read_bytes(), user_id=None)
+DEMO, HARBOUR = DEMO_PATH, HARBOUR_PATH
 
 
 def _titles(issue: Issue) -> list[str]:
