@@ -358,3 +358,17 @@ def wait_for(inbox: list[Received], count: int, timeout: float = FINISH_TIMEOUT)
 def addressed_to(inbox: list[Received], address: str) -> list[Received]:
     """The messages whose envelope names ``address``."""
     return [r for r in inbox if address in r.rcpt_tos]
+
+
+def workbook(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
+    """An XLSX file as Excel writes it: a header row, then ``rows``."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(header)
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
