@@ -39,7 +39,7 @@ DEMO_ISSUE = ROOT / "demo" / "dldta-2026-q1.md"
 TIDINGS = Path(sys.executable).with_name("tidings")
 CLI_TIMEOUT = 180.0
 UP_TIMEOUT = 180.0
-FINISH_TIMEOUT = 240.0
+FINISH_TIMEOUT = 600.0  # a loaded 2-core CI machine sends slowly
 
 
 def fresh_env(data_dir: Path, **variables: str) -> dict[str, str]:
