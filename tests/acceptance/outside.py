@@ -372,3 +372,17 @@ def workbook(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path
         sheet.append(list(row))
     book.save(path)
     return path
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[str]:
+    """A Redis of this test's own (the bundled one), so that no other installation on this
+    machine's shared Redis takes this test's queued work (one Redis per installation)."""
+    from service.embedded_redis import start_bundled_redis
+
+    proc, url = start_bundled_redis(directory)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from service.net import free_port
-from tests.acceptance.outside import fresh_env, tidings, tidings_json, tidings_up, workbook
+from tests.acceptance.outside import (
+    fresh_env,
+    own_redis,
+    tidings,
+    tidings_json,
+    tidings_up,
+    workbook,
+)
 from tests.browser import launch, log_in, require_chromium, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -71,9 +78,13 @@ def _api_import(base: str, token: str, list_id: int, path: Path) -> dict[str, ob
 
 def test_an_xlsx_workbook_imports_through_the_browser_and_the_api(tmp_path: Path) -> None:
     require_chromium()
+    with own_redis(tmp_path) as redis_url:
+        _upload(fresh_env(tmp_path / "data", TIDINGS_REDIS_URL=redis_url), tmp_path)
+
+
+def _upload(env: dict[str, str], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    env = fresh_env(tmp_path / "data")
     browser_file = workbook(tmp_path / "会员名单.xlsx", HEADER, BROWSER_ROWS)
     api_file = workbook(tmp_path / "api.xlsx", HEADER, API_ROWS)
     with tidings_up(env, free_port(), "--no-demo") as up:
