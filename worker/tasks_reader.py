@@ -24,28 +24,24 @@ RETRY_BACKOFF_MAX_SECONDS = 600
 BEAT: dict[str, dict[str, Any]] = {}
 
 
-@celery.task(
-    name="tidings.default.send_confirmation",
-    base=AppTask,
-    autoretry_for=(TransientSendError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    max_retries=SEND_RETRIES,
-)
+# A single message to one reader: retried with backoff while the relay says "later".
+MAIL_TASK: dict[str, Any] = {
+    "base": AppTask,
+    "autoretry_for": (TransientSendError,),
+    "retry_backoff": True,
+    "retry_backoff_max": RETRY_BACKOFF_MAX_SECONDS,
+    "max_retries": SEND_RETRIES,
+}
+
+
+@celery.task(name="tidings.default.send_confirmation", **MAIL_TASK)
 def send_confirmation(session: Session, subscriber_id: int, list_id: int) -> str:
     """Mail the current confirmation link of (subscriber, list), if it is still wanted
     (see ``service.subscribers.confirmation.send_confirmation``)."""
     return deliver_confirmation(session, settings, subscriber_id, list_id)
 
 
-@celery.task(
-    name="tidings.default.send_preferences_link",
-    base=AppTask,
-    autoretry_for=(TransientSendError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    max_retries=SEND_RETRIES,
-)
+@celery.task(name="tidings.default.send_preferences_link", **MAIL_TASK)
 def send_preferences_link(session: Session, subscriber_id: int) -> str:
     """Mail a subscriber the link to its preferences page, as asked on ``/preferences``
     (see ``service.subscribers.preferences_link``)."""

@@ -39,7 +39,7 @@ DEMO_ISSUE = ROOT / "demo" / "dldta-2026-q1.md"
 TIDINGS = Path(sys.executable).with_name("tidings")
 CLI_TIMEOUT = 180.0
 UP_TIMEOUT = 180.0
-FINISH_TIMEOUT = 240.0
+FINISH_TIMEOUT = 600.0  # a loaded 2-core CI machine sends slowly
 
 
 def fresh_env(data_dir: Path, **variables: str) -> dict[str, str]:
@@ -358,3 +358,31 @@ def wait_for(inbox: list[Received], count: int, timeout: float = FINISH_TIMEOUT)
 def addressed_to(inbox: list[Received], address: str) -> list[Received]:
     """The messages whose envelope names ``address``."""
     return [r for r in inbox if address in r.rcpt_tos]
+
+
+def workbook(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
+    """An XLSX file as Excel writes it: a header row, then ``rows``."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(header)
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[str]:
+    """A Redis of this test's own (the bundled one), so that no other installation on this
+    machine's shared Redis takes this test's queued work (one Redis per installation)."""
+    from service.embedded_redis import start_bundled_redis
+
+    proc, url = start_bundled_redis(directory)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 
 from service.net import free_port
 from tests.acceptance.outside import (
@@ -22,6 +21,7 @@ from tests.acceptance.outside import (
     tidings_json,
     tidings_up,
     wait_finished,
+    workbook,
 )
 from tests.contract import REPORT_KEYS
 from tests.documents import build_docx
@@ -48,17 +48,6 @@ def _csv(path: Path) -> Path:
 def _gbk_csv(path: Path) -> Path:
     rows = ["邮箱,姓名,单位", *(",".join(m) for m in GBK_MEMBERS)]
     path.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
-    return path
-
-
-def _xlsx(path: Path) -> Path:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["邮箱", "姓名", "单位"])
-    for row in XLSX_MEMBERS:
-        sheet.append(list(row))
-    book.save(path)
     return path
 
 
@@ -119,7 +108,12 @@ def test_the_section_7_contract_runs_as_a_script_on_the_embedded_defaults(
     )
     _check_import(
         tidings_json(
-            env, "subscriber", "import", str(_xlsx(tmp_path / "m.xlsx")), "--list", "members"
+            env,
+            "subscriber",
+            "import",
+            str(workbook(tmp_path / "m.xlsx", ["邮箱", "姓名", "单位"], XLSX_MEMBERS)),
+            "--list",
+            "members",
         ),
         added=len(XLSX_MEMBERS),
     )

@@ -29,6 +29,7 @@ from tests.acceptance.outside import (
     fresh_env,
     links_of,
     one_click,
+    own_redis,
     post_form,
     tidings,
     tidings_json,
@@ -98,8 +99,14 @@ def _without(message: EmailMessage, names: set[str]) -> list[tuple[str, str]]:
 def test_every_link_in_every_mail_answers_from_outside(tmp_path: Path) -> None:
     relay_port, port = free_port(), free_port()
     record = _dkim_key(tmp_path / "dkim.pem")
+    with own_redis(tmp_path) as redis_url:
+        _every_link(tmp_path, relay_port, port, record, redis_url)
+
+
+def _every_link(tmp_path: Path, relay_port: int, port: int, record: bytes, redis_url: str) -> None:
     env = fresh_env(
         tmp_path / "data",
+        TIDINGS_REDIS_URL=redis_url,
         TIDINGS_SMTP_URL=f"smtp://127.0.0.1:{relay_port}",
         TIDINGS_FROM=SENDER,
         TIDINGS_DKIM_DOMAIN=DOMAIN,

@@ -14,10 +14,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 
 from service.net import free_port
-from tests.acceptance.outside import fresh_env, tidings, tidings_json, tidings_up
+from tests.acceptance.outside import (
+    fresh_env,
+    own_redis,
+    tidings,
+    tidings_json,
+    tidings_up,
+    workbook,
+)
 from tests.browser import launch, log_in, require_chromium, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -27,19 +33,9 @@ BROWSER_ROWS = [
     ("zhou.jie@xlsx.example.org", "周杰", ""),
 ]
 API_ROWS = [("wu.fang@xlsx.example.org", "吴芳", "大连理工大学")]
+HEADER = ["邮箱", "姓名", "单位"]
 JOB_WAIT_MS = 90_000
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _workbook(path: Path, rows: list[tuple[str, str, str]]) -> Path:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["邮箱", "姓名", "单位"])
-    for row in rows:
-        sheet.append(list(row))
-    book.save(path)
-    return path
 
 
 def _multipart(fields: dict[str, str], name: str, path: Path) -> tuple[bytes, str]:
@@ -82,11 +78,15 @@ def _api_import(base: str, token: str, list_id: int, path: Path) -> dict[str, ob
 
 def test_an_xlsx_workbook_imports_through_the_browser_and_the_api(tmp_path: Path) -> None:
     require_chromium()
+    with own_redis(tmp_path) as redis_url:
+        _upload(fresh_env(tmp_path / "data", TIDINGS_REDIS_URL=redis_url), tmp_path)
+
+
+def _upload(env: dict[str, str], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    env = fresh_env(tmp_path / "data")
-    browser_file = _workbook(tmp_path / "会员名单.xlsx", BROWSER_ROWS)
-    api_file = _workbook(tmp_path / "api.xlsx", API_ROWS)
+    browser_file = workbook(tmp_path / "会员名单.xlsx", HEADER, BROWSER_ROWS)
+    api_file = workbook(tmp_path / "api.xlsx", HEADER, API_ROWS)
     with tidings_up(env, free_port(), "--no-demo") as up:
         members = tidings_json(env, "list", "add", "members", "--name", "会员单位")
         with sync_playwright() as playwright:
