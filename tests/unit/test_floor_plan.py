@@ -115,3 +115,16 @@ def test_every_table_lives_on_the_ground_floor() -> None:
         if "__tablename__" in source or "Table(" in source:
             elsewhere.append(module)
     assert elsewhere == []
+
+
+def test_no_domain_or_ground_floor_module_imports_flask_or_celery() -> None:
+    # DESIGN §2: a view, a task, a command and a test call the same domain function.
+    frameworks = ("flask", "flask_babel", "flask_login", "werkzeug", "celery", "kombu")
+    wrong = [
+        f"{module} imports {name}"
+        for module, path in _modules()
+        if _room(module) in (*DOMAINS, *GROUND)
+        for name in _imports(path)
+        if name.split(".")[0] in frameworks
+    ]
+    assert wrong == []
