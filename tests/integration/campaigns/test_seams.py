@@ -132,8 +132,9 @@ def test_a_reserved_row_of_someone_who_left_before_the_start_is_dropped(
 ) -> None:
     campaign = _issue_campaign(db, settings)
     render_message(db, settings, campaign.id, MEMBERS[0])
+    leaver = db.scalar(select(Subscriber.id).where(Subscriber.email == MEMBERS[0]))
     db.execute(
-        update(Membership).values(status="unsubscribed").where(Membership.subscriber_id == 1)
+        update(Membership).values(status="unsubscribed").where(Membership.subscriber_id == leaver)
     )
     db.commit()
     engine.start(db, settings, campaign.id)
