@@ -1,8 +1,8 @@
 """Result writes: what the relay said about each row, into the ledger, a group at a time.
 
 Results are written with one UPDATE per commit group (see ``sender``'s COMMIT GROUPS),
-guarded: only rows still ``sending`` take an outcome, so a row the sweep made
-``unknown``, or that staff resent meanwhile, keeps what happened to it.
+guarded by the ``RECORD`` move: only rows still ``sending`` take an outcome, so a row the
+sweep made ``unknown``, or that staff resent meanwhile, keeps what happened to it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, text
 from sqlalchemy.orm import Session
 
-from service.model import Delivery, DeliveryStatus
+from service.model.delivery_states import DELIVERIES, RECORD, STATUS_PARAM, moved_each
 
 # How much of a relay's answer a row keeps as its last error.
 MAX_ERROR_CHARS = 2000
@@ -39,7 +39,7 @@ def record_outcomes(session: Session, outcomes: list[Outcome]) -> None:
     rows = [
         {
             "b_id": o.delivery_id,
-            "b_status": o.status,
+            STATUS_PARAM: str(RECORD.check(o.status)),
             "b_inc": 1 if o.attempted else 0,
             "b_next": o.next_attempt_at,
             "b_sent": o.sent_at,
@@ -53,13 +53,25 @@ def record_outcomes(session: Session, outcomes: list[Outcome]) -> None:
         # psycopg) a statement each.
         session.execute(PG_RECORD, {key: [r[key] for r in rows] for key in rows[0]})
     else:
-        session.execute(RECORD, rows)
+        session.execute(RECORD_EACH, rows)
     session.commit()
 
 
-# The same guarded UPDATE as RECORD, for a whole group, from parallel arrays.
+_COLUMNS = DELIVERIES.c
+RECORD_EACH = moved_each(
+    RECORD,
+    _COLUMNS.id == bindparam("b_id"),
+    attempts=_COLUMNS.attempts + bindparam("b_inc"),
+    next_attempt_at=bindparam("b_next"),
+    sent_at=bindparam("b_sent"),
+    message_id=bindparam("b_mid"),
+    # A row sent after a retry keeps the error of its last failed attempt.
+    last_error=func.coalesce(bindparam("b_err"), _COLUMNS.last_error),
+)
+
+# RECORD_EACH for a whole group in one statement, from parallel arrays (PostgreSQL).
 PG_RECORD = text(
-    """
+    f"""
     UPDATE deliveries AS d SET
         status = v.status,
         attempts = d.attempts + v.inc,
@@ -69,27 +81,10 @@ PG_RECORD = text(
         -- a row sent after a retry keeps the error of its last failed attempt
         last_error = coalesce(v.err, d.last_error)
     FROM unnest(
-        CAST(:b_id AS INTEGER[]), CAST(:b_status AS VARCHAR[]), CAST(:b_inc AS INTEGER[]),
+        CAST(:b_id AS INTEGER[]), CAST(:{STATUS_PARAM} AS VARCHAR[]), CAST(:b_inc AS INTEGER[]),
         CAST(:b_next AS TIMESTAMPTZ[]), CAST(:b_sent AS TIMESTAMPTZ[]),
         CAST(:b_mid AS VARCHAR[]), CAST(:b_err AS VARCHAR[])
     ) AS v(id, status, inc, next_at, sent_at, mid, err)
-    WHERE d.id = v.id AND d.status = 'sending'
+    WHERE d.id = v.id AND {RECORD.sql_guard("d.status")}
     """
-)
-
-
-_TABLE = Delivery.__table__
-# Guarded: only rows still ``sending`` take an outcome (a swept or resent row does not).
-RECORD = (
-    _TABLE.update()  # type: ignore[attr-defined]
-    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == DeliveryStatus.SENDING)
-    .values(
-        status=bindparam("b_status"),
-        attempts=_TABLE.c.attempts + bindparam("b_inc"),
-        next_attempt_at=bindparam("b_next"),
-        sent_at=bindparam("b_sent"),
-        message_id=bindparam("b_mid"),
-        # A row sent after a retry keeps the error of its last failed attempt.
-        last_error=func.coalesce(bindparam("b_err"), _TABLE.c.last_error),
-    )
 )

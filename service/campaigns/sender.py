@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns.brake import ErrorBrake, brake_reason, pause_campaign, refusal_reason
@@ -51,6 +51,7 @@ from service.mail.transport import (
     relay_pool,
 )
 from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, utcnow
+from service.model.delivery_states import RELEASE, moved
 
 log = logging.getLogger(__name__)
 
@@ -301,10 +302,10 @@ class _Batch:
         )
         ids = [r.delivery_id for r in rest]
         self.session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
-            .values(
-                status=new,
+            moved(
+                RELEASE,
+                Delivery.id.in_(ids),
+                to=new,
                 queued_at=None,
                 last_error="campaign cancelled" if new == DeliveryStatus.SKIPPED else None,
             )

@@ -3,7 +3,8 @@
 Every transition is ONE guarded UPDATE (``WHERE status IN (:expected)``): two staff
 members clicking at once, or a click racing the beat job, can never both win. A function
 returns normally when its transition happened and raises ``TransitionError`` (saying what
-the state is now) when it did not.
+the state is now) when it did not. The delivery rows a transition moves with it (resume,
+cancel, resend unknown) move by the named moves of ``service.model.delivery_states``.
 """
 
 from __future__ import annotations
@@ -25,24 +26,17 @@ from service.model import (
     Campaign,
     CampaignStatus,
     Delivery,
-    DeliveryStatus,
     Issue,
     MailingList,
     campaign_lists,
     utcnow,
 )
+from service.model import delivery_states as deliveries
 
 CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300
 # status_reason is shown in a box on the campaign page; a relay's answer can be long.
 MAX_REASON_CHARS = 1000
-# Rows that have not gone out yet; cancel turns them into `skipped`.
-NOT_YET_SENT = (
-    DeliveryStatus.RESERVED,
-    DeliveryStatus.PENDING,
-    DeliveryStatus.QUEUED,
-    DeliveryStatus.RETRY_DUE,
-)
 RESEND_REASON = Message.of("campaign.resending_unknown", "resending rows whose outcome was unknown")
 # Who paused a campaign, as its page says it.
 PAUSED_BY_STAFF = Message.of("campaign.paused_by_staff", "paused by a staff member")
@@ -314,9 +308,7 @@ def resume(session: Session, campaign_id: int) -> None:
         **reason_values(None),
     )
     session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
-        .values(status=DeliveryStatus.PENDING, queued_at=None)
+        deliveries.moved(deliveries.RESUME, Delivery.campaign_id == campaign_id, queued_at=None)
     )
 
 
@@ -339,12 +331,11 @@ def cancel(session: Session, campaign_id: int) -> int:
         finished_at=utcnow(),
     )
     result = session.execute(
-        update(Delivery)
-        .where(
+        deliveries.moved(
+            deliveries.CANCEL,
             Delivery.campaign_id == campaign_id,
-            Delivery.status.in_([str(s) for s in NOT_YET_SENT]),
+            last_error="campaign cancelled",
         )
-        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled")
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -399,8 +390,11 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
         )
     session.expire_all()
     moved = session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.UNKNOWN)
-        .values(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
+        deliveries.moved(
+            deliveries.RESEND,
+            Delivery.campaign_id == campaign_id,
+            claimed_at=None,
+            queued_at=None,
+        )
     )
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]
