@@ -28,6 +28,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.campaigns.campaign_states import LIVE
 from service.campaigns.service import campaign_list_ids, finish
 from service.db import refresh_statistics
 from service.mail.addresses import email_hash
@@ -272,7 +273,7 @@ def _still_sendable(session: Session, campaign_id: int) -> bool:
     status = session.scalar(
         select(Campaign.status).where(Campaign.id == campaign_id).with_for_update()
     )
-    return status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+    return status in LIVE
 
 
 def audience_count(session: Session, list_ids: Sequence[int]) -> int:

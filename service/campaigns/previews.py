@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.campaigns.campaign_states import START
 from service.campaigns.content import compile_campaign, render_content
 from service.campaigns.ledger import reserve
 from service.campaigns.personalise import context_for, load_recipients, make_builder
@@ -22,7 +23,7 @@ from service.mail.from_address import check_sendable
 from service.mail.relays import RelayPool
 from service.mail.sending_config import get_sending_config, through_relay
 from service.mail.transport import Transport, relay_pool
-from service.model import Campaign, CampaignStatus, Subscriber
+from service.model import Campaign, Subscriber
 
 TEST_SUBJECT_PREFIX = "[测试] "
 TEST_HEADER = ("X-Tidings-Test", "1")
@@ -45,7 +46,7 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     sub = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
     if sub is None:
         raise LookupError(f"there is no subscriber {address.email}")
-    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+    if START.allows(campaign.status):  # not started yet: compiled now, as start would
         compile_campaign(session, settings, campaign)
     delivery_id = reserve(session, campaign_id, sub.id)
     session.commit()
