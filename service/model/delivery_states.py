@@ -57,6 +57,8 @@ class DeliveryMove:
     def guard(self, now: datetime | None = None, table: Any = Delivery) -> ColumnElement[bool]:
         """The move's WHERE: the row is in one of its sources (a ``retry_due`` one only once
         due at ``now``). ``table`` is the ORM class, or ``DELIVERIES`` for a Core statement."""
+        if not self.sources:
+            raise ValueError(f"the move {self.name!r} makes new rows: it is an INSERT")
         columns = table.c if isinstance(table, Table) else table
         if not self.when_due:
             return _one_of(columns.status, self.sources)

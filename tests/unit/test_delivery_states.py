@@ -22,6 +22,7 @@ from service.model.delivery_states import (
     RECORD,
     RELEASE,
     RESEND,
+    RESERVE,
     SWEEP_SENDING,
     TERMINAL,
     DeliveryMove,
@@ -107,6 +108,8 @@ def test_a_move_refuses_a_target_it_does_not_name() -> None:
         moved(RECORD)
     with pytest.raises(ValueError, match="keeps its rows"):
         removed(CANCEL)
+    with pytest.raises(ValueError, match="makes new rows"):
+        moved(RESERVE)
     assert "status='skipped'" in _sql(moved(RELEASE, to=S.SKIPPED))
 
 
