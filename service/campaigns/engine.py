@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.campaigns import ledger
 from service.campaigns.archive_links import publish_for_sending
+from service.campaigns.campaign_states import LIVE, START
 from service.campaigns.content import compile_campaign
 from service.campaigns.service import (
     TransitionError,
@@ -48,7 +49,7 @@ def start(
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise no_campaign(campaign_id)
-    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+    if not START.allows(campaign.status):
         raise TransitionError(
             "campaign.cannot_start",
             "campaign %(campaign_id)s is %(status)s, cannot start",
@@ -127,7 +128,7 @@ def materialize_running(
     ids = list(
         session.scalars(
             select(Campaign.id).where(
-                Campaign.status.in_([CampaignStatus.RUNNING, CampaignStatus.PAUSED]),
+                Campaign.status.in_([str(s) for s in LIVE]),
                 Campaign.materialized_at.is_(None),
             )
         )

@@ -11,6 +11,9 @@
 * ``sweep`` handles what crashes leave behind; ``finalize`` finishes campaigns from the
   ledger's counts (never chords).
 
+Every status a row takes is a named move of ``service.model.delivery_states`` (one guarded
+UPDATE each); nothing here writes ``Delivery.status`` by hand.
+
 Functions here that say "commits" end their own transactions; give them a plain session,
 not one inside ``session.begin()``.
 """
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
+from service.campaigns.campaign_states import LIVE
 from service.campaigns.service import campaign_list_ids, finish
 from service.db import refresh_statistics
 from service.mail.addresses import email_hash
@@ -40,6 +43,19 @@ from service.model import (
     SubscriberStatus,
     Suppression,
     utcnow,
+)
+from service.model.delivery_states import (
+    CLAIM,
+    CONFIRM_RESERVED,
+    DISPATCH,
+    DROP_RESERVED,
+    MATERIALIZE,
+    RESERVE,
+    SKIP_UNWANTED,
+    SWEEP_QUEUED,
+    SWEEP_SENDING,
+    moved,
+    removed,
 )
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).
@@ -136,7 +152,7 @@ def reserve(session: Session, campaign_id: int, subscriber_id: int) -> int:
         campaign_id=campaign_id,
         subscriber_id=subscriber_id,
         email=row[1],
-        status=DeliveryStatus.RESERVED,
+        status=RESERVE.target,
         attempts=0,
     )
     session.add(delivery)
@@ -183,7 +199,7 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
                 "campaign_id": campaign_id,
                 "subscriber_id": sid,
                 "email": email,
-                "status": DeliveryStatus.PENDING,
+                "status": MATERIALIZE.target,
                 "attempts": 0,
             }
             for sid, email in people
@@ -206,11 +222,7 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
         session.commit()
     if reserved:
         # Rendered for someone who has left the audience since: they get nothing.
-        session.execute(
-            delete(Delivery).where(
-                Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.RESERVED
-            )
-        )
+        session.execute(removed(DROP_RESERVED, Delivery.campaign_id == campaign_id))
     total = session.scalar(
         select(func.count(Delivery.id)).where(Delivery.campaign_id == campaign_id)
     )
@@ -243,13 +255,11 @@ def _confirm_reserved(session: Session, campaign_id: int, subscriber_ids: list[i
     """Rows reserved by ``campaign render`` for subscribers still in the audience become
     ``pending`` (the insert above left them alone: they existed)."""
     session.execute(
-        update(Delivery)
-        .where(
+        moved(
+            CONFIRM_RESERVED,
             Delivery.campaign_id == campaign_id,
-            Delivery.status == DeliveryStatus.RESERVED,
             Delivery.subscriber_id.in_(subscriber_ids),
         )
-        .values(status=DeliveryStatus.PENDING)
     )
 
 
@@ -263,7 +273,7 @@ def _still_sendable(session: Session, campaign_id: int) -> bool:
     status = session.scalar(
         select(Campaign.status).where(Campaign.id == campaign_id).with_for_update()
     )
-    return status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+    return status in LIVE
 
 
 def audience_count(session: Session, list_ids: Sequence[int]) -> int:
@@ -286,13 +296,6 @@ def audience_count(session: Session, list_ids: Sequence[int]) -> int:
 
 
 # ------------------------------------------------------------------ dispatch and claim
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        Delivery.status == DeliveryStatus.PENDING,
-        and_(Delivery.status == DeliveryStatus.RETRY_DUE, Delivery.next_attempt_at <= now),
-    )
 
 
 def dispatch(
@@ -329,7 +332,7 @@ def dispatch(
     candidates = list(
         session.scalars(
             select(Delivery.id)
-            .where(Delivery.campaign_id == campaign_id, _due(now))
+            .where(Delivery.campaign_id == campaign_id, DISPATCH.guard(now))
             .order_by(Delivery.id)
             .limit(min(room, DISPATCH_SCAN))
         )
@@ -341,10 +344,9 @@ def dispatch(
     # queued twice, and only the ids this UPDATE returns are enqueued.
     queued = sorted(
         session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(candidates), _due(now))
-            .values(status=DeliveryStatus.QUEUED, queued_at=now)
-            .returning(Delivery.id)
+            moved(DISPATCH, Delivery.id.in_(candidates), now=now, queued_at=now).returning(
+                Delivery.id
+            )
         )
     )
     session.commit()
@@ -369,30 +371,19 @@ def claim(session: Session, campaign_id: int, delivery_ids: Sequence[int]) -> li
     )
     claimed = list(
         session.scalars(
-            update(Delivery)
-            .where(
+            moved(
+                CLAIM,
                 Delivery.id.in_(list(delivery_ids)),
                 Delivery.campaign_id == campaign_id,
-                or_(
-                    Delivery.status == DeliveryStatus.QUEUED,
-                    and_(
-                        Delivery.status == DeliveryStatus.RETRY_DUE,
-                        Delivery.next_attempt_at <= now,
-                    ),
-                ),
                 is_running,
-            )
-            .values(status=DeliveryStatus.SENDING, claimed_at=now)
-            .returning(Delivery.id)
+                now=now,
+                claimed_at=now,
+            ).returning(Delivery.id)
         )
     )
     skipped = _no_longer_wanted(session, campaign_id, claimed)
     for reason, ids in skipped.items():
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
-            .values(status=DeliveryStatus.SKIPPED, last_error=reason)
-        )
+        session.execute(moved(SKIP_UNWANTED, Delivery.id.in_(ids), last_error=reason))
     session.commit()
     gone = {i for ids in skipped.values() for i in ids}
     return sorted(i for i in claimed if i not in gone)
@@ -453,15 +444,12 @@ def sweep(session: Session, *, queued_after: timedelta, sending_after: timedelta
     """
     now = utcnow()
     requeued = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.queued_at < now - queued_after)
-        .values(status=DeliveryStatus.PENDING, queued_at=None)
+        moved(SWEEP_QUEUED, Delivery.queued_at < now - queued_after, queued_at=None)
     ).rowcount  # type: ignore[attr-defined]
     unknown = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - sending_after)
-        .values(
-            status=DeliveryStatus.UNKNOWN,
+        moved(
+            SWEEP_SENDING,
+            Delivery.claimed_at < now - sending_after,
             last_error="the worker stopped while sending; the message may or may not have left",
         )
     ).rowcount  # type: ignore[attr-defined]

@@ -1,9 +1,11 @@
 """Campaigns: creation and the state machine of DESIGN §4.
 
 Every transition is ONE guarded UPDATE (``WHERE status IN (:expected)``): two staff
-members clicking at once, or a click racing the beat job, can never both win. A function
+members clicking at once, or a click racing the beat job, can never both win. Which
+states each one may start from is written once, in ``campaign_states``. A function
 returns normally when its transition happened and raises ``TransitionError`` (saying what
-the state is now) when it did not.
+the state is now) when it did not. The delivery rows a transition moves with it (resume,
+cancel, resend unknown) move by the named moves of ``service.model.delivery_states``.
 """
 
 from __future__ import annotations
@@ -17,32 +19,29 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
+from service.campaigns.campaign_states import (
+    CANCEL,
+    CREATE,
+    FINISH,
+    PAUSE,
+    RESEND_UNKNOWN,
+    RESUME,
+    SCHEDULE,
+    START,
+    UNSCHEDULE,
+    CampaignTransition,
+)
 from service.config import Settings
 from service.errors import DomainError, Message
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.from_address import sender_address
-from service.model import (
-    Campaign,
-    CampaignStatus,
-    Delivery,
-    DeliveryStatus,
-    Issue,
-    MailingList,
-    campaign_lists,
-    utcnow,
-)
+from service.model import Campaign, Delivery, Issue, MailingList, campaign_lists, utcnow
+from service.model import delivery_states as deliveries
 
 CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300
 # status_reason is shown in a box on the campaign page; a relay's answer can be long.
 MAX_REASON_CHARS = 1000
-# Rows that have not gone out yet; cancel turns them into `skipped`.
-NOT_YET_SENT = (
-    DeliveryStatus.RESERVED,
-    DeliveryStatus.PENDING,
-    DeliveryStatus.QUEUED,
-    DeliveryStatus.RETRY_DUE,
-)
 RESEND_REASON = Message.of("campaign.resending_unknown", "resending rows whose outcome was unknown")
 # Who paused a campaign, as its page says it.
 PAUSED_BY_STAFF = Message.of("campaign.paused_by_staff", "paused by a staff member")
@@ -144,7 +143,7 @@ def create_campaign(
         reply_to=reply,
         tracking=tracking,
         content_mode=content_mode,
-        status=CampaignStatus.DRAFT,
+        status=CREATE.target,
         created_by=created_by,
     )
     session.add(campaign)
@@ -206,16 +205,14 @@ def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
 
 
 def _transition(
-    session: Session,
-    campaign_id: int,
-    expected: Sequence[str],
-    new: str,
-    **values: object,
+    session: Session, campaign_id: int, transition: CampaignTransition, **values: object
 ) -> None:
-    """One guarded UPDATE; raise ``TransitionError`` when the row was not in ``expected``."""
+    """One guarded UPDATE; raise ``TransitionError`` when the row was not in one of the
+    transition's sources."""
+    new = transition.target
     result = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status.in_([str(s) for s in expected]))
+        .where(Campaign.id == campaign_id, Campaign.status.in_(_states(transition.sources)))
         .values(status=str(new), updated_at=utcnow(), **values)
         .returning(Campaign.id)
     )
@@ -231,6 +228,10 @@ def _transition(
             new_status=str(new),
         )
     session.expire_all()
+
+
+def _states(states: Sequence[str]) -> list[str]:
+    return [str(s) for s in states]
 
 
 def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
@@ -252,14 +253,7 @@ def schedule(session: Session, campaign_id: int, at: datetime) -> None:
         raise CampaignError(
             "campaign.time_in_past", "the scheduled time is in the past; use start to send now"
         )
-    _transition(
-        session,
-        campaign_id,
-        [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
-        CampaignStatus.SCHEDULED,
-        scheduled_at=at,
-        **reason_values(None),
-    )
+    _transition(session, campaign_id, SCHEDULE, scheduled_at=at, **reason_values(None))
 
 
 def time_without_zone() -> CampaignError:
@@ -269,34 +263,19 @@ def time_without_zone() -> CampaignError:
 
 def unschedule(session: Session, campaign_id: int) -> None:
     """scheduled → draft."""
-    _transition(
-        session, campaign_id, [CampaignStatus.SCHEDULED], CampaignStatus.DRAFT, scheduled_at=None
-    )
+    _transition(session, campaign_id, UNSCHEDULE, scheduled_at=None)
 
 
 def mark_running(session: Session, campaign_id: int) -> None:
     """draft|scheduled → running (the content must be compiled first: see ``start``)."""
-    _transition(
-        session,
-        campaign_id,
-        [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
-        CampaignStatus.RUNNING,
-        started_at=utcnow(),
-        **reason_values(None),
-    )
+    _transition(session, campaign_id, START, started_at=utcnow(), **reason_values(None))
 
 
 def pause(session: Session, campaign_id: int, reason: Message | None = None) -> None:
     """running → paused, noting ``reason`` (who paused, or why the sender did). Workers stop
     claiming at once; a batch in flight stops at its next commit group and gives its
     untouched rows back."""
-    _transition(
-        session,
-        campaign_id,
-        [CampaignStatus.RUNNING],
-        CampaignStatus.PAUSED,
-        **reason_values(reason),
-    )
+    _transition(session, campaign_id, PAUSE, **reason_values(reason))
 
 
 def resume(session: Session, campaign_id: int) -> None:
@@ -306,17 +285,9 @@ def resume(session: Session, campaign_id: int) -> None:
     back to ``pending`` now rather than waiting for the sweep. A message still in the
     queue for one of them is harmless — the guarded claim lets only one send happen.
     """
-    _transition(
-        session,
-        campaign_id,
-        [CampaignStatus.PAUSED],
-        CampaignStatus.RUNNING,
-        **reason_values(None),
-    )
+    _transition(session, campaign_id, RESUME, **reason_values(None))
     session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
-        .values(status=DeliveryStatus.PENDING, queued_at=None)
+        deliveries.moved(deliveries.RESUME, Delivery.campaign_id == campaign_id, queued_at=None)
     )
 
 
@@ -326,38 +297,20 @@ def cancel(session: Session, campaign_id: int) -> int:
     Returns the number of rows skipped. Rows already claimed by a worker (``sending``) are
     finished by that worker or become ``unknown``; they are never sent twice.
     """
-    _transition(
-        session,
-        campaign_id,
-        [
-            CampaignStatus.DRAFT,
-            CampaignStatus.SCHEDULED,
-            CampaignStatus.RUNNING,
-            CampaignStatus.PAUSED,
-        ],
-        CampaignStatus.CANCELLED,
-        finished_at=utcnow(),
-    )
+    _transition(session, campaign_id, CANCEL, finished_at=utcnow())
     result = session.execute(
-        update(Delivery)
-        .where(
+        deliveries.moved(
+            deliveries.CANCEL,
             Delivery.campaign_id == campaign_id,
-            Delivery.status.in_([str(s) for s in NOT_YET_SENT]),
+            last_error="campaign cancelled",
         )
-        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled")
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def finish(session: Session, campaign_id: int) -> None:
     """running → finished (the ledger decides when: see ``ledger.finalize``)."""
-    _transition(
-        session,
-        campaign_id,
-        [CampaignStatus.RUNNING],
-        CampaignStatus.FINISHED,
-        finished_at=utcnow(),
-    )
+    _transition(session, campaign_id, FINISH, finished_at=utcnow())
 
 
 def resend_unknown(session: Session, campaign_id: int) -> int:
@@ -369,14 +322,14 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
     where nothing would ever send them — raises ``TransitionError`` and changes nothing.
     Returns the rows re-queued.
     """
-    allowed = [CampaignStatus.FINISHED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]
-    finished = Campaign.status == CampaignStatus.FINISHED
+    allowed = _states(RESEND_UNKNOWN.accepted)
+    finished = Campaign.status.in_(_states(RESEND_UNKNOWN.sources))
     reason = reason_values(RESEND_REASON)
     result = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status.in_([str(s) for s in allowed]))
+        .where(Campaign.id == campaign_id, Campaign.status.in_(allowed))
         .values(
-            status=case((finished, str(CampaignStatus.RUNNING)), else_=Campaign.status),
+            status=case((finished, str(RESEND_UNKNOWN.target)), else_=Campaign.status),
             finished_at=case((finished, None), else_=Campaign.finished_at),
             status_reason=case((finished, reason["status_reason"]), else_=Campaign.status_reason),
             status_code=case((finished, reason["status_code"]), else_=Campaign.status_code),
@@ -399,8 +352,11 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
         )
     session.expire_all()
     moved = session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.UNKNOWN)
-        .values(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
+        deliveries.moved(
+            deliveries.RESEND,
+            Delivery.campaign_id == campaign_id,
+            claimed_at=None,
+            queued_at=None,
+        )
     )
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]

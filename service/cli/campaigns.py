@@ -213,7 +213,7 @@ def show(campaign_id: int, as_json: bool) -> None:
 def render(campaign_id: int, email: str, out: Path, as_json: bool) -> None:
     """Write the exact bytes that subscriber would be sent to FILE.eml."""
     from service.campaigns.content import ContentError
-    from service.campaigns.sender import render_message
+    from service.campaigns.previews import render_message
     from service.mail.addresses import InvalidAddress
 
     with session_for() as (session, settings):
@@ -236,7 +236,7 @@ def render(campaign_id: int, email: str, out: Path, as_json: bool) -> None:
 def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
     """Send a test (subject prefixed, not counted in reports) through the real relay."""
     from service.campaigns.content import ContentError
-    from service.campaigns.sender import send_test
+    from service.campaigns.previews import send_test
     from service.mail.from_address import UnsendableFrom
 
     with session_for() as (session, settings):

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting
 from service.model import Delivery, DeliveryStatus, Event, SuppressionReason, utcnow
+from service.model import delivery_states as deliveries
 from service.subscribers.suppression import suppress
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,12 @@ COMPLAINT = "complaint"
 SENDER_ALERT = "sender_alert"
 UNSUBSCRIBE = "unsubscribe"
 
-# The delivery states an event may move from (DESIGN §4). A bounce proves the message
-# left, so an ``unknown`` row (worker vanished mid-send) may bounce too.
-_LEFT = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
-_FROM = {
-    DeliveryStatus.BOUNCED_HARD: (*_LEFT, DeliveryStatus.BOUNCED_SOFT),
-    DeliveryStatus.BOUNCED_SOFT: _LEFT,
-    DeliveryStatus.COMPLAINED: (*_LEFT, DeliveryStatus.BOUNCED_SOFT),
+# The delivery move each event makes (DESIGN §4; the states it may start from are in the
+# table: a bounce proves the message left, so an ``unknown`` row may bounce too).
+_MOVES: dict[DeliveryStatus, deliveries.DeliveryMove] = {
+    DeliveryStatus.BOUNCED_HARD: deliveries.BOUNCE_HARD,
+    DeliveryStatus.BOUNCED_SOFT: deliveries.BOUNCE_SOFT,
+    DeliveryStatus.COMPLAINED: deliveries.COMPLAIN,
 }
 _ALREADY = {
     DeliveryStatus.BOUNCED_HARD: "already bounced",
@@ -162,12 +162,11 @@ def _seen(session: Session, signal: Signal) -> bool:
 
 
 def _transition(session: Session, delivery_id: int, target: DeliveryStatus) -> bool:
-    """One guarded UPDATE (DESIGN §4): only from the states the target allows."""
+    """One guarded UPDATE (DESIGN §4): only from the states the target's move allows."""
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_([str(s) for s in _FROM[target]]))
-        .values(status=str(target))
-        .execution_options(synchronize_session=False)
+        deliveries.moved(_MOVES[target], Delivery.id == delivery_id).execution_options(
+            synchronize_session=False
+        )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -1,4 +1,5 @@
-"""The ground floor: every table of the service, and nothing else.
+"""The ground floor: every table of the service, and nothing else but the one owner of a
+delivery's status (``service.model.delivery_states``, imported by its own name).
 
 Domains take their tables from here, never from each other; importing this package loads
 the whole schema (Alembic, ``Database`` and the tests rely on that).

@@ -368,7 +368,7 @@ def resend_unknown_view(campaign_id: int) -> Any:
 @require_role("editor")
 def test_send(campaign_id: int) -> Any:
     """Send a test to a few addresses (subject prefixed, not counted in reports)."""
-    from service.campaigns.sender import send_test
+    from service.campaigns.previews import send_test
 
     session = db_session()
     _campaign(session, campaign_id)

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask_babel import force_locale
 
-from service.campaigns.sender import brake_reason
+from service.campaigns.brake import brake_reason
 from service.campaigns.service import CampaignError, TransitionError
 from service.config import load_settings
 from service.errors import DomainError, Message

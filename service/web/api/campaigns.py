@@ -341,7 +341,7 @@ def _register_actions(bp: Blueprint) -> None:
     )
     def campaigns_test(campaign_id: int, body: TestSendBody) -> Any:
         """Send the campaign to a few addresses now; one result line per address."""
-        from service.campaigns.sender import send_test
+        from service.campaigns.previews import send_test
 
         session = db_session()
         _get(campaign_id)

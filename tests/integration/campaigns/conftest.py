@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine
-from service.campaigns.sender import BRAKE_KEY
+from service.campaigns.brake import BRAKE_KEY
 from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.embedded_redis import start_bundled_redis

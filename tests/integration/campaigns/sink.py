@@ -9,7 +9,9 @@ Behaviours, all switchable while it runs:
 * ``reject``: answer 550 to these recipients;
 * ``replies``: answer RCPT TO for these recipients with the given reply (e.g.
   ``"550 5.7.26 unauthenticated sender"``);
-* ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8).
+* ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8);
+* ``drop_clients()``: close every client connection from the sink's end, as a relay
+  drops a quiet client.
 
 Only messages answered 250 are counted (``received``: recipient → Message-IDs).
 """
@@ -28,6 +30,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 from service.net import free_port
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.M | re.I)
+DROP_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -41,6 +44,7 @@ class SinkState:
     replies: dict[str, str] = field(default_factory=dict)
     logins: int = 0
     peers: set[Any] = field(default_factory=set)  # one (host, port) per client connection
+    servers: list[Any] = field(default_factory=list)  # the SMTP session of each connection
     smtputf8: bool = True
     received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     raw: dict[str, bytes] = field(default_factory=dict)
@@ -71,6 +75,8 @@ class SinkHandler:
         self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.state.lock:
+            if session.peer not in self.state.peers:
+                self.state.servers.append(server)
             self.state.peers.add(session.peer)
             if self.state.busy_mail > 0:
                 self.state.busy_mail -= 1
@@ -150,6 +156,21 @@ class Sink:
         """The ``TIDINGS_SMTP_URL`` of this sink (with credentials when it wants a login)."""
         creds = "sender:wrong-password@" if self.refuse_login else ""
         return f"smtp://{creds}127.0.0.1:{self.port}"
+
+    def drop_clients(self) -> None:
+        """Close every client connection seen so far from this end (waits until done)."""
+        with self.state.lock:
+            servers, self.state.servers = self.state.servers, []
+        closed = threading.Event()
+
+        def close() -> None:
+            for server in servers:
+                if server.transport is not None:
+                    server.transport.close()
+            closed.set()
+
+        self.controller.loop.call_soon_threadsafe(close)
+        assert closed.wait(DROP_TIMEOUT_SECONDS), "the sink did not close its connections"
 
     def stop(self) -> None:
         """Stop listening."""

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Browser
 from sqlalchemy.orm import Session
 
+from service.campaigns.brake import brake_reason
 from service.campaigns.engine import start
-from service.campaigns.sender import brake_reason
 from service.campaigns.service import pause
 from service.config import Settings
 from tests.browser import log_in

@@ -6,9 +6,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from service.campaigns.brake import brake_reason
 from service.campaigns.engine import start
 from service.campaigns.ledger import materialize
-from service.campaigns.sender import brake_reason
 from service.campaigns.service import PAUSED_BY_STAFF, pause
 from service.cli.demo import load_demo
 from service.config import Settings

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger
 from service.campaigns.archive_links import live_links
-from service.campaigns.sender import render_message, send_test
+from service.campaigns.previews import render_message, send_test
 from service.campaigns.service import create_campaign
 from service.config import DEFAULT_FROM, Settings, parse_smtp_url
 from service.issues.store import create_issue_from_document
@@ -132,8 +132,9 @@ def test_a_reserved_row_of_someone_who_left_before_the_start_is_dropped(
 ) -> None:
     campaign = _issue_campaign(db, settings)
     render_message(db, settings, campaign.id, MEMBERS[0])
+    leaver = db.scalar(select(Subscriber.id).where(Subscriber.email == MEMBERS[0]))
     db.execute(
-        update(Membership).values(status="unsubscribed").where(Membership.subscriber_id == 1)
+        update(Membership).values(status="unsubscribed").where(Membership.subscriber_id == leaver)
     )
     db.commit()
     engine.start(db, settings, campaign.id)

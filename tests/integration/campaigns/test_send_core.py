@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger
-from service.campaigns.sender import render_message, send_batch
+from service.campaigns.previews import render_message
+from service.campaigns.sender import send_batch
 from service.campaigns.service import create_campaign, resume
 from service.config import Settings, parse_smtp_url
 from service.mail.addresses import normalise

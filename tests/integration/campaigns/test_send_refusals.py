@@ -4,7 +4,6 @@ unexpected error mid-batch, IDN addresses, and test sends."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
@@ -14,8 +13,9 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.campaigns import sender
-from service.campaigns.sender import send_batch, send_test
+from service.campaigns import personalise
+from service.campaigns.previews import render_message, send_test
+from service.campaigns.sender import send_batch
 from service.config import Settings, parse_smtp_url
 from service.mail import transport as mail_transport
 from service.model import Campaign, Delivery, Event, Subscriber
@@ -136,16 +136,18 @@ def test_an_unexpected_error_mid_batch_keeps_the_results_already_known(
     ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
     emails = [f"m{i}@example.com" for i in range(5)]
     ids = _campaign(db, ours, emails)
-    real_message = sender.CampaignContext.message
+    real_message = personalise.CampaignContext.message
     calls = []
 
-    def third_one_breaks(self: sender.CampaignContext, *args: object, **kwargs: object) -> bytes:
+    def third_one_breaks(
+        self: personalise.CampaignContext, *args: object, **kwargs: object
+    ) -> bytes:
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("a bug while building the third message")
         return real_message(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sender.CampaignContext, "message", third_one_breaks)
+    monkeypatch.setattr(personalise.CampaignContext, "message", third_one_breaks)
     with pytest.raises(RuntimeError):
         send_batch(db, ours, send_redis, _campaign_id(db), ids)
     db.expire_all()
@@ -192,7 +194,7 @@ def test_a_test_send_carries_the_real_links_and_no_pixel(
     assert 'href="https://example.org/a"' in html
     assert "/c/" not in html and "/o/" not in html
     # The subscribers' own messages stay tracked (the cached context is not touched).
-    rendered = sender.render_message(db, ours, campaign.id, "li@example.com")
+    rendered = render_message(db, ours, campaign.id, "li@example.com")
     assert "/c/" in _html_part(rendered) and "/o/" in _html_part(rendered)
 
 
@@ -219,10 +221,7 @@ def test_a_dead_or_idle_kept_connection_is_replaced_before_the_next_batch(
     cid = _campaign_id(db)
     send_batch(db, ours, send_redis, cid, ids[:2])
     # The kept connection dies while idle (as when the relay drops a quiet client).
-    [(transport, _)] = mail_transport._kept.values()
-    conn = getattr(transport.backend, "_conn", None)
-    assert conn is not None and conn.sock is not None
-    conn.sock.shutdown(socket.SHUT_RDWR)
+    sink.drop_clients()
     send_batch(db, ours, send_redis, cid, ids[2:4])
     monkeypatch.setattr(mail_transport, "POOL_IDLE_SECONDS", 0.0)  # every kept one is now too old
     send_batch(db, ours, send_redis, cid, ids[4:])

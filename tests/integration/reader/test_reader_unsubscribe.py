@@ -189,7 +189,7 @@ def _header_token(session: Session, settings: Settings, campaign_id: int, email:
     import email as email_lib
     from email.policy import default
 
-    from service.campaigns.sender import render_message
+    from service.campaigns.previews import render_message
 
     raw = render_message(session, settings, campaign_id, email)
     header = str(email_lib.message_from_bytes(raw, policy=default)["List-Unsubscribe"])
