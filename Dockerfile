@@ -32,7 +32,7 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
     && rm /tmp/requirements.txt
 
 # The whole tree stays at /app: templates/, migrations/, alembic.ini and demo/ are read
-# relative to the source (service.ROOT, service.migrate.ROOT), so the package is
+# relative to the source (service.web.app.ROOT, service.migrate.ROOT), so the package is
 # installed editable in place rather than copied into site-packages.
 COPY . .
 RUN pip install --no-deps -e . \
