@@ -29,6 +29,7 @@ from tests.documents import build_docx
 pytestmark = pytest.mark.slow
 
 IMPORT_KEYS = {"added", "updated", "skipped", "errors"}
+PASSWORD = "a long enough password 2026"
 ISSUE_KEYS = {"id", "slug", "title", "number", "sections"}
 MEMBERS = [
     ("zhang.wei@members.example.org", "张伟", "大连港集团"),
@@ -92,6 +93,11 @@ def test_the_section_7_contract_runs_as_a_script_on_the_embedded_defaults(
     env = fresh_env(data)
 
     assert tidings_json(env, "db", "upgrade") == {"ok": True}
+    staff = tidings_json(
+        env, "user", "add", "editor@example.org", "--role", "editor", "--password", PASSWORD
+    )
+    assert staff["role"] == "editor"
+    assert tidings(env, "token", "add", "editor@example.org").stdout.strip()
     listed = tidings_json(env, "list", "add", "members", "--name", "会员单位")
     assert listed["slug"] == "members"
 
@@ -137,6 +143,21 @@ def test_the_section_7_contract_runs_as_a_script_on_the_embedded_defaults(
     assert rendered["bytes"] == eml.stat().st_size > 0
     message_id = parse(eml.read_bytes())["Message-ID"]
 
+    # A scheduled campaign can be called off before its time.
+    later = tidings_json(
+        env,
+        "campaign",
+        "add",
+        "--issue",
+        str(issue_id),
+        "--list",
+        "members",
+        "--at",
+        "2099-01-01T09:00",
+    )
+    assert tidings_json(env, "campaign", "show", str(later["id"]))["status"] == "scheduled"
+    assert tidings_json(env, "campaign", "cancel", str(later["id"]))["ok"] is True
+
     recipients = len(MEMBERS) + len(GBK_MEMBERS) + len(XLSX_MEMBERS)
     # A script's "send": the service runs (as `tidings up` in the background would), and
     # every further command is still its own process with nothing but the data directory.
@@ -156,3 +177,8 @@ def test_the_section_7_contract_runs_as_a_script_on_the_embedded_defaults(
     assert len(sent) == recipients
     to_first = [m for m in sent if first in str(m["To"])]
     assert [m["Message-ID"] for m in to_first] == [message_id]
+
+    # The demo loads beside what is there (the same issue is reused, not imported twice).
+    demo = tidings_json(env, "demo")
+    assert demo.keys() >= {"issue_id", "list_id", "subscribers_added"}, demo
+    assert demo["issue_id"] == issue_id

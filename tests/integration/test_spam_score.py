@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from service.campaigns.sender import render_message
+from service.campaigns.previews import render_message
 from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
