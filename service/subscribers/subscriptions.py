@@ -107,6 +107,7 @@ class ConfirmOutcome(enum.StrEnum):
     EXPIRED = "expired"
     UNKNOWN = "unknown"  # no such token (forged, mangled, or replaced by a newer one)
     REFUSED_SUPPRESSED = "refused_suppressed"
+    PENDING = "pending"  # valid and unused: the page offers the confirm button
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,33 @@ def find_confirm_token(session: Session, token: str) -> SubscriberToken | None:
     )
 
 
+def confirm_state(session: Session, token: str) -> ConfirmResult:
+    """What pressing the confirm button would do, changing nothing: ``PENDING`` when the
+    token is valid and unused, else why it cannot confirm (used, expired, unknown, the
+    address suppressed). The confirm page's GET shows this, so a mail scanner that
+    fetches the link confirms nobody."""
+    return _token_state(session, token)[0]
+
+
+def _token_state(session: Session, token: str) -> tuple[ConfirmResult, SubscriberToken | None]:
+    row = find_confirm_token(session, token)
+    if row is None or row.list_id is None:
+        return ConfirmResult(ConfirmOutcome.UNKNOWN), None
+    membership = session.get(Membership, (row.subscriber_id, row.list_id))
+    active = membership is not None and membership.status == MembershipStatus.ACTIVE
+    sub_id, list_id = row.subscriber_id, row.list_id
+    if row.used_at is not None:
+        outcome = ConfirmOutcome.ALREADY_USED
+    elif row.expires_at is not None and row.expires_at <= utcnow():
+        outcome = ConfirmOutcome.EXPIRED
+    else:
+        subscriber = session.get(Subscriber, row.subscriber_id)
+        if subscriber is None or is_suppressed(session, subscriber.email):
+            return ConfirmResult(ConfirmOutcome.REFUSED_SUPPRESSED, sub_id, list_id), row
+        outcome = ConfirmOutcome.PENDING
+    return ConfirmResult(outcome, sub_id, list_id, membership_active=active), row
+
+
 def confirm(
     session: Session,
     token: str,
@@ -378,21 +406,20 @@ def confirm(
     user_agent: str | None = None,
     source: str = "form",
 ) -> ConfirmResult:
-    """Use a confirmation token: the membership becomes active (once; single use)."""
-    row = find_confirm_token(session, token)
-    if row is None or row.list_id is None:
-        return ConfirmResult(ConfirmOutcome.UNKNOWN)
-    membership = session.get(Membership, (row.subscriber_id, row.list_id))
-    active = membership is not None and membership.status == MembershipStatus.ACTIVE
-    sub_id, list_id = row.subscriber_id, row.list_id
-    if row.used_at is not None:
-        return ConfirmResult(ConfirmOutcome.ALREADY_USED, sub_id, list_id, membership_active=active)
-    now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        return ConfirmResult(ConfirmOutcome.EXPIRED, sub_id, list_id, membership_active=active)
-    subscriber = session.get(Subscriber, row.subscriber_id)
-    if subscriber is None or is_suppressed(session, subscriber.email):
+    """Use a confirmation token: the membership becomes active (once; single use).
+
+    Only the confirm page's POST calls this (the reader pressed the button); a GET of the
+    link shows ``confirm_state`` instead.
+    """
+    state, row = _token_state(session, token)
+    if state.outcome != ConfirmOutcome.PENDING or row is None or row.list_id is None:
+        return state
+    sub_id, list_id, active = row.subscriber_id, row.list_id, state.membership_active
+    membership = session.get(Membership, (sub_id, list_id))
+    subscriber = session.get(Subscriber, sub_id)
+    if subscriber is None:  # erased between the two reads
         return ConfirmResult(ConfirmOutcome.REFUSED_SUPPRESSED, sub_id, list_id)
+    now = utcnow()
     # The guarded UPDATE makes the token single-use even with two clicks in flight.
     claimed = session.execute(
         update(SubscriberToken)

@@ -3,6 +3,8 @@
 No login anywhere here. Thin views over ``service.subscribers.subscriptions``. Rules
 that matter (STANDARDS §1.5, §7):
 
+- ``GET /confirm/<token>`` never confirms (mail scanners prefetch it, which would
+  confirm a sign-up someone else made): it shows the list and a button whose POST does.
 - ``GET /unsubscribe/<token>`` never changes anything (mail scanners prefetch it);
   ``POST /unsubscribe/<token>`` is the one-click endpoint: no cookie, no CSRF token, the
   write happens in the request, the answer is 200 and never a redirect.
@@ -31,6 +33,7 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from service import tokens
 from service.mail.addresses import InvalidAddress, email_hash, normalise
@@ -39,10 +42,12 @@ from service.subscribers.preferences_link import subscriber_to_mail
 from service.subscribers.subscriptions import (
     MAX_NAME_LENGTH,
     ConfirmOutcome,
+    ConfirmResult,
     ListUnavailable,
     SubscribeResult,
     SubscriptionInputError,
     confirm,
+    confirm_state,
     current_list_ids,
     embed_snippet,
     find_confirm_token,
@@ -305,20 +310,32 @@ def _subscribe_problem(
 # --------------------------------------------------------------------------- confirm
 
 
-@bp.route("/confirm/<token>")
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm_page(token: str) -> Any:
-    """Use a confirmation link: activate the membership, or explain why not."""
-    result = confirm(db_session(), token, _ip(), _ua())
-    db_session().commit()
+    """GET (and HEAD): the list's name and a confirm button; changes nothing, because
+    mail scanners fetch every link in a mail. POST (the button, CSRF-protected): activate
+    the membership. Used, expired and unknown links get their friendly pages either way."""
+    if request.method == "POST":
+        result = confirm(db_session(), token, _ip(), _ua())
+        db_session().commit()
+    else:
+        result = confirm_state(db_session(), token)
+        db_session().rollback()
+    return _confirm_answer(token, result)
+
+
+def _confirm_answer(token: str, result: ConfirmResult, status: int = 200, **notes: Any) -> Any:
     if result.outcome == ConfirmOutcome.UNKNOWN:
         abort(404)
     mailing_list = db_session().get(MailingList, result.list_id) if result.list_id else None
     return _page(
         "confirm.html",
+        status,
         outcome=str(result.outcome),
         active=result.membership_active,
         mailing_list=mailing_list,
         token=token,
+        **notes,
     )
 
 
@@ -491,8 +508,25 @@ def preferences_page(token: str) -> Any:
 # --------------------------------------------------------------------------- errors
 
 
+def _confirm_again() -> Any | None:
+    """The confirm page again, with a fresh CSRF token, for a button press whose session
+    was lost between the page and the press (a browser restarted, the link opened in
+    another profile); None for a token that confirms nothing (its 404 follows)."""
+    token = (request.view_args or {}).get("token", "")
+    state = confirm_state(db_session(), token)
+    db_session().rollback()
+    if state.outcome == ConfirmOutcome.UNKNOWN:
+        return None
+    return _confirm_answer(token, state, 400, press_again=True)
+
+
 def _reader_error(error: Any) -> Any:
     code = getattr(error, "code", 500) or 500
+    if isinstance(error, CSRFError) and request.endpoint == "reader.confirm_page":
+        page = _confirm_again()
+        if page is not None:
+            return page
+        code = 404
     if _wants_json():
         message = (
             _("Too many requests. Please wait a while and try again.")

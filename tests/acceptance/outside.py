@@ -12,7 +12,9 @@ could not notice the code breaking them.
 from __future__ import annotations
 
 import email
+import html
 import html.parser
+import http.cookiejar
 import json
 import os
 import re
@@ -297,6 +299,37 @@ def post_form(url: str, fields: Mapping[str, str]) -> int:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+class Browser:
+    """A reader's browser, reduced to what a form needs: a cookie jar and redirects."""
+
+    def __init__(self) -> None:
+        jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def get(self, url: str) -> tuple[int, str]:
+        """The status and the page of a GET."""
+        return self._open(urllib.request.Request(url))
+
+    def submit(
+        self, url: str, page: str, fields: Mapping[str, str] | None = None
+    ) -> tuple[int, str]:
+        """POST the first form of ``page`` (fetched from ``url``) with its hidden fields,
+        as pressing its button does."""
+        form = re.search(r"<form[^>]*action=\"([^\"]+)\"(.*?)</form>", page, re.S)
+        assert form, f"no form on {url}"
+        hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+        data = urllib.parse.urlencode({**hidden, **(fields or {})}).encode()
+        target = urllib.parse.urljoin(url, html.unescape(form.group(1)))
+        return self._open(urllib.request.Request(target, data=data, method="POST"))
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, str]:
+        try:
+            with self.opener.open(request, timeout=20) as resp:
+                return int(resp.status), resp.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------- the relay

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from service.net import free_port
 from tests.acceptance.outside import (
     DEMO_ISSUE,
+    Browser,
     Received,
     addressed_to,
     counting_relay,
@@ -177,6 +178,18 @@ def _every_link(tmp_path: Path, relay_port: int, port: int, record: bytes, redis
         rendered = Received("", [first], eml.read_bytes())
         problems += _check_links(rendered, base, outside_ok)
         assert problems == []
+
+        # Following the confirmation link (above, as a mail scanner does) confirmed nobody:
+        # the page still offers its button, and pressing it in a fresh browser confirms.
+        (confirmation,) = kinds["confirmation"]
+        links = links_of(confirmation.message).all_http()
+        (confirm_url,) = {u for u in links if "/confirm/" in u}
+        reader = Browser()
+        status, page = reader.get(confirm_url + "?lang=en")
+        assert status == 200 and "Confirm my subscription" in page, page
+        status, done = reader.submit(confirm_url, page)
+        assert status == 200 and "Subscription confirmed" in done, done
+        assert "already been used" in reader.get(confirm_url)[1]
 
         # The archive's feed (published when the campaign started) links here too.
         feed = urllib.request.urlopen(f"{base}/archive/feed.xml", timeout=10).read().decode()

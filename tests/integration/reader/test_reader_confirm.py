@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from email.message import EmailMessage
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,7 +47,8 @@ def _membership(session: Session, list_id: int) -> Membership:
     return membership
 
 
-def test_the_confirmation_mail_arrives_and_its_link_activates_the_membership_once(
+def test_the_confirmation_mail_arrives_and_its_button_activates_the_membership_once(
+    app: Flask,
     client: FlaskClient,
     session: Session,
     quarterly: MailingList,
@@ -68,17 +70,78 @@ def test_the_confirmation_mail_arrives_and_its_link_activates_the_membership_onc
     assert html is not None and "确认订阅" in html.get_content()
     token = _link(msg)
 
-    first = client.get(f"/confirm/{token}")
-    assert first.status_code == 200
-    assert first.headers["Referrer-Policy"] == "same-origin"
+    # A mail scanner fetches the link (HEAD, then GET): nothing is confirmed.
+    assert client.head(f"/confirm/{token}").status_code == 200
+    scanned = client.get(f"/confirm/{token}")
+    assert scanned.status_code == 200
+    assert scanned.headers["Referrer-Policy"] == "same-origin"
+    assert "会刊季刊" in scanned.get_data(as_text=True)
+    assert _membership(session, quarterly.id).status == "unconfirmed"
+    assert session.scalar(select(SubscriberToken.used_at)) is None
+
+    # The reader opens the link in a fresh browser and presses the button.
+    reader = app.test_client()
+    first = reader.post(
+        f"/confirm/{token}", data={"csrf_token": csrf_token(reader, f"/confirm/{token}")}
+    )
+    assert first.status_code == 200 and "Location" not in first.headers
     assert _membership(session, quarterly.id).status == "active"
     assert session.scalar(select(Consent).where(Consent.action == "confirm")) is not None
 
-    again = client.get(f"/confirm/{token}?lang=en")
+    again = reader.get(f"/confirm/{token}?lang=en")
     assert again.status_code == 200
     body = again.get_data(as_text=True)
     assert "already been used" in body and "already confirmed" in body
     assert session.scalar(select(SubscriberToken.used_at)) is not None
+
+
+def test_a_get_of_the_confirmation_link_shows_the_list_and_a_button_and_confirms_nothing(
+    client: FlaskClient, session: Session, quarterly: MailingList
+) -> None:
+    client.post("/subscribe/quarterly", data={"email": "scanned@example.org"})
+    token = session.scalar(select(SubscriberToken.token))
+    for _ in range(3):
+        assert client.head(f"/confirm/{token}").status_code == 200
+        page = client.get(f"/confirm/{token}?lang=en")
+        assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "会刊季刊" in html and "Confirm my subscription" in html
+    assert f'<form method="post" action="/confirm/{token}">' in html
+    assert _membership(session, quarterly.id).status == "unconfirmed"
+    assert session.scalar(select(SubscriberToken.used_at)) is None
+    assert session.scalar(select(Consent).where(Consent.action == "confirm")) is None
+
+
+def test_the_confirm_button_needs_the_pages_csrf_token_and_offers_itself_again_without_it(
+    app: Flask, session: Session, quarterly: MailingList
+) -> None:
+    app.test_client().post("/subscribe/quarterly", data={"email": "forged@example.org"})
+    token = session.scalar(select(SubscriberToken.token))
+    stranger = app.test_client(use_cookies=False)
+    refused = stranger.post(f"/confirm/{token}?lang=en", data={"confirm": "1"})
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert "press the button once more" in html and 'name="csrf_token"' in html
+    assert _membership(session, quarterly.id).status == "unconfirmed"
+
+    # The page just shown set the session its token belongs to: pressing again works.
+    reader = app.test_client()
+    page = reader.post(f"/confirm/{token}", data={"confirm": "1"})
+    again = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert again is not None
+    done = reader.post(f"/confirm/{token}", data={"csrf_token": again.group(1)})
+    assert done.status_code == 200
+    assert _membership(session, quarterly.id).status == "active"
+
+
+def test_an_unknown_or_mangled_confirmation_link_gets_the_friendly_404_on_get_and_post(
+    client: FlaskClient, session: Session, quarterly: MailingList
+) -> None:
+    for path in ("/confirm/nope", "/confirm/a%00b", "/confirm/" + "x" * 40):
+        assert client.get(path).status_code == 404
+        token = csrf_token(client)
+        resp = client.post(path, data={"csrf_token": token})
+        assert resp.status_code == 404 and "<html" in resp.get_data(as_text=True)
 
 
 def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
@@ -100,6 +163,10 @@ def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
     page = client.get(f"/confirm/{old}?lang=en")
     assert page.status_code == 200
     assert "expired" in page.get_data(as_text=True)
+    pressed = client.post(
+        f"/confirm/{old}", data={"csrf_token": csrf_token(client, f"/confirm/{old}")}
+    )
+    assert pressed.status_code == 200 and "expired" in pressed.get_data(as_text=True)
     assert _membership(session, quarterly.id).status == "unconfirmed"
 
     resent = client.post(
@@ -112,6 +179,11 @@ def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
     assert new != old
     assert client.get(f"/confirm/{old}").status_code == 404  # replaced by the new one
     assert client.get(f"/confirm/{new}").status_code == 200
+    assert _membership(session, quarterly.id).status == "unconfirmed"
+    pressed = client.post(
+        f"/confirm/{new}", data={"csrf_token": csrf_token(client, f"/confirm/{new}")}
+    )
+    assert pressed.status_code == 200
     assert _membership(session, quarterly.id).status == "active"
     sub = session.scalar(select(Subscriber))
     assert sub is not None and sub.status == "enabled"

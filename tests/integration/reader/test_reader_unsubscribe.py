@@ -143,6 +143,7 @@ def test_forged_or_mangled_tokens_get_the_friendly_404_on_every_token_url(
             ("GET", f"/preferences/{token}"),
             ("POST", f"/preferences/{token}"),
             ("GET", f"/confirm/{token}"),
+            ("POST", f"/confirm/{token}"),
             ("POST", f"/confirm/{token}/resend"),
         ):
             resp = client.open(path, method=method, data=ONE_CLICK)
