@@ -66,7 +66,7 @@ def main() -> None:
         upgrade(settings.database_url)
         app = create_app(settings=settings)
         with get_db(app).transaction() as session:
-            quarterly = MailingList(slug="quarterly", name="季刊", double_opt_in=True)
+            quarterly = MailingList(slug="quarterly", name="季刊", double_opt_in=True, public=True)
             session.add(quarterly)
             session.flush()
             subs = [

@@ -28,24 +28,60 @@ def list_group() -> None:
 @click.option("--name", required=True, help="The list's name, as readers see it.")
 @click.option("--description", default="", help="What the list is for.")
 @click.option(
+    "--public",
+    is_flag=True,
+    help="Offer the list on /subscribe and in the embed snippet (lists are private unless "
+    "this is given: members come only from imports and staff).",
+)
+@click.option(
     "--double-opt-in/--single-opt-in",
     default=True,
     show_default=True,
-    help="Whether new sign-ups must confirm by email.",
+    help="Whether new sign-ups must confirm by email. A public list is double opt-in "
+    "unless --reason says why not.",
+)
+@click.option(
+    "--reason",
+    default="",
+    help="Why a public list is single opt-in (kept in the audit log); required with "
+    "--public --single-opt-in.",
 )
 @json_option
-def list_add(slug: str, name: str, description: str, double_opt_in: bool, as_json: bool) -> None:
-    """Add a mailing list."""
+def list_add(
+    slug: str,
+    name: str,
+    description: str,
+    public: bool,
+    double_opt_in: bool,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Add a mailing list (private unless --public)."""
+    from functools import partial
+
     from service.subscribers.lists import ListError, create_list
 
+    make = partial(create_list, public=public, reason=reason)
     try:
-        row = with_session(create_list, slug, name, description, double_opt_in)
+        row = with_session(make, slug, name, description, double_opt_in)
     except ListError as exc:
+        if exc.code == "list.override_needs_reason":
+            raise click.UsageError(
+                "--single-opt-in on a --public list needs --reason: anyone could put any "
+                "address on it at once (the reason is kept in the audit log)"
+            ) from exc
         raise click.ClickException(str(exc)) from exc
     emit(
         as_json,
-        {"id": row.id, "slug": row.slug, "name": row.name, "double_opt_in": row.double_opt_in},
-        f"list {row.slug} ({row.name}) added, id {row.id}",
+        {
+            "id": row.id,
+            "slug": row.slug,
+            "name": row.name,
+            "double_opt_in": row.double_opt_in,
+            "public": row.public,
+        },
+        f"list {row.slug} ({row.name}) added, id {row.id}, "
+        + ("public" if row.public else "private"),
     )
 
 

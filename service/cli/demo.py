@@ -24,6 +24,8 @@ DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "dldta-2026-q1.md"
 DEMO_ISSUE_SLUG = "dldta-2026-q1"
 DEMO_LIST_SLUG = "members"
 DEMO_LIST_NAME = "会员单位"
+# Migration 0010 recognises the demo list by its slug and this text (keep them in step).
+DEMO_LIST_DESCRIPTION = "大连市数字贸易协会会员单位联系人（演示数据）"
 DEMO_SUBSCRIBERS = [
     ("wang.li@example.org", "王立", "大连金慧融智科技股份有限公司"),
     ("zhang.min@example.org", "张敏", "信华信技术股份有限公司"),
@@ -59,7 +61,10 @@ def load_demo(session: Session) -> DemoResult:
         mailing_list = MailingList(
             slug=DEMO_LIST_SLUG,
             name=DEMO_LIST_NAME,
-            description="大连市数字贸易协会会员单位联系人（演示数据）",
+            description=DEMO_LIST_DESCRIPTION,
+            # Public and double opt-in, so the demo's sign-up page works as a real one.
+            public=True,
+            double_opt_in=True,
         )
         session.add(mailing_list)
     session.flush()

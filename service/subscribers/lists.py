@@ -1,4 +1,10 @@
-"""Mailing lists: create, rename, describe, archive, and their member counts."""
+"""Mailing lists: create, rename, describe, archive, and their member counts.
+
+A list is private unless staff make it public (offered on /subscribe and in the embed
+snippet). A public list is double opt-in: anyone can type any address into a public form,
+so a single opt-in public list would put third parties on it at once. An admin may still
+override that, with a stated reason, which goes into the audit log.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,14 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.audit import audit
 from service.errors import DomainError
 from service.model import MailingList, Membership, utcnow
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 NAME_MAX = 200
+REASON_MAX = 500
+OVERRIDE_ACTION = "list.single_opt_in"
 
 
 class ListError(DomainError, ValueError):
@@ -30,10 +39,24 @@ def _check_name(name: str) -> str:
 
 
 def create_list(
-    session: Session, slug: str, name: str, description: str = "", double_opt_in: bool = True
+    session: Session,
+    slug: str,
+    name: str,
+    description: str = "",
+    double_opt_in: bool = True,
+    *,
+    public: bool = False,
+    reason: str = "",
+    may_override: bool = True,
+    user_id: int | None = None,
+    ip: str | None = None,
 ) -> MailingList:
     """Add a list. ``slug`` is lower-case letters, digits, ``-`` and ``_`` (it appears in
-    URLs and on the command line) and must be new."""
+    URLs and on the command line) and must be new.
+
+    A public single opt-in list needs ``reason`` and ``may_override`` (the caller is an
+    admin, or the operator at the command line); the override is audited.
+    """
     slug = (slug or "").strip().lower()
     if not SLUG_PATTERN.fullmatch(slug):
         raise ListError(
@@ -45,27 +68,88 @@ def create_list(
         raise ListError(
             "list.slug_taken", "a list with the slug %(slug)r already exists", slug=slug
         )
+    override = _override_reason(public, double_opt_in, reason, may_override, already=False)
     row = MailingList(
         slug=slug,
         name=_check_name(name),
         description=(description or "").strip(),
         double_opt_in=double_opt_in,
+        public=public,
     )
     session.add(row)
     session.flush()
+    _audit_override(session, row, override, user_id, ip)
     return row
 
 
 def update_list(
-    session: Session, list_id: int, name: str, description: str, double_opt_in: bool
+    session: Session,
+    list_id: int,
+    name: str,
+    description: str,
+    double_opt_in: bool,
+    *,
+    public: bool | None = None,
+    reason: str = "",
+    may_override: bool = True,
+    user_id: int | None = None,
+    ip: str | None = None,
 ) -> MailingList:
-    """Rename or describe a list, or change its double opt-in setting."""
+    """Rename or describe a list, change its double opt-in setting, or make it public or
+    private (``public=None`` leaves that as it is).
+
+    Making a public list single opt-in (or a single opt-in list public) is an override:
+    it needs ``reason`` and ``may_override``, and is audited. A list that already has its
+    override keeps it without a new reason.
+    """
     row = get_list(session, list_id)
+    public = row.public if public is None else public
+    already = row.public and not row.double_opt_in
+    override = _override_reason(public, double_opt_in, reason, may_override, already)
     row.name = _check_name(name)
     row.description = (description or "").strip()
     row.double_opt_in = double_opt_in
+    row.public = public
     session.flush()
+    _audit_override(session, row, override, user_id, ip)
     return row
+
+
+def is_override(public: bool, double_opt_in: bool) -> bool:
+    """Whether these settings are the audited exception: a public single opt-in list."""
+    return public and not double_opt_in
+
+
+def _override_reason(
+    public: bool, double_opt_in: bool, reason: str, may_override: bool, already: bool
+) -> str | None:
+    """The reason to audit when a change makes a public list single opt-in, else None;
+    ``ListError`` when such a change lacks its reason or the caller may not make it."""
+    if not is_override(public, double_opt_in) or already:
+        return None
+    if not may_override:
+        raise ListError(
+            "list.override_needs_admin",
+            "only an admin may make a public list single opt-in",
+        )
+    text = " ".join((reason or "").split())
+    if not text:
+        raise ListError(
+            "list.override_needs_reason",
+            "a public list is double opt-in; give the reason to make it single opt-in",
+        )
+    if len(text) > REASON_MAX:
+        raise ListError(
+            "list.reason_too_long", "the reason is longer than %(max)s characters", max=REASON_MAX
+        )
+    return text
+
+
+def _audit_override(
+    session: Session, row: MailingList, reason: str | None, user_id: int | None, ip: str | None
+) -> None:
+    if reason is not None:
+        audit(session, user_id, OVERRIDE_ACTION, "list", row.id, ip, slug=row.slug, reason=reason)
 
 
 def set_archived(session: Session, list_id: int, archived: bool) -> MailingList:

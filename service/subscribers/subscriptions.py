@@ -201,24 +201,47 @@ def clean_language(value: str | None) -> str:
 
 
 def public_lists(session: Session) -> list[MailingList]:
-    """Lists a reader may subscribe to on the public pages (every list not archived)."""
+    """Lists a stranger may subscribe to on the public pages: public and not archived."""
     return list(
         session.scalars(
-            select(MailingList).where(MailingList.archived_at.is_(None)).order_by(MailingList.id)
+            select(MailingList)
+            .where(MailingList.public.is_(True), MailingList.archived_at.is_(None))
+            .order_by(MailingList.id)
         )
     )
 
 
 def public_list_by_slug(session: Session, slug: str) -> MailingList:
-    """The open list with this slug, or ``ListUnavailable``."""
+    """The public, open list with this slug, or ``ListUnavailable`` (a private list is
+    answered like one that does not exist: its slug tells a stranger nothing)."""
     if not _SLUG_SHAPE.match(slug or ""):
         raise ListUnavailable(slug)
     found = session.scalar(
-        select(MailingList).where(MailingList.slug == slug, MailingList.archived_at.is_(None))
+        select(MailingList).where(
+            MailingList.slug == slug,
+            MailingList.public.is_(True),
+            MailingList.archived_at.is_(None),
+        )
     )
     if found is None:
         raise ListUnavailable(slug)
     return found
+
+
+def preference_lists(session: Session, subscriber_id: int) -> list[MailingList]:
+    """The lists a reader's preferences page shows: the public ones (to join or leave)
+    and the private ones they are on (to leave), none archived."""
+    on = current_list_ids(session, subscriber_id)
+    return list(
+        session.scalars(
+            select(MailingList)
+            .where(
+                MailingList.archived_at.is_(None),
+                MailingList.public.is_(True) | MailingList.id.in_(on),
+            )
+            .order_by(MailingList.id)
+        )
+    )
 
 
 # --------------------------------------------------------------------------- subscribe
@@ -573,10 +596,11 @@ def update_preferences(
     source: str = "preferences",
     unsubscribe_all: bool = False,
 ) -> PreferencesResult:
-    """Apply the preferences page: the public lists to be on, name and language.
+    """Apply the preferences page: the lists to be on, name and language.
 
     Lists are joined directly as active: the preferences link reached the reader's own
-    mailbox, which is what double opt-in proves. Lists that are not public are left alone.
+    mailbox, which is what double opt-in proves. Public lists can be joined or left; a
+    private list can only be left (it is shown only while the reader is on it).
     An address suppressed because its owner unsubscribed from everything is released
     when the owner picks lists again here (their own re-consent); any other suppression
     (bounce, complaint, manual, erasure) refuses new lists. Raises
@@ -594,9 +618,10 @@ def update_preferences(
 
     profile_changed = (subscriber.name, subscriber.language) != (clean_name, lang)
     subscriber.name, subscriber.language = clean_name, lang
-    open_ids = {m.id for m in public_lists(session)}
-    wanted = set(list_ids) & open_ids
-    current = current_list_ids(session, subscriber_id) & open_ids
+    shown = {m.id for m in preference_lists(session, subscriber_id)}
+    wanted = set(list_ids) & shown
+    current = current_list_ids(session, subscriber_id) & shown
+    # Only public lists can be joined here; a private one shown is one the reader is on.
     to_add, to_remove = wanted - current, current - wanted
     refused: set[int] = set()
     if to_add and not _may_rejoin(session, subscriber, evidence):

@@ -89,13 +89,24 @@ def list_create() -> Any:
             request.form.get("name", ""),
             request.form.get("description", ""),
             double_opt_in=bool(request.form.get("double_opt_in")),
+            **_audience_choice(),
         )
     except list_domain.ListError as exc:
         flash_error(exc)
         return redirect(url_for("audience.lists"))
     from service.accounts.audit import audit
 
-    audit(session, current_user_id(), "list.create", "list", row.id, _ip(), slug=row.slug)
+    audit(
+        session,
+        current_user_id(),
+        "list.create",
+        "list",
+        row.id,
+        _ip(),
+        slug=row.slug,
+        public=row.public,
+        double_opt_in=row.double_opt_in,
+    )
     session.commit()
     flash(_("List %(name)s added.", name=row.name), "info")
     return redirect(url_for("audience.list_edit", list_id=row.id))
@@ -104,7 +115,7 @@ def list_create() -> Any:
 @bp.route("/lists/<int:list_id>", methods=["GET", "POST"])
 @require_role("editor")
 def list_edit(list_id: int) -> Any:
-    """One list: rename, describe, double opt-in, archive; its counts."""
+    """One list: rename, describe, public or private, double opt-in, archive; its counts."""
     session = db_session()
     try:
         row = list_domain.get_list(session, list_id)
@@ -124,16 +135,40 @@ def list_edit(list_id: int) -> Any:
                     request.form.get("name", ""),
                     request.form.get("description", ""),
                     bool(request.form.get("double_opt_in")),
+                    **_audience_choice(),
                 )
         except list_domain.ListError as exc:
+            session.rollback()
             flash_error(exc)
             return redirect(url_for("audience.list_edit", list_id=list_id))
-        audit(session, current_user_id(), "list.edit", "list", list_id, _ip())
+        audit(
+            session,
+            current_user_id(),
+            "list.edit",
+            "list",
+            list_id,
+            _ip(),
+            public=row.public,
+            double_opt_in=row.double_opt_in,
+        )
         session.commit()
         flash(_("Saved."), "info")
         return redirect(url_for("audience.list_edit", list_id=list_id))
     counts = list_domain.member_counts(session, list_id).get(list_id, {})
     return _page("list.html", lst=row, counts=counts)
+
+
+def _audience_choice() -> dict[str, Any]:
+    """The list form's public/private choice and the override fields, for the domain."""
+    from service.web.roles import has_role
+
+    return {
+        "public": bool(request.form.get("public")),
+        "reason": request.form.get("opt_in_reason", ""),
+        "may_override": has_role("admin"),
+        "user_id": current_user_id(),
+        "ip": _ip(),
+    }
 
 
 def _require_editor() -> None:

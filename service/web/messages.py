@@ -97,6 +97,14 @@ MESSAGES: dict[str, LazyString] = {
     ),
     "list.slug_taken": _l("A list with the slug “%(slug)s” already exists."),
     "list.missing": _l("There is no list %(list_id)s."),
+    "list.override_needs_admin": _l(
+        "Only an admin can make a public list single opt-in. Nothing was changed."
+    ),
+    "list.override_needs_reason": _l(
+        "A public list is double opt-in. To make it single opt-in, give the reason (it is "
+        "kept in the audit log). Nothing was changed."
+    ),
+    "list.reason_too_long": _l("The reason is longer than %(max)s characters."),
     "profile.erased": _l("This subscriber was erased; there is nothing to edit."),
     "bulk.unknown_action": _l("Unknown action “%(action)s”."),
     "bulk.no_list": _l("Choose a list for this action."),

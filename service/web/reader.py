@@ -51,6 +51,7 @@ from service.subscribers.subscriptions import (
     current_list_ids,
     embed_snippet,
     find_confirm_token,
+    preference_lists,
     public_list_by_slug,
     public_lists,
     renew_confirmation,
@@ -465,7 +466,7 @@ csrf.exempt(preferences_request)
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences_page(token: str) -> Any:
-    """Which public lists, name, language; or leave everything (CSRF-protected POST)."""
+    """Which lists, name, language; or leave everything (CSRF-protected POST)."""
     (subscriber_id,) = _read(tokens.PREFERENCES, token, 1)
     if subscriber_id == TEST_SUBSCRIBER_ID:
         return _test_link_page()
@@ -496,7 +497,7 @@ def preferences_page(token: str) -> Any:
         "preferences.html",
         400 if error else 200,
         subscriber=subscriber,
-        lists=public_lists(database),
+        lists=preference_lists(database, subscriber_id),
         on=current_list_ids(database, subscriber_id),
         saved=saved,
         error=error,

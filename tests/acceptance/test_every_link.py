@@ -121,7 +121,7 @@ def _every_link(tmp_path: Path, relay_port: int, port: int, record: bytes, redis
     with counting_relay(relay_port) as inbox, tidings_up(env, port, "--no-demo") as up:
         base = up.base
         assert f"Public URL: {base}" in up.banner, up.banner
-        tidings(env, "list", "add", "readers", "--name", "读者")
+        tidings(env, "list", "add", "readers", "--name", "读者", "--public")
         tidings(env, "subscriber", "import", str(members), "--list", "readers")
         issue = tidings_json(env, "issue", "import", str(DEMO_ISSUE))
         # The issue is not published: starting the campaign must publish its archive page,

@@ -126,3 +126,46 @@ def test_0008_fills_the_content_hash_of_issues_imported_before_it(empty_database
     finally:
         engine.dispose()
     assert hashes == {1: hashlib.sha256(original).hexdigest(), 2: None}
+
+
+def test_0010_makes_existing_lists_private_except_the_demo_list_and_downgrades(
+    empty_database: str,
+) -> None:
+    from alembic import command
+
+    from service.cli.demo import DEMO_LIST_DESCRIPTION, DEMO_LIST_SLUG
+
+    upgrade(empty_database, "0009")
+    lists = sa.table(
+        "lists",
+        sa.column("id", sa.Integer()),
+        sa.column("slug", sa.String()),
+        sa.column("name", sa.String()),
+        sa.column("description", sa.Text()),
+        sa.column("double_opt_in", sa.Boolean()),
+        sa.column("created_at", UTCDateTime()),
+    )
+    row = {"name": "L", "double_opt_in": True, "created_at": utcnow()}
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                lists.insert(),
+                [
+                    {**row, "id": 1, "slug": DEMO_LIST_SLUG, "description": DEMO_LIST_DESCRIPTION},
+                    {**row, "id": 2, "slug": DEMO_LIST_SLUG + "-real", "description": ""},
+                    # Only slug and text together name the demo list; either alone is private.
+                    {**row, "id": 3, "slug": "board", "description": DEMO_LIST_DESCRIPTION},
+                ],
+            )
+        upgrade(empty_database)
+        with engine.connect() as conn:
+            public = dict(conn.execute(text("SELECT id, public FROM lists")).all())
+        command.downgrade(alembic_config(empty_database), "0009")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("lists")}
+            kept = conn.execute(text("SELECT count(*) FROM lists")).scalar()
+    finally:
+        engine.dispose()
+    assert {k: bool(v) for k, v in public.items()} == {1: True, 2: False, 3: False}
+    assert "public" not in columns and kept == 3

@@ -68,6 +68,7 @@ def authenticate(scope: str, minimum_role: str) -> User:
             f"this needs the {minimum_role} role; the token's user is {user.role}",
         )
     g.api_user_id = user.id
+    g.api_user_role = user.role
     g.api_token_id = token.id
     return user
 
@@ -76,3 +77,9 @@ def api_user_id() -> int | None:
     """The id of the authenticated user (for the audit log)."""
     value = g.get("api_user_id")
     return int(value) if value is not None else None
+
+
+def api_user_role() -> str | None:
+    """The role of the authenticated user (for a check finer than the operation's)."""
+    value = g.get("api_user_role")
+    return str(value) if value is not None else None

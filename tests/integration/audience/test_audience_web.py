@@ -329,9 +329,11 @@ def test_a_bulk_action_on_a_whole_filter_runs_in_the_real_worker(
     )  # needs "I mean every subscriber"
 
 
-def test_the_list_page_shows_the_sign_up_link_and_an_embeddable_form(
-    logged_in: FlaskClient, members: MailingList
+def test_the_list_page_of_a_public_list_shows_the_sign_up_link_and_an_embeddable_form(
+    logged_in: FlaskClient, session: Session, members: MailingList
 ) -> None:
+    members.public = True
+    session.commit()
     page = logged_in.get(f"/lists/{members.id}").get_data(as_text=True)
     assert f"/subscribe/{members.slug}" in page
     # The snippet is shown as text to copy, escaped, and posts to the public form.

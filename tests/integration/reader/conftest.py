@@ -27,7 +27,7 @@ def fresh_limits(app: Flask) -> Iterator[None]:
 def quarterly(session: Session) -> MailingList:
     """A public list with double opt-in."""
     row = MailingList(
-        slug="quarterly", name="会刊季刊", description="每季度一期", double_opt_in=True
+        slug="quarterly", name="会刊季刊", description="每季度一期", double_opt_in=True, public=True
     )
     session.add(row)
     session.commit()
@@ -36,8 +36,10 @@ def quarterly(session: Session) -> MailingList:
 
 @pytest.fixture
 def events_list(session: Session) -> MailingList:
-    """A public list without double opt-in."""
-    row = MailingList(slug="events", name="Events", description="", double_opt_in=False)
+    """A public list without double opt-in (an admin's audited override)."""
+    row = MailingList(
+        slug="events", name="Events", description="", double_opt_in=False, public=True
+    )
     session.add(row)
     session.commit()
     return row

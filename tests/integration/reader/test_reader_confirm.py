@@ -118,7 +118,9 @@ def test_the_confirm_button_needs_the_pages_csrf_token_and_offers_itself_again_w
     app.test_client().post("/subscribe/quarterly", data={"email": "forged@example.org"})
     token = session.scalar(select(SubscriberToken.token))
     stranger = app.test_client(use_cookies=False)
-    refused = stranger.post(f"/confirm/{token}?lang=en", data={"confirm": "1"})
+    refused = stranger.post(
+        f"/confirm/{token}", data={"confirm": "1"}, headers={"Accept-Language": "en"}
+    )
     assert refused.status_code == 400
     html = refused.get_data(as_text=True)
     assert "press the button once more" in html and 'name="csrf_token"' in html

@@ -235,3 +235,15 @@ def test_the_embed_partial_shows_the_snippet_and_the_snippet_form_subscribes(
     )
     assert resp.status_code == 200
     assert [s.email for s in _subscribers(session)] == ["embed@example.org"]
+
+
+def test_the_demo_list_is_public_and_double_opt_in_so_its_sign_up_page_works(
+    client: FlaskClient, session: Session
+) -> None:
+    from service.cli.demo import DEMO_LIST_SLUG, load_demo
+
+    load_demo(session)
+    session.commit()
+    assert client.get(f"/subscribe/{DEMO_LIST_SLUG}").status_code == 200
+    resp = client.post(f"/subscribe/{DEMO_LIST_SLUG}", json={"email": "newcomer@example.org"})
+    assert resp.status_code == 200 and resp.get_json()["code"] == "confirmation_sent"
