@@ -2,6 +2,12 @@
 
 A one-button mail (``service.mail.transactional``) in the subscriber's language, sent
 through the one outbound path (``service.mail.outbound``: DKIM, relays, throttle).
+
+It goes to an address nobody has confirmed yet, typed by anyone into a public form, so
+nothing else from that form may reach it: no name in To: or in the greeting, no
+organisation. Only staff-written text (the list's name, the sender) and fixed strings
+do; otherwise the form would relay a stranger's words to any address. The name is kept
+and used in list mail once the address is confirmed.
 """
 
 from __future__ import annotations
@@ -36,8 +42,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "subject": "请确认订阅《{list}》",
         "preheader": "点击链接确认订阅，{hours} 小时内有效。",
-        "greeting": "您好，{name}！",
-        "greeting_anonymous": "您好！",
+        "greeting": "您好！",
         "body": "有人（希望是您本人）用此邮箱地址订阅了{sender}的《{list}》。"
         "请点击下面的按钮确认订阅：",
         "button": "确认订阅",
@@ -48,8 +53,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "subject": "Please confirm your subscription to {list}",
         "preheader": "Click the link to confirm; it is valid for {hours} hours.",
-        "greeting": "Hello {name},",
-        "greeting_anonymous": "Hello,",
+        "greeting": "Hello,",
         "body": "Someone (hopefully you) subscribed this address to {list} from {sender}. "
         "Please confirm with the button below:",
         "button": "Confirm my subscription",
@@ -61,23 +65,17 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def confirmation_strings(
-    language: str, *, list_name: str, name: str, sender: str
-) -> dict[str, str]:
-    """The confirmation's strings in ``language``, formatted (the greeting by name)."""
+def confirmation_strings(language: str, *, list_name: str, sender: str) -> dict[str, str]:
+    """The confirmation's strings in ``language``, formatted (staff-written values only)."""
     raw = STRINGS[clean_language(language)]
-    values = {"list": list_name, "sender": sender, "hours": CONFIRM_TOKEN_HOURS, "name": name}
-    strings = {key: text.format(**values) for key, text in raw.items()}
-    if not name:
-        strings["greeting"] = strings["greeting_anonymous"]
-    return strings
+    values = {"list": list_name, "sender": sender, "hours": CONFIRM_TOKEN_HOURS}
+    return {key: text.format(**values) for key, text in raw.items()}
 
 
 def build_confirmation(
     settings: Settings,
     *,
     to_email: str,
-    to_name: str,
     language: str,
     list_name: str,
     confirm_url: str,
@@ -85,15 +83,15 @@ def build_confirmation(
 ) -> ReadyMail:
     """The confirmation message for one subscriber, ready for the outbound path.
 
-    Raises ``HeaderInjectionError`` (a ValueError) for CR/LF in a name, ``ValueError``
-    for a malformed address.
+    Takes no name on purpose (see the module docstring): To: is the bare address.
+    Raises ``ValueError`` for a malformed address.
     """
     sender = settings.from_name or settings.from_addr
-    strings = confirmation_strings(language, list_name=list_name, name=to_name, sender=sender)
+    strings = confirmation_strings(language, list_name=list_name, sender=sender)
     return build_button_mail(
         settings,
         to_email=to_email,
-        to_name=to_name,
+        to_name="",
         strings=strings,
         lang=clean_language(language),
         button_url=confirm_url,
@@ -132,7 +130,6 @@ def send_confirmation(
     mail = build_confirmation(
         settings,
         to_email=subscriber.email,
-        to_name=subscriber.name,
         language=subscriber.language,
         list_name=mailing_list.name,
         confirm_url=f"{settings.base_url}/confirm/{token.token}",

@@ -19,7 +19,7 @@ from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
 from service.mail.transactional import build_button_mail
 from service.model import Subscriber, SubscriberStatus
-from service.subscribers.subscriptions import clean_language
+from service.subscribers.subscriptions import address_confirmed, clean_language
 from service.subscribers.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
@@ -84,13 +84,16 @@ def send_preferences_link(session: Session, settings: Settings, subscriber_id: i
         return "suppressed"
     lang = clean_language(subscriber.language)
     sender = settings.from_name or settings.from_addr
-    strings = {k: v.format(sender=sender, name=subscriber.name) for k, v in STRINGS[lang].items()}
-    if not subscriber.name:
+    # A stranger may have typed this name with the address on the public form: it is
+    # used only once the address is confirmed (see confirmation.py).
+    name = subscriber.name if address_confirmed(session, subscriber_id) else ""
+    strings = {k: v.format(sender=sender, name=name) for k, v in STRINGS[lang].items()}
+    if not name:
         strings["greeting"] = strings["greeting_anonymous"]
     mail = build_button_mail(
         settings,
         to_email=subscriber.email,
-        to_name=subscriber.name,
+        to_name=name,
         strings=strings,
         lang=lang,
         button_url=preferences_url(settings, subscriber_id),

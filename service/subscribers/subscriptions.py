@@ -585,6 +585,24 @@ def current_list_ids(session: Session, subscriber_id: int) -> set[int]:
     )
 
 
+def address_confirmed(session: Session, subscriber_id: int) -> bool:
+    """Whether the address has shown it wants our mail: a membership that is active or
+    was confirmed once (the confirm button, an import, staff). Until then, nothing typed
+    into a public form (the name, the organisation) may reach that address's mail."""
+    return (
+        session.scalar(
+            select(Membership.list_id)
+            .where(
+                Membership.subscriber_id == subscriber_id,
+                (Membership.status == MembershipStatus.ACTIVE)
+                | Membership.confirmed_at.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def update_preferences(
     session: Session,
     subscriber_id: int,

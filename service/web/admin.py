@@ -19,7 +19,7 @@ from service.model import Campaign, Issue, MailingList, Subscriber
 from service.ops.health import run_checks
 from service.ops.metrics import last_errors, queue_state
 from service.web.app import get_db
-from service.web.context import db_session, settings
+from service.web.context import confirmation_cap, db_session, settings
 from service.web.roles import require_role, staff_blueprint
 
 bp = staff_blueprint("admin", __name__)
@@ -54,7 +54,8 @@ def arrived_elsewhere(request_url: str, base_url: str) -> str | None:
 @bp.route("/")
 @require_role("viewer")
 def dashboard() -> Any:
-    """State of the parts (database, Redis, worker, beat, SMTP) and a few counts."""
+    """State of the parts (database, Redis, worker, beat, SMTP), a few counts, and this
+    hour's confirmation mails (let through and held back by the cap)."""
     session = db_session()
     counts = {
         "issues": session.scalar(select(func.count(Issue.id))),
@@ -71,6 +72,7 @@ def dashboard() -> Any:
         counts=counts,
         cfg=settings(),
         queues=queue_state(settings().redis_url),
+        confirmations=confirmation_cap().counts(),
         errors=last_errors(session),
     )
 

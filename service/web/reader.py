@@ -16,7 +16,6 @@ that matter (STANDARDS §1.5, §7):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any, cast
 
@@ -61,7 +60,7 @@ from service.subscribers.subscriptions import (
 )
 from service.subscribers.unsubscribe_links import lists_named, read_unsubscribe_token
 from service.web import LOCALES
-from service.web.context import db_session, settings
+from service.web.context import confirmation_cap, db_session, install_prefix, settings
 from service.web.extensions import csrf, limiter
 from service.web.messages import describe
 
@@ -105,10 +104,7 @@ def _init_limiter(state: BlueprintSetupState) -> None:
     if redis_url.startswith("unix://"):
         redis_url = "redis+" + redis_url  # the `limits` spelling of a Redis socket
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url)
-    # Two installations on one Redis (a newcomer's beside a colleague's) keep apart
-    # counts: the prefix names this one by a hash of its secret key.
-    install = hashlib.sha256(app.config["TIDINGS"].secret_key.encode()).hexdigest()[:12]
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"tidings:{install}")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", install_prefix(app.config["TIDINGS"]))
     # A Redis hiccup must not turn the public pages into 500s.
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
@@ -263,11 +259,42 @@ def subscribe_page(slug: str | None = None) -> Any:
     except ListUnavailable:
         abort(404)
     db_session().commit()
-    _enqueue_confirmation(result)
+    if not _confirmation_let_through(chosen, result):
+        return _try_later(chosen)
     return _subscribe_answer(chosen)
 
 
 csrf.exempt(subscribe_page)  # other sites post to it (embedded form, fetch)
+
+
+def _confirmation_let_through(chosen: MailingList, result: SubscribeResult) -> bool:
+    """Queue the confirmation mail if the hourly cap lets it through; False when the
+    reader must be asked to try later (the sign-up stays, unconfirmed, without a mail).
+
+    A sign-up that needs no mail (already on the list, suppressed) gets the same answer
+    as one whose mail was held back, so the answer still tells nothing about the address.
+    """
+    if not chosen.double_opt_in:
+        return True
+    cap = confirmation_cap()
+    if result.confirm_token is None:
+        return cap.has_room(_ip())
+    if not cap.take(_ip()):
+        log.info("confirmation mail for list %s held back by the hourly cap", chosen.slug)
+        return False
+    _enqueue_confirmation(result)
+    return True
+
+
+def _try_later(chosen: MailingList) -> Any:
+    """The answer to a sign-up whose confirmation mail the cap held back: 429, with the
+    seconds to the next hour, and nothing about why."""
+    retry = {"Retry-After": str(confirmation_cap().seconds_left())}
+    message = _("We cannot send the confirmation email right now. Please try again later.")
+    if _wants_json():
+        body = {"ok": False, "code": "try_later", "list": chosen.slug, "message": message}
+        return jsonify(body), 429, retry
+    return render_template("reader/subscribed.html", chosen=chosen, code="try_later"), 429, retry
 
 
 def _choose_list(lists: list[MailingList], slug: str | None) -> MailingList | None:
@@ -350,6 +377,10 @@ def resend_confirmation(token: str) -> Any:
         if find_confirm_token(db_session(), token) is None:
             abort(404)
         return _page("confirm.html", outcome="nothing_to_resend", active=True, token=token)
+    if not confirmation_cap().take(_ip()):
+        db_session().rollback()  # the old link stays as it was; they can press again later
+        retry = {"Retry-After": str(confirmation_cap().seconds_left())}
+        return render_template("reader/confirm.html", outcome="try_later", token=token), 429, retry
     db_session().commit()
     _enqueue_confirmation(result)
     mailing_list = db_session().get(MailingList, result.list_id)

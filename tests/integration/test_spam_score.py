@@ -88,7 +88,6 @@ def test_the_confirmation_mail_scores_at_most_zero(settings: Settings, tmp_path:
     mail = build_confirmation(
         settings.with_overrides(base_url=BASE_URL),
         to_email="wang.li@example.org",
-        to_name="王立",
         language="zh-CN",
         list_name="会员单位",
         confirm_url=f"{BASE_URL}/confirm/AbC_123-xyz",

@@ -11,14 +11,18 @@ from sqlalchemy.orm import Session
 from service import tokens
 from service.config import Settings
 from service.model import MailingList, Membership, Subscriber
+from service.web.context import confirmation_cap
 from service.web.extensions import limiter
 
 
 @pytest.fixture(autouse=True)
 def fresh_limits(app: Flask) -> Iterator[None]:
-    """Every test starts with empty rate-limit counters in the real Redis."""
+    """Every test starts with empty rate-limit counters and confirmation-mail counts in
+    the real Redis."""
     limiter._storage_dead = False  # a test that killed Redis must not leak its fallback
     limiter.reset()
+    with app.app_context():
+        confirmation_cap().clear()
     yield
     limiter._storage_dead = False
 
