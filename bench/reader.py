@@ -7,7 +7,8 @@ database, and times, median and 95th percentile per request:
 - ``POST /unsubscribe/<token>`` with ``List-Unsubscribe=One-Click`` (the RFC 8058 path:
   token check, synchronous write, commit), each on a different subscriber;
 - ``POST /subscribe/<slug>`` on a double opt-in list (rate-limit checks in Redis, insert,
-  token, consent row, commit, Celery enqueue), each from a different IP and address;
+  token, consent row, commit, the confirmation cap, Celery enqueue), each from a different
+  IP and address;
 - ``GET /unsubscribe/<token>`` (the confirmation page).
 """
 
@@ -21,14 +22,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _timed(runs: int, call: Callable[[int], int]) -> tuple[float, float]:
+def _timed(
+    runs: int, call: Callable[[int], int], before: Callable[[], None] = lambda: None
+) -> tuple[float, float]:
     samples = []
     for i in range(runs):
+        before()  # untimed
         start = time.perf_counter()
         status = call(i)
         samples.append((time.perf_counter() - start) * 1000)
@@ -36,6 +41,13 @@ def _timed(runs: int, call: Callable[[int], int]) -> tuple[float, float]:
             raise SystemExit(f"request {i} answered {status}")
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def _clear_cap(app: Any) -> None:
+    from service.web.context import confirmation_cap
+
+    with app.app_context():
+        confirmation_cap().clear()
 
 
 def main() -> None:
@@ -101,6 +113,9 @@ def main() -> None:
                         environ_base={"REMOTE_ADDR": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"},
                     ).status_code
                 ),
+                # More sign-ups than the hourly cap on confirmation mails lets through:
+                # each starts from an empty hour (the cap's check itself is still timed).
+                before=lambda: _clear_cap(app),
             ),
         }
         print(f"{args.runs} requests each, SQLite, bundled Redis")
