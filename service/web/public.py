@@ -50,6 +50,12 @@ def set_language(code: str) -> Any:
         abort(404)
     session["lang"] = code
     back = request.referrer or ""
-    parts = urlsplit(back)
-    same_site = parts.netloc in ("", request.host)
-    return redirect(back if back and same_site else url_for("admin.dashboard"))
+    return redirect(back if back and _same_site(back) else url_for("admin.dashboard"))
+
+
+def _same_site(url: str) -> bool:
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # "http://[::1" and the like: nowhere to go back to
+        return False
+    return netloc in ("", request.host)
