@@ -752,3 +752,19 @@ def test_a_webhook_body_declared_too_large_is_refused_unread(
     )
     assert resp.status_code == 413
     assert body.tell() == 0  # not a byte read
+
+
+def test_a_link_token_with_a_non_ascii_character_is_not_found_and_the_pixel_still_a_gif(
+    fuzz_app: Flask, seeded: Seeded
+) -> None:
+    client = fuzz_app.test_client()
+    for path, token in (
+        ("unsubscribe", seeded.unsubscribe),
+        ("preferences", seeded.preferences),
+        ("c", seeded.click),
+    ):
+        damaged = quote(token[:-1] + "é")
+        assert client.get(f"/{path}/{damaged}").status_code == 404, path
+    pixel = client.get(f"/o/{quote(seeded.open[:-1] + 'é')}")
+    assert (pixel.status_code, pixel.mimetype) == (200, "image/gif")
+    assert client.post(f"/unsubscribe/{quote(seeded.unsubscribe + 'é')}").status_code == 404
