@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 
 from service.fast_hmac import hmac_sha256
 
 MAC_BYTES = 10  # 80 bits: unguessable, and 16 base32 characters
 MAX_TOKEN_LENGTH = 32
+MAX_ID = 2**63 - 1  # the largest BIGINT: ids are database keys
 SEPARATOR = "."
 
 
@@ -71,19 +73,26 @@ def make_token(secret: str | bytes, purpose: str, *ids: int) -> str:
 
 
 def read_token(secret: str | bytes, purpose: str, token: str, count: int) -> tuple[int, ...] | None:
-    """The ``count`` ids inside a valid token, or None for a forged or mangled one."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    """The ``count`` ids inside a valid token, or None for a forged or mangled one (any
+    string at all: non-ASCII, control characters, overlong)."""
+    # The shape first: int() also reads "-1", " 1", "1_0" and non-ASCII digits, and
+    # compare_digest raises on a str with non-ASCII characters.
+    if not token or len(token) > MAX_TOKEN_LENGTH or not _shape(count).match(token):
         return None
     parts = token.lower().split(SEPARATOR)
-    if len(parts) != count + 1:
-        return None
-    try:
-        ids = tuple(int(p, 36) for p in parts[:-1])
-    except ValueError:
-        return None
+    ids = tuple(int(p, 36) for p in parts[:-1])
+    if any(i > MAX_ID for i in ids):
+        return None  # no row has such an id, and the database would refuse the number
     if not hmac.compare_digest(parts[-1], _mac(secret, purpose, ids)):
         return None
     return ids
+
+
+@functools.lru_cache(maxsize=8)
+def _shape(count: int) -> re.Pattern[str]:
+    # ``count`` base-36 ids, then the base-32 MAC; either case (clients change it).
+    ids = rf"[0-9a-z]+{re.escape(SEPARATOR)}" * count
+    return re.compile(rf"{ids}[{B32_DIGITS}]+\Z", re.ASCII | re.IGNORECASE)
 
 
 # The purposes used across the service, in one place.

@@ -79,7 +79,7 @@ def set_password(session: Session, user: User, password: str) -> None:
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this address and password, or None."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    user = user_by_email(session, email)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -129,5 +129,8 @@ def create_api_token(
 
 
 def user_by_email(session: Session, email: str) -> User | None:
-    """The user with this address, if any."""
-    return session.scalar(select(User).where(User.email == normalise_email(email)))
+    """The user with this address, if any (None for any string no address can be)."""
+    address = normalise_email(email)
+    if "\x00" in address:  # stored by no one, and PostgreSQL refuses it even in a query
+        return None
+    return session.scalar(select(User).where(User.email == address))

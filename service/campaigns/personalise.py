@@ -103,11 +103,13 @@ class CampaignContext:
         return self.builder.message_id_for(delivery_id, self.campaign_id, self.secret)
 
     def mail_from(self, delivery_id: int) -> str:
-        """MAIL FROM: the VERP address when TIDINGS_BOUNCE_DOMAIN is set, else From."""
-        bounce = self.settings.extra.get("TIDINGS_BOUNCE_DOMAIN")
-        if bounce:
-            return verp_address(delivery_id, self.secret, self.settings.bounce_domain)
-        return self.builder.parts.from_addr
+        """MAIL FROM: the delivery's VERP address at the bounce domain.
+
+        Always VERP, also with TIDINGS_BOUNCE_DOMAIN unset (the bounce domain is then the
+        From domain, as the README says): a bounce to it names its delivery even when the
+        returned message carries none of our headers.
+        """
+        return verp_address(delivery_id, self.secret, self.settings.bounce_domain)
 
 
 def _list_id(session: Session, list_ids: Sequence[int], from_addr: str) -> ListId:

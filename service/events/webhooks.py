@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +74,10 @@ MAILGUN_TOKEN_TTL_SECONDS = 2 * MAILGUN_MAX_AGE_SECONDS
 MAILGUN_TOKEN_KEY = "tidings:webhooks:mailgun-token:"
 SENDGRID_MAX_AGE_SECONDS = 600
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# What a provider's strings may be once stored: events.provider_event_id is VARCHAR(200);
+# a longer id is kept as its hash (still unique, still the same on a retry).
+MAX_EVENT_ID = 200
+MAX_STORED_TEXT = 2000
 
 Fetch = Callable[[str], bytes]
 
@@ -116,8 +120,19 @@ def _kind(severity: Severity) -> str | None:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep is no JSON either
         raise Unverified(400, "body is not JSON") from exc
+
+
+# Providers' payloads are read defensively: a field of an unexpected type (a provider's
+# format change, or a stranger's guess) reads as absent instead of failing the request,
+# which the provider would then retry for days.
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 # --------------------------------------------------------------------------- Amazon SES / SNS
@@ -150,9 +165,13 @@ class CertCache:
 
 def check_sns_url(url: str) -> None:
     """Only ``https://sns.<region>.amazonaws.com/…`` may be fetched (no SSRF, no forgery)."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not SNS_HOST.match(parts.hostname or "") or parts.port:
-        raise Unverified(403, f"refused SNS URL {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is no number
+    except ValueError as exc:
+        raise Unverified(403, f"refused SNS URL {url[:200]!r}") from exc
+    if parts.scheme != "https" or not SNS_HOST.match(parts.hostname or "") or port:
+        raise Unverified(403, f"refused SNS URL {url[:200]!r}")
 
 
 def https_get(url: str) -> bytes:
@@ -208,19 +227,18 @@ def verify_sns(message: dict[str, Any], certs: CertCache, topic_arns: list[str])
 def ses_events(notification: dict[str, Any]) -> list[WebhookEvent]:
     """Bounce and complaint notifications of SES (``notificationType`` or ``eventType``)."""
     kind = notification.get("notificationType") or notification.get("eventType")
-    mail = notification.get("mail") or {}
+    mail = _obj(notification.get("mail"))
+    headers = [_obj(h) for h in _items(mail.get("headers"))]
     message_ids = [
-        str(h.get("value", ""))
-        for h in mail.get("headers") or []
-        if str(h.get("name", "")).lower() == "message-id"
+        str(h.get("value", "")) for h in headers if str(h.get("name", "")).lower() == "message-id"
     ]
-    common = (mail.get("commonHeaders") or {}).get("messageId")
+    common = _obj(mail.get("commonHeaders")).get("messageId")
     if common:
         message_ids.append(str(common))
     if kind == "Bounce":
-        return _ses_bounces(notification.get("bounce") or {}, message_ids)
+        return _ses_bounces(_obj(notification.get("bounce")), message_ids)
     if kind == "Complaint":
-        complaint = notification.get("complaint") or {}
+        complaint = _obj(notification.get("complaint"))
         return [
             WebhookEvent(
                 Signal(
@@ -232,7 +250,7 @@ def ses_events(notification: dict[str, Any]) -> list[WebhookEvent]:
                 str(r.get("emailAddress", "")),
                 message_ids,
             )
-            for r in complaint.get("complainedRecipients") or []
+            for r in map(_obj, _items(complaint.get("complainedRecipients")))
         ]
     return []  # Delivery, Send, Open, ...: we track those ourselves
 
@@ -241,7 +259,7 @@ def _ses_bounces(bounce: dict[str, Any], message_ids: list[str]) -> list[Webhook
     bounce_type = bounce.get("bounceType")
     sub_type = bounce.get("bounceSubType", "")
     out = []
-    for r in bounce.get("bouncedRecipients") or []:
+    for r in map(_obj, _items(bounce.get("bouncedRecipients"))):
         status = str(r.get("status") or "")
         diagnostic = str(r.get("diagnosticCode") or "")
         severity = classify(status, str(r.get("action") or "failed"), diagnostic)
@@ -281,7 +299,10 @@ def handle_ses(
     if message.get("Type") == "SubscriptionConfirmation":
         url = str(message.get("SubscribeURL", ""))
         check_sns_url(url)
-        confirm(url)
+        try:
+            confirm(url)
+        except Exception as exc:  # SNS unreachable or saying no: a 4xx, the topic unconfirmed
+            raise Unverified(403, f"could not confirm the SNS subscription: {exc}") from exc
         return []
     if message.get("Type") != "Notification":
         return []
@@ -379,26 +400,30 @@ def sendgrid_events(payload: Any) -> list[WebhookEvent]:
 
 
 def verify_mailgun(
-    signature: dict[str, Any],
+    signature: Any,
     signing_key: str,
     seen_token: Callable[[str], bool],
     now: float | None = None,
 ) -> None:
     """HMAC-SHA256(key, timestamp + token), fresh timestamp, token never seen before.
 
+    ``signature`` is the payload's "signature" object (anything else is refused);
     ``seen_token(token)`` records the token and says whether it was already there.
     """
+    if not isinstance(signature, dict):
+        raise Unverified(401, "missing Mailgun signature")
     timestamp = str(signature.get("timestamp", ""))
     token = str(signature.get("token", ""))
     given = str(signature.get("signature", ""))
     if not (timestamp and token and given):
         raise Unverified(401, "missing Mailgun signature")
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.hexdigest(), given.lower()):
+    # On bytes: compare_digest raises on a str with non-ASCII characters.
+    if not hmac.compare_digest(expected.hexdigest().encode(), given.lower().encode()):
         raise Unverified(403, "bad Mailgun signature")
     try:
         age = abs((now or time.time()) - int(float(timestamp)))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # "nan", "inf"
         raise Unverified(403, "bad Mailgun timestamp") from exc
     if age > MAILGUN_MAX_AGE_SECONDS:
         raise Unverified(403, "stale Mailgun timestamp")
@@ -408,9 +433,9 @@ def verify_mailgun(
 
 def mailgun_events(payload: dict[str, Any]) -> list[WebhookEvent]:
     """failed (permanent/temporary), complained and unsubscribed events."""
-    data = payload.get("event-data") or {}
+    data = _obj(payload.get("event-data"))
     event = data.get("event")
-    status_block = data.get("delivery-status") or {}
+    status_block = _obj(data.get("delivery-status"))
     code = str(status_block.get("code") or "")
     diagnostic = str(status_block.get("message") or status_block.get("description") or "")
     kind: str | None
@@ -426,7 +451,7 @@ def mailgun_events(payload: dict[str, Any]) -> list[WebhookEvent]:
         kind = "unsubscribe"
     else:
         return []
-    headers = (data.get("message") or {}).get("headers") or {}
+    headers = _obj(_obj(data.get("message")).get("headers"))
     message_id = str(headers.get("message-id") or "")
     ids = [message_id if message_id.startswith("<") else f"<{message_id}>"] if message_id else []
     return [
@@ -454,7 +479,7 @@ def verify_basic_auth(authorization: str, username: str, password: str) -> None:
         raise Unverified(401, "missing basic auth")
     try:
         user, _, given = base64.b64decode(authorization[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, or non-ASCII text
         raise Unverified(401, "unreadable basic auth") from exc
     ok_user = hmac.compare_digest(user.encode(), username.encode())
     ok_pass = hmac.compare_digest(given.encode(), password.encode())
@@ -518,13 +543,45 @@ def _iso(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
+def _text(value: str, limit: int = MAX_STORED_TEXT) -> str:
+    # What PostgreSQL text can hold: no NUL, no lone surrogates (JSON "\ud800" makes one).
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")[:limit]
+
+
+def _event_id(value: str) -> str:
+    cleaned = _text(value, limit=len(value))
+    if len(cleaned) <= MAX_EVENT_ID:
+        return cleaned
+    return "sha256:" + hashlib.sha256(cleaned.encode("utf-8")).hexdigest()
+
+
+def _detail_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _text(value if isinstance(value, str) else json.dumps(value, default=str))
+
+
+def _storable(event: WebhookEvent) -> WebhookEvent:
+    # Every string made fit for the database: a provider's odd value (a NUL, a lone
+    # surrogate, an overlong id, an object where text belongs) must not fail the request,
+    # which the provider would then retry for days.
+    signal = replace(
+        event.signal,
+        provider_event_id=_event_id(event.signal.provider_event_id),
+        status=_text(event.signal.status),
+        diagnostic=_text(event.signal.diagnostic),
+        detail={str(k): _detail_value(v) for k, v in event.signal.detail.items()},
+    )
+    return WebhookEvent(signal, _text(event.email), [_text(m) for m in event.message_ids])
+
+
 def apply_events(session: Any, settings: Any, events: list[WebhookEvent]) -> list[Any]:
     """Match each event to a delivery and apply it (a repeat is a named no-op)."""
     from service.events.inbound import delivery_for
     from service.events.policy import apply_signal
 
     outcomes = []
-    for event in events:
+    for event in map(_storable, events):
         delivery = delivery_for(session, settings, event.message_ids, event.email)
         outcomes.append(apply_signal(session, delivery, event.signal))
     return outcomes

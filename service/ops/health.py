@@ -1,9 +1,16 @@
-"""Health checks shown on the dashboard and answered at ``GET /healthz``."""
+"""Health checks shown on the dashboard and answered at ``GET /healthz``.
+
+A round of checks is kept for a while per process (`HealthCache`): ``/healthz`` is
+public, and each round opens an SMTP session on the relay, asks Redis and the database;
+a stranger polling it must not make us do that on every call.
+"""
 
 from __future__ import annotations
 
 import smtplib
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +23,12 @@ from service.db import Database
 WORKER_KEY_PREFIX = "tidings:worker:"
 BEAT_KEY = "tidings:beat"
 CHECK_TIMEOUT_SECONDS = 2.0
+# How long one round of checks answers /healthz and the dashboard; the SMTP probe (a
+# session on the relay) runs at most once per this many seconds per process.
+HEALTH_CACHE_SECONDS = 20.0
+# A round with a failing check is looked at again sooner, so a service that is starting
+# (worker and beat not reported yet) turns green soon; the SMTP probe keeps its own pace.
+DEGRADED_RECHECK_SECONDS = 2.0
 
 
 def N_(message: str) -> str:  # the name Babel's extractor knows
@@ -140,20 +153,60 @@ def check_smtp(settings: Settings) -> Check:
         return Check(False, failed, {"target": target.display, "error": str(exc)})
 
 
-def run_checks(settings: Settings, db: Database) -> dict[str, Check]:
-    """Every check, by name."""
+def run_checks(settings: Settings, db: Database, smtp: Check | None = None) -> dict[str, Check]:
+    """Every check, by name (``smtp``: a recent result of `check_smtp` to use instead)."""
     return {
         "database": check_database(db),
         "redis": check_redis(settings.redis_url),
         "worker": check_workers(settings.redis_url),
         "beat": check_beat(settings.redis_url),
-        "smtp": check_smtp(settings),
+        "smtp": smtp or check_smtp(settings),
     }
 
 
+class HealthCache:
+    """The last round of checks of one process, reused while it is fresh (thread-safe:
+    callers arriving during a round wait for it instead of starting their own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._round: tuple[float, dict[str, Check]] | None = None
+        self._smtp: tuple[float, Check] | None = None
+
+    def checks(self, settings: Settings, db: Database) -> dict[str, Check]:
+        """Every check by name: the last round while fresh, else a new one."""
+        with self._lock:
+            if self._round is not None and self._fresh(*self._round):
+                return dict(self._round[1])
+            checks = run_checks(settings, db, smtp=self._smtp_check(settings))
+            self._round = (self._clock(), checks)
+            return dict(checks)
+
+    def _fresh(self, at: float, checks: dict[str, Check]) -> bool:
+        ttl = HEALTH_CACHE_SECONDS if overall_status(checks) == "ok" else DEGRADED_RECHECK_SECONDS
+        return self._clock() - at < ttl
+
+    def _smtp_check(self, settings: Settings) -> Check:
+        if self._smtp is None or self._clock() - self._smtp[0] >= HEALTH_CACHE_SECONDS:
+            self._smtp = (self._clock(), check_smtp(settings))
+        return self._smtp[1]
+
+
+def overall_status(checks: dict[str, Check]) -> str:
+    """ "ok" when every check passed, else "degraded"."""
+    return "ok" if all(c.ok for c in checks.values()) else "degraded"
+
+
+def as_status(checks: dict[str, Check]) -> dict[str, Any]:
+    """The ``/healthz`` body for anyone: the overall status only (no versions, hosts or
+    names of parts, which tell a stranger what to attack)."""
+    return {"status": overall_status(checks)}
+
+
 def as_json(checks: dict[str, Check]) -> dict[str, Any]:
-    """The ``/healthz`` body: overall status plus each check."""
+    """The ``/healthz`` body for staff and this machine: overall status plus each check."""
     return {
-        "status": "ok" if all(c.ok for c in checks.values()) else "degraded",
+        **as_status(checks),
         "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
     }

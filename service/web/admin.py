@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from flask import (
     Response,
     abort,
-    current_app,
     render_template,
     request,
 )
@@ -16,10 +15,9 @@ from sqlalchemy import func, select
 
 from service.mail.capture import CaptureStore
 from service.model import Campaign, Issue, MailingList, Subscriber
-from service.ops.health import run_checks
 from service.ops.metrics import last_errors, queue_state
-from service.web.app import get_db
 from service.web.context import confirmation_cap, db_session, settings
+from service.web.public import health_checks
 from service.web.roles import require_role, staff_blueprint
 
 bp = staff_blueprint("admin", __name__)
@@ -64,7 +62,7 @@ def dashboard() -> Any:
         "campaigns": session.scalar(select(func.count(Campaign.id))),
         "outbox": outbox_store().count(),
     }
-    checks = run_checks(settings(), get_db(current_app))
+    checks = health_checks()
     return render_template(
         "dashboard.html",
         checks=checks,

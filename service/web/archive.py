@@ -44,6 +44,8 @@ def index() -> Any:
     session = db_session()
     page = max(request.args.get("page", type=int) or 1, 1)
     total = session.scalar(select(func.count(Issue.id)).where(Issue.published_at.is_not(None))) or 0
+    if page > 1 and (page - 1) * PAGE_SIZE >= total:
+        abort(404)  # past the last page (and no huge OFFSET for the database to refuse)
     rows = session.scalars(
         _published()
         .order_by(Issue.published_at.desc(), Issue.id.desc())
@@ -120,6 +122,8 @@ def atom_feed(base: str, title: str, author: str, rows: Sequence[Issue]) -> byte
 @bp.route("/<slug>")
 def issue(slug: str) -> Any:
     """One published issue as a responsive web page (table of contents, article anchors)."""
+    if "\x00" in slug:
+        abort(404)  # no slug has one, and PostgreSQL refuses it even in a query
     session = db_session()
     row = session.scalar(_published().where(Issue.slug == slug))
     preview = row is None and _preview_allowed(slug)

@@ -7,19 +7,40 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, session, url_for
 
-from service.ops.health import as_json, run_checks
+from service.ops.health import Check, HealthCache, as_json, as_status
 from service.web import LOCALES
 from service.web.app import get_db
 from service.web.context import settings
+from service.web.insiders import from_this_machine, has_metrics_token
+from service.web.roles import has_role
 
 bp = Blueprint("public", __name__)
+HEALTH_CACHE_KEY = "tidings_health"
+
+
+def health_checks() -> dict[str, Check]:
+    """This process's recent round of health checks (`HealthCache`: the SMTP probe runs
+    at most once per ``HEALTH_CACHE_SECONDS`` however often anyone asks)."""
+    cache = current_app.extensions.setdefault(HEALTH_CACHE_KEY, HealthCache())
+    checks: dict[str, Check] = cache.checks(settings(), get_db(current_app))
+    return checks
+
+
+def _may_see_health_details() -> bool:
+    # Staff, and the machine itself (tidings up, deploy/healthcheck.py, a local scraper);
+    # or a monitor elsewhere that holds the metrics token.
+    return has_role("viewer") or from_this_machine() or has_metrics_token()
 
 
 @bp.route("/healthz")
 def healthz() -> Any:
-    """JSON with the same checks as the dashboard; 503 when any fails."""
-    body = as_json(run_checks(settings(), get_db(current_app)))
-    return jsonify(body), 200 if body["status"] == "ok" else 503
+    """The overall status (200 ok, 503 degraded); each check's line only for staff, this
+    machine or the metrics token."""
+    checks = health_checks()
+    body = as_json(checks) if _may_see_health_details() else as_status(checks)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if body["status"] == "ok" else 503
 
 
 @bp.route("/lang/<code>")
@@ -29,6 +50,12 @@ def set_language(code: str) -> Any:
         abort(404)
     session["lang"] = code
     back = request.referrer or ""
-    parts = urlsplit(back)
-    same_site = parts.netloc in ("", request.host)
-    return redirect(back if back and same_site else url_for("admin.dashboard"))
+    return redirect(back if back and _same_site(back) else url_for("admin.dashboard"))
+
+
+def _same_site(url: str) -> bool:
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # "http://[::1" and the like: nowhere to go back to
+        return False
+    return netloc in ("", request.host)

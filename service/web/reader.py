@@ -153,7 +153,10 @@ def _wants_json() -> bool:
 def _submitted() -> dict[str, str]:
     """The posted fields, from a form or a JSON object (anything else counts as empty)."""
     if request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nested too deep for the parser; silent covers ValueError only
+            return {}
         if not isinstance(data, dict):
             return {}
         return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | bool)}

@@ -47,7 +47,9 @@ def _mailgun_token_seen(token: str) -> bool:
 def _forget_mailgun_token(body: bytes) -> None:
     from service.events.tracking import redis_for
 
-    token = str(((hooks._json(body) or {}).get("signature") or {}).get("token", ""))
+    payload = hooks._json(body)
+    signature = payload.get("signature") if isinstance(payload, dict) else None
+    token = str(signature.get("token", "")) if isinstance(signature, dict) else ""
     redis_for(settings().redis_url).delete(hooks.MAILGUN_TOKEN_KEY + token[:200])
 
 
@@ -64,7 +66,7 @@ def _events(provider: str, config: dict[str, Any], body: bytes) -> list[hooks.We
         if not isinstance(payload, dict):
             raise hooks.Unverified(400, "body is not an object")
         hooks.verify_mailgun(
-            payload.get("signature") or {},
+            payload.get("signature"),
             str(config.get("signing_key") or ""),
             _mailgun_token_seen,
         )
@@ -84,6 +86,8 @@ def receive(provider: str) -> Any:
     """Verify, then apply the provider's events; 200 for a repeat, 4xx when unverified."""
     if provider not in hooks.PROVIDERS:
         abort(404)
+    # Refused before it is read (413), not after: a stranger's 64 MB body stays unread.
+    request.max_content_length = hooks.MAX_BODY_BYTES
     body = request.get_data(cache=False)
     if len(body) > hooks.MAX_BODY_BYTES:
         abort(413)

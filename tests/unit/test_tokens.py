@@ -37,6 +37,14 @@ def test_a_token_for_one_purpose_does_not_work_for_another() -> None:
         lambda t: "",
         lambda t: "zz.zz.zz",
         lambda t: "../../etc/passwd",
+        lambda t: t[:-1] + "é",  # compare_digest raises on non-ASCII str
+        lambda t: t + "\u200b",
+        lambda t: t[:-1] + "\u0430",  # a Cyrillic а
+        lambda t: t + "\x00",
+        lambda t: " " + t,
+        lambda t: "-" + t,
+        lambda t: "\u0665" + t,  # an Arabic-Indic digit, which int() reads
+        lambda t: t.replace(".", "_", 1),
     ],
 )
 def test_a_forged_or_mangled_token_is_refused(mangle) -> None:  # type: ignore[no-untyped-def]
@@ -73,3 +81,11 @@ def test_tokens_never_change_for_the_same_ids(secret, purpose, ids, expected) ->
     # characters (these were made by the first implementation: hmac.new + base64.b32encode).
     assert make_token(secret, purpose, *ids) == expected
     assert read_token(secret, purpose, expected, len(ids)) == ids
+
+
+def test_a_token_whose_ids_do_not_fit_a_database_key_is_refused() -> None:
+    # Minted here with the real key: even a well-signed token must not reach a query
+    # with a number the database cannot hold.
+    token = make_token(SECRET, OPEN, 2**64)
+    assert read_token(SECRET, OPEN, token, 1) is None
+    assert read_token(SECRET, OPEN, make_token(SECRET, OPEN, 2**63 - 1), 1) == (2**63 - 1,)

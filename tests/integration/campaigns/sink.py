@@ -13,7 +13,8 @@ Behaviours, all switchable while it runs:
 * ``drop_clients()``: close every client connection from the sink's end, as a relay
   drops a quiet client.
 
-Only messages answered 250 are counted (``received``: recipient → Message-IDs).
+Only messages answered 250 are counted (``received``: recipient → Message-IDs;
+``mail_from``: recipient → the MAIL FROM addresses they came with).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SinkState:
     servers: list[Any] = field(default_factory=list)  # the SMTP session of each connection
     smtputf8: bool = True
     received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    mail_from: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     raw: dict[str, bytes] = field(default_factory=dict)
     keep_raw: bool = False
     refused_mail: int = 0
@@ -115,6 +117,7 @@ class SinkHandler:
                 drop = False
                 match = _MESSAGE_ID.search(data)
                 self.state.received[rcpt].append(match.group(1).decode() if match else "")
+                self.state.mail_from[rcpt].append(envelope.mail_from or "")
                 if self.state.keep_raw:
                     self.state.raw[rcpt] = data
         if drop:

@@ -313,6 +313,28 @@ def test_mailgun_stale_timestamps_reused_tokens_and_bad_signatures_are_refused(
     assert not is_suppressed(session, "bounce@example.net")
 
 
+@pytest.mark.parametrize("signature", ["abc", ["a"], 7, None])
+def test_a_mailgun_post_whose_signature_is_no_object_is_refused_and_changes_nothing(
+    client, session, configured, signature
+):
+    body = json.dumps({"signature": signature, "event-data": MAILGUN_FAILED})
+    assert client.post("/webhooks/mailgun", data=body).status_code == 401
+    assert _events(session) == 0 and not is_suppressed(session, "bounce@example.net")
+
+
+def test_signed_mailgun_event_data_of_the_wrong_type_reads_as_absent(client, session, configured):
+    for data in ("a string", [MAILGUN_FAILED]):
+        resp = client.post("/webhooks/mailgun", data=_mailgun(data))  # type: ignore[arg-type]
+        assert resp.status_code == 200 and resp.get_json()["applied"] == 0
+    assert not is_suppressed(session, "bounce@example.net")
+    # A delivery-status that is no object: the failure still counts, without its code.
+    odd = client.post(
+        "/webhooks/mailgun", data=_mailgun({**MAILGUN_FAILED, "delivery-status": "x"})
+    )
+    assert odd.status_code == 200 and odd.get_json()["applied"] == 1
+    assert is_suppressed(session, "bounce@example.net")
+
+
 def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
