@@ -5,18 +5,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.sessions import end_all_sessions
 from service.errors import DomainError
 from service.model import ApiToken, Role, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 API_TOKEN_PREFIX = "tdg_"
 GENERATED_PASSWORD_BYTES = 12
+# What a token may do, by the name people use (the CLI's ``--scope``) and as stored: a
+# read-only token may only GET, a send token may also change things and start campaigns.
+TOKEN_SCOPES = {"read": "read", "send": "read write"}
 
 _hasher = PasswordHasher()
 # Verifying against this when the account does not exist keeps the timing of a failed
@@ -74,7 +79,7 @@ def set_password(session: Session, user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise short_password()
     user.password_hash = hash_password(password)
-    user.session_version += 1
+    end_all_sessions(session, user)
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -116,16 +121,48 @@ def hash_token(secret: str) -> str:
 
 
 def create_api_token(
-    session: Session, user: User, name: str = "", scopes: str = "read write"
+    session: Session,
+    user: User,
+    name: str = "",
+    scopes: str = "read write",
+    expires_at: datetime | None = None,
 ) -> NewToken:
-    """Make an API token for ``user``; the secret is returned once."""
+    """Make an API token for ``user`` (working until ``expires_at`` when given, which must
+    lie ahead); the secret is returned once."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise AccountError("account.expiry_passed", "the expiry date must lie in the future")
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=name, prefix=secret[:10], token_hash=hash_token(secret), scopes=scopes
+        user_id=user.id,
+        name=name,
+        prefix=secret[:10],
+        token_hash=hash_token(secret),
+        scopes=scopes,
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
     return NewToken(token=token, secret=secret)
+
+
+def expiry_after(day: date, zone: tzinfo) -> datetime:
+    """When a token that "expires on ``day``" stops: the token works through that day,
+    in the installation's time zone ``zone``, until the following midnight."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+
+
+def parse_expiry(text: str, zone: tzinfo) -> datetime | None:
+    """``expiry_after`` the ``YYYY-MM-DD`` date in ``text``; None for an empty text."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise AccountError(
+            "account.bad_expiry", "%(value)r is not a date like 2027-01-31", value=text[:40]
+        ) from exc
+    return expiry_after(day, zone)
 
 
 def user_by_email(session: Session, email: str) -> User | None:

@@ -78,16 +78,50 @@ def token() -> None:
 @token.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="What the token is for.")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "send"]),
+    default="send",
+    show_default=True,
+    help="read: GET only; send: read and write (make campaigns, start them, ...).",
+)
+@click.option(
+    "--expires",
+    metavar="YYYY-MM-DD",
+    default="",
+    help="The last day the token works (in TIDINGS_TIMEZONE); without it, until revoked.",
+)
 @json_option
-def token_add(email: str, name: str, as_json: bool) -> None:
+def token_add(email: str, name: str, scope: str, expires: str, as_json: bool) -> None:
     """Create an API token for a user and print it (shown once)."""
-    from service.accounts.users import create_api_token, user_by_email
+    from service.accounts.users import (
+        TOKEN_SCOPES,
+        AccountError,
+        create_api_token,
+        parse_expiry,
+        user_by_email,
+    )
+    from service.ops.staff import scopes_for
+
+    zone = load_settings().zone
 
     def make(session: Any) -> Any:
         account = user_by_email(session, email)
         if account is None:
             raise click.ClickException(f"no user {email}; add one with 'tidings user add'")
-        return create_api_token(session, account, name=name)
+        scopes = scopes_for(account, TOKEN_SCOPES[scope])
+        return create_api_token(
+            session, account, name=name, scopes=scopes, expires_at=parse_expiry(expires, zone)
+        )
 
-    new = with_session(make)
-    emit(as_json, {"id": new.token.id, "token": new.secret}, new.secret)
+    try:
+        new = with_session(make)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    payload = {
+        "id": new.token.id,
+        "token": new.secret,
+        "scope": "send" if "write" in new.token.scopes.split() else "read",
+        "expires_at": new.token.expires_at.isoformat() if new.token.expires_at else None,
+    }
+    emit(as_json, payload, new.secret)

@@ -5,7 +5,15 @@ Domains take their tables from here, never from each other; importing this packa
 the whole schema (Alembic, ``Database`` and the tests rely on that).
 """
 
-from service.model.accounts import ApiToken, AuditEntry, Role, Setting, User
+from service.model.accounts import (
+    ApiToken,
+    AuditEntry,
+    RecoveryCode,
+    Role,
+    Setting,
+    StaffSession,
+    User,
+)
 from service.model.base import Base, UTCDateTime, utcnow
 from service.model.campaigns import (
     Campaign,
@@ -49,8 +57,10 @@ __all__ = [
     "MailingList",
     "Membership",
     "MembershipStatus",
+    "RecoveryCode",
     "Role",
     "Setting",
+    "StaffSession",
     "Subscriber",
     "SubscriberStatus",
     "SubscriberToken",

@@ -1,4 +1,5 @@
-"""Tables of staff: users, API tokens, the audit log, and settings edited in the admin."""
+"""Tables of staff: users, their sessions and second factor, API tokens, the audit log, and
+settings edited in the admin."""
 
 from __future__ import annotations
 
@@ -35,6 +36,39 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Two-factor login (TOTP, RFC 6238). The shared secret (base32) is stored from the start
+    # of the setup; logins ask for a code only once ``totp_enabled_at`` is set, which the
+    # first code the authenticator app shows confirms.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The time step of the last code accepted: a code seen once is never taken again.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class StaffSession(Base):
+    """One logged-in browser. Its cookie carries a random key, this row the key's hash:
+    logging out deletes the row, so a copied cookie stops working with it."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the authenticator app (a lost phone), stored as
+    a hash; ``used_at`` is set the one time it is used."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiToken(Base):
@@ -51,6 +85,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # None: the token works until it is revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditEntry(Base):

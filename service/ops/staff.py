@@ -12,10 +12,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.sessions import end_all_sessions
+from service.accounts.users import TOKEN_SCOPES as SCOPES_BY_NAME
 from service.accounts.users import AccountError, bad_role, set_password
 from service.model import ApiToken, Role, User, utcnow
 
-TOKEN_SCOPES = ("read", "read write")
+# The scopes as stored, the read-only one first.
+TOKEN_SCOPES = tuple(SCOPES_BY_NAME.values())
 
 _hasher = PasswordHasher()
 
@@ -48,25 +51,30 @@ def _guard_last_admin(session: Session, user: User) -> None:
 
 
 def change_role(session: Session, user: User, role: str) -> None:
-    """Give ``user`` another role (admin, editor, viewer)."""
+    """Give ``user`` another role (admin, editor, viewer); their sessions end, so that
+    they log in again under the new one."""
     if role not in set(Role):
         raise bad_role()
+    if role == user.role:
+        return
     if role != Role.ADMIN:
         _guard_last_admin(session, user)
     user.role = role
+    end_sessions(session, user)
 
 
 def set_active(session: Session, user: User, active: bool) -> None:
     """Deactivate (their sessions end at once) or reactivate an account."""
     if not active:
         _guard_last_admin(session, user)
-        end_sessions(user)
+        end_sessions(session, user)
     user.active = active
 
 
-def end_sessions(user: User) -> None:
-    """Log ``user`` out everywhere: every session id carries the old version."""
-    user.session_version += 1
+def end_sessions(session: Session, user: User) -> None:
+    """Log ``user`` out everywhere: every session row goes, and every session id carries
+    the old version."""
+    end_all_sessions(session, user)
 
 
 def reset_password(session: Session, user: User, new_password: str) -> None:
@@ -74,12 +82,18 @@ def reset_password(session: Session, user: User, new_password: str) -> None:
     set_password(session, user, new_password)
 
 
-def change_own_password(session: Session, user: User, current: str, new_password: str) -> None:
-    """Change one's own password, proving the current one first."""
+def check_own_password(user: User, current: str) -> None:
+    """``AccountError`` unless ``current`` is ``user``'s password (asked again before a
+    change to one's own account)."""
     try:
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError) as exc:
         raise AccountError("account.wrong_password", "the current password is not right") from exc
+
+
+def change_own_password(session: Session, user: User, current: str, new_password: str) -> None:
+    """Change one's own password, proving the current one first."""
+    check_own_password(user, current)
     set_password(session, user, new_password)
 
 

@@ -208,6 +208,19 @@ MESSAGES: dict[str, LazyString] = {
     "account.wrong_password": _l("The current password is not right."),
     "account.bad_scopes": _l("The scopes must be one of %(scopes)s."),
     "account.no_token": _l("There is no such token."),
+    "account.expiry_passed": _l("The expiry date must lie in the future."),
+    "account.bad_expiry": _l("“%(value)s” is not a date like 2027-01-31."),
+    "two_factor.already_on": _l("Two-factor login is already on."),
+    "two_factor.not_started": _l("Make a key for your app first."),
+    "two_factor.wrong_code": _l(
+        "The code is not right. Type the code the app shows now (and check the phone's clock)."
+    ),
+    "two_factor.required_for_admins": _l(
+        "Admins must use two-factor login; an admin can stop requiring it first."
+    ),
+    "two_factor.set_up_yours_first": _l(
+        "Set up two-factor login for your own account before requiring it of admins."
+    ),
 }
 
 

@@ -12,6 +12,13 @@ from flask_login import current_user
 F = TypeVar("F", bound=Callable[..., Any])
 
 RANK = {"viewer": 1, "editor": 2, "admin": 3}
+# The pages an admin who must set up two-factor login may still open (everything else
+# sends them to the first of these).
+TWO_FACTOR_SETUP_ENDPOINTS = (
+    "users.two_factor",
+    "users.two_factor_start",
+    "users.two_factor_confirm",
+)
 
 
 def has_role(minimum: str) -> bool:
@@ -44,15 +51,21 @@ def current_user_id() -> int | None:
 
 def staff_blueprint(name: str, import_name: str, url_prefix: str | None = None) -> Any:
     """A blueprint whose every page needs a logged-in staff member (any role); add
-    ``@require_role(...)`` on views that need more."""
-    from flask import Blueprint
+    ``@require_role(...)`` on views that need more. An admin who must set up two-factor
+    login is sent to do that first."""
+    from flask import Blueprint, redirect, request, url_for
     from flask_login import login_required
 
     bp = Blueprint(name, import_name, url_prefix=url_prefix)
 
     @bp.before_request
     @login_required
-    def _require_login() -> None:
+    def _require_login() -> Any:
+        if (
+            getattr(current_user, "must_set_up_two_factor", False)
+            and request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS
+        ):
+            return redirect(url_for(TWO_FACTOR_SETUP_ENDPOINTS[0]))
         return None
 
     return bp

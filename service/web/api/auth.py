@@ -1,4 +1,5 @@
-"""Bearer-token authentication: hashed lookup, revocation, scopes and the user's role."""
+"""Bearer-token authentication: hashed lookup, revocation, expiry, scopes and the user's
+role."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def _touch(token: ApiToken) -> None:
 
 def authenticate(scope: str, minimum_role: str) -> User:
     """The user behind the request's bearer token, if it may do ``scope`` with at least
-    ``minimum_role``; ``ApiError`` 401 (no/bad/revoked token) or 403 (scope, role)."""
+    ``minimum_role``; ``ApiError`` 401 (no/bad/revoked/expired token) or 403 (scope: a
+    read-only token on anything but GET; role)."""
     secret = _bearer_secret()
     session = db_session()
     row = session.execute(
@@ -56,6 +58,13 @@ def authenticate(scope: str, minimum_role: str) -> User:
     token, user = row
     if token.revoked_at is not None:
         raise _unauthorized("the token was revoked")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise ApiError(
+            401,
+            "token_expired",
+            f"the token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC; make a new one "
+            "(tidings token add, or My account > API tokens)",
+        )
     if not user.active:
         raise _unauthorized("the token's user is deactivated")
     _touch(token)

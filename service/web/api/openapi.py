@@ -17,8 +17,8 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 # Every operation may answer with these (JSON errors with a stable code).
 ERROR_STATUSES = {
     400: "Bad input (malformed JSON, bad cursor, bad characters)",
-    401: "Missing, unknown or revoked bearer token",
-    403: "The token lacks the scope, or its user the role",
+    401: "Missing, unknown, revoked or expired bearer token",
+    403: "The token lacks the scope (read-only tokens may only GET), or its user the role",
     404: "Unknown id",
     409: "Conflicts with the current state",
     413: "Too large",

@@ -6,6 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from service.accounts.sessions import start_session
 from service.accounts.users import create_user
 from service.config import Settings
 from service.model import User
@@ -22,13 +23,15 @@ def make_staff(session: Session) -> dict[str, User]:
 
 
 def act_as(client: FlaskClient, session: Session, user: User | None) -> None:
-    """Put ``user`` into the client's session the way Flask-Login does after a login
-    (reading the current session version, which earlier actions may have bumped)."""
+    """Put ``user`` into the client's session the way a login does: a new server-side
+    session (on the current session version, which earlier actions may have bumped)."""
     with client.session_transaction() as cookie:
         cookie.clear()
         if user is not None:
             session.refresh(user)
-            cookie["_user_id"] = f"{user.id}:{user.session_version}"
+            sid = start_session(session, user, "127.0.0.1")
+            session.commit()
+            cookie["_user_id"] = str(sid)
             cookie["_fresh"] = True
 
 

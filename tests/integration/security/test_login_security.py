@@ -1,4 +1,5 @@
-"""Logging in: rate limits per address and per account, audit of failures, cookie flags."""
+"""Logging in: rate limits that stop a guesser without locking the real user out, audit of
+failures, cookie flags."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.model import AuditEntry
 from service.web.app import create_app, get_db
-from service.web.auth import SESSION_LIFETIME
+from service.web.auth import KNOWN_BROWSER_COOKIE, LOGIN_LIMIT_PER_ACCOUNT, SESSION_LIFETIME
 from service.web.extensions import limiter
 from tests.conftest import _empty_tables, csrf_token
 
 WRONG = "not the password at all"
+LIMIT_PER_ACCOUNT = int(LOGIN_LIMIT_PER_ACCOUNT.split("/")[0])
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +42,69 @@ def _attempt(client: FlaskClient, email: str, password: str, ip: str = "198.51.1
     return resp.status_code
 
 
-def test_an_account_is_locked_for_a_minute_after_five_failures_from_any_addresses(
-    client: FlaskClient, admin: dict[str, str]
+def test_a_guesser_at_one_address_is_refused_there_but_the_real_user_logs_in_elsewhere(
+    client: FlaskClient, admin: dict[str, str], app: Flask
 ) -> None:
-    codes = [_attempt(client, admin["email"], WRONG, ip=f"203.0.113.{i}") for i in range(5)]
-    assert codes == [401] * 5
-    # Even the right password waits now, from yet another address.
-    assert _attempt(client, admin["email"], admin["password"], ip="203.0.113.99") == 429
+    attacker = "203.0.113.66"
+    codes = [_attempt(client, admin["email"], WRONG, ip=attacker) for _ in range(12)]
+    assert codes == [401] * 5 + [429] * 7
+    # The guesser's address is refused even with the right password...
+    assert _attempt(client, admin["email"], admin["password"], ip=attacker) == 429
+    # ...while the real user, at their own address, is not slowed at all.
+    assert _attempt(app.test_client(), admin["email"], admin["password"], ip="198.51.100.20") == 302
+
+
+def test_the_refusals_at_one_address_count_for_that_account_only(
+    client: FlaskClient, admin: dict[str, str], session: Session
+) -> None:
+    from service.accounts.users import create_user
+
+    create_user(session, "bob@example.org", admin["password"], "editor")
+    session.commit()
+    for _ in range(5):
+        _attempt(client, admin["email"], WRONG, ip="203.0.113.67")
+    assert _attempt(client, admin["email"], admin["password"], ip="203.0.113.67") == 429
+    assert _attempt(client, "bob@example.org", admin["password"], ip="203.0.113.67") == 302
+
+
+def test_guessing_from_many_addresses_stops_new_browsers_but_never_one_that_logged_in_before(
+    app: Flask, admin: dict[str, str]
+) -> None:
+    own = app.test_client()  # the admin's own browser: logged in before, now logged out
+    assert _attempt(own, admin["email"], admin["password"], ip="198.51.100.30") == 302
+    own.post("/logout", data={"csrf_token": csrf_token(own, "/")})
+    botnet = app.test_client()
+    codes = [
+        _attempt(botnet, admin["email"], WRONG, ip=f"203.0.113.{100 + i}")
+        for i in range(LIMIT_PER_ACCOUNT)
+    ]
+    assert codes == [401] * LIMIT_PER_ACCOUNT
+    # The account has seen too many failures from everywhere: a browser that never logged
+    # into it waits, even with the right password...
+    assert _attempt(app.test_client(), admin["email"], admin["password"], "192.0.2.1") == 429
+    # ...but the admin's own browser, from anywhere, logs in.
+    assert _attempt(own, admin["email"], admin["password"], ip="192.0.2.2") == 302
+
+
+def test_a_forged_or_borrowed_known_browser_cookie_exempts_nobody(
+    app: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    for i in range(LIMIT_PER_ACCOUNT):
+        _attempt(client, admin["email"], WRONG, ip=f"198.51.100.{100 + i}")
+    forged = app.test_client()
+    forged.set_cookie(KNOWN_BROWSER_COOKIE, "WyJhYmMiXQ.forged.signature")
+    assert _attempt(forged, admin["email"], admin["password"], ip="192.0.2.3") == 429
+    # A browser known for another account is no help for this one.
+    other = app.test_client()
+    from service.accounts.users import create_user
+    from service.web.app import get_db
+
+    with get_db(app).session() as s:
+        create_user(s, "carol@example.org", admin["password"], "viewer")
+        s.commit()
+    assert _attempt(other, "carol@example.org", admin["password"], ip="192.0.2.4") == 302
+    other.post("/logout", data={"csrf_token": csrf_token(other, "/")})
+    assert _attempt(other, admin["email"], admin["password"], ip="192.0.2.4") == 429
 
 
 def test_an_address_is_slowed_after_ten_failures_across_accounts(
@@ -70,10 +128,12 @@ def test_the_rate_limit_page_is_the_login_form_with_a_friendly_message(
     client: FlaskClient, admin: dict[str, str]
 ) -> None:
     client.get("/lang/en")
-    for i in range(5):
-        _attempt(client, admin["email"], WRONG, ip=f"203.0.113.{i}")
+    for _ in range(5):
+        _attempt(client, admin["email"], WRONG)
     token = csrf_token(client)
-    resp = client.post("/login", data={**admin, "csrf_token": token})
+    resp = client.post(
+        "/login", data={**admin, "csrf_token": token}, environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 429
     assert "Too many failed attempts" in html and 'name="password"' in html

@@ -92,11 +92,18 @@ ROUTE_ROLES = {
     "users.index": "admin",
     "users.logout_everywhere": "viewer",
     "users.logout_user_everywhere": "admin",
+    "users.recovery_codes": "viewer",
     "users.reset_password": "admin",
     "users.set_active": "admin",
     "users.token_create": "viewer",
     "users.token_revoke": "viewer",
     "users.tokens": "viewer",
+    "users.two_factor": "viewer",
+    "users.two_factor_confirm": "viewer",
+    "users.two_factor_off": "viewer",
+    "users.two_factor_reset": "admin",
+    "users.two_factor_rule": "admin",
+    "users.two_factor_start": "viewer",
 }
 
 

@@ -83,7 +83,9 @@ def test_with_a_second_admin_one_may_be_demoted_and_a_deactivated_user_is_logged
     assert other.get("/users").status_code == 200
     two = _user(session, "two@example.org")
     _post(logged_in, f"/users/{two.id}/role", "/users", role="editor")
-    assert other.get("/users").status_code == 403  # the new role applies at once
+    assert other.get("/users").status_code == 302  # the session ended with the old role
+    assert _login(other, "two@example.org") == 302
+    assert other.get("/users").status_code == 403  # the new role applies
     _post(logged_in, f"/users/{two.id}/active", "/users", active="0")
     assert other.get("/").status_code == 302  # its session has ended
     assert _login(app.test_client(), "two@example.org") == 401
