@@ -406,6 +406,15 @@ def login_requests(s: Seeded) -> list[Request]:
     return out
 
 
+def second_factor_requests(s: Seeded) -> list[Request]:
+    """GET and POST /login/code without a password step behind them, with garbage."""
+    out: list[Request] = []
+    for value in GARBAGE:
+        out.append(("GET", "/login/code", {"query_string": {"next": value}}))
+        out.append(("POST", "/login/code", {"data": {"code": value, "next": value}}))
+    return out
+
+
 def logout_requests(s: Seeded) -> list[Request]:
     """POST /logout without a session, with garbage."""
     return [("POST", "/logout", {"data": {"next": v}}) for v in GARBAGE]
@@ -685,6 +694,7 @@ CASES: dict[str, Callable[[Seeded], list[Request]]] = {
     "metrics.metrics": metrics_requests,
     "auth.login": login_requests,
     "auth.logout": logout_requests,
+    "auth.second_factor": second_factor_requests,
     "static": static_requests,
 }
 
