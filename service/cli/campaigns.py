@@ -201,7 +201,11 @@ def show(campaign_id: int, as_json: bool) -> None:
             data = progress(session, campaign_id)
         except LookupError as exc:
             raise fail(exc) from exc
-    text = "\n".join(f"{k}: {v}" for k, v in data.items())
+    from service.cli.events import attention_line
+
+    text = "\n".join(
+        attention_line(v) if k == "needs_attention" else f"{k}: {v}" for k, v in data.items()
+    )
     emit(as_json, data, text)
 
 
