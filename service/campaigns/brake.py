@@ -129,8 +129,8 @@ def permanent_brake_reason(count: int, error: str) -> Message:
     policy, a login), which no wait fixes."""
     return Message.of(
         "campaign.error_brake_permanent",
-        "paused automatically after %(count)s failures in a row; the relay refuses us for "
-        "good: %(error)s. Fix the relay settings (login, sender address, SPF/DKIM), then "
+        "paused automatically after %(count)s failures in a row: the relay refuses us for "
+        "good (%(error)s). Fix the relay settings (login, sender address, SPF/DKIM), then "
         "resume",
         count=count,
         error=error[:MAX_QUOTED_ERROR_CHARS],
