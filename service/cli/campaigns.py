@@ -186,7 +186,11 @@ def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
         except TransitionError as exc:  # e.g. cancelled: nothing would ever send them
             raise fail(exc) from exc
         session.commit()
-    emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
+    emit(
+        as_json,
+        {"id": campaign_id, "requeued": count},
+        f"{count} rows will be sent again (with the same Message-ID as before)",
+    )
 
 
 @campaign.command("show")
