@@ -17,7 +17,8 @@ campaign page.
 
 A person always wins: every transition clears ``probe_due_at`` (``service._transition``),
 and a probe changes a campaign only while the brake's pause is still the one it took
-(status paused, the brake's reason code, its own attempt number, no newer probe waiting).
+(status paused, the brake's reason code, its own attempt number and lease). A process
+that dies mid-probe leaves its lease, which simply falls due again.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ HEALING_CODE = "campaign.error_brake"
 MAX_REPLY_CHARS = 500
 # Probes shown on the campaign page (the newest).
 SHOWN_PROBES = 20
+# A probe taken holds the campaign's next probe this far ahead: a process that dies while
+# probing leaves a probe due again then, not a campaign nobody ever probes. Well above a
+# probe's own worst case (a connect timeout per relay of the pool).
+PROBE_LEASE_SECONDS = 300.0
 
 TRANSIENT = "transient"
 PERMANENT = "permanent"
@@ -113,13 +118,37 @@ def probe_due(session: Session, settings: Settings) -> list[ProbeResult]:
     results = []
     for campaign_id, attempts, due_at in due:
         attempt = int(attempts or 0) + 1
-        if due_at is not None and _take(session, campaign_id, due_at, attempt):
-            results.append(_probe(session, settings, config, campaign_id, attempt))
+        lease = _take(session, campaign_id, due_at, attempt) if due_at is not None else None
+        if lease is not None:
+            mine = _Probe(campaign_id, attempt, lease)
+            results.append(_probe(session, settings, config, mine))
     return results
 
 
-def _take(session: Session, campaign_id: int, due_at: datetime, attempt: int) -> bool:
-    """Claim the due probe (one guarded UPDATE, committed): only one process makes it."""
+@dataclass(frozen=True)
+class _Probe:
+    """A probe this process took: its campaign, its number and the lease it holds."""
+
+    campaign_id: int
+    attempt: int
+    lease: datetime
+
+    def still_ours(self) -> tuple[ColumnElement[bool], ...]:
+        """The guard of what the probe writes: the brake's pause it took is still there
+        (a person's transition, or a new trip of the brake, changed the lease)."""
+        return (
+            Campaign.id == self.campaign_id,
+            Campaign.status == CampaignStatus.PAUSED,
+            Campaign.status_code == HEALING_CODE,
+            Campaign.probe_attempts == self.attempt,
+            Campaign.probe_due_at == self.lease,
+        )
+
+
+def _take(session: Session, campaign_id: int, due_at: datetime, attempt: int) -> datetime | None:
+    """Take the due probe (one guarded UPDATE, committed) so only one process makes it;
+    return the lease it now holds, or None when another process was first."""
+    lease = utcnow() + timedelta(seconds=PROBE_LEASE_SECONDS)
     taken = session.execute(
         update(Campaign)
         .where(
@@ -127,27 +156,17 @@ def _take(session: Session, campaign_id: int, due_at: datetime, attempt: int) ->
             Campaign.status == CampaignStatus.PAUSED,
             Campaign.probe_due_at == due_at,
         )
-        .values(probe_due_at=None, probe_attempts=attempt)
-        .returning(Campaign.id)
+        .values(probe_due_at=lease, probe_attempts=attempt)
+        .returning(Campaign.probe_due_at)
     ).first()
     session.commit()
-    return taken is not None
-
-
-def _still_ours(campaign_id: int, attempt: int) -> tuple[ColumnElement[bool], ...]:
-    """The guard of what a probe writes: the brake's pause it took is still the one there."""
-    return (
-        Campaign.id == campaign_id,
-        Campaign.status == CampaignStatus.PAUSED,
-        Campaign.status_code == HEALING_CODE,
-        Campaign.probe_attempts == attempt,
-        Campaign.probe_due_at.is_(None),
-    )
+    return taken[0] if taken is not None else None
 
 
 def _probe(
-    session: Session, settings: Settings, config: SendingConfig, campaign_id: int, attempt: int
+    session: Session, settings: Settings, config: SendingConfig, mine: _Probe
 ) -> ProbeResult:
+    campaign_id, attempt = mine.campaign_id, mine.attempt
     mail_from = _mail_from(session, settings, campaign_id)
     session.commit()
     try:
@@ -162,16 +181,14 @@ def _probe(
     session.commit()
     resumed = False
     if ok:
-        resumed = _resume(session, campaign_id, attempt, reply)
+        resumed = _resume(session, mine, reply)
     elif kind == PERMANENT:
-        _note(session, campaign_id, attempt, refused_reason(reply))
+        _note(session, mine, refused_reason(reply))
     elif attempt >= config.probe_max_attempts:
-        _note(session, campaign_id, attempt, gave_up_reason(attempt, reply))
+        _note(session, mine, gave_up_reason(attempt, reply))
     else:
         at = utcnow() + timedelta(seconds=probe_delay(attempt + 1, config))
-        session.execute(
-            update(Campaign).where(*_still_ours(campaign_id, attempt)).values(probe_due_at=at)
-        )
+        session.execute(update(Campaign).where(*mine.still_ours()).values(probe_due_at=at))
         session.commit()
     log.info("campaign %s: relay probe %s %s: %s", campaign_id, attempt, ok, reply)
     return ProbeResult(campaign_id, attempt, ok, reply, resumed)
@@ -185,13 +202,13 @@ def _mail_from(session: Session, settings: Settings, campaign_id: int) -> str:
     return verp_address(int(first), settings.secret_key.encode(), settings.bounce_domain)
 
 
-def _resume(session: Session, campaign_id: int, attempt: int, reply: str) -> bool:
+def _resume(session: Session, mine: _Probe, reply: str) -> bool:
     try:
         resume(
             session,
-            campaign_id,
-            *_still_ours(campaign_id, attempt)[1:],
-            reason=resumed_reason(attempt, reply),
+            mine.campaign_id,
+            *mine.still_ours()[1:],
+            reason=resumed_reason(mine.attempt, reply),
         )
         session.commit()
     except TransitionError:
@@ -200,10 +217,12 @@ def _resume(session: Session, campaign_id: int, attempt: int, reply: str) -> boo
     return True
 
 
-def _note(session: Session, campaign_id: int, attempt: int, reason: Message) -> None:
+def _note(session: Session, mine: _Probe, reason: Message) -> None:
     """Stop probing: the campaign stays paused, saying why and what to do."""
     session.execute(
-        update(Campaign).where(*_still_ours(campaign_id, attempt)).values(**reason_values(reason))
+        update(Campaign)
+        .where(*mine.still_ours())
+        .values(probe_due_at=None, **reason_values(reason))
     )
     session.commit()
 

@@ -182,3 +182,20 @@ def _refusing(reply: str) -> Callable[..., str]:
         raise classify_reply(int(reply[:3]), reply[4:].encode())
 
     return probe
+
+
+def test_a_probe_whose_process_died_falls_due_again_after_its_lease(
+    session: Session, settings: Settings
+) -> None:
+    cid = _braked(session, settings)
+    due = _campaign(session, cid).probe_due_at
+    assert due is not None
+    lease = healing._take(session, cid, due, 1)  # ... and then its process died
+    assert lease is not None and lease > utcnow() + timedelta(seconds=60)
+    assert healing._take(session, cid, due, 1) is None  # taken once only
+    assert probe_due(session, settings) == []
+    campaign = _campaign(session, cid)
+    campaign.probe_due_at = utcnow() - timedelta(seconds=1)  # the lease ran out
+    session.commit()
+    [result] = probe_due(session, settings)
+    assert result.attempt == 2 and result.resumed
