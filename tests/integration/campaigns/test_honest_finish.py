@@ -27,6 +27,7 @@ from service.cli import main
 from service.config import Settings, parse_smtp_url
 from service.model import Campaign, Delivery
 from service.reports.queries import campaign_report
+from tests.integration.api.conftest import Api, make_token
 from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_send_core import _campaign
 
@@ -168,3 +169,14 @@ def test_the_campaign_page_and_the_report_say_it_needs_attention_in_chinese_and_
     logged_in.get("/lang/en")
     page = logged_in.get(f"/campaigns/{cid}").get_data(as_text=True)
     assert "Needs attention:" in page and "3 recipients may or may not have received it" in page
+
+
+def test_the_api_status_and_report_carry_needs_attention_too(
+    crashed: tuple[int, Settings], db: Session, client: FlaskClient
+) -> None:
+    cid, _ = crashed
+    api = Api(client, make_token(db, "admin"))
+    status = api.get(f"/campaigns/{cid}/status").get_json()
+    assert status["needs_attention"]["unknown"] == 3 and status["resent"] == 0
+    report = api.get(f"/campaigns/{cid}/report").get_json()
+    assert report["needs_attention"]["unknown"] == 3 and report["resent"] == 0
