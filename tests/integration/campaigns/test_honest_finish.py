@@ -165,7 +165,7 @@ def test_the_campaign_page_and_the_report_say_it_needs_attention_in_chinese_and_
     assert "data-needs-attention" in page and "需要处理" in page
     assert "3 位收件人可能收到了" in page and "Message-ID" in page
     report = logged_in.get(f"/reports/{cid}").get_data(as_text=True)
-    assert "data-needs-attention" in report and "重发未知" in report
+    assert "data-needs-attention" in report and "重新发送状态未知的邮件" in report
     logged_in.get("/lang/en")
     page = logged_in.get(f"/campaigns/{cid}").get_data(as_text=True)
     assert "Needs attention:" in page and "3 recipients may or may not have received it" in page
