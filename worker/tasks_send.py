@@ -19,6 +19,9 @@ DUE_EVERY = 15.0
 DISPATCH_EVERY = 5.0
 SWEEP_EVERY = 60.0
 FINALIZE_EVERY = 10.0
+# Probes of the relay for campaigns the error brake paused are due 15 s apart at the
+# least (``healing``); looking every 5 s keeps each one at most 5 s late.
+PROBE_EVERY = 5.0
 
 # A campaign being materialized is locked this long (a million rows take a few minutes),
 # so the beat does not start a second, redundant materialization meanwhile.
@@ -127,10 +130,20 @@ def finalize() -> None:
         finish_done(session)
 
 
+@celery.task(name="tidings.send.probe", ignore_result=True)
+def probe() -> None:
+    """Probe the relay for campaigns the error brake paused; resume those it answers."""
+    from service.campaigns.healing import probe_due
+
+    with work_session() as session:
+        probe_due(session, settings)
+
+
 # Periodic jobs of this module, merged into the beat schedule by worker.app.
 BEAT: dict[str, dict[str, Any]] = {
     "send-due": {"task": "tidings.send.due", "schedule": DUE_EVERY},
     "send-dispatch": {"task": "tidings.send.dispatch", "schedule": DISPATCH_EVERY},
     "send-sweep": {"task": "tidings.send.sweep", "schedule": SWEEP_EVERY},
     "send-finalize": {"task": "tidings.send.finalize", "schedule": FINALIZE_EVERY},
+    "send-probe": {"task": "tidings.send.probe", "schedule": PROBE_EVERY},
 }

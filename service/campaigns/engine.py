@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns import ledger
+from service.campaigns import healing, ledger
 from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.campaign_states import LIVE, START
 from service.campaigns.content import compile_campaign
@@ -194,12 +194,18 @@ class TickResult:
     requeued: int = 0
     unknown: int = 0
     finished: list[int] = field(default_factory=list)
+    probed: list[int] = field(default_factory=list)
+    resumed: list[int] = field(default_factory=list)
 
 
 def tick(session: Session, settings: Settings, enqueue: ledger.Enqueue) -> TickResult:
-    """One pass of every beat job, in order: due → materialize → sweep → dispatch → finalize."""
+    """One pass of every beat job, in order: due → probe → materialize → sweep → dispatch
+    → finalize."""
     result = TickResult()
     result.started = start_due(session, settings)
+    probes = healing.probe_due(session, settings)
+    result.probed = [p.campaign_id for p in probes]
+    result.resumed = [p.campaign_id for p in probes if p.resumed]
     result.materialized = materialize_running(session)
     swept = sweep(session)
     result.requeued, result.unknown = swept.requeued, swept.unknown

@@ -28,6 +28,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.campaigns.attention import attention_json
 from service.campaigns.campaign_states import LIVE
 from service.campaigns.service import campaign_list_ids, finish
 from service.db import refresh_statistics
@@ -507,7 +508,9 @@ def progress(session: Session, campaign_id: int) -> dict[str, object]:
     """Status and counters for the CLI, the API and the live progress bar.
 
     ``rate_per_minute`` is measured over the last minute; ``eta_seconds`` is the open
-    rows at that rate (None when nothing is moving).
+    rows at that rate (None when nothing is moving). ``needs_attention`` says how many
+    rows are ``unknown`` and what to do about them (None when none are: see
+    ``attention``); ``resent`` is the rows staff sent again by "resend unknown".
     """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
@@ -524,6 +527,11 @@ def progress(session: Session, campaign_id: int) -> dict[str, object]:
     remaining = sum(numbers[s] for s in ("pending", "queued", "sending", "retry_due"))
     delivered = sum(numbers[s] for s in DELIVERED_STATES)
     done = total - remaining
+    resent = session.scalar(
+        select(func.count(Delivery.id)).where(
+            Delivery.campaign_id == campaign_id, Delivery.resends > 0
+        )
+    )
     return {
         "id": campaign.id,
         "status": campaign.status,
@@ -540,4 +548,6 @@ def progress(session: Session, campaign_id: int) -> dict[str, object]:
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
+        "resent": int(resent or 0),
+        "needs_attention": attention_json(campaign.status, numbers["unknown"]),
     }

@@ -31,7 +31,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns.brake import ErrorBrake, brake_reason, pause_campaign, refusal_reason
+from service.campaigns.brake import ErrorBrake, pause_campaign, refusal_reason, trip
 from service.campaigns.ledger import claim
 from service.campaigns.personalise import CampaignContext, Recipient, context_for, load_recipients
 from service.campaigns.results import Outcome, record_outcomes
@@ -247,9 +247,14 @@ class _Batch:
     ) -> None:
         self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
         self.result.failed += 1
-        if refusal is not None and smtp_refusal_kind(refusal.code, refusal.enhanced):
+        kind = smtp_refusal_kind(refusal.code, refusal.enhanced) if refusal else None
+        if refusal is not None and kind:
             self.flush()
             record_refusal(self.session, r.delivery_id, refusal)
+        if refusal is not None and kind == "policy":
+            # 5.7.x refuses OUR mail (authentication, reputation): in a row, it would fail
+            # the whole audience, so the brake counts it (and stops for a person).
+            self._count_failure(str(refusal), refusal.code, refusal.enhanced)
 
     def later(self, r: Recipient, delay: float, error: str, attempted: bool) -> None:
         when = utcnow() + timedelta(seconds=delay)
@@ -275,7 +280,7 @@ class _Batch:
             else:
                 self.later(r, backoff_delay(attempts, self.config), str(exc), attempted=True)
         if connect or self.transport.lost:
-            self._count_failure(str(exc))
+            self._count_failure(str(exc), exc.code, exc.enhanced)
         if connect:
             self.connect_failures += 1
             if self.connect_failures >= BATCH_CONNECT_FAILURES:
@@ -315,11 +320,14 @@ class _Batch:
 
     # ---- the error brake (see ``brake``)
 
-    def _count_failure(self, error: str) -> None:
+    def _count_failure(self, error: str, code: int | None, enhanced: str | None) -> None:
         tripped = self.brake.count()
         if tripped is not None:
             self.flush()
-            self._pause(brake_reason(tripped, error))
+            if trip(
+                self.session, self.ctx.campaign_id, tripped, error, code, enhanced, self.config
+            ):
+                self.result.braked = True
             self.brake.clear()
 
     def _pause(self, reason: Message) -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.campaigns.campaign_states import (
     CANCEL,
@@ -205,14 +206,23 @@ def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
 
 
 def _transition(
-    session: Session, campaign_id: int, transition: CampaignTransition, **values: object
+    session: Session,
+    campaign_id: int,
+    transition: CampaignTransition,
+    *where: ColumnElement[bool],
+    **values: object,
 ) -> None:
     """One guarded UPDATE; raise ``TransitionError`` when the row was not in one of the
-    transition's sources."""
+    transition's sources (or does not match ``where``, an extra guard).
+
+    Every transition ends a wait for the next probe of the relay (``healing``) unless it
+    schedules one itself: a person's resume, pause or cancel always wins over a probe.
+    """
     new = transition.target
+    values.setdefault("probe_due_at", None)
     result = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status.in_(_states(transition.sources)))
+        .where(Campaign.id == campaign_id, Campaign.status.in_(_states(transition.sources)), *where)
         .values(status=str(new), updated_at=utcnow(), **values)
         .returning(Campaign.id)
     )
@@ -271,21 +281,41 @@ def mark_running(session: Session, campaign_id: int) -> None:
     _transition(session, campaign_id, START, started_at=utcnow(), **reason_values(None))
 
 
-def pause(session: Session, campaign_id: int, reason: Message | None = None) -> None:
+def pause(
+    session: Session,
+    campaign_id: int,
+    reason: Message | None = None,
+    probe_due_at: datetime | None = None,
+) -> None:
     """running → paused, noting ``reason`` (who paused, or why the sender did). Workers stop
     claiming at once; a batch in flight stops at its next commit group and gives its
-    untouched rows back."""
-    _transition(session, campaign_id, PAUSE, **reason_values(reason))
+    untouched rows back. ``probe_due_at``: the error brake paused for a transient fault
+    and the relay is to be probed then (see ``healing``)."""
+    _transition(
+        session,
+        campaign_id,
+        PAUSE,
+        probe_due_at=probe_due_at,
+        probe_attempts=0,
+        **reason_values(reason),
+    )
 
 
-def resume(session: Session, campaign_id: int) -> None:
-    """paused → running; dispatch picks up the pending rows again.
+def resume(
+    session: Session,
+    campaign_id: int,
+    *where: ColumnElement[bool],
+    reason: Message | None = None,
+) -> None:
+    """paused → running; dispatch picks up the pending rows again. ``where``: an extra
+    guard, ``reason``: a note (a probe resumes only a campaign the brake still holds, and
+    says so: see ``healing``).
 
     Rows still ``queued`` had their queue messages claim nothing while paused: they go
     back to ``pending`` now rather than waiting for the sweep. A message still in the
     queue for one of them is harmless — the guarded claim lets only one send happen.
     """
-    _transition(session, campaign_id, RESUME, **reason_values(None))
+    _transition(session, campaign_id, RESUME, *where, **reason_values(reason))
     session.execute(
         deliveries.moved(deliveries.RESUME, Delivery.campaign_id == campaign_id, queued_at=None)
     )
@@ -357,6 +387,10 @@ def resend_unknown(session: Session, campaign_id: int) -> int:
             Delivery.campaign_id == campaign_id,
             claimed_at=None,
             queued_at=None,
+            # Counted apart in the report: each may reach its recipient twice (with the
+            # same Message-ID, which the message builder derives from the row).
+            resends=Delivery.resends + 1,
+            resent_at=utcnow(),
         )
     )
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]

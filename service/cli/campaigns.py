@@ -186,7 +186,11 @@ def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
         except TransitionError as exc:  # e.g. cancelled: nothing would ever send them
             raise fail(exc) from exc
         session.commit()
-    emit(as_json, {"id": campaign_id, "requeued": count}, f"{count} rows will be sent again")
+    emit(
+        as_json,
+        {"id": campaign_id, "requeued": count},
+        f"{count} rows will be sent again (with the same Message-ID as before)",
+    )
 
 
 @campaign.command("show")
@@ -201,7 +205,11 @@ def show(campaign_id: int, as_json: bool) -> None:
             data = progress(session, campaign_id)
         except LookupError as exc:
             raise fail(exc) from exc
-    text = "\n".join(f"{k}: {v}" for k, v in data.items())
+    from service.cli.events import attention_line
+
+    text = "\n".join(
+        attention_line(v) if k == "needs_attention" else f"{k}: {v}" for k, v in data.items()
+    )
     emit(as_json, data, text)
 
 

@@ -45,6 +45,13 @@ def bounces_command(host: str, port: int) -> None:
     controller.stop()
 
 
+def attention_line(value: object) -> str:
+    """``needs_attention`` as one line of a plain-text report."""
+    if not isinstance(value, dict):
+        return "needs attention: no"
+    return f"needs attention: {value['unknown']:,} unknown. {value['what_to_do']}."
+
+
 def _print_report(campaign_id: int, as_json: bool) -> None:
     from service.db import Database
     from service.reports.queries import campaign_report
@@ -67,6 +74,8 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
                 click.echo(
                     f"  {link['clicks_unique']:>8,} {link['clicks_total']:>8,}  {link['url']}"
                 )
+        elif key == "needs_attention":
+            click.echo(attention_line(value))
         elif key == "rates":
             for name, rate in value.items():
                 click.echo(

@@ -63,6 +63,11 @@ class MailBackend:
         connections always can); False once a relay dropped it."""
         return True
 
+    def probe(self, mail_from: str) -> str:
+        """Ask whether a message from ``mail_from`` would be taken now, sending none;
+        return the answer or raise a ``SendError`` (a backend without a relay: always)."""
+        return "ready"
+
     def __enter__(self) -> MailBackend:
         self.open()
         return self
@@ -151,6 +156,16 @@ class SMTPBackend(MailBackend):
             raise PermanentSendError(
                 f"login refused: {exc.smtp_code} {text}", exc.smtp_code, enhanced_code(text)
             ) from exc
+        except smtplib.SMTPResponseException as exc:
+            # A reply while connecting (the greeting, EHLO, STARTTLS): 5.7.x is a policy
+            # that refuses us for good (e.g. "554 5.7.1 client host blocked"), which no
+            # retry fixes; anything else is tried again later.
+            text = _text(exc)
+            enhanced = enhanced_code(text)
+            error = f"cannot connect to {t.display}: {exc.smtp_code} {text}"
+            if enhanced and enhanced.startswith("5.7."):
+                raise PermanentSendError(error, exc.smtp_code, enhanced) from exc
+            raise TransientSendError(error, exc.smtp_code, enhanced) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientSendError(f"cannot connect to {t.display}: {exc}") from exc
         self._conn = conn
@@ -223,6 +238,26 @@ class SMTPBackend(MailBackend):
             code, text = refused[rcpt]
             raise classify_reply(code, text)
         return "250 OK"
+
+    def probe(self, mail_from: str) -> str:
+        """Connect (EHLO, STARTTLS, login as configured), then MAIL FROM and RSET: a relay
+        that says 421 only once a transaction starts is not ready, however well it greets.
+        No recipient is named and no message sent."""
+        self.open()
+        conn = self._conn
+        assert conn is not None
+        try:
+            code, text = conn.mail(mail_from)
+            if code != 250:
+                raise classify_reply(code, text)
+            conn.rset()
+        except (SendError, OSError, smtplib.SMTPException) as exc:
+            self._conn = None
+            conn.close()
+            if isinstance(exc, SendError):
+                raise
+            raise TransientSendError(f"connection lost: {exc}") from exc
+        return f"{code} {text.decode('utf-8', 'replace')}".strip()
 
     def _drop_if_broken(self, code: int) -> None:
         if code == 421:  # the server is closing the channel

@@ -187,6 +187,16 @@ class RelayPool:
         raise NoRelayAvailable("no relay accepted a connection: " + "; ".join(errors))
 
 
+def probe_relay(pool: RelayPool, mail_from: str) -> str:
+    """Whether the pool would take a message now: connect as a batch does (failing over),
+    then ``probe`` and QUIT. Returns the relay and its answer; raises a ``SendError``."""
+    backend, relay = pool.connect()
+    try:
+        return f"{relay.name}: {backend.probe(mail_from)}"
+    finally:
+        backend.close()
+
+
 def relays_from_settings(
     primary: SmtpTarget | None, primary_weight: float, extra: Sequence[tuple[SmtpTarget, float]]
 ) -> list[Relay]:

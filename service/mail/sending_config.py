@@ -46,6 +46,19 @@ DEFAULT_QUEUED_STALE_SECONDS = 900.0
 DEFAULT_SENDING_STALE_SECONDS = 900.0
 # Results are committed in groups of this many messages (see README, "commit groups").
 DEFAULT_COMMIT_GROUP = 20
+# The error brake heals (``campaigns.healing``): after a trip on a transient fault the
+# relay is probed after 15 s, then 30 s, 60 s, ... — soon enough that a relay back within
+# a minute costs a minute, not a person's evening — capped at 10 minutes apart, because
+# a relay down for long gains nothing from being asked more often.
+DEFAULT_PROBE_BASE_SECONDS = 15.0
+DEFAULT_PROBE_MAX_SECONDS = 600.0
+# Twelve probes cover about an hour (15 s doubling to the 10-minute cap): a relay gone for
+# longer is a fault for a person to look at, and the campaign stays paused for them.
+# 0 switches healing off (every trip waits for a person, as before).
+DEFAULT_PROBE_MAX_ATTEMPTS = 12
+# Times a campaign resumes by itself: a relay that greets and takes MAIL FROM but fails
+# every message would otherwise pause and resume it forever, using up each row's retries.
+DEFAULT_MAX_AUTO_RESUMES = 5
 
 NOT_A_NUMBER = Message.of("settings.not_a_number", "Enter a number.")
 NOT_POSITIVE = Message.of("settings.not_positive", "Enter a positive number.")
@@ -87,6 +100,10 @@ class SendingConfig:
     queued_stale_seconds: float = DEFAULT_QUEUED_STALE_SECONDS
     sending_stale_seconds: float = DEFAULT_SENDING_STALE_SECONDS
     commit_group: int = DEFAULT_COMMIT_GROUP
+    probe_base_seconds: float = DEFAULT_PROBE_BASE_SECONDS
+    probe_max_seconds: float = DEFAULT_PROBE_MAX_SECONDS
+    probe_max_attempts: int = DEFAULT_PROBE_MAX_ATTEMPTS
+    max_auto_resumes: int = DEFAULT_MAX_AUTO_RESUMES
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for the settings store."""

@@ -21,6 +21,7 @@ from service.model.campaigns import (
     Delivery,
     DeliveryStatus,
     Link,
+    RelayProbe,
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
@@ -58,6 +59,7 @@ __all__ = [
     "Membership",
     "MembershipStatus",
     "RecoveryCode",
+    "RelayProbe",
     "Role",
     "Setting",
     "StaffSession",

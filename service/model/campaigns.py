@@ -95,6 +95,11 @@ class Campaign(Base):
     status_code: Mapped[str] = mapped_column(String(64), default="")
     status_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The error brake's self-healing (``campaigns.healing``): when the next probe of the
+    # relay is due (None: no probe waits; every transition clears it) and how many probes
+    # this trip of the brake has made so far.
+    probe_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    probe_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     recipients_total: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
@@ -129,11 +134,33 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How often staff chose "resend unknown" for this row, and when last: a resent row
+    # may have reached its recipient twice (with the same Message-ID), so the report
+    # counts these apart.
+    resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
         Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
     )
+
+
+class RelayProbe(Base):
+    """One probe of the relay made while the error brake held a campaign paused: when,
+    whether the relay answered, and what it said (shown on the campaign page)."""
+
+    __tablename__ = "relay_probes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The relay's answer (or why there was none), as the relay gave it.
+    reply: Mapped[str] = mapped_column(Text, default="")
 
 
 class Link(Base):

@@ -15,7 +15,12 @@ Definitions (the report page explains them too):
   opens (Apple MPP, image proxies, seconds after sending), counted apart;
 - ``clicks_unique`` / ``clicks_total``: clicks not flagged as scanners;
 - ``unsubscribes``: distinct subscribers who unsubscribed from this campaign (consent
-  rows naming it in ``detail.campaign_id``, and provider ``unsubscribe`` events).
+  rows naming it in ``detail.campaign_id``, and provider ``unsubscribe`` events);
+- ``resent``: deliveries staff sent again by "resend unknown" (counted in ``sent`` too
+  when the resend went out); ``resent_sent``: those of them that left on the resend, each
+  of which may have reached its recipient twice (with the same Message-ID);
+- ``needs_attention``: ``{unknown, what_to_do}`` while rows are ``unknown``, else null
+  (``service.campaigns.attention``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.campaigns.attention import attention_json
 from service.issues.store import load_doc
 from service.model import (
     Campaign,
@@ -217,8 +223,23 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any] | None
         events,
         _unsubscribe_counts(session, [campaign_id]).get(campaign_id, 0),
     )
+    figures.update(_resent_counts(session, campaign_id))
+    figures["needs_attention"] = attention_json(campaign.status, figures["unknown"])
     figures["links"] = link_table(session, campaign_id)
     return {"campaign_id": campaign_id, "subject": campaign.subject, **figures}
+
+
+def _resent_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """Rows resent by "resend unknown", and those of them that left on the resend."""
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.campaign_id == campaign_id, Delivery.resends > 0)
+        .group_by(Delivery.status)
+    ).all()
+    return {
+        "resent": sum(int(n) for _, n in rows),
+        "resent_sent": sum(int(n) for status, n in rows if status in LEFT_STATUSES),
+    }
 
 
 def link_table(session: Session, campaign_id: int) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
-from service.campaigns import ledger
+from service.campaigns import healing, ledger
+from service.campaigns.attention import needs_attention
 from service.campaigns.content import ContentError
 from service.campaigns.service import (
     CONTENT_MODES,
@@ -190,6 +191,28 @@ def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
     }
 
 
+# Pauses nothing resumes by itself: the page says a person must act.
+WAITS_FOR_A_PERSON = (
+    "campaign.relay_refused",
+    "campaign.error_brake_permanent",
+    "campaign.probes_gave_up",
+    "campaign.probe_refused",
+)
+
+
+def _progress(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """What the progress card shows: the counters, what needs a person, the relay probes."""
+    p = ledger.progress(session, campaign.id)
+    return {
+        "p": p,
+        "attention": needs_attention(campaign.status, int(p["unknown"])),  # type: ignore[call-overload]
+        "probes": healing.probes(session, campaign.id),
+        "probe_max": get_sending_config(session).probe_max_attempts,
+        "waits_for_a_person": campaign.status == "paused"
+        and campaign.status_code in WAITS_FOR_A_PERSON,
+    }
+
+
 @bp.route("/campaigns/<int:campaign_id>")
 @require_role("editor")
 def show(campaign_id: int) -> Any:
@@ -202,7 +225,7 @@ def show(campaign_id: int) -> Any:
         "campaigns/show.html",
         c=campaign,
         **_summary(session, campaign),
-        p=ledger.progress(session, campaign_id),
+        **_progress(session, campaign),
         poll=POLL,
         failures=failures,
         failures_total=failures_total,
@@ -228,7 +251,7 @@ def progress(campaign_id: int) -> Any:
     return render_template(
         "campaigns/_progress.html",
         c=campaign,
-        p=ledger.progress(session, campaign_id),
+        **_progress(session, campaign),
         poll=POLL,
         status_changed=changed,
         **(_summary(session, campaign) if changed else {}),

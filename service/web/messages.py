@@ -35,6 +35,33 @@ MESSAGES: dict[str, LazyString] = {
     "campaign.relay_refused": _l(
         "Paused automatically: the relay refused the connection: %(error)s"
     ),
+    "campaign.error_brake_permanent": _l(
+        "Paused automatically after %(count)s failures in a row: the relay refuses us for "
+        "good (%(error)s). Fix the relay settings (login, sender address, SPF/DKIM), then "
+        "resume."
+    ),
+    "campaign.resumed_after_probe": _l(
+        "Resumed automatically: the relay answered probe %(attempt)s: %(reply)s"
+    ),
+    "campaign.probes_gave_up": _l(
+        "Paused: the relay still failed after %(attempts)s probes (last: %(reply)s). Check "
+        "the relay, then resume."
+    ),
+    "campaign.probe_refused": _l(
+        "Paused: the relay refuses us for good (%(reply)s). Fix the relay settings (login, "
+        "sender address, SPF/DKIM) or ask the relay's operator, then resume."
+    ),
+    "campaign.attention_unknown": _l(
+        "%(count)s recipients may or may not have received it: the worker sending to them "
+        "stopped. Check the relay's log for them, or choose “Resend unknown”: it sends the "
+        "same message with the same Message-ID, which most mailbox providers drop when they "
+        "already have it."
+    ),
+    "campaign.attention_unknown_closed": _l(
+        "%(count)s recipients may or may not have received it: the worker sending to them "
+        "stopped. The campaign is %(status)s, so they cannot be sent again; check the "
+        "relay's log for them."
+    ),
     "campaign.start_failed": _l("Could not start: %(error)s"),
     "campaign.resending_unknown": _l("Sending again to the recipients whose outcome was unknown."),
     # ---- campaigns: input and state changes

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Response, abort, render_template, stream_with_context
 from flask_babel import gettext as _
 
+from service.campaigns.attention import needs_attention
 from service.events.policy import recent_alerts
 from service.model import Campaign
 from service.reports import queries
@@ -56,10 +57,12 @@ def campaign(campaign_id: int) -> Any:
     """One campaign: figures, opens/clicks over time, links, bounces and failures."""
     session = db_session()
     item = _campaign_or_404(campaign_id)
+    report = queries.campaign_report(session, campaign_id)
     return render_template(
         "reports/campaign.html",
         campaign=item,
-        report=queries.campaign_report(session, campaign_id),
+        report=report,
+        attention=needs_attention(item.status, int(report["unknown"])) if report else None,
         article_titles=queries.article_titles(session, campaign_id),
         series=queries.time_series(session, campaign_id),
         bounces=queries.bounce_list(session, campaign_id),

@@ -92,8 +92,16 @@ class CampaignOut(BaseModel):
     finished_at: datetime | None
 
 
+class NeedsAttention(BaseModel):
+    """Rows whose outcome is unknown and what a person can do about them."""
+
+    unknown: int
+    what_to_do: str
+
+
 class ProgressOut(BaseModel):
-    """Status with progress: rows per delivery status, percent done, rate and ETA."""
+    """Status with progress: rows per delivery status, percent done, rate and ETA; what
+    needs a person (``null`` when nothing does) and the rows resent by "resend unknown"."""
 
     id: int
     status: str
@@ -110,6 +118,8 @@ class ProgressOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     scheduled_at: str | None
+    resent: int = 0
+    needs_attention: NeedsAttention | None = None
 
 
 class ScheduleBody(Strict):
