@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from service.containers import ContainerError
 from service.errors import DomainError
 from service.issues.blocks import (
     NUMBERED_RE,
@@ -827,7 +828,7 @@ def docx_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
         raise DocumentImportError("document.empty", "The document is empty.")
     try:
         return docx_to_markdown(data, save_image)
-    except WordConversionError as exc:
+    except (WordConversionError, ContainerError) as exc:
         raise DocumentImportError(
             "document.bad_docx", "Cannot read the Word document: %(error)s.", error=exc.detail
         ) from exc
