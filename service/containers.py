@@ -56,20 +56,36 @@ class ZipLimits:
     max_xml_bytes: int  # a part parsed as XML: this bounds the parse time
     max_members: int
     max_ratio: int  # unpacked / packed, for parts above RATIO_FLOOR_BYTES
+    # Tags ("<", opening and closing) in one XML part: mammoth's time goes by elements, not
+    # bytes (1 MB of tiny paragraphs takes longer than 3 MB of prose). None: no cap (the
+    # parser has a time budget instead).
+    max_xml_elements: int | None = None
+
+
+@dataclass(frozen=True)
+class ZipSummary:
+    """What a checked container unpacks to: bytes in all, and tags in its largest XML part
+    (how long a parser will take)."""
+
+    unpacked_bytes: int
+    xml_elements: int
 
 
 # A .docx: a quarterly journal of 40 pages unpacks to a few MB of XML (word/document.xml
-# ≈ 1–3 MB) plus its pictures. mammoth and the importer take ≈ 0.8 s per MB of XML on the
-# production machine (2 cores), so 8 MB of XML is ≈ 7 s at worst, 3× the largest real
-# issue; 200 MB in all leaves room for dozens of full-resolution photos; 2,000 parts for
-# as many pictures. Deflate packs a run of one byte about 1,030:1; real Word XML packs
-# 8–20:1, very repetitive XML (an empty table) up to ≈ 200:1.
+# ≈ 1–3 MB; 2,000 paragraphs of ≈ 25 tags, opening and closing: ≈ 50,000 "<") plus its
+# pictures. mammoth and the importer take ≈ 0.8 s per MB of prose and ≈ 26 µs per tag on
+# the production machine (2 cores, measured): 8 MB and 200,000 tags (4× a large real
+# issue) bound a parse to ≈ 5 s, however the XML is shaped (1 MB of one-letter paragraphs
+# took 9 s, 2 MB 25 s before). 200 MB in all leaves room for dozens of full-resolution
+# photos; 2,000 parts for as many pictures. Deflate packs a run of one byte about
+# 1,030:1; real Word XML packs 8–20:1, very repetitive XML up to ≈ 200:1.
 DOCX_LIMITS = ZipLimits(
     max_total_bytes=200 * MB,
     max_member_bytes=50 * MB,
     max_xml_bytes=8 * MB,
     max_members=2000,
     max_ratio=500,
+    max_xml_elements=200_000,
 )
 # An .xlsx of subscribers: 50,000 rows of three columns are an 11 MB sheet, read in ≈ 2 s;
 # 64 MB per part is ≈ 300,000 rows (inline strings) or more with shared strings, whose part
@@ -185,24 +201,23 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> It
         ) from exc
 
 
-def check_zip(source: bytes | Path | IO[bytes], limits: ZipLimits) -> None:
+def check_zip(source: bytes | Path | IO[bytes], limits: ZipLimits) -> ZipSummary:
     """Refuse (``ContainerError``) a ZIP container that is damaged or unpacks to more than
-    ``limits`` allow; return quietly when a parser may safely open it.
+    ``limits`` allow; when a parser may safely open it, say what it unpacks to.
 
     ``source`` is the file's bytes, its path or an open binary file (rewound on return).
     """
     if isinstance(source, Path):
         with source.open("rb") as fh:
-            _check_open(fh, limits)
-        return
+            return _check_open(fh, limits)
     if isinstance(source, bytes):
-        _check_open(io.BytesIO(source), limits)
-        return
-    _check_open(source, limits)
+        return _check_open(io.BytesIO(source), limits)
+    summary = _check_open(source, limits)
     source.seek(0)
+    return summary
 
 
-def _check_open(fh: IO[bytes], limits: ZipLimits) -> None:
+def _check_open(fh: IO[bytes], limits: ZipLimits) -> ZipSummary:
     entries, directory = _end_record(fh)
     if entries > limits.max_members:
         raise _too_many(limits)
@@ -217,12 +232,29 @@ def _check_open(fh: IO[bytes], limits: ZipLimits) -> None:
     with archive:
         infos = archive.infolist()
         _check_directory(infos, limits)
-        unpacked = 0
+        unpacked = most_elements = 0
         for info in infos:
+            is_xml = info.filename.lower().endswith(XML_SUFFIXES)
+            elements = 0
             for chunk in read_member(archive, info, _member_cap(info, limits)):
                 unpacked += len(chunk)
                 if unpacked > limits.max_total_bytes:
                     raise _too_large(limits)
+                if is_xml:
+                    elements += chunk.count(b"<")
+                    _check_elements(info, elements, limits)
+            most_elements = max(most_elements, elements)
+    return ZipSummary(unpacked, most_elements)
+
+
+def _check_elements(info: zipfile.ZipInfo, elements: int, limits: ZipLimits) -> None:
+    if limits.max_xml_elements is not None and elements > limits.max_xml_elements:
+        raise ContainerError(
+            "container.too_many_elements",
+            "its part %(part)s holds more than %(max)s XML elements",
+            part=info.filename[:200],
+            max=limits.max_xml_elements,
+        )
 
 
 def unpacked_size(path: Path) -> int:

@@ -182,3 +182,14 @@ def test_the_parse_budget_counts_only_the_parsers_own_time(
         budget.check()
     assert caught.value.code == "container.too_slow"
     assert "more than 10 seconds" in str(caught.value)
+
+
+def test_an_xml_part_of_very_many_tiny_elements_is_refused_even_under_the_size_cap() -> None:
+    tiny = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>"  # 6 tags in 34 bytes; compresses like text
+    crowded = zip_of({"word/document.xml": [tiny * 40_000]})  # 1.3 MB: under every size cap
+    with pytest.raises(ContainerError) as caught:
+        check_zip(crowded, DOCX_LIMITS)
+    assert caught.value.code == "container.too_many_elements"
+    assert caught.value.params == {"part": "word/document.xml", "max": 200_000}
+    summary = check_zip(zip_of({"word/document.xml": [tiny * 1000]}), DOCX_LIMITS)
+    assert summary.xml_elements == 6000 and summary.unpacked_bytes == 34_000

@@ -56,8 +56,7 @@ def test_a_claimed_dimension_of_the_whole_sheet_adds_no_cells_and_no_rows(
 
 def test_a_value_far_to_the_right_is_refused_not_padded_to(tmp_path: Path) -> None:
     rows = (
-        '<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c>'
-        '<c r="XFD1"><v>1</v></c></row>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c><c r="XFD1"><v>1</v></c></row>'
     )
     path = _saved(tmp_path, xlsx_with_sheet(sheet_xml(rows)))
     with pytest.raises(FileFormatError) as caught:
