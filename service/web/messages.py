@@ -168,6 +168,7 @@ MESSAGES: dict[str, LazyString] = {
     ),
     "container.too_large": _l("The file unpacks to more than %(mb)s MB."),
     "container.too_many_elements": _l("Its part %(part)s holds more than %(max)s XML elements."),
+    "container.too_much_memory": _l("Reading the file needed more than %(mb)s MB of memory."),
     "container.too_slow": _l(
         "Reading the file took more than %(seconds)s seconds; split it into smaller files."
     ),
