@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from tests.documents import build_docx
 
@@ -17,7 +17,7 @@ _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
 
 
-def zip_of(parts: dict[str, Iterable[bytes]]) -> bytes:
+def zip_of(parts: Mapping[str, Iterable[bytes]]) -> bytes:
     """A ZIP file (deflated) whose parts are written piece by piece."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -88,7 +88,7 @@ def swarm(count: int) -> bytes:
     return buffer.getvalue()
 
 
-def small_xlsx(rows: list[list[object]]) -> bytes:
+def small_xlsx(rows: Sequence[Sequence[object]]) -> bytes:
     """A real workbook (openpyxl) with ``rows`` on its first sheet."""
     from openpyxl import Workbook
 
