@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -14,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from service.cli import main
 from service.model import ImportJob, MailingList
+from service.subscribers.import_terms import ImportTarget
+from service.subscribers.importer import import_file
+from service.subscribers.tabular import FileFormatError, TableInfo
 from tests.bombs import MIB, xlsx_bomb
 from tests.conftest import csrf_token
 
@@ -64,3 +68,14 @@ def test_the_command_line_exits_non_zero_for_a_bomb_and_for_a_header_only_file(
         main, ["subscriber", "import", str(header), "--list", "members", "--json"]
     )
     assert result.exit_code != 0 and "no data rows" in result.output
+
+
+def test_an_import_that_read_no_row_is_an_error_even_when_the_shape_was_given(
+    session: Session, members: MailingList, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("email,name\n", "utf-8")
+    shape = TableInfo("csv", "utf-8", ",", ["email", "name"])  # as a caller that sniffed before
+    with pytest.raises(FileFormatError) as caught:
+        import_file(session, path, ImportTarget(members.id, "add", path.name), info=shape)
+    assert caught.value.code == "file.nothing_read"
