@@ -24,7 +24,7 @@ from service.model.campaigns import (
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
-from service.model.issues import Issue
+from service.model.issues import Issue, IssueImport
 from service.model.subscribers import (
     Consent,
     ImportJob,
@@ -53,6 +53,7 @@ __all__ = [
     "EventHour",
     "ImportJob",
     "Issue",
+    "IssueImport",
     "Link",
     "MailingList",
     "Membership",
