@@ -7,8 +7,10 @@ kills it after ``CONVERT_SECONDS``. The web request (or the CLI) that imports a 
 then waits at most that long and gets a clear error, never a stuck thread or a server out
 of memory. The child limits itself first thing (``preexec_fn`` is unsafe in the threaded
 web server). The admin sends a document with a large body to the worker first
-(``import_jobs``), so the wait is the worker's, not a web thread's. Used for documents being imported; a stored issue's original, which passed
-this once, is converted in-process (``wordfile.docx_to_markdown``).
+(``import_jobs``), so the wait is the worker's, not a web thread's.
+
+Used for documents being imported; a stored issue's original, which passed this once, is
+converted in-process (``wordfile.docx_to_markdown``).
 """
 
 from __future__ import annotations
