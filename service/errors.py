@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 # Keys of a message stored as JSON (see ``Message.dump``).
 _CODE, _TEXT, _PARAMS = "code", "text", "params"
@@ -64,6 +64,13 @@ class DomainError(Exception):
     def __init__(self, code: str, template: str, **params: Any) -> None:
         self.detail = Message.of(code, template, **params)
         super().__init__(self.detail.text)
+
+    @classmethod
+    def carrying(cls, detail: Message) -> Self:
+        """The error that says ``detail`` (a message read back from a child process)."""
+        error = _restore(cls, detail)
+        assert isinstance(error, cls)
+        return error
 
     @property
     def code(self) -> str:

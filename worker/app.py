@@ -126,6 +126,7 @@ TASK_MODULES = (
     "worker.tasks_send",
     "worker.tasks_events",
     "worker.tasks_reader",
+    "worker.tasks_issues",
 )
 
 

@@ -7,7 +7,7 @@ brake paused for a transient fault probes its relay with backoff (``probe_due_at
 ``relay_probes``, shown on the campaign page.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-11 10:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import service.model.base
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

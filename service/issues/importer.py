@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from service.containers import ContainerError
 from service.errors import DomainError
 from service.issues.blocks import (
     NUMBERED_RE,
@@ -45,6 +46,7 @@ from service.issues.blocks import (
 )
 from service.issues.cover import clean_cover_line, is_cover_line
 from service.issues.structure import Article, IssueDoc, Section
+from service.issues.word_process import convert_in_child
 from service.issues.wordfile import ImageSaver, WordConversionError, docx_to_markdown
 
 # --- tunables -------------------------------------------------------------------------------
@@ -821,25 +823,35 @@ def import_markdown(text: str) -> IssueDoc:
     return _Importer(blocks).run()
 
 
-def docx_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
-    """The Markdown that a .docx file is imported from (what missing_sentences checks)."""
+def docx_markdown(
+    data: bytes, save_image: ImageSaver | None = None, *, isolated: bool = False
+) -> str:
+    """The Markdown that a .docx file is imported from (what missing_sentences checks).
+
+    ``isolated`` converts in a child process with a time and memory limit (an upload
+    being imported; without ``save_image``, which the child cannot call back).
+    """
     if not data:
         raise DocumentImportError("document.empty", "The document is empty.")
     try:
+        if isolated and save_image is None:
+            return convert_in_child(data)
         return docx_to_markdown(data, save_image)
-    except WordConversionError as exc:
+    except (WordConversionError, ContainerError) as exc:
         raise DocumentImportError(
             "document.bad_docx", "Cannot read the Word document: %(error)s.", error=exc.detail
         ) from exc
 
 
-def import_docx(data: bytes, save_image: ImageSaver | None = None) -> IssueDoc:
+def import_docx(
+    data: bytes, save_image: ImageSaver | None = None, *, isolated: bool = False
+) -> IssueDoc:
     """Import a Word .docx document (heading styles mark sections, titles and subheadings).
 
     ``save_image(data, content_type) -> url`` stores embedded images; without it they are
-    kept inline as ``data:`` URIs.
+    kept inline as ``data:`` URIs. ``isolated``: see :func:`docx_markdown`.
     """
-    return import_markdown(docx_markdown(data, save_image))
+    return import_markdown(docx_markdown(data, save_image, isolated=isolated))
 
 
 def decode_text(data: bytes) -> str:
@@ -872,14 +884,20 @@ def decode_text(data: bytes) -> str:
     )
 
 
-def import_file(path_or_name: str, data: bytes, save_image: ImageSaver | None = None) -> IssueDoc:
+def import_file(
+    path_or_name: str,
+    data: bytes,
+    save_image: ImageSaver | None = None,
+    *,
+    isolated: bool = False,
+) -> IssueDoc:
     """Import an uploaded file, choosing the format from its name (.md/.markdown/.txt, .docx).
 
-    ``save_image`` is passed to :func:`import_docx` for Word files.
+    ``save_image`` and ``isolated`` are passed to :func:`import_docx` for Word files.
     """
     suffix = PurePath(path_or_name).suffix.lower()
     if suffix in DOCX_SUFFIXES:
-        return import_docx(data, save_image)
+        return import_docx(data, save_image, isolated=isolated)
     if suffix in MARKDOWN_SUFFIXES:
         return import_markdown(decode_text(data))
     if suffix == ".doc":

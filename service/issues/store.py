@@ -196,7 +196,9 @@ def create_issue_from_document(
             number=existing.number,
             imported_at=f"{existing.created_at:%Y-%m-%d %H:%M} UTC",
         )
-    doc = import_file(name, data)
+    # A Word file is converted in a child process with a time and memory limit: this runs
+    # in a web request (the admin, the API) and must answer, not hang or eat the server.
+    doc = import_file(name, data, isolated=True)
     if not any(True for _ in doc.articles()):
         raise DocumentImportError("document.no_articles", "No articles were found in the document.")
     issue = Issue(

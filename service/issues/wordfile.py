@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 import mammoth
 import mammoth.images
 
+from service.containers import DOCX_LIMITS, check_zip
 from service.errors import DomainError
 from service.issues.blocks import join_text
 
@@ -220,11 +221,14 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
 
     Embedded images become ``data:`` URIs unless ``save_image`` stores them somewhere and
     returns a URL: data URIs make a large message that Gmail clips and many clients block.
+    A file that unpacks to more than ``DOCX_LIMITS`` raises ``ContainerError`` before
+    mammoth reads it: the size of its XML is what bounds the time mammoth takes.
     """
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise WordConversionError(
             "word.not_docx", "the file is not a .docx (Word 2007 or later) document"
         )
+    check_zip(data, DOCX_LIMITS)
     options: dict[str, object] = {"style_map": STYLE_MAP}
     if save_image is not None:
         saver = save_image

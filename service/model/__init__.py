@@ -25,7 +25,7 @@ from service.model.campaigns import (
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
-from service.model.issues import Issue
+from service.model.issues import Issue, IssueImport
 from service.model.subscribers import (
     Consent,
     ImportJob,
@@ -54,6 +54,7 @@ __all__ = [
     "EventHour",
     "ImportJob",
     "Issue",
+    "IssueImport",
     "Link",
     "MailingList",
     "Membership",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.model.base import Base, UTCDateTime, utcnow
@@ -34,3 +34,27 @@ class Issue(Base):
     keep_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class IssueImport(Base):
+    """A heavy document upload waiting for (or done by) the worker: the admin's page polls
+    it and shows the result (the new issue, the reason it failed, or the duplicate)."""
+
+    __tablename__ = "issue_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    # queued → running → done | failed | duplicate (→ queued again on "import anyway")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    allow_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), nullable=True
+    )
+    # Why it failed or was refused as a duplicate (a ``Message.dump()``), and which issue.
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    duplicate_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

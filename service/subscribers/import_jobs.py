@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from service.containers import unpacked_size
 from service.errors import Message, message_of
 from service.model import ImportJob, utcnow
 from service.subscribers.import_terms import ImportReport, ImportSetupError, ImportTarget, row_error
@@ -56,6 +57,13 @@ def job_mapping(job: ImportJob) -> dict[str, str]:
 def job_path(data_dir: Path, job: ImportJob) -> Path:
     """Where the uploaded file of ``job`` waits for the worker."""
     return data_dir / "imports" / f"{job.id}.upload"
+
+
+def work_bytes(data_dir: Path, job: ImportJob, info: TableInfo) -> int:
+    """How much a parser reads to import ``job``'s file: a CSV's size, or what an XLSX
+    unpacks to (a 500 KB workbook can hold a 60 MB sheet)."""
+    path = job_path(data_dir, job)
+    return unpacked_size(path) if info.kind == "xlsx" else path.stat().st_size
 
 
 def store_upload(

@@ -30,7 +30,7 @@ from service.subscribers.import_plan import ChunkPlan, plan_chunk
 from service.subscribers.import_rows import Candidate, RowParser
 from service.subscribers.import_terms import MODES, ImportReport, ImportSetupError, ImportTarget
 from service.subscribers.import_writes import write_plan
-from service.subscribers.tabular import TableInfo, count_rows, iter_rows, sniff
+from service.subscribers.tabular import FileFormatError, TableInfo, count_rows, iter_rows, sniff
 
 CHUNK_ROWS = 1000
 # Chunks parsed ahead of the one being written (memory: this many chunks at most).
@@ -64,7 +64,8 @@ def import_file(
 
     ``on_chunk`` is called after each chunk is written (the Celery task commits there and
     publishes progress); raises ``FileFormatError`` / ``ImportSetupError`` before writing
-    anything when the file or the settings are unusable.
+    anything when the file or the settings are unusable, and ``FileFormatError`` when the
+    file held no data row at all.
     """
     if target.mode not in MODES:
         raise ImportSetupError(
@@ -78,6 +79,10 @@ def import_file(
     chunks = _read_ahead(_parsed_chunks(path, info, parser))
     write_chunks = _import_in_parallel if is_postgresql(session) else _import_in_turn
     write_chunks(session, chunks, target, report, on_chunk)
+    if report.processed == 0:
+        # Every row was blank (or the sheet was only a header): nothing was read, and
+        # saying "added 0" would look like success.
+        raise FileFormatError("file.nothing_read", "no data rows were read from the file")
     report.errors.sort(key=lambda e: e["line"])  # duplicates are found at chunk time
     report.total = report.processed  # the line count was an estimate (empty lines, quotes)
     return report

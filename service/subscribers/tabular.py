@@ -1,17 +1,19 @@
 """Reading subscriber files as people really make them: CSV in UTF-8, UTF-8 with a BOM or
 GB18030/GBK (what Excel on a Chinese Windows writes), with commas, semicolons or tabs, and
-XLSX workbooks. Rows are streamed: nothing here holds the whole file in memory."""
+XLSX workbooks. Rows are streamed: nothing here holds the whole file in memory, and a
+workbook is checked (``service.containers``) before openpyxl unpacks it."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from service.containers import XLSX_LIMITS, ContainerError, ParseBudget, check_zip
 from service.errors import DomainError
 
 # How much of the file is decoded to guess its delimiter and show a preview.
@@ -23,6 +25,15 @@ DELIMITERS = (",", ";", "\t", "|")
 # A field longer than this is not a spreadsheet cell but a broken quote swallowing lines.
 MAX_FIELD_CHARS = 100_000
 PREVIEW_ROWS = 5
+# A subscriber sheet has a few columns (a CRM export a few dozen); a value further right is
+# refused rather than converted: one cell at column XFD would make every row 16,384 wide.
+MAX_XLSX_COLUMNS = 200
+# Excel's own limit: a row number beyond it was not written by a spreadsheet program.
+MAX_XLSX_ROWS = 1_048_576
+# Seconds of parsing a sheet may take: a whole import (≈ 300,000 rows at the size cap take
+# ≈ 60 s on 2 cores), and the few rows read while the web request shows the mapping page.
+XLSX_READ_SECONDS = 300.0
+XLSX_SNIFF_SECONDS = 5.0
 XLSX_MAGIC = b"PK\x03\x04"
 # Old binary formats people pick by mistake: .xls (OLE2), PDF, images, archives; each
 # with the code of its error (``file.<kind>``) and what it is in English.
@@ -150,7 +161,7 @@ def sniff(path: Path) -> TableInfo:
     """Look at a file: kind, encoding, delimiter, header row and a short preview."""
     kind, encoding = detect_kind_and_encoding(path)
     if kind == "xlsx":
-        rows = iter_xlsx(path)
+        rows = iter_xlsx(path, XLSX_SNIFF_SECONDS)
         delimiter = ""
     else:
         with open_text(path, encoding) as fh:
@@ -168,6 +179,8 @@ def sniff(path: Path) -> TableInfo:
         raise FileFormatError("file.no_rows", "the file has no rows")
     header = first[0]
     has_header = not any(_looks_like_address(c) for c in header)
+    if has_header and len(first) == 1:
+        raise FileFormatError("file.no_data_rows", "the file has a header row but no data rows")
     headers = header if has_header else [f"column {i + 1}" for i in range(len(header))]
     headers = _unique_headers(headers)
     preview = first[1:] if has_header else first[:PREVIEW_ROWS]
@@ -206,23 +219,84 @@ def iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
             ) from exc
 
 
-def iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(row number, cells as text)`` from the first sheet, streamed (read_only)."""
+def iter_xlsx(path: Path, seconds: float = XLSX_READ_SECONDS) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(row number, cells as text)`` from the first sheet, streamed (read_only).
+
+    Raises ``FileFormatError`` for a workbook that unpacks to too much, a row wider than
+    ``MAX_XLSX_COLUMNS`` or beyond ``MAX_XLSX_ROWS``, or more than ``seconds`` of parsing.
+    """
+    budget = ParseBudget(seconds)
+    budget.resume()
     with path.open("rb") as fh:
-        try:
-            workbook = _load_workbook(fh, data_only=True)
-        except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
-            raise FileFormatError(
-                "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
-            ) from exc
+        workbook = _open_checked(fh)
         try:
             sheet = workbook.worksheets[0]
+            # The recorded dimension is the sheet's own claim: "A1:XFD1048576" would pad
+            # every row to 16,384 cells and add a million empty rows after the last one.
+            sheet.reset_dimensions()
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                cells = ["" if v is None else _cell_text(v) for v in values]
+                _check(budget)
+                if number > MAX_XLSX_ROWS:
+                    raise FileFormatError(
+                        "file.too_many_rows",
+                        "the sheet has more than %(max)s rows",
+                        max=MAX_XLSX_ROWS,
+                    )
+                if _is_blank(values):
+                    continue
+                cells = [
+                    "" if v is None else _cell_text(v) for v in _within_columns(number, values)
+                ]
                 if any(c.strip() for c in cells):
+                    budget.pause()  # the consumer's time (writing rows) is not parsing
                     yield number, cells
+                    budget.resume()
         finally:
             workbook.close()
+
+
+def _is_blank(values: Sequence[Any]) -> bool:
+    # In C: a million empty rows (a gap in the row numbers) cost a second, not minutes.
+    return values.count(None) == len(values)
+
+
+def _within_columns(number: int, values: Sequence[Any]) -> Sequence[Any]:
+    extra = values[MAX_XLSX_COLUMNS:]
+    if extra.count(None) != len(extra):
+        raise FileFormatError(
+            "file.too_many_columns",
+            "row %(line)s has values in more than %(max)s columns",
+            line=number,
+            max=MAX_XLSX_COLUMNS,
+        )
+    return values[:MAX_XLSX_COLUMNS]
+
+
+def _check(budget: ParseBudget) -> None:
+    try:
+        budget.check()
+    except ContainerError as exc:
+        raise _refused(exc) from exc
+
+
+def _refused(exc: ContainerError) -> FileFormatError:
+    return FileFormatError(
+        "file.workbook_refused", "the workbook cannot be imported: %(error)s", error=exc.detail
+    )
+
+
+def _open_checked(fh: IO[bytes], data_only: bool = True) -> Any:
+    """The workbook in ``fh`` once ``check_zip`` found it safe to unpack."""
+    try:
+        check_zip(fh, XLSX_LIMITS)
+    except ContainerError as exc:
+        raise _refused(exc) from exc
+    try:
+        return _load_workbook(fh, data_only=data_only)
+    except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
+        raise FileFormatError(
+            "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
+        ) from exc
 
 
 def _load_workbook(fh: IO[bytes], data_only: bool = False) -> Any:
@@ -260,7 +334,7 @@ def count_rows(path: Path, info: TableInfo) -> int:
     recorded size)."""
     if info.kind == "xlsx":
         with path.open("rb") as fh:
-            workbook = _load_workbook(fh)
+            workbook = _open_checked(fh, data_only=False)
             try:
                 total = workbook.worksheets[0].max_row or 0
             finally:

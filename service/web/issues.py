@@ -31,11 +31,12 @@ from werkzeug.datastructures import FileStorage
 
 from service.accounts.audit import audit
 from service.campaigns.archive_links import live_links
-from service.issues import store
+from service.errors import Message
+from service.issues import import_jobs, store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_layout
 from service.issues.render import MODES, Mode
-from service.model import Issue
+from service.model import Issue, IssueImport
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, has_role, require_role, staff_blueprint
@@ -59,6 +60,8 @@ PENDING_DIR = "issue-uploads"
 PENDING_FIELD = "pending"
 PENDING_MAX_AGE_S = 3600
 PENDING_TOKEN_BYTES = 24
+# The page of a heavy upload reloads itself this often while the worker imports it.
+IMPORT_REFRESH_SECONDS = 2
 _PENDING_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}\Z")
 
 
@@ -121,6 +124,8 @@ def upload() -> Any:
             return _upload_error(_("Choose a .md or .docx file to upload."))
         filename, data = file.filename, file.read()
     session = db_session()
+    if import_jobs.is_heavy(filename, data):
+        return _queue_heavy(filename, data, allow_duplicate=bool(token))
     try:
         issue = store.create_issue_from_document(
             session, filename, data, current_user_id(), allow_duplicate=bool(token)
@@ -151,6 +156,76 @@ def upload() -> Any:
 
 def _upload_error(message: str) -> Any:
     return render_template("issues/upload.html", error=message, accept=ACCEPTED_SUFFIXES), 400
+
+
+# ---- heavy uploads: imported by the worker, this page polls ------------------------------------
+
+
+def _queue_heavy(filename: str, data: bytes, *, allow_duplicate: bool) -> Any:
+    """Keep a heavy upload for the worker and send the editor to its page."""
+    session = db_session()
+    job = import_jobs.queue_document(
+        session, settings().data_dir, filename, data, current_user_id()
+    )
+    job.allow_duplicate = allow_duplicate
+    session.commit()
+    _enqueue(job)
+    return redirect(url_for("issues.import_status", job_id=job.id))
+
+
+def _enqueue(job: IssueImport) -> None:
+    from worker.tasks_issues import import_issue
+
+    try:
+        import_issue.delay(job.id)
+    except Exception:  # noqa: BLE001 - no queue: say so instead of a page polling for ever
+        session = db_session()
+        job.status = "failed"
+        job.error = Message.of(
+            "import.queue_unreachable", "the task queue is unreachable; try again"
+        ).dump()
+        session.commit()
+
+
+@bp.route("/issues/imports/<int:job_id>")
+@require_role("editor")
+def import_status(job_id: int) -> Any:
+    """A heavy upload's page: "importing…" (reloading itself) until the worker is done, then
+    the new issue, the reason it failed, or the duplicate with "import anyway"."""
+    job = db_session().get(IssueImport, job_id) or abort(404)
+    if job.status == "done" and job.issue_id is not None:
+        flash(_("Imported. Check the articles below, then preview and publish."), "info")
+        return redirect(url_for("issues.issue", issue_id=job.issue_id))
+    reason = describe(Message.load(job.error)) if job.error else ""
+    if job.status == "duplicate":
+        existing = db_session().get(Issue, job.duplicate_of, options=[defer(Issue.source_data)])
+        page = render_template(
+            "issues/upload.html",
+            error=None,
+            accept=ACCEPTED_SUFFIXES,
+            duplicate=existing,
+            duplicate_message=reason,
+            filename=job.filename,
+            again_url=url_for("issues.import_again", job_id=job.id),
+        )
+        return page, 409
+    if job.status in ("failed", "done"):  # done without an issue: it was deleted since
+        return _upload_error(
+            _("%(name)s could not be imported: %(reason)s", name=job.filename, reason=reason)
+        )
+    return render_template("issues/import_status.html", job=job, refresh=IMPORT_REFRESH_SECONDS)
+
+
+@bp.route("/issues/imports/<int:job_id>/again", methods=["POST"])
+@require_role("editor")
+def import_again(job_id: int) -> Any:
+    """ "Import anyway" for a heavy upload refused as a duplicate."""
+    session = db_session()
+    job = session.get(IssueImport, job_id) or abort(404)
+    if import_jobs.queue_again(job):
+        session.commit()
+        _enqueue(job)
+    return redirect(url_for("issues.import_status", job_id=job.id))
 
 
 def _pending_dir() -> Path:

@@ -175,6 +175,30 @@ MESSAGES: dict[str, LazyString] = {
         "Line %(line)s: the CSV quoting is broken (%(error)s); check for an unclosed quote."
     ),
     "file.bad_workbook": _l("The workbook cannot be opened (%(error)s)."),
+    "file.no_data_rows": _l("The file has a header row but no data rows."),
+    "file.nothing_read": _l("No data rows were read from the file."),
+    "file.too_many_rows": _l("The sheet has more than %(max)s rows."),
+    "file.too_many_columns": _l("Row %(line)s has values in more than %(max)s columns."),
+    "file.workbook_refused": _l("The workbook cannot be imported: %(error)s"),
+    # ---- uploaded containers (.docx, .xlsx): refused before parsing (service.containers)
+    "container.damaged": _l(
+        "The file is not a readable ZIP container (.docx and .xlsx files are)."
+    ),
+    "container.damaged_part": _l("Its part %(part)s is damaged (%(error)s)."),
+    "container.too_many_parts": _l(
+        "The file holds more than %(max)s parts, far more than a real document."
+    ),
+    "container.part_too_large": _l("Its part %(part)s unpacks to more than %(mb)s MB."),
+    "container.bomb": _l(
+        "Its part %(part)s is compressed %(ratio)s to 1, as no real document is "
+        "(a decompression bomb)."
+    ),
+    "container.too_large": _l("The file unpacks to more than %(mb)s MB."),
+    "container.too_many_elements": _l("Its part %(part)s holds more than %(max)s XML elements."),
+    "container.too_much_memory": _l("Reading the file needed more than %(mb)s MB of memory."),
+    "container.too_slow": _l(
+        "Reading the file took more than %(seconds)s seconds; split it into smaller files."
+    ),
     # ---- issues: documents and editing
     "document.no_name": _l("The file has no name; import a .md or .docx file."),
     "document.too_large": _l("The file is larger than %(mb)s MB."),

@@ -28,6 +28,7 @@ GROUND = {
     "embedded_redis",
     "logging_setup",
     "spreadsheets",
+    "containers",
 }
 # What a ground-floor module may import besides the other small tools.
 GROUND_MAY = {"model": {"errors"}, "db": {"model", "config"}, "migrate": {"db", "model"}}

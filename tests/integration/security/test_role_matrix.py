@@ -73,6 +73,8 @@ ROUTE_ROLES = {
     "issues.cover_update": "editor",
     "issues.delete": "editor",
     "issues.index": "editor",
+    "issues.import_again": "editor",
+    "issues.import_status": "editor",
     "issues.issue": "editor",
     "issues.layout": "editor",
     "issues.preview": "editor",
