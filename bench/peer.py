@@ -23,9 +23,9 @@ What runs:
 
 What django-newsletter does per message (``Submission.submit`` → ``send_message``), in
 one process, one message after the other (it has no parallel sending: a second
-``submit_newsletter`` skips a submission already marked ``sending``): renders the subject, text and HTML templates
-(the text is the article's HTML through ``striptags``), queries the message's
-attachments, builds an ``EmailMultiAlternatives`` (Python's ``email`` package;
+``submit_newsletter`` skips a submission already marked ``sending``): renders the
+subject, text and HTML templates (the text is the article's HTML through ``striptags``),
+queries the message's attachments, builds an ``EmailMultiAlternatives`` (Python's ``email`` package;
 quoted-printable bodies when a line is longer than 998 octets, as this content's are, so a
 message is 83 KB on the wire against Tidings' 59 KB base64; ``--short-lines`` breaks the
 content's lines at tags so Django sends 8bit, 46 KB), and calls ``message.send()``, which
