@@ -85,6 +85,24 @@ def start_sink(port: int, directory: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def bench_env(tmp: Path, db_url: str, redis_url: str, smtp_port: int) -> dict[str, str]:
+    """The service's settings for a benchmark run in ``tmp`` (the DKIM key goes to
+    ``tmp / "dkim.pem"``, written by the caller)."""
+    return {
+        "TIDINGS_DATA_DIR": str(tmp / "data"),
+        "TIDINGS_DATABASE_URL": db_url,
+        "TIDINGS_REDIS_URL": redis_url,
+        "TIDINGS_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "TIDINGS_BASE_URL": "https://news.example.org",
+        "TIDINGS_FROM": "大连市数字贸易协会 <news@example.org>",
+        "TIDINGS_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "TIDINGS_BOUNCE_DOMAIN": "bounces.example.org",
+        "TIDINGS_DKIM_DOMAIN": "example.org",
+        "TIDINGS_DKIM_SELECTOR": "bench",
+        "TIDINGS_DKIM_KEY_FILE": str(tmp / "dkim.pem"),
+    }
+
+
 def prepare_database(url: str) -> str:
     """Create (PostgreSQL) or place (SQLite) the database, migrated and empty."""
     from service.config import load_settings
@@ -234,19 +252,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         procs.append(start_sink(port, tmp))
         pem, _txt = generate_key()
         (tmp / "dkim.pem").write_bytes(pem)
-        env = {
-            "TIDINGS_DATA_DIR": str(tmp / "data"),
-            "TIDINGS_DATABASE_URL": db_url,
-            "TIDINGS_REDIS_URL": redis_url,
-            "TIDINGS_SECRET_KEY": "bench-secret-key-0123456789abcdef",
-            "TIDINGS_BASE_URL": "https://news.example.org",
-            "TIDINGS_FROM": "大连市数字贸易协会 <news@example.org>",
-            "TIDINGS_SMTP_URL": f"smtp://127.0.0.1:{port}",
-            "TIDINGS_BOUNCE_DOMAIN": "bounces.example.org",
-            "TIDINGS_DKIM_DOMAIN": "example.org",
-            "TIDINGS_DKIM_SELECTOR": "bench",
-            "TIDINGS_DKIM_KEY_FILE": str(tmp / "dkim.pem"),
-        }
+        env = bench_env(tmp, db_url, redis_url, port)
         os.environ.update(env)
         from service.accounts.settings_store import set_setting
         from service.campaigns import engine
