@@ -3,19 +3,21 @@
 ``send_batch`` is what the ``tidings.send.batch`` task runs. Its promise, together with the
 ledger: a row is handed to SMTP only after this worker won it with the guarded claim, and
 its result is committed right after (in small groups, see ``COMMIT GROUPS`` below), so a
-crash can leave at most the rows of one batch in ``sending`` — the sweep reports those as
-``unknown`` and never re-sends them by itself. Messages are built by ``personalise``,
-results written by ``results``, and too many transport failures in a row trip ``brake``.
+crash can leave at most the rows of one batch in ``sending``. Each claim beats while it
+sends and each message is marked begun before its MAIL FROM (``claims``): when the worker
+dies, the sweep sends again the rows it never began, records the ones its marks say were
+accepted, and reports only the message on the wire as ``unknown``. Messages are built by
+``personalise``, results written by ``results``, and too many transport failures in a
+row trip ``brake``.
 
 COMMIT GROUPS (the README trade-off). Results are written with one executemany UPDATE per
 group of ``commit_group`` messages (default 20) instead of one commit per message. A
 commit per message costs a database round trip and an fsync-ish write per message, which
 caps SQLite at a few hundred messages per second across workers; a group commit costs the
-same once per 20 messages. What it costs in safety: if a worker dies, the up-to-20 rows
-of the current group that went out but were not yet recorded stay ``sending`` with the
-rest of the claimed batch, and become ``unknown`` (reported, never re-sent). The window
-is bounded by the batch either way (a batch is claimed at once), so group commits widen
-nothing that per-message commits would have closed.
+same once per 20 messages. What it costs in safety: nothing since the begun marks: the
+outcome of each message rides to Redis with the next message's begun mark, so the sweep
+records the up-to-20 rows of a dead worker's current group that went out but were not
+yet committed as ``sent`` from the marks.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from datetime import timedelta
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.campaigns.brake import ErrorBrake, brake_reason, pause_campaign, refusal_reason
+from service.campaigns.claims import Claim, Heartbeat, Marks, close_claim, open_claim
 from service.campaigns.ledger import claim
 from service.campaigns.personalise import CampaignContext, Recipient, context_for, load_recipients
 from service.campaigns.results import Outcome, record_outcomes
@@ -94,8 +98,10 @@ class _Batch:
         config: SendingConfig,
         client: redis.Redis,
         transport: Transport,
+        marks: Marks,
     ) -> None:
         self.session = session
+        self.marks = marks
         self.ctx = ctx
         self.config = config
         self.throttle = Throttle.from_settings(client, config.global_rate, config.domain_limits)
@@ -137,6 +143,7 @@ class _Batch:
     def flush(self) -> None:
         record_outcomes(self.session, self.pending)
         self.pending = []
+        self.marks.recorded()
 
     def _salvage(self, untouched: list[Recipient]) -> None:
         """After an unexpected error: write the known results, give back the untouched."""
@@ -221,6 +228,12 @@ class _Batch:
         except ValueError as exc:  # a bad address or header value: this row only
             self.fail(r, message_id, f"cannot build the message: {exc}")
             return None
+        if not self.marks.begin(r.delivery_id):
+            # Without its begun mark a message must not go: after a death the sweep would
+            # take it for never begun and send it again.
+            reason = "Redis lost the batch's begun marks"
+            self.later(r, backoff_delay(1, self.config), f"deferred: {reason}", attempted=False)
+            return reason
         try:
             self.transport.send(self.ctx.mail_from(r.delivery_id), r.wire, data)
         except ConnectRefused:
@@ -234,9 +247,11 @@ class _Batch:
             self.fail(r, message_id, str(exc))
             return None
         self.connect_failures = 0
+        sent_at = utcnow()
         self.pending.append(
-            Outcome(r.delivery_id, DeliveryStatus.SENT, message_id, sent_at=utcnow())
+            Outcome(r.delivery_id, DeliveryStatus.SENT, message_id, sent_at=sent_at)
         )
+        self.marks.sent(r.delivery_id, sent_at, message_id)
         self.result.sent += 1
         if self.brake.dirty:
             self.brake.reset()
@@ -246,6 +261,7 @@ class _Batch:
         self, r: Recipient, message_id: str, error: str, refusal: SendError | None = None
     ) -> None:
         self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
+        self.marks.not_sent(r.delivery_id)
         self.result.failed += 1
         if refusal is not None and smtp_refusal_kind(refusal.code, refusal.enhanced):
             self.flush()
@@ -256,6 +272,7 @@ class _Batch:
         self.pending.append(
             Outcome(r.delivery_id, DeliveryStatus.RETRY_DUE, None, error, attempted, when)
         )
+        self.marks.not_sent(r.delivery_id)
         if attempted:
             self.result.retry += 1
         else:
@@ -350,8 +367,10 @@ def send_batch(
     pool: RelayPool | None = None,
 ) -> BatchResult:
     """Claim ``delivery_ids`` and send them; commits as it goes (see module docstring)."""
-    ids = claim(session, campaign_id, delivery_ids)
+    held = open_claim(session, client, campaign_id)
+    ids = claim(session, campaign_id, delivery_ids, claim_id=held.id)
     if not ids:
+        close_claim(session, client, held)
         return BatchResult()
     config = get_sending_config(session)
     campaign = session.get(Campaign, campaign_id)
@@ -362,9 +381,29 @@ def send_batch(
     transport = checkout_transport(pool or relay_pool(settings, config))
     healthy = False
     try:
-        result = _Batch(session, ctx, config, client, transport).run(recipients)
+        result = _send(session, ctx, config, client, transport, held, recipients)
         healthy = True
     finally:
         checkin_transport(transport, healthy)
+    # Only after a clean end: a batch stopped by an error may have left the row in hand
+    # `sending`; its claim then stops beating and the sweep settles it from the marks.
+    close_claim(session, client, held)
     result.claimed = len(ids)
     return result
+
+
+def _send(
+    session: Session,
+    ctx: CampaignContext,
+    config: SendingConfig,
+    client: redis.Redis,
+    transport: Transport,
+    held: Claim,
+    recipients: list[Recipient],
+) -> BatchResult:
+    """The batch loop, with the claim beating from a thread all along."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with Heartbeat(engine, held.id, config.heartbeat_seconds):
+        batch = _Batch(session, ctx, config, client, transport, Marks(client, held))
+        return batch.run(recipients)

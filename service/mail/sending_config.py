@@ -44,6 +44,12 @@ DEFAULT_QUEUED_STALE_SECONDS = 900.0
 # A `sending` row older than this belonged to a worker that died mid-batch (the task time
 # limit is 600 s): the sweep marks it `unknown`.
 DEFAULT_SENDING_STALE_SECONDS = 900.0
+# A worker sending a batch refreshes its claim's heartbeat this often (from a thread, so a
+# slow SMTP reply does not stop it); a claim whose heartbeat is older than
+# ``DEFAULT_WORKER_DEAD_SECONDS`` belonged to a worker that died, and the sweep (every
+# few seconds) settles its rows: the ones it never began go out again from another worker.
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+DEFAULT_WORKER_DEAD_SECONDS = 20.0
 # Results are committed in groups of this many messages (see README, "commit groups").
 DEFAULT_COMMIT_GROUP = 20
 
@@ -87,6 +93,8 @@ class SendingConfig:
     queued_stale_seconds: float = DEFAULT_QUEUED_STALE_SECONDS
     sending_stale_seconds: float = DEFAULT_SENDING_STALE_SECONDS
     commit_group: int = DEFAULT_COMMIT_GROUP
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    worker_dead_seconds: float = DEFAULT_WORKER_DEAD_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for the settings store."""

@@ -21,6 +21,7 @@ from service.model.campaigns import (
     Delivery,
     DeliveryStatus,
     Link,
+    SendClaim,
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
@@ -59,6 +60,7 @@ __all__ = [
     "MembershipStatus",
     "RecoveryCode",
     "Role",
+    "SendClaim",
     "Setting",
     "StaffSession",
     "Subscriber",
