@@ -123,29 +123,81 @@ def close_claim(session: Session, client: redis.Redis, claim: Claim) -> None:
 
 
 class Marks:
-    """The begun marks of one batch (see the module docstring)."""
+    """The begun marks of one batch (see the module docstring).
+
+    ``announce`` sends a message's mark without waiting; ``confirm`` reads Redis's answer
+    and must say yes before the message's MAIL FROM. Between the two the sender builds and
+    signs the message, so the round trip costs no waiting (a blocking RPUSHX per message
+    cost ≈ 0.12 ms of worker CPU and a fifth of the rate on the 2-core bench machine).
+    The batch keeps one Redis connection of its own for this; ``close`` gives it back.
+    """
 
     def __init__(self, client: redis.Redis, claim: Claim) -> None:
-        self.client = client
+        self.pool = client.connection_pool
         self.key = marks_key(claim.token)
         self.enabled = claim.marked
         self.outcomes: list[str] = []
+        self.conn: redis.connection.AbstractConnection | None = None
+        self.awaiting = False  # a mark was sent and its answer not read yet
+        self.ok = True  # the last answer read said the mark was written
 
-    def begin(self, delivery_id: int) -> bool:
-        """Mark ``delivery_id`` begun, with the outcomes noted since the last call; call it
-        right before the message's MAIL FROM. False: the list is gone (Redis lost it, or the
-        sweep took it) or unreachable — the message must not be sent."""
+    def announce(self, delivery_id: int) -> None:
+        """Send the begun mark of ``delivery_id`` with the outcomes noted since the last
+        one (call ``confirm`` before its MAIL FROM)."""
+        if not self.enabled:
+            return
+        self._answer()
+        try:
+            if self.conn is None:
+                self.conn = self.pool.get_connection()
+            self.conn.send_command("RPUSHX", self.key, *self.outcomes, f"{BEGUN}{delivery_id}")
+        except (redis.RedisError, OSError):
+            self._broken()
+            return
+        self.outcomes = []
+        self.awaiting = True
+
+    def confirm(self) -> bool:
+        """Whether the last announced mark is written. False: the list is gone (Redis lost
+        it, or the sweep took it) or Redis did not answer — the message must not go."""
         if not self.enabled:
             return True
+        if not self.awaiting:
+            return False  # announced nothing, or the announce itself failed
+        self._answer()
+        return self.ok
+
+    def begin(self, delivery_id: int) -> bool:
+        """``announce`` then ``confirm`` (one blocking round trip)."""
+        self.announce(delivery_id)
+        return self.confirm()
+
+    def _answer(self) -> None:
+        if not self.awaiting or self.conn is None:
+            return
+        self.awaiting = False
         try:
-            written = self.client.rpushx(self.key, *self.outcomes, f"{BEGUN}{delivery_id}")  # type: ignore[call-arg]
+            self.ok = bool(self.conn.read_response())
         except (redis.RedisError, OSError):
-            return False
-        self.outcomes = []
-        return bool(written)
+            self._broken()
+
+    def _broken(self) -> None:
+        self.ok = False
+        self.awaiting = False
+        if self.conn is not None:
+            self.conn.disconnect()
+            self.pool.release(self.conn)
+            self.conn = None
+
+    def close(self) -> None:
+        """Read any answer still due and give the connection back to the pool."""
+        self._answer()
+        if self.conn is not None:
+            self.pool.release(self.conn)
+            self.conn = None
 
     def sent(self, delivery_id: int, at: datetime, message_id: str) -> None:
-        """The relay accepted the message (written with the next ``begin``)."""
+        """The relay accepted the message (written with the next mark)."""
         if self.enabled:
             self.outcomes.append(f"{SENT}{delivery_id} {at.timestamp():.6f} {message_id}")
 

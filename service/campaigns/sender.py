@@ -202,6 +202,9 @@ class _Batch:
         if wait > 0:
             self.later(r, wait, f"throttled: {r.domain} limit reached", attempted=False)
             return None
+        # The begun mark goes to Redis now and is confirmed before MAIL FROM: building and
+        # signing the message meanwhile hides the round trip (``claims.Marks``).
+        self.marks.announce(r.delivery_id)
         try:
             backend = self.transport.ensure()
             if r.needs_smtputf8 and not supports_smtputf8(backend):
@@ -228,7 +231,7 @@ class _Batch:
         except ValueError as exc:  # a bad address or header value: this row only
             self.fail(r, message_id, f"cannot build the message: {exc}")
             return None
-        if not self.marks.begin(r.delivery_id):
+        if not self.marks.confirm():
             # Without its begun mark a message must not go: after a death the sweep would
             # take it for never begun and send it again.
             reason = "Redis lost the batch's begun marks"
@@ -404,6 +407,9 @@ def _send(
     """The batch loop, with the claim beating from a thread all along."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    with Heartbeat(engine, held.id, config.heartbeat_seconds):
-        batch = _Batch(session, ctx, config, client, transport, Marks(client, held))
-        return batch.run(recipients)
+    marks = Marks(client, held)
+    try:
+        with Heartbeat(engine, held.id, config.heartbeat_seconds):
+            return _Batch(session, ctx, config, client, transport, marks).run(recipients)
+    finally:
+        marks.close()

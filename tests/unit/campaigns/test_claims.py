@@ -188,3 +188,24 @@ def _fresh(session: Session, claim_id: int) -> bool:
     beat = session.scalar(select(SendClaim.beat_at).where(SendClaim.id == claim_id))
     session.commit()
     return beat is not None and beat > utcnow() - GRACE
+
+
+def test_a_mark_sent_ahead_is_confirmed_before_the_next_and_all_are_kept(
+    session: Session, settings: Settings, rclient: redis.Redis
+) -> None:
+    held, ids = _claimed(session, settings, rclient)
+    marks = Marks(rclient, held)
+    marks.announce(ids[0])
+    marks.sent(ids[0], WHEN, "<a@x>")
+    marks.announce(ids[1])  # reads the first answer itself
+    assert marks.confirm()
+    marks.close()
+    kept = [e.decode() for e in rclient.lrange(claims.marks_key(held.token), 0, -1)]
+    assert kept == ["c", f"b{ids[0]}", _sent_mark(ids[0], "<a@x>"), f"b{ids[1]}"]
+
+
+def test_a_mark_not_announced_is_never_confirmed(
+    session: Session, settings: Settings, rclient: redis.Redis
+) -> None:
+    held, _ids = _claimed(session, settings, rclient)
+    assert not Marks(rclient, held).confirm()
