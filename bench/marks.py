@@ -2,10 +2,10 @@
 
 Run as ``.venv/bin/python bench/marks.py`` (``--messages``, ``--batch-size``). What runs:
 our own bundled Redis and a fresh SQLite file, migrated. Per message the sender makes one
-RPUSHX (the message's begun mark with the previous message's outcome): it
-sends it before building and signing the message and reads the answer
-right before MAIL FROM, so in the sender its wall time overlaps the signing and only its
-CPU counts (measured here back to back, which also shows the wall time). Per batch it
+RPUSHX (the message's begun mark with the previous message's outcome): it sends it before
+building and signing the message and reads the answer right before MAIL FROM, so in the
+sender its wall time overlaps the signing and only its CPU counts (measured here back to
+back, which also shows the wall time). Per batch it
 opens a claim (one Redis pipeline, one INSERT in the claim's own transaction) and closes
 it (one DELETE + commit, one DEL). The heartbeat is one UPDATE every few seconds per
 batch, on its own thread: nothing per message.
