@@ -190,8 +190,15 @@ class Marks:
             self.conn = None
 
     def close(self) -> None:
-        """Read any answer still due and give the connection back to the pool."""
+        """Write the outcomes the ledger has not recorded (a batch stopped by an error may
+        not have written them), read any answer still due, give the connection back."""
         self._answer()
+        if self.outcomes and self.ok and self.conn is not None:
+            try:
+                self.conn.send_command("RPUSHX", self.key, *self.outcomes)
+                self.conn.read_response()
+            except (redis.RedisError, OSError):
+                self._broken()
         if self.conn is not None:
             self.pool.release(self.conn)
             self.conn = None

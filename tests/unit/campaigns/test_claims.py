@@ -209,3 +209,16 @@ def test_a_mark_not_announced_is_never_confirmed(
 ) -> None:
     held, _ids = _claimed(session, settings, rclient)
     assert not Marks(rclient, held).confirm()
+
+
+def test_outcomes_not_yet_in_the_ledger_are_written_when_the_batch_stops(
+    session: Session, settings: Settings, rclient: redis.Redis
+) -> None:
+    held, ids = _claimed(session, settings, rclient)
+    marks = Marks(rclient, held)
+    assert marks.begin(ids[0])
+    marks.sent(ids[0], WHEN, "<last@x>")
+    marks.close()  # e.g. the database went away before the last group commit
+    _age(session, held.id, 60)
+    settle_dead_claims(session, rclient, GRACE)
+    assert _statuses(session, ids) == ["sent", "pending", "pending", "pending"]
