@@ -64,7 +64,7 @@ def test_marks_that_cannot_be_trusted_make_every_row_unknown_never_resent(
     assert plan.unknown == [1, 2, 3] and not plan.unbegun and not plan.sent
 
 
-def _claimed(session: Session, settings: Settings, client: redis.Redis, n: int = 4) -> tuple:
+def claimed_rows(session: Session, settings: Settings, client: redis.Redis, n: int = 4) -> tuple:
     """A claim holding ``n`` rows ``sending``; returns (claim, row ids)."""
     seed(session)
     cid = new_campaign(session, settings)
@@ -88,7 +88,7 @@ def _claimed(session: Session, settings: Settings, client: redis.Redis, n: int =
     return held, sorted(ids)
 
 
-def _age(session: Session, claim_id: int, seconds: float) -> None:
+def age_claim(session: Session, claim_id: int, seconds: float) -> None:
     session.execute(
         update(SendClaim)
         .where(SendClaim.id == claim_id)
@@ -105,12 +105,12 @@ def _statuses(session: Session, ids: list[int]) -> list[str]:
 def test_a_dead_claim_is_settled_from_its_marks_and_then_forgotten(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
+    held, ids = claimed_rows(session, settings, rclient)
     marks = Marks(rclient, held)
     assert marks.begin(ids[0])
     marks.sent(ids[0], WHEN, "<first@x>")
     assert marks.begin(ids[1])  # on the wire when the worker died
-    _age(session, held.id, 60)
+    age_claim(session, held.id, 60)
     result = settle_dead_claims(session, rclient, GRACE)
     assert (result.claims, result.sent, result.unknown, result.requeued) == (1, 1, 1, 2)
     assert _statuses(session, ids) == ["sent", "unknown", "pending", "pending"]
@@ -124,8 +124,8 @@ def test_a_dead_claim_is_settled_from_its_marks_and_then_forgotten(
 def test_a_claim_that_still_beats_is_left_alone_however_long_its_batch_takes(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
-    _age(session, held.id, 5)
+    held, ids = claimed_rows(session, settings, rclient)
+    age_claim(session, held.id, 5)
     assert settle_dead_claims(session, rclient, GRACE).claims == 0
     assert _statuses(session, ids) == ["sending"] * 4
     assert rclient.exists(claims.marks_key(held.token))
@@ -134,10 +134,10 @@ def test_a_claim_that_still_beats_is_left_alone_however_long_its_batch_takes(
 def test_a_worker_thought_dead_cannot_send_another_message_after_the_sweep(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
+    held, ids = claimed_rows(session, settings, rclient)
     marks = Marks(rclient, held)
     assert marks.begin(ids[0])
-    _age(session, held.id, 60)
+    age_claim(session, held.id, 60)
     settle_dead_claims(session, rclient, GRACE)
     # It wakes up: its next mark is refused, so it does not send a row now pending.
     assert not marks.begin(ids[1])
@@ -147,12 +147,12 @@ def test_a_worker_thought_dead_cannot_send_another_message_after_the_sweep(
 def test_after_a_redis_restart_every_row_of_a_dead_claim_is_unknown(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
+    held, ids = claimed_rows(session, settings, rclient)
     session.execute(
         update(SendClaim).where(SendClaim.id == held.id).values(redis_run_id="an-older-run")
     )
     session.commit()
-    _age(session, held.id, 60)
+    age_claim(session, held.id, 60)
     result = settle_dead_claims(session, rclient, GRACE)
     assert result.unknown == 4 and result.requeued == 0
     assert _statuses(session, ids) == ["unknown"] * 4
@@ -162,17 +162,17 @@ def test_a_claim_made_without_redis_sends_unmarked_and_settles_as_unknown(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    held, ids = _claimed(session, settings, dead)
+    held, ids = claimed_rows(session, settings, dead)
     assert not held.marked and Marks(dead, held).begin(ids[0])
-    _age(session, held.id, 60)
+    age_claim(session, held.id, 60)
     assert settle_dead_claims(session, rclient, GRACE).unknown == 4
 
 
 def test_a_beating_claim_is_not_settled_although_it_was_stale_before(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
-    _age(session, held.id, 60)
+    held, ids = claimed_rows(session, settings, rclient)
+    age_claim(session, held.id, 60)
     engine = session.get_bind()
     with claims.Heartbeat(engine, held.id, every=0.05):  # type: ignore[arg-type]
         deadline = time.monotonic() + 10
@@ -193,7 +193,7 @@ def _fresh(session: Session, claim_id: int) -> bool:
 def test_a_mark_sent_ahead_is_confirmed_before_the_next_and_all_are_kept(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
+    held, ids = claimed_rows(session, settings, rclient)
     marks = Marks(rclient, held)
     marks.announce(ids[0])
     marks.sent(ids[0], WHEN, "<a@x>")
@@ -207,18 +207,18 @@ def test_a_mark_sent_ahead_is_confirmed_before_the_next_and_all_are_kept(
 def test_a_mark_not_announced_is_never_confirmed(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, _ids = _claimed(session, settings, rclient)
+    held, _ids = claimed_rows(session, settings, rclient)
     assert not Marks(rclient, held).confirm()
 
 
 def test_outcomes_not_yet_in_the_ledger_are_written_when_the_batch_stops(
     session: Session, settings: Settings, rclient: redis.Redis
 ) -> None:
-    held, ids = _claimed(session, settings, rclient)
+    held, ids = claimed_rows(session, settings, rclient)
     marks = Marks(rclient, held)
     assert marks.begin(ids[0])
     marks.sent(ids[0], WHEN, "<last@x>")
     marks.close()  # e.g. the database went away before the last group commit
-    _age(session, held.id, 60)
+    age_claim(session, held.id, 60)
     settle_dead_claims(session, rclient, GRACE)
     assert _statuses(session, ids) == ["sent", "pending", "pending", "pending"]
