@@ -370,24 +370,17 @@ def send_batch(
     pool: RelayPool | None = None,
 ) -> BatchResult:
     """Claim ``delivery_ids`` and send them; commits as it goes (see module docstring)."""
+    config = get_sending_config(session)
     held = open_claim(session, client, campaign_id)
     ids = claim(session, campaign_id, delivery_ids, claim_id=held.id)
     if not ids:
         close_claim(session, client, held)
         return BatchResult()
-    config = get_sending_config(session)
-    campaign = session.get(Campaign, campaign_id)
-    assert campaign is not None  # claim only succeeds for an existing, running campaign
-    ctx = context_for(session, settings, campaign)
-    recipients = load_recipients(session, ctx, ids)
-    session.commit()
-    transport = checkout_transport(pool or relay_pool(settings, config))
-    healthy = False
-    try:
-        result = _send(session, ctx, config, client, transport, held, recipients)
-        healthy = True
-    finally:
-        checkin_transport(transport, healthy)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    # The claim beats from the moment it holds rows until they are all recorded.
+    with Heartbeat(engine, held.id, config.heartbeat_seconds):
+        result = _send(session, settings, config, client, campaign_id, ids, held, pool)
     # Only after a clean end: a batch stopped by an error may have left the row in hand
     # `sending`; its claim then stops beating and the sweep settles it from the marks.
     close_claim(session, client, held)
@@ -397,19 +390,27 @@ def send_batch(
 
 def _send(
     session: Session,
-    ctx: CampaignContext,
+    settings: Settings,
     config: SendingConfig,
     client: redis.Redis,
-    transport: Transport,
+    campaign_id: int,
+    ids: list[int],
     held: Claim,
-    recipients: list[Recipient],
+    pool: RelayPool | None,
 ) -> BatchResult:
-    """The batch loop, with the claim beating from a thread all along."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    """Send the claimed rows over one kept connection, marking each one begun."""
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None  # claim only succeeds for an existing, running campaign
+    ctx = context_for(session, settings, campaign)
+    recipients = load_recipients(session, ctx, ids)
+    session.commit()
+    transport = checkout_transport(pool or relay_pool(settings, config))
     marks = Marks(client, held)
+    healthy = False
     try:
-        with Heartbeat(engine, held.id, config.heartbeat_seconds):
-            return _Batch(session, ctx, config, client, transport, marks).run(recipients)
+        result = _Batch(session, ctx, config, client, transport, marks).run(recipients)
+        healthy = True
     finally:
         marks.close()
+        checkin_transport(transport, healthy)
+    return result
