@@ -55,6 +55,9 @@ DEFAULT_COMMIT_GROUP = 20
 
 NOT_A_NUMBER = Message.of("settings.not_a_number", "Enter a number.")
 NOT_POSITIVE = Message.of("settings.not_positive", "Enter a positive number.")
+DEAD_TOO_SOON = Message.of(
+    "settings.dead_too_soon", "Allow at least three heartbeats before a worker counts as dead."
+)
 
 
 class SendingConfigError(ValueError):
@@ -119,13 +122,20 @@ def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, Message]]:
         except (TypeError, ValueError):
             errors[name] = NOT_A_NUMBER
             continue
-        if number < 0 or (
-            name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
-            and number < 1
+        if (
+            number < 0
+            or (
+                name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
+                and number < 1
+            )
+            or (name in ("heartbeat_seconds", "worker_dead_seconds") and number <= 0)
         ):
             errors[name] = NOT_POSITIVE
             continue
         values[name] = number
+    # A grace shorter than a few beats would take a live worker for a dead one.
+    if values.get("worker_dead_seconds", 1) < 3 * values.get("heartbeat_seconds", 0):
+        errors["worker_dead_seconds"] = DEAD_TOO_SOON
     limits: dict[str, dict[str, float]] = {}
     for domain, spec in (data.get("domain_limits") or {}).items():
         try:
