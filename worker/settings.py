@@ -38,6 +38,8 @@ def celery_config(redis_url: str) -> dict[str, Any]:
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "default",
         "task_routes": {
+            # Settling dead workers' claims must not wait behind the queued batches.
+            "tidings.send.settle": {"queue": "default"},
             "tidings.send.*": {"queue": "send"},
             "tidings.events.*": {"queue": "events"},
         },

@@ -18,6 +18,9 @@ from worker.app import celery, settings, work_session
 DUE_EVERY = 15.0
 DISPATCH_EVERY = 5.0
 SWEEP_EVERY = 60.0
+# Dead workers' claims are settled this often: with the default heartbeat (5 s) and grace
+# (20 s), a dead worker's unbegun rows are pending again within ~25 s of its death.
+SETTLE_EVERY = 5.0
 FINALIZE_EVERY = 10.0
 # Probes of the relay for campaigns the error brake paused are due 15 s apart at the
 # least (``healing``); looking every 5 s keeps each one at most 5 s late.
@@ -121,6 +124,15 @@ def sweep() -> None:
         )
 
 
+@celery.task(name="tidings.send.settle", ignore_result=True)
+def settle() -> None:
+    """Settle the batches of workers that stopped beating (unbegun rows go out again)."""
+    from service.campaigns.engine import settle_dead_claims
+
+    with work_session() as session:
+        settle_dead_claims(session, redis_client())
+
+
 @celery.task(name="tidings.send.finalize", ignore_result=True)
 def finalize() -> None:
     """Finish running campaigns whose ledger has no open rows."""
@@ -144,6 +156,7 @@ BEAT: dict[str, dict[str, Any]] = {
     "send-due": {"task": "tidings.send.due", "schedule": DUE_EVERY},
     "send-dispatch": {"task": "tidings.send.dispatch", "schedule": DISPATCH_EVERY},
     "send-sweep": {"task": "tidings.send.sweep", "schedule": SWEEP_EVERY},
+    "send-settle": {"task": "tidings.send.settle", "schedule": SETTLE_EVERY},
     "send-finalize": {"task": "tidings.send.finalize", "schedule": FINALIZE_EVERY},
     "send-probe": {"task": "tidings.send.probe", "schedule": PROBE_EVERY},
 }

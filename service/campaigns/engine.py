@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns import healing, ledger
+from service.campaigns import claims, healing, ledger
 from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.campaign_states import LIVE, START
 from service.campaigns.content import compile_campaign
@@ -184,6 +185,13 @@ def sweep(session: Session) -> ledger.SweepResult:
     )
 
 
+def settle_dead_claims(session: Session, client: redis.Redis) -> claims.SettleResult:
+    """Settle the claims of workers that stopped beating, with the configured grace."""
+    config = get_sending_config(session)
+    session.commit()
+    return claims.settle_dead_claims(session, client, timedelta(seconds=config.worker_dead_seconds))
+
+
 @dataclass
 class TickResult:
     """What one beat tick did."""
@@ -193,20 +201,22 @@ class TickResult:
     queued: int = 0
     requeued: int = 0
     unknown: int = 0
+    settled: claims.SettleResult = field(default_factory=claims.SettleResult)
     finished: list[int] = field(default_factory=list)
     probed: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
 
 
 def tick(session: Session, settings: Settings, enqueue: ledger.Enqueue) -> TickResult:
-    """One pass of every beat job, in order: due → probe → materialize → sweep → dispatch
-    → finalize."""
+    """One pass of every beat job, in order: due → probe → materialize → settle dead
+    claims → sweep → dispatch → finalize."""
     result = TickResult()
     result.started = start_due(session, settings)
     probes = healing.probe_due(session, settings)
     result.probed = [p.campaign_id for p in probes]
     result.resumed = [p.campaign_id for p in probes if p.resumed]
     result.materialized = materialize_running(session)
+    result.settled = settle_dead_claims(session, claims.redis_for(settings.redis_url))
     swept = sweep(session)
     result.requeued, result.unknown = swept.requeued, swept.unknown
     result.queued = dispatch_all(session, enqueue)

@@ -356,13 +356,19 @@ def dispatch(
     return len(queued)
 
 
-def claim(session: Session, campaign_id: int, delivery_ids: Sequence[int]) -> list[int]:
+def claim(
+    session: Session,
+    campaign_id: int,
+    delivery_ids: Sequence[int],
+    claim_id: int | None = None,
+) -> list[int]:
     """Take rows for sending: ONE guarded UPDATE, then the suppression re-check; commits.
 
     Only rows still ``queued`` (or ``retry_due`` and due) of a campaign that is running
     are taken; a duplicate or stale task message gets nothing. Claimed rows whose
     subscriber has since unsubscribed, been disabled or suppressed become ``skipped``.
-    Returns the ids to send.
+    ``claim_id`` names the batch's ``send_claims`` row on the rows (``claims``). Returns
+    the ids to send.
     """
     if not delivery_ids:
         return []
@@ -379,6 +385,7 @@ def claim(session: Session, campaign_id: int, delivery_ids: Sequence[int]) -> li
                 is_running,
                 now=now,
                 claimed_at=now,
+                claim_id=claim_id,
             ).returning(Delivery.id)
         )
     )

@@ -3,19 +3,21 @@
 ``send_batch`` is what the ``tidings.send.batch`` task runs. Its promise, together with the
 ledger: a row is handed to SMTP only after this worker won it with the guarded claim, and
 its result is committed right after (in small groups, see ``COMMIT GROUPS`` below), so a
-crash can leave at most the rows of one batch in ``sending`` — the sweep reports those as
-``unknown`` and never re-sends them by itself. Messages are built by ``personalise``,
-results written by ``results``, and too many transport failures in a row trip ``brake``.
+crash can leave at most the rows of one batch in ``sending``. Each claim beats while it
+sends and each message is marked begun before its MAIL FROM (``claims``): when the worker
+dies, the sweep sends again the rows it never began, records the ones its marks say were
+accepted, and reports only the message on the wire as ``unknown``. Messages are built by
+``personalise``, results written by ``results``, and too many transport failures in a
+row trip ``brake``.
 
 COMMIT GROUPS (the README trade-off). Results are written with one executemany UPDATE per
 group of ``commit_group`` messages (default 20) instead of one commit per message. A
 commit per message costs a database round trip and an fsync-ish write per message, which
 caps SQLite at a few hundred messages per second across workers; a group commit costs the
-same once per 20 messages. What it costs in safety: if a worker dies, the up-to-20 rows
-of the current group that went out but were not yet recorded stay ``sending`` with the
-rest of the claimed batch, and become ``unknown`` (reported, never re-sent). The window
-is bounded by the batch either way (a batch is claimed at once), so group commits widen
-nothing that per-message commits would have closed.
+same once per 20 messages. What it costs in safety: nothing since the begun marks: the
+outcome of each message rides to Redis with the next message's begun mark, so the sweep
+records the up-to-20 rows of a dead worker's current group that went out but were not
+yet committed as ``sent`` from the marks.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from datetime import timedelta
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.campaigns.brake import ErrorBrake, pause_campaign, refusal_reason, trip
+from service.campaigns.claims import Claim, Heartbeat, Marks, close_claim, open_claim
 from service.campaigns.ledger import claim
 from service.campaigns.personalise import CampaignContext, Recipient, context_for, load_recipients
 from service.campaigns.results import Outcome, record_outcomes
@@ -94,8 +98,10 @@ class _Batch:
         config: SendingConfig,
         client: redis.Redis,
         transport: Transport,
+        marks: Marks,
     ) -> None:
         self.session = session
+        self.marks = marks
         self.ctx = ctx
         self.config = config
         self.throttle = Throttle.from_settings(client, config.global_rate, config.domain_limits)
@@ -137,6 +143,7 @@ class _Batch:
     def flush(self) -> None:
         record_outcomes(self.session, self.pending)
         self.pending = []
+        self.marks.recorded()
 
     def _salvage(self, untouched: list[Recipient]) -> None:
         """After an unexpected error: write the known results, give back the untouched."""
@@ -195,6 +202,9 @@ class _Batch:
         if wait > 0:
             self.later(r, wait, f"throttled: {r.domain} limit reached", attempted=False)
             return None
+        # The begun mark goes to Redis now and is confirmed before MAIL FROM: building and
+        # signing the message meanwhile hides the round trip (``claims.Marks``).
+        self.marks.announce(r.delivery_id)
         try:
             backend = self.transport.ensure()
             if r.needs_smtputf8 and not supports_smtputf8(backend):
@@ -221,6 +231,12 @@ class _Batch:
         except ValueError as exc:  # a bad address or header value: this row only
             self.fail(r, message_id, f"cannot build the message: {exc}")
             return None
+        if not self.marks.confirm():
+            # Without its begun mark a message must not go: after a death the sweep would
+            # take it for never begun and send it again.
+            reason = "Redis lost the batch's begun marks"
+            self.later(r, backoff_delay(1, self.config), f"deferred: {reason}", attempted=False)
+            return reason
         try:
             self.transport.send(self.ctx.mail_from(r.delivery_id), r.wire, data)
         except ConnectRefused:
@@ -234,9 +250,11 @@ class _Batch:
             self.fail(r, message_id, str(exc))
             return None
         self.connect_failures = 0
+        sent_at = utcnow()
         self.pending.append(
-            Outcome(r.delivery_id, DeliveryStatus.SENT, message_id, sent_at=utcnow())
+            Outcome(r.delivery_id, DeliveryStatus.SENT, message_id, sent_at=sent_at)
         )
+        self.marks.sent(r.delivery_id, sent_at, message_id)
         self.result.sent += 1
         if self.brake.dirty:
             self.brake.reset()
@@ -246,6 +264,7 @@ class _Batch:
         self, r: Recipient, message_id: str, error: str, refusal: SendError | None = None
     ) -> None:
         self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
+        self.marks.not_sent(r.delivery_id)
         self.result.failed += 1
         kind = smtp_refusal_kind(refusal.code, refusal.enhanced) if refusal else None
         if refusal is not None and kind:
@@ -261,6 +280,7 @@ class _Batch:
         self.pending.append(
             Outcome(r.delivery_id, DeliveryStatus.RETRY_DUE, None, error, attempted, when)
         )
+        self.marks.not_sent(r.delivery_id)
         if attempted:
             self.result.retry += 1
         else:
@@ -358,21 +378,47 @@ def send_batch(
     pool: RelayPool | None = None,
 ) -> BatchResult:
     """Claim ``delivery_ids`` and send them; commits as it goes (see module docstring)."""
-    ids = claim(session, campaign_id, delivery_ids)
-    if not ids:
-        return BatchResult()
     config = get_sending_config(session)
+    held = open_claim(session, client, campaign_id)
+    ids = claim(session, campaign_id, delivery_ids, claim_id=held.id)
+    if not ids:
+        close_claim(session, client, held)
+        return BatchResult()
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    # The claim beats from the moment it holds rows until they are all recorded.
+    with Heartbeat(engine, held.id, config.heartbeat_seconds):
+        result = _send(session, settings, config, client, campaign_id, ids, held, pool)
+    # Only after a clean end: a batch stopped by an error may have left the row in hand
+    # `sending`; its claim then stops beating and the sweep settles it from the marks.
+    close_claim(session, client, held)
+    result.claimed = len(ids)
+    return result
+
+
+def _send(
+    session: Session,
+    settings: Settings,
+    config: SendingConfig,
+    client: redis.Redis,
+    campaign_id: int,
+    ids: list[int],
+    held: Claim,
+    pool: RelayPool | None,
+) -> BatchResult:
+    """Send the claimed rows over one kept connection, marking each one begun."""
     campaign = session.get(Campaign, campaign_id)
     assert campaign is not None  # claim only succeeds for an existing, running campaign
     ctx = context_for(session, settings, campaign)
     recipients = load_recipients(session, ctx, ids)
     session.commit()
     transport = checkout_transport(pool or relay_pool(settings, config))
+    marks = Marks(client, held)
     healthy = False
     try:
-        result = _Batch(session, ctx, config, client, transport).run(recipients)
+        result = _Batch(session, ctx, config, client, transport, marks).run(recipients)
         healthy = True
     finally:
+        marks.close()
         checkin_transport(transport, healthy)
-    result.claimed = len(ids)
     return result

@@ -44,6 +44,12 @@ DEFAULT_QUEUED_STALE_SECONDS = 900.0
 # A `sending` row older than this belonged to a worker that died mid-batch (the task time
 # limit is 600 s): the sweep marks it `unknown`.
 DEFAULT_SENDING_STALE_SECONDS = 900.0
+# A worker sending a batch refreshes its claim's heartbeat this often (from a thread, so a
+# slow SMTP reply does not stop it); a claim whose heartbeat is older than
+# ``DEFAULT_WORKER_DEAD_SECONDS`` belonged to a worker that died, and the sweep (every
+# few seconds) settles its rows: the ones it never began go out again from another worker.
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+DEFAULT_WORKER_DEAD_SECONDS = 20.0
 # Results are committed in groups of this many messages (see README, "commit groups").
 DEFAULT_COMMIT_GROUP = 20
 # The error brake heals (``campaigns.healing``): after a trip on a transient fault the
@@ -62,6 +68,9 @@ DEFAULT_MAX_AUTO_RESUMES = 5
 
 NOT_A_NUMBER = Message.of("settings.not_a_number", "Enter a number.")
 NOT_POSITIVE = Message.of("settings.not_positive", "Enter a positive number.")
+DEAD_TOO_SOON = Message.of(
+    "settings.dead_too_soon", "Allow at least three heartbeats before a worker counts as dead."
+)
 
 
 class SendingConfigError(ValueError):
@@ -104,6 +113,8 @@ class SendingConfig:
     probe_max_seconds: float = DEFAULT_PROBE_MAX_SECONDS
     probe_max_attempts: int = DEFAULT_PROBE_MAX_ATTEMPTS
     max_auto_resumes: int = DEFAULT_MAX_AUTO_RESUMES
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    worker_dead_seconds: float = DEFAULT_WORKER_DEAD_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for the settings store."""
@@ -128,13 +139,20 @@ def _validate(data: dict[str, Any]) -> tuple[SendingConfig, dict[str, Message]]:
         except (TypeError, ValueError):
             errors[name] = NOT_A_NUMBER
             continue
-        if number < 0 or (
-            name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
-            and number < 1
+        if (
+            number < 0
+            or (
+                name in ("batch_size", "max_batches_in_flight", "commit_group", "max_attempts")
+                and number < 1
+            )
+            or (name in ("heartbeat_seconds", "worker_dead_seconds") and number <= 0)
         ):
             errors[name] = NOT_POSITIVE
             continue
         values[name] = number
+    # A grace shorter than a few beats would take a live worker for a dead one.
+    if values.get("worker_dead_seconds", 1) < 3 * values.get("heartbeat_seconds", 0):
+        errors["worker_dead_seconds"] = DEAD_TOO_SOON
     limits: dict[str, dict[str, float]] = {}
     for domain, spec in (data.get("domain_limits") or {}).items():
         try:

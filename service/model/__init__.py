@@ -22,6 +22,7 @@ from service.model.campaigns import (
     DeliveryStatus,
     Link,
     RelayProbe,
+    SendClaim,
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
@@ -62,6 +63,7 @@ __all__ = [
     "RecoveryCode",
     "RelayProbe",
     "Role",
+    "SendClaim",
     "Setting",
     "StaffSession",
     "Subscriber",

@@ -139,6 +139,10 @@ class Delivery(Base):
     # counts these apart.
     resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The ``send_claims`` row of the batch that holds (or last held) this row ``sending``:
+    # when that batch's worker stops beating, the sweep settles its rows (``claims``).
+    # No foreign key: a claim is deleted when its batch ends, its rows are done by then.
+    claim_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
@@ -161,6 +165,28 @@ class RelayProbe(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     # The relay's answer (or why there was none), as the relay gave it.
     reply: Mapped[str] = mapped_column(Text, default="")
+
+
+class SendClaim(Base):
+    """One claimed batch while its worker sends it: who holds it, and its heartbeat.
+
+    The worker refreshes ``beat_at`` from a thread every few seconds (a slow SMTP reply
+    does not stop it); a claim whose beat is older than the sending settings'
+    ``worker_dead_seconds`` belonged to a worker that died, and the sweep settles its rows
+    from the begun marks kept in Redis under ``token`` (``service.campaigns.claims``).
+    """
+
+    __tablename__ = "send_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    # Names the Redis list of begun marks; also which process holds it, for the logs.
+    token: Mapped[str] = mapped_column(String(200), unique=True)
+    # The Redis server's run_id when the marks list was made (None: no Redis then). A
+    # different run_id at the sweep means Redis restarted: the marks may be incomplete.
+    redis_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Link(Base):

@@ -110,6 +110,11 @@ RELEASE = DeliveryMove("release", (S.SENDING,), (S.PENDING, S.SKIPPED))
 # The sweep: a lost queue message; a worker that died mid-batch (never re-sent by itself).
 SWEEP_QUEUED = DeliveryMove("sweep queued", (S.QUEUED,), (S.PENDING,))
 SWEEP_SENDING = DeliveryMove("sweep sending", (S.SENDING,), (S.UNKNOWN,))
+# The sweep settling a dead worker's claim from its begun marks (``campaigns.claims``): a
+# row it never began goes back to pending (another worker sends it, once); a row its mark
+# says the relay accepted is sent; one begun without an answer takes ``SWEEP_SENDING``.
+SETTLE_UNBEGUN = DeliveryMove("settle unbegun", (S.SENDING,), (S.PENDING,))
+SETTLE_SENT = DeliveryMove("settle sent", (S.SENDING,), (S.SENT,))
 # Campaign actions: resume requeues what paused left queued; cancel skips what has not
 # gone out; "resend unknown" is staff deciding those rows should go again.
 RESUME = DeliveryMove("resume", (S.QUEUED,), (S.PENDING,))
@@ -132,6 +137,8 @@ MOVES = (
     RELEASE,
     SWEEP_QUEUED,
     SWEEP_SENDING,
+    SETTLE_UNBEGUN,
+    SETTLE_SENT,
     RESUME,
     CANCEL,
     RESEND,

@@ -108,6 +108,7 @@ MESSAGES: dict[str, LazyString] = {
         "%(domain)s: the limit and the window must be positive."
     ),
     "settings.bad_relay": _l("%(url)s: %(error)s"),
+    "settings.dead_too_soon": _l("Allow at least three heartbeats before a worker counts as dead."),
     # ---- addresses
     "address.empty": _l("The address is empty."),
     "address.line_break": _l("The address contains a line break or a NUL character."),

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine
 from service.campaigns.brake import BRAKE_KEY
+from service.campaigns.claims import SettleResult
 from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.embedded_redis import start_bundled_redis
 from service.mail.sending_config import SETTINGS_KEY
 from service.mail.throttle import KEY_PREFIX
 from service.mail.transport import close_kept_connections
-from service.model import Campaign, Delivery, MailingList, Membership, Subscriber
+from service.model import Campaign, Delivery, MailingList, Membership, SendClaim, Subscriber
 from service.ops.health import WORKER_KEY_PREFIX
 from service.processes import stop_process_group
 from service.web.app import get_db
@@ -122,6 +123,8 @@ class Harness:
     log_dir: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     producer: Celery | None = None
+    # What each tick's settlement of dead workers' claims did.
+    settled: list[SettleResult] = field(default_factory=list)
 
     def session(self) -> Session:
         """A plain session on the test database (close it)."""
@@ -198,6 +201,18 @@ class Harness:
         self.workers.append(proc)
         return proc
 
+    def kill_pool_process(self, proc: subprocess.Popen[bytes]) -> int:
+        """kill -9 one pool process of the worker (the one holding claimed rows when any
+        does); the worker itself lives on and starts another. Returns the pid killed."""
+        import psutil
+
+        children = psutil.Process(proc.pid).children()
+        with self.session() as s:
+            holders = {t.split(":")[1] for t in s.scalars(select(SendClaim.token))}
+        target = next((c for c in children if str(c.pid) in holders), children[0])
+        os.kill(target.pid, signal.SIGKILL)
+        return target.pid
+
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         """kill -9 the worker and its pool processes, all at once."""
         try:
@@ -223,7 +238,9 @@ class Harness:
         """One pass of the beat jobs; a Redis outage only skips enqueueing this time."""
         with self.session() as s:
             try:
-                return engine.tick(s, self.settings, self.enqueue)
+                result = engine.tick(s, self.settings, self.enqueue)
+                self.settled.append(result.settled)
+                return result
             except Exception:  # noqa: BLE001 - the queue is down; rows stay queued
                 self.reset_producer()
                 return engine.TickResult()

@@ -7,6 +7,8 @@ Behaviours, all switchable while it runs:
   whose address matches, the first time each is seen — the client cannot know whether the
   message was kept (here it was not);
 * ``reject``: answer 550 to these recipients;
+* ``slow_data``: hold the reply to DATA this many seconds for these recipients (a slow
+  relay: the message is kept, the client waits);
 * ``replies``: answer RCPT TO for these recipients with the given reply (e.g.
   ``"550 5.7.26 unauthenticated sender"``);
 * ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8);
@@ -19,6 +21,7 @@ Only messages answered 250 are counted (``received``: recipient → Message-IDs;
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections import defaultdict
@@ -42,6 +45,8 @@ class SinkState:
     busy_rcpt: int = 0
     drop_data: set[str] = field(default_factory=set)
     reject: set[str] = field(default_factory=set)
+    slow_data: dict[str, float] = field(default_factory=dict)
+    slowed: int = 0
     replies: dict[str, str] = field(default_factory=dict)
     logins: int = 0
     peers: set[Any] = field(default_factory=set)  # one (host, port) per client connection
@@ -120,6 +125,11 @@ class SinkHandler:
                 self.state.mail_from[rcpt].append(envelope.mail_from or "")
                 if self.state.keep_raw:
                     self.state.raw[rcpt] = data
+            delay = self.state.slow_data.get(rcpt, 0.0)
+            if delay:
+                self.state.slowed += 1
+        if delay:
+            await asyncio.sleep(delay)
         if drop:
             assert server.transport is not None
             server.transport.abort()  # gone mid-DATA: the client never gets an answer

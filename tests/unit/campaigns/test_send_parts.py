@@ -204,3 +204,15 @@ def test_render_refuses_an_unknown_subscriber(session: Session, settings: Settin
     session.commit()
     with pytest.raises(LookupError, match="no subscriber"):
         render_message(session, settings, c.id, "nobody@example.org")
+
+
+def test_a_death_grace_shorter_than_three_heartbeats_is_refused(session: Session) -> None:
+    # A live worker beating every 5 s must never look dead: 10 s would allow one late beat.
+    with pytest.raises(SendingConfigError) as err:
+        save_sending_config(session, {"heartbeat_seconds": 5, "worker_dead_seconds": 10})
+    assert set(err.value.errors) == {"worker_dead_seconds"}
+    with pytest.raises(SendingConfigError) as err:
+        save_sending_config(session, {"heartbeat_seconds": 0})
+    assert "heartbeat_seconds" in err.value.errors
+    saved = save_sending_config(session, {"heartbeat_seconds": 1, "worker_dead_seconds": 3})
+    assert (saved.heartbeat_seconds, saved.worker_dead_seconds) == (1, 3)

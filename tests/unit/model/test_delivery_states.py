@@ -23,6 +23,7 @@ from service.model.delivery_states import (
     RELEASE,
     RESEND,
     RESERVE,
+    SETTLE_SENT,
     SWEEP_SENDING,
     TERMINAL,
     DeliveryMove,
@@ -68,8 +69,10 @@ def test_the_claim_is_the_only_way_into_sending() -> None:
     assert [m.name for m in MOVES if S.SENDING in m.targets] == [CLAIM.name]
 
 
-def test_only_the_send_core_records_a_row_as_sent_or_failed() -> None:
-    assert [m.name for m in MOVES if {S.SENT, S.FAILED} & set(m.targets)] == [RECORD.name]
+def test_only_the_send_core_and_its_marks_record_a_row_as_sent_or_failed() -> None:
+    # The sweep writes `sent` only from the dead worker's own mark that the relay accepted.
+    assert [m.name for m in MOVES if S.FAILED in m.targets] == [RECORD.name]
+    assert [m.name for m in MOVES if S.SENT in m.targets] == [RECORD.name, SETTLE_SENT.name]
 
 
 def test_an_unknown_row_goes_back_to_pending_only_when_staff_resend_it() -> None:
