@@ -374,7 +374,7 @@ def _plain_text(msg: Message) -> str:
                 charset = part.get_content_charset() or "utf-8"
                 try:
                     chunks.append(payload.decode(charset, errors="replace"))
-                except LookupError:
+                except (LookupError, ValueError):  # unknown charset, or one with a NUL in it
                     chunks.append(payload.decode("utf-8", errors="replace"))
     return "\n".join(chunks)
 
