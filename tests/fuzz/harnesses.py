@@ -174,13 +174,13 @@ def webhook_ses(data: bytes) -> None:
         pass
     envelope = hooks._json(data)
     message = envelope.get("Message") if isinstance(envelope, dict) else None
+    if isinstance(envelope, dict):
+        try:
+            hooks.sns_string_to_sign(envelope)  # what a signature would be checked over
+        except hooks.Unverified:
+            pass
     for notification in (envelope, _loads(message) if isinstance(message, str) else None):
         if isinstance(notification, dict):
-            if isinstance(envelope, dict) and envelope.get("Type") in hooks.SNS_SIGNED_FIELDS:
-                try:
-                    hooks.sns_string_to_sign(envelope)
-                except hooks.Unverified:
-                    pass
             _storable(hooks.ses_events(notification))
 
 
