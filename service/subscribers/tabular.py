@@ -98,7 +98,11 @@ def detect_kind_and_encoding(path: Path) -> tuple[str, str]:
         if head.startswith(magic):
             raise FileFormatError(f"file.{kind}", f"this is {what}, not a CSV or XLSX file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "csv", "utf-16"  # Excel's "Unicode text" export
+        if _decodes_whole_file(path, "utf-16"):
+            return "csv", "utf-16"  # Excel's "Unicode text" export
+        raise FileFormatError(
+            "file.bad_utf16", "the file starts with a UTF-16 mark but is not valid UTF-16"
+        )
     if b"\0" in head:
         raise FileFormatError("file.binary", "this is a binary file, not a CSV or XLSX file")
     if head.startswith(codecs.BOM_UTF8):
