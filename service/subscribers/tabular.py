@@ -213,20 +213,43 @@ def iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
 def iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(row number, cells as text)`` from the first sheet, streamed (read_only)."""
     with path.open("rb") as fh:
+        workbook = _open_workbook(fh, data_only=True)
         try:
-            workbook = _load_workbook(fh, data_only=True)
-        except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
-            raise FileFormatError(
-                "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
-            ) from exc
-        try:
-            sheet = workbook.worksheets[0]
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows = _first_sheet(workbook).iter_rows(values_only=True)
+            for number, values in enumerate(_undamaged(rows), start=1):
                 cells = ["" if v is None else _cell_text(v) for v in values]
                 if any(c.strip() for c in cells):
                     yield number, cells
         finally:
             workbook.close()
+
+
+def _bad_workbook(error: object) -> FileFormatError:
+    return FileFormatError(
+        "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(error)
+    )
+
+
+def _open_workbook(fh: IO[bytes], data_only: bool = False) -> Any:
+    try:
+        return _load_workbook(fh, data_only=data_only)
+    except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
+        raise _bad_workbook(exc) from exc
+
+
+def _first_sheet(workbook: Any) -> Any:
+    if not workbook.worksheets:  # a workbook.xml that lists no sheet
+        raise _bad_workbook("it has no worksheet")
+    return workbook.worksheets[0]
+
+
+def _undamaged(rows: Iterator[Any]) -> Iterator[Any]:
+    # read_only reads the sheet's XML while iterating: the damage of a broken zip member
+    # or sheet (a bad CRC, malformed XML, a cell openpyxl cannot read) shows up only here.
+    try:
+        yield from rows
+    except Exception as exc:
+        raise _bad_workbook(exc) from exc
 
 
 def _load_workbook(fh: IO[bytes], data_only: bool = False) -> Any:
@@ -264,9 +287,9 @@ def count_rows(path: Path, info: TableInfo) -> int:
     recorded size)."""
     if info.kind == "xlsx":
         with path.open("rb") as fh:
-            workbook = _load_workbook(fh)
+            workbook = _open_workbook(fh)
             try:
-                total = workbook.worksheets[0].max_row or 0
+                total = _first_sheet(workbook).max_row or 0
             finally:
                 workbook.close()
     else:
