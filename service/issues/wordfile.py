@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from xml.parsers.expat import ExpatError
 
 import mammoth
 import mammoth.images
@@ -236,8 +238,9 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
         options["convert_image"] = mammoth.images.img_element(convert)
     try:
         result = mammoth.convert_to_html(io.BytesIO(data), **options)
-    except (KeyError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        # KeyError: the zip lacks word/document.xml, i.e. it is some other zip file.
+    except (KeyError, zipfile.BadZipFile, ValueError, OSError, zlib.error, ExpatError) as exc:
+        # KeyError: the zip lacks word/document.xml, i.e. it is some other zip file;
+        # zlib.error and ExpatError: a damaged member or malformed XML inside (tests/fuzz).
         raise WordConversionError(
             "word.unreadable", "the .docx file could not be read (%(error)s)", error=str(exc)
         ) from exc
