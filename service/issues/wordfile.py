@@ -11,11 +11,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from xml.parsers.expat import ExpatError
 
 import mammoth
 import mammoth.images
@@ -49,6 +47,10 @@ _LINE_START_RE = re.compile(r"^(\s*)(\d+)?([#>+\-=.)])(?=\s|$)")
 
 class WordConversionError(DomainError, ValueError):
     """The bytes are not a readable .docx file."""
+
+
+class _SaverFailed(Exception):
+    """Carries an error of ``save_image`` through mammoth (not a damaged document)."""
 
 
 @dataclass
@@ -223,7 +225,11 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
     Embedded images become ``data:`` URIs unless ``save_image`` stores them somewhere and
     returns a URL: data URIs make a large message that Gmail clips and many clients block.
     """
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    try:
+        is_zip = zipfile.is_zipfile(io.BytesIO(data))
+    except zipfile.BadZipFile:  # an end record claiming several disks (tests/fuzz)
+        is_zip = False
+    if not is_zip:
         raise WordConversionError(
             "word.not_docx", "the file is not a .docx (Word 2007 or later) document"
         )
@@ -233,14 +239,22 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
 
         def convert(image: mammoth.documents.Image) -> dict[str, str]:
             with image.open() as stream:
-                return {"src": saver(stream.read(), image.content_type or "")}
+                data = stream.read()
+            try:
+                return {"src": saver(data, image.content_type or "")}
+            except Exception as exc:  # our storage failing is no damage of the file
+                raise _SaverFailed from exc
 
         options["convert_image"] = mammoth.images.img_element(convert)
     try:
         result = mammoth.convert_to_html(io.BytesIO(data), **options)
-    except (KeyError, zipfile.BadZipFile, ValueError, OSError, zlib.error, ExpatError) as exc:
-        # KeyError: the zip lacks word/document.xml, i.e. it is some other zip file;
-        # zlib.error and ExpatError: a damaged member or malformed XML inside (tests/fuzz).
+    except _SaverFailed as failed:
+        raise failed.__cause__ from None  # type: ignore[misc]
+    except Exception as exc:
+        # mammoth lets zipfile, zlib and expat raise what they raise for a damaged file:
+        # KeyError (no word/document.xml: some other zip), BadZipFile, zlib.error,
+        # ExpatError, NotImplementedError (a compression method zipfile lacks),
+        # RuntimeError (an encrypted member), ... (tests/fuzz found each of these).
         raise WordConversionError(
             "word.unreadable", "the .docx file could not be read (%(error)s)", error=str(exc)
         ) from exc
