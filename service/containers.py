@@ -21,6 +21,7 @@ import io
 import struct
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,9 +191,17 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> It
                 if produced > cap:
                     raise _member_too_large(info, cap)
                 yield chunk
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, RuntimeError) as exc:
-        # A CRC mismatch (the part is longer or other than its directory entry says), an
-        # unknown compression method, a truncated or encrypted part.
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        EOFError,
+        OSError,
+        RuntimeError,
+    ) as exc:
+        # A CRC mismatch (the part is longer or other than its directory entry says), a
+        # broken deflate stream, an unknown compression method, a truncated or encrypted
+        # part.
         raise ContainerError(
             "container.damaged_part",
             "its part %(part)s is damaged (%(error)s)",

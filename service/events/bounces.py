@@ -21,6 +21,7 @@ Order of detection, most trustworthy first:
 from __future__ import annotations
 
 import base64
+import binascii
 import email
 import email.header
 import logging
@@ -211,7 +212,7 @@ def _decoded_header(value: str) -> str:
     """An RFC 2047 header as text (a broken encoded-word stays as it came)."""
     try:
         return str(email.header.make_header(email.header.decode_header(str(value))))
-    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, email.errors.MessageError):  # NUL in a charset, no charset
         return str(value)
 
 
@@ -241,11 +242,13 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
     of ``message/global-delivery-status`` (RFC 6533, UTF-8, possibly base64 or quoted-
     printable encoded); splitting the raw body ourselves treats both the same way.
     """
-    raw = part.as_bytes()
-    _, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    body = _raw_body(part)
     if cte == "base64":
-        body = base64.b64decode(body, validate=False)
+        try:
+            body = base64.b64decode(body, validate=False)
+        except binascii.Error:  # broken padding: read it as it came
+            pass
     elif cte == "quoted-printable":
         body = quopri.decodestring(body)
     text = body.decode("utf-8", errors="replace").replace("\r\n", "\n")
@@ -255,6 +258,27 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
             headers = HeaderParser(policy=compat32).parsestr(chunk.strip() + "\n")
             blocks.append({k.lower(): " ".join(str(v).split()) for k, v in headers.items()})
     return blocks
+
+
+def _raw_body(part: Message) -> bytes:
+    """The body of ``part`` as it came, or rebuilt from what the parser read of it.
+
+    Writing a parsed part back out refuses a header whose value holds a line break
+    followed by text (a vertical tab or form feed reads as one): such a body is rebuilt
+    from its parsed blocks instead of failing the whole message.
+    """
+    try:
+        raw = part.as_bytes()
+    except (email.errors.MessageError, ValueError, LookupError):
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            return str(payload).encode("utf-8", "surrogateescape")
+        return "\n\n".join(
+            "".join(f"{name}: {value}\n" for name, value in block.items())
+            for block in payload
+            if isinstance(block, Message)
+        ).encode("utf-8", "surrogateescape")
+    return raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
 
 
 def _recipient_from_block(block: dict[str, str]) -> BounceRecipient | None:
@@ -374,7 +398,7 @@ def _plain_text(msg: Message) -> str:
                 charset = part.get_content_charset() or "utf-8"
                 try:
                     chunks.append(payload.decode(charset, errors="replace"))
-                except LookupError:
+                except (LookupError, ValueError):  # unknown charset, or one with a NUL in it
                     chunks.append(payload.decode("utf-8", errors="replace"))
     return "\n".join(chunks)
 

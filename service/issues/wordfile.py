@@ -50,6 +50,10 @@ class WordConversionError(DomainError, ValueError):
     """The bytes are not a readable .docx file."""
 
 
+class _SaverFailed(Exception):
+    """Carries an error of ``save_image`` through mammoth (not a damaged document)."""
+
+
 @dataclass
 class _Node:
     tag: str
@@ -224,7 +228,11 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
     A file that unpacks to more than ``DOCX_LIMITS`` raises ``ContainerError`` before
     mammoth reads it: the size of its XML is what bounds the time mammoth takes.
     """
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    try:
+        is_zip = zipfile.is_zipfile(io.BytesIO(data))
+    except zipfile.BadZipFile:  # an end record claiming several disks (tests/fuzz)
+        is_zip = False
+    if not is_zip:
         raise WordConversionError(
             "word.not_docx", "the file is not a .docx (Word 2007 or later) document"
         )
@@ -235,13 +243,22 @@ def docx_to_markdown(data: bytes, save_image: ImageSaver | None = None) -> str:
 
         def convert(image: mammoth.documents.Image) -> dict[str, str]:
             with image.open() as stream:
-                return {"src": saver(stream.read(), image.content_type or "")}
+                data = stream.read()
+            try:
+                return {"src": saver(data, image.content_type or "")}
+            except Exception as exc:  # our storage failing is no damage of the file
+                raise _SaverFailed from exc
 
         options["convert_image"] = mammoth.images.img_element(convert)
     try:
         result = mammoth.convert_to_html(io.BytesIO(data), **options)
-    except (KeyError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        # KeyError: the zip lacks word/document.xml, i.e. it is some other zip file.
+    except _SaverFailed as failed:
+        raise failed.__cause__ from None  # type: ignore[misc]
+    except Exception as exc:
+        # mammoth lets zipfile, zlib and expat raise what they raise for a damaged file:
+        # KeyError (no word/document.xml: some other zip), BadZipFile, zlib.error,
+        # ExpatError, NotImplementedError (a compression method zipfile lacks),
+        # RuntimeError (an encrypted member), ... (tests/fuzz found each of these).
         raise WordConversionError(
             "word.unreadable", "the .docx file could not be read (%(error)s)", error=str(exc)
         ) from exc

@@ -8,6 +8,7 @@ is cached, see ``check_address``).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -70,12 +71,14 @@ def _domain_forms(domain: str) -> tuple[str, str]:
             checked = normalise(f"a@{domain}")
             cached = (checked.email[2:], checked.email_ascii[2:])
         except InvalidAddress as exc:
-            cached = exc
+            cached = copy.copy(exc)  # its message only: no traceback, no frames kept alive
         _domains[domain] = cached
         if len(_domains) > DOMAIN_CACHE_SIZE:
             _domains.popitem(last=False)
     if isinstance(cached, InvalidAddress):
-        raise cached
+        # A fresh copy each time: raising the cached exception itself would add every
+        # row's frames (cells, report and all) to its traceback, for the worker's life.
+        raise copy.copy(cached)
     return cached
 
 

@@ -109,7 +109,11 @@ def detect_kind_and_encoding(path: Path) -> tuple[str, str]:
         if head.startswith(magic):
             raise FileFormatError(f"file.{kind}", f"this is {what}, not a CSV or XLSX file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "csv", "utf-16"  # Excel's "Unicode text" export
+        if _decodes_whole_file(path, "utf-16"):
+            return "csv", "utf-16"  # Excel's "Unicode text" export
+        raise FileFormatError(
+            "file.bad_utf16", "the file starts with a UTF-16 mark but is not valid UTF-16"
+        )
     if b"\0" in head:
         raise FileFormatError("file.binary", "this is a binary file, not a CSV or XLSX file")
     if head.startswith(codecs.BOM_UTF8):
@@ -230,11 +234,12 @@ def iter_xlsx(path: Path, seconds: float = XLSX_READ_SECONDS) -> Iterator[tuple[
     with path.open("rb") as fh:
         workbook = _open_checked(fh)
         try:
-            sheet = workbook.worksheets[0]
+            sheet = _first_sheet(workbook)
             # The recorded dimension is the sheet's own claim: "A1:XFD1048576" would pad
             # every row to 16,384 cells and add a million empty rows after the last one.
             sheet.reset_dimensions()
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows = sheet.iter_rows(values_only=True)
+            for number, values in enumerate(_undamaged(rows), start=1):
                 _check(budget)
                 if number > MAX_XLSX_ROWS:
                     raise FileFormatError(
@@ -294,9 +299,28 @@ def _open_checked(fh: IO[bytes], data_only: bool = True) -> Any:
     try:
         return _load_workbook(fh, data_only=data_only)
     except Exception as exc:  # zipfile/openpyxl raise many kinds for a damaged file
-        raise FileFormatError(
-            "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(exc)
-        ) from exc
+        raise _bad_workbook(exc) from exc
+
+
+def _bad_workbook(error: object) -> FileFormatError:
+    return FileFormatError(
+        "file.bad_workbook", "the workbook cannot be opened: %(error)s", error=str(error)
+    )
+
+
+def _first_sheet(workbook: Any) -> Any:
+    if not workbook.worksheets:  # a workbook.xml that lists no sheet
+        raise _bad_workbook("it has no worksheet")
+    return workbook.worksheets[0]
+
+
+def _undamaged(rows: Iterator[Any]) -> Iterator[Any]:
+    # read_only reads the sheet's XML while iterating: the damage of a broken zip member
+    # or sheet (a bad CRC, malformed XML, a cell openpyxl cannot read) shows up only here.
+    try:
+        yield from rows
+    except Exception as exc:
+        raise _bad_workbook(exc) from exc
 
 
 def _load_workbook(fh: IO[bytes], data_only: bool = False) -> Any:
@@ -336,7 +360,7 @@ def count_rows(path: Path, info: TableInfo) -> int:
         with path.open("rb") as fh:
             workbook = _open_checked(fh, data_only=False)
             try:
-                total = workbook.worksheets[0].max_row or 0
+                total = _first_sheet(workbook).max_row or 0
             finally:
                 workbook.close()
     else:

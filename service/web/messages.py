@@ -167,6 +167,7 @@ MESSAGES: dict[str, LazyString] = {
     "file.gzip": _l("This is a gzip archive, not a CSV or XLSX file."),
     "file.binary": _l("This is a binary file, not a CSV or XLSX file."),
     "file.bad_utf8": _l("The file starts with a UTF-8 mark but is not valid UTF-8."),
+    "file.bad_utf16": _l("The file starts with a UTF-16 mark but is not valid UTF-16."),
     "file.unknown_encoding": _l(
         "The file is neither UTF-8 nor GB18030/GBK text; save it from Excel as “CSV UTF-8” "
         "or as .xlsx."

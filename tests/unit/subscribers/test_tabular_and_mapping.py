@@ -8,6 +8,7 @@ import pytest
 from openpyxl import Workbook
 
 from service.mail.addresses import InvalidAddress, normalise
+from service.subscribers import import_rows
 from service.subscribers.import_columns import complete_mapping, guess_mapping, parse_map_options
 from service.subscribers.import_rows import check_address
 from service.subscribers.import_terms import ImportSetupError
@@ -69,6 +70,7 @@ def test_the_delimiter_is_sniffed(text: str, delimiter: str) -> None:
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"),
         (b"   \n\n", "empty"),
         (bytes(range(0x80, 0x100)) * 4, "neither UTF-8 nor GB18030"),
+        (b"\xff\xfe\xff\xff\xff\xff\xff", "UTF-16 mark"),  # found by tests/fuzz
     ],
 )
 def test_a_file_that_is_not_a_table_gets_a_clear_message(
@@ -158,6 +160,20 @@ def test_the_cached_address_check_agrees_with_normalise(raw: str) -> None:
             check_address(raw)
         return
     assert check_address(raw) == expected
+
+
+def test_an_invalid_domain_seen_again_keeps_no_frames_of_the_rows_that_hit_it() -> None:
+    # Re-raising one cached exception grew its traceback by every bad row's frames (their
+    # cells and the whole import report), for as long as the worker lived.
+    raised = []
+    for _ in range(3):
+        with pytest.raises(InvalidAddress) as caught:
+            check_address("someone@twice..example.org")
+        raised.append(caught.value)
+    cached = import_rows._domains["twice..example.org"]
+    assert cached.__traceback__ is None
+    assert all(error is not cached for error in raised)
+    assert {error.code for error in raised} == {cached.code}
 
 
 def test_a_cursor_round_trips_and_a_mangled_one_is_ignored() -> None:
