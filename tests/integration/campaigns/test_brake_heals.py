@@ -62,22 +62,19 @@ def test_a_relay_that_says_421_for_a_while_is_probed_and_the_campaign_resumes_by
 
 
 def test_a_relay_that_refuses_the_login_keeps_the_campaign_paused_for_a_person(
-    db: Session, settings: Settings, send_redis: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis, login_refusing_sink: Sink
 ) -> None:
-    sink = Sink(refuse_login=True)
-    try:
-        ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
-        ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)], **FAST_PROBES)
-        cid = _campaign_row(db).id
-        send_batch(db, ours, send_redis, cid, ids)
-        campaign = _campaign_row(db)
-        assert campaign.status == "paused" and campaign.status_code == "campaign.relay_refused"
-        assert campaign.probe_due_at is None
-        engine.tick(db, ours, lambda _c, _b: None)
-        assert _campaign_row(db).status == "paused" and probe_due(db, ours) == []
-        assert sink.state.total() == 0
-    finally:
-        sink.stop()
+    sink = login_refusing_sink
+    ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
+    ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)], **FAST_PROBES)
+    cid = _campaign_row(db).id
+    send_batch(db, ours, send_redis, cid, ids)
+    campaign = _campaign_row(db)
+    assert campaign.status == "paused" and campaign.status_code == "campaign.relay_refused"
+    assert campaign.probe_due_at is None
+    engine.tick(db, ours, lambda _c, _b: None)
+    assert _campaign_row(db).status == "paused" and probe_due(db, ours) == []
+    assert sink.state.total() == 0
 
 
 def test_5_7_policy_refusals_in_a_row_trip_the_brake_and_it_waits_for_a_person(
