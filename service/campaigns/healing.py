@@ -171,8 +171,6 @@ def _probe(
         ok, kind = True, TRANSIENT
     except SendError as exc:
         reply, ok, kind = str(exc), False, classify(exc.code, exc.enhanced)
-    except OSError as exc:  # pragma: no cover - backends turn these into SendErrors
-        reply, ok, kind = str(exc), False, TRANSIENT
     reply = reply[:MAX_REPLY_CHARS]
     session.add(RelayProbe(campaign_id=campaign_id, attempt=attempt, ok=ok, reply=reply))
     session.commit()
