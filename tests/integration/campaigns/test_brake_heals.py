@@ -5,6 +5,8 @@ policy) keeps it paused for a person; the page shows the probes and why."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -36,9 +38,12 @@ from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_crash_safety import assert_exactly_once, finished
 from tests.integration.campaigns.test_send_core import _by_email, _campaign
 from tests.integration.security.helpers import demo_ids
+from tests.unit.campaigns.test_brake_heals import braked
+from tests.unit.campaigns.test_campaign_states import reloaded
 
 # Probes come quickly in these tests; in production the first waits 15 s.
 FAST_PROBES = {"probe_base_seconds": 0.2, "probe_max_seconds": 0.5, "probe_max_attempts": 200}
+WAIT_SECONDS = 30.0
 
 
 class _RefusingGreeting(SMTP):
@@ -224,3 +229,27 @@ def test_a_probe_the_relay_blocks_at_the_greeting_stops_probing(
     campaign = _campaign_row(db)
     assert campaign.status == "paused" and campaign.status_code == "campaign.probe_refused"
     assert campaign.probe_due_at is None and probe_due(db, ours) == []
+
+
+def test_the_beat_job_probes_in_a_real_worker_and_resumes_the_campaign(
+    session: Session, settings: Settings, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    from worker.app import celery
+    from worker.tasks_send import BEAT
+
+    cid = braked(session, settings)  # the test settings send to the capture: it answers
+    celery.send_task(BEAT["send-probe"]["task"])
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and reloaded(session, cid).status == "paused":
+        session.commit()
+        time.sleep(0.3)
+    log = celery_worker.log_path.read_text()[-3000:]  # type: ignore[attr-defined]
+    campaign = reloaded(session, cid)
+    assert campaign.status == "running", log
+    assert campaign.status_code == "campaign.resumed_after_probe"
+    assert session.scalars(select(RelayProbe.ok).where(RelayProbe.campaign_id == cid)).all() == [
+        True
+    ]
+    # A probe is at most a few seconds late: the period is well under the first wait (15 s).
+    assert BEAT["send-probe"]["schedule"] <= 10

@@ -49,7 +49,7 @@ def test_probes_wait_twice_as_long_each_time_up_to_the_cap() -> None:
     assert waits == [15, 30, 60, 120, 240, 480, 600, 600]
 
 
-def _braked(session: Session, settings: Settings, **config: object) -> int:
+def braked(session: Session, settings: Settings, **config: object) -> int:
     """A running campaign the brake just paused for a transient fault, its probe due now."""
     set_setting(session, SETTINGS_KEY, {"probe_base_seconds": 1, **config})
     seed(session)
@@ -68,7 +68,7 @@ def _braked(session: Session, settings: Settings, **config: object) -> int:
 def test_an_answering_relay_resumes_the_campaign_and_the_probe_is_kept(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     [result] = probe_due(session, settings)  # the test settings send to the capture
     assert result.ok and result.resumed and result.attempt == 1
     campaign = reloaded(session, cid)
@@ -82,7 +82,7 @@ def test_an_answering_relay_resumes_the_campaign_and_the_probe_is_kept(
 def test_a_probe_that_fails_schedules_the_next_one_later_and_the_last_gives_up(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings, probe_max_attempts=2)
+    cid = braked(session, settings, probe_max_attempts=2)
     monkeypatch.setattr(healing, "probe_relay", _refusing("421 4.3.2 still busy"))
     [first] = probe_due(session, settings)
     campaign = reloaded(session, cid)
@@ -105,7 +105,7 @@ def test_a_probe_that_fails_schedules_the_next_one_later_and_the_last_gives_up(
 def test_a_probe_refused_for_good_stops_probing(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     monkeypatch.setattr(healing, "probe_relay", _refusing("535 5.7.8 authentication failed"))
     [result] = probe_due(session, settings)
     campaign = reloaded(session, cid)
@@ -116,7 +116,7 @@ def test_a_probe_refused_for_good_stops_probing(
 def test_a_person_resuming_or_cancelling_ends_the_probes(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     resume(session, cid)
     pause(session, cid, PAUSED_BY_STAFF)
     session.commit()
@@ -141,7 +141,7 @@ def _braked_again(session: Session, settings: Settings) -> int:
 def test_a_person_who_pauses_while_the_probe_is_out_wins_over_its_answer(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
 
     def a_person_acts_meanwhile(*_args: object) -> str:
         resume(session, cid)
@@ -159,7 +159,7 @@ def test_a_person_who_pauses_while_the_probe_is_out_wins_over_its_answer(
 def test_a_campaign_that_resumed_by_itself_often_enough_waits_for_a_person(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings, max_auto_resumes=1)
+    cid = braked(session, settings, max_auto_resumes=1)
     config = get_sending_config(session)
     assert healing.first_probe_at(session, cid, config) is not None
     probe_due(session, settings)  # resumes it once
@@ -180,7 +180,7 @@ def _refusing(reply: str) -> Callable[..., str]:
 def test_a_probe_whose_process_died_falls_due_again_after_its_lease(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     due = reloaded(session, cid).probe_due_at
     assert due is not None
     lease = healing._take(session, cid, due, 1)  # ... and then its process died
