@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.campaigns.service import TransitionError, reason_values, resume
 from service.config import Settings
 from service.errors import Message
-from service.mail.backends import SendError
+from service.mail.backends import SendError, is_permanent_code, is_policy
 from service.mail.relays import probe_relay
 from service.mail.sending_config import SendingConfig, get_sending_config
 from service.mail.transport import relay_pool
@@ -62,14 +62,11 @@ def classify(code: int | None, enhanced: str | None) -> str:
     """Whether a failure may pass by itself (``TRANSIENT``) or needs a person (``PERMANENT``).
 
     Permanent: a 5.7.x policy (our authentication, SPF/DKIM/DMARC, a blocked host), and
-    any 5xx but 552 — a login refused (535) among them. Transient: 4xx replies and the
-    failures with no reply at all (timeouts, connections refused or reset).
+    any 5xx but 552 — a login refused (535) among them: the rules of ``backends``
+    (``is_policy``, ``is_permanent_code``). Transient: 4xx replies and the failures with
+    no reply at all (timeouts, connections refused or reset).
     """
-    if enhanced and enhanced.startswith("5.7."):
-        return PERMANENT
-    if code is not None and 500 <= code < 600 and code != 552:
-        return PERMANENT
-    return TRANSIENT
+    return PERMANENT if is_policy(enhanced) or is_permanent_code(code) else TRANSIENT
 
 
 def probe_delay(attempt: int, config: SendingConfig) -> float:
@@ -174,8 +171,6 @@ def _probe(
         ok, kind = True, TRANSIENT
     except SendError as exc:
         reply, ok, kind = str(exc), False, classify(exc.code, exc.enhanced)
-    except OSError as exc:  # pragma: no cover - backends turn these into SendErrors
-        reply, ok, kind = str(exc), False, TRANSIENT
     reply = reply[:MAX_REPLY_CHARS]
     session.add(RelayProbe(campaign_id=campaign_id, attempt=attempt, ok=ok, reply=reply))
     session.commit()

@@ -511,6 +511,16 @@ def counts(session: Session, campaign_id: int) -> dict[str, int]:
     return result
 
 
+def resent_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """Rows sent again by "resend unknown", per status they are in now (absent: none)."""
+    rows = session.execute(
+        select(Delivery.status, func.count(Delivery.id))
+        .where(Delivery.campaign_id == campaign_id, Delivery.resends > 0)
+        .group_by(Delivery.status)
+    )
+    return {str(status): int(n) for status, n in rows}
+
+
 def progress(session: Session, campaign_id: int) -> dict[str, object]:
     """Status and counters for the CLI, the API and the live progress bar.
 
@@ -534,11 +544,6 @@ def progress(session: Session, campaign_id: int) -> dict[str, object]:
     remaining = sum(numbers[s] for s in ("pending", "queued", "sending", "retry_due"))
     delivered = sum(numbers[s] for s in DELIVERED_STATES)
     done = total - remaining
-    resent = session.scalar(
-        select(func.count(Delivery.id)).where(
-            Delivery.campaign_id == campaign_id, Delivery.resends > 0
-        )
-    )
     return {
         "id": campaign.id,
         "status": campaign.status,
@@ -555,6 +560,6 @@ def progress(session: Session, campaign_id: int) -> dict[str, object]:
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
-        "resent": int(resent or 0),
+        "resent": sum(resent_counts(session, campaign_id).values()),
         "needs_attention": attention_json(campaign.status, numbers["unknown"]),
     }

@@ -163,7 +163,7 @@ class SMTPBackend(MailBackend):
             text = _text(exc)
             enhanced = enhanced_code(text)
             error = f"cannot connect to {t.display}: {exc.smtp_code} {text}"
-            if enhanced and enhanced.startswith("5.7."):
+            if is_policy(enhanced):
                 raise PermanentSendError(error, exc.smtp_code, enhanced) from exc
             raise TransientSendError(error, exc.smtp_code, enhanced) from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -275,6 +275,18 @@ def enhanced_code(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def is_permanent_code(code: int | None) -> bool:
+    """Whether a basic reply code refuses for good: any 5xx but those RFC 5321 lets us
+    treat as temporary (``TEMPORARY_5XX``)."""
+    return code is not None and 500 <= code < 600 and code not in TEMPORARY_5XX
+
+
+def is_policy(enhanced: str | None) -> bool:
+    """Whether an enhanced code is a 5.7.x policy refusal: the relay refuses US (our
+    authentication, SPF/DKIM/DMARC, a blocked host), which no retry fixes."""
+    return enhanced is not None and enhanced.startswith("5.7.")
+
+
 def classify_reply(code: int | None, text: bytes | str) -> SendError:
     """The error for an SMTP refusal: permanent for 5xx (but 552), else transient.
 
@@ -283,6 +295,6 @@ def classify_reply(code: int | None, text: bytes | str) -> SendError:
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     enhanced = enhanced_code(message)
     message = f"{code} {message}".strip() if code is not None else message.strip()
-    if code is not None and 500 <= code < 600 and code not in TEMPORARY_5XX:
+    if is_permanent_code(code):
         return PermanentSendError(message, code, enhanced)
     return TransientSendError(message, code, enhanced)

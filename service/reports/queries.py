@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.campaigns.attention import attention_json
+from service.campaigns.ledger import resent_counts
 from service.issues.store import load_doc
 from service.model import (
     Campaign,
@@ -231,14 +232,10 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any] | None
 
 def _resent_counts(session: Session, campaign_id: int) -> dict[str, int]:
     """Rows resent by "resend unknown", and those of them that left on the resend."""
-    rows = session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.campaign_id == campaign_id, Delivery.resends > 0)
-        .group_by(Delivery.status)
-    ).all()
+    by_status = resent_counts(session, campaign_id)
     return {
-        "resent": sum(int(n) for _, n in rows),
-        "resent_sent": sum(int(n) for status, n in rows if status in LEFT_STATUSES),
+        "resent": sum(by_status.values()),
+        "resent_sent": sum(by_status.get(s, 0) for s in LEFT_STATUSES),
     }
 
 

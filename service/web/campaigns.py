@@ -207,7 +207,10 @@ def _progress(session: Session, campaign: Campaign) -> dict[str, Any]:
         "p": p,
         "attention": needs_attention(campaign.status, int(p["unknown"])),  # type: ignore[call-overload]
         "probes": healing.probes(session, campaign.id),
-        "probe_max": get_sending_config(session).probe_max_attempts,
+        # Read only when the page says it (a probe waits): not on every poll.
+        "probe_max": get_sending_config(session).probe_max_attempts
+        if campaign.probe_due_at
+        else None,
         "waits_for_a_person": campaign.status == "paused"
         and campaign.status_code in WAITS_FOR_A_PERSON,
     }

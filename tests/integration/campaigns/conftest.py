@@ -112,6 +112,14 @@ def sink() -> Iterator[Sink]:
     server.stop()
 
 
+@pytest.fixture
+def login_refusing_sink() -> Iterator[Sink]:
+    """A sink that offers AUTH and refuses every login (535 5.7.8), for one test."""
+    server = Sink(refuse_login=True)
+    yield server
+    server.stop()
+
+
 @dataclass
 class Harness:
     """Seeds data, runs workers and the beat jobs, and reads the ledger."""

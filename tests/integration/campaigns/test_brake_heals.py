@@ -5,9 +5,16 @@ policy) keeps it paused for a person; the page shows the probes and why."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+import pytest
 import redis
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,15 +25,63 @@ from service.campaigns.healing import probe_due
 from service.campaigns.sender import send_batch
 from service.campaigns.service import pause
 from service.config import Settings, parse_smtp_url
+from service.mail.backends import (
+    PermanentSendError,
+    SendError,
+    SMTPBackend,
+    TransientSendError,
+)
 from service.model import Campaign, RelayProbe, utcnow
+from service.net import free_port
 from tests.integration.campaigns.conftest import Harness
 from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_crash_safety import assert_exactly_once, finished
-from tests.integration.campaigns.test_send_core import _campaign
+from tests.integration.campaigns.test_send_core import _by_email, _campaign
 from tests.integration.security.helpers import demo_ids
+from tests.unit.campaigns.test_brake_heals import braked
+from tests.unit.campaigns.test_campaign_states import reloaded
 
 # Probes come quickly in these tests; in production the first waits 15 s.
 FAST_PROBES = {"probe_base_seconds": 0.2, "probe_max_seconds": 0.5, "probe_max_attempts": 200}
+WAIT_SECONDS = 30.0
+
+
+class _RefusingGreeting(SMTP):
+    """An aiosmtpd session that answers the connection with ``refusal`` instead of 220."""
+
+    refusal = ""
+
+    async def push(self, status: Any) -> None:
+        if self.refusal and isinstance(status, str) and status.startswith("220 "):
+            status, self.refusal = self.refusal, ""
+        await super().push(status)
+
+
+class GreetingRelay(Controller):
+    """A real SMTP server (aiosmtpd) whose greeting refuses every client with ``refusal``."""
+
+    def __init__(self, refusal: str) -> None:
+        self.refusal = refusal
+        self.port = free_port()
+        super().__init__(object(), hostname="127.0.0.1", port=self.port, ready_timeout=10)
+
+    def factory(self) -> SMTP:
+        server = _RefusingGreeting(self.handler, **self.SMTP_kwargs)
+        server.refusal = self.refusal
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def blocking_relay() -> Iterator[GreetingRelay]:
+    """A relay that blocks our host at the greeting (554 5.7.1), for one test."""
+    relay = GreetingRelay("554 5.7.1 client host [127.0.0.1] blocked by policy")
+    relay.start()
+    yield relay
+    relay.stop()
 
 
 def _campaign_row(db: Session) -> Campaign:
@@ -62,22 +117,19 @@ def test_a_relay_that_says_421_for_a_while_is_probed_and_the_campaign_resumes_by
 
 
 def test_a_relay_that_refuses_the_login_keeps_the_campaign_paused_for_a_person(
-    db: Session, settings: Settings, send_redis: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis, login_refusing_sink: Sink
 ) -> None:
-    sink = Sink(refuse_login=True)
-    try:
-        ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
-        ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)], **FAST_PROBES)
-        cid = _campaign_row(db).id
-        send_batch(db, ours, send_redis, cid, ids)
-        campaign = _campaign_row(db)
-        assert campaign.status == "paused" and campaign.status_code == "campaign.relay_refused"
-        assert campaign.probe_due_at is None
-        engine.tick(db, ours, lambda _c, _b: None)
-        assert _campaign_row(db).status == "paused" and probe_due(db, ours) == []
-        assert sink.state.total() == 0
-    finally:
-        sink.stop()
+    sink = login_refusing_sink
+    ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
+    ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)], **FAST_PROBES)
+    cid = _campaign_row(db).id
+    send_batch(db, ours, send_redis, cid, ids)
+    campaign = _campaign_row(db)
+    assert campaign.status == "paused" and campaign.status_code == "campaign.relay_refused"
+    assert campaign.probe_due_at is None
+    engine.tick(db, ours, lambda _c, _b: None)
+    assert _campaign_row(db).status == "paused" and probe_due(db, ours) == []
+    assert sink.state.total() == 0
 
 
 def test_5_7_policy_refusals_in_a_row_trip_the_brake_and_it_waits_for_a_person(
@@ -124,3 +176,80 @@ def test_the_page_shows_the_probes_the_next_one_and_what_waits_for_a_person(
     session.commit()
     page = logged_in.get(f"/campaigns/{cid}").get_data(as_text=True)
     assert "data-waits-for-a-person" in page and "data-probe-due" not in page
+
+
+@pytest.mark.parametrize(
+    ("greeting", "error", "enhanced"),
+    [
+        ("554 5.7.1 client host [127.0.0.1] blocked by policy", PermanentSendError, "5.7.1"),
+        ("421 4.3.2 too many connections, try later", TransientSendError, "4.3.2"),
+        ("554 no SMTP service here", TransientSendError, None),
+    ],
+)
+def test_a_refusal_in_the_greeting_is_permanent_only_for_a_5_7_policy(
+    greeting: str, error: type[SendError], enhanced: str | None
+) -> None:
+    relay = GreetingRelay(greeting)
+    relay.start()
+    try:
+        backend = SMTPBackend(parse_smtp_url(relay.url))
+        with pytest.raises(error) as raised:
+            backend.open()
+        assert type(raised.value) is error
+        assert raised.value.code == int(greeting[:3])
+        assert raised.value.enhanced == enhanced
+        assert greeting[4:] in str(raised.value) and not backend.connected
+    finally:
+        relay.stop()
+
+
+def test_a_relay_that_blocks_us_at_the_greeting_pauses_the_campaign_for_a_person(
+    db: Session, settings: Settings, send_redis: redis.Redis, blocking_relay: GreetingRelay
+) -> None:
+    ours = settings.with_overrides(smtp=parse_smtp_url(blocking_relay.url))
+    ids = _campaign(db, ours, [f"b{i}@example.com" for i in range(4)], **FAST_PROBES)
+    result = send_batch(db, ours, send_redis, _campaign_row(db).id, ids)
+    assert result.braked and result.released == 4
+    campaign = _campaign_row(db)
+    assert campaign.status == "paused" and campaign.status_code == "campaign.relay_refused"
+    assert "5.7.1" in campaign.status_reason and campaign.probe_due_at is None
+    assert {(d.status, d.attempts) for d in _by_email(db).values()} == {("pending", 0)}
+
+
+def test_a_probe_the_relay_blocks_at_the_greeting_stops_probing(
+    db: Session, settings: Settings, blocking_relay: GreetingRelay
+) -> None:
+    ours = settings.with_overrides(smtp=parse_smtp_url(blocking_relay.url))
+    _campaign(db, ours, ["b@example.com"], **FAST_PROBES)
+    cid = _campaign_row(db).id
+    pause(db, cid, brake_reason(10, "421 4.3.2 busy"), probe_due_at=utcnow())
+    db.commit()
+    [result] = probe_due(db, ours)
+    assert not result.ok and not result.resumed and "5.7.1" in result.reply
+    campaign = _campaign_row(db)
+    assert campaign.status == "paused" and campaign.status_code == "campaign.probe_refused"
+    assert campaign.probe_due_at is None and probe_due(db, ours) == []
+
+
+def test_the_beat_job_probes_in_a_real_worker_and_resumes_the_campaign(
+    session: Session, settings: Settings, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    from worker.app import celery
+    from worker.tasks_send import BEAT
+
+    cid = braked(session, settings)  # the test settings send to the capture: it answers
+    celery.send_task(BEAT["send-probe"]["task"])
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and reloaded(session, cid).status == "paused":
+        session.commit()
+        time.sleep(0.3)
+    log = celery_worker.log_path.read_text()[-3000:]  # type: ignore[attr-defined]
+    campaign = reloaded(session, cid)
+    assert campaign.status == "running", log
+    assert campaign.status_code == "campaign.resumed_after_probe"
+    assert session.scalars(select(RelayProbe.ok).where(RelayProbe.campaign_id == cid)).all() == [
+        True
+    ]
+    # A probe is at most a few seconds late: the period is well under the first wait (15 s).
+    assert BEAT["send-probe"]["schedule"] <= 10

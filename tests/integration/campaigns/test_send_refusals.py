@@ -90,27 +90,24 @@ def test_a_5_7_policy_refusal_fails_the_row_alerts_the_sender_and_suppresses_nob
 
 
 def test_a_refused_login_pauses_the_campaign_and_gives_the_whole_batch_back(
-    db: Session, settings: Settings, send_redis: redis.Redis
+    db: Session, settings: Settings, send_redis: redis.Redis, login_refusing_sink: Sink
 ) -> None:
-    sink = Sink(refuse_login=True)
-    try:
-        ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
-        ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)])
-        cid = _campaign_id(db)
-        result = send_batch(db, ours, send_redis, cid, ids)
-        assert result.braked and result.released == 5
-        campaign = db.get(Campaign, cid)
-        assert campaign is not None
-        db.refresh(campaign)
-        assert campaign.status == "paused"
-        assert "refused" in campaign.status_reason and "535" in campaign.status_reason
-        assert campaign.status_code == "campaign.relay_refused"
-        rows = db.scalars(select(Delivery)).all()
-        assert {(d.status, d.attempts) for d in rows} == {("pending", 0)}
-        # One connection tried, not one per row (smtplib tries each offered mechanism).
-        assert 1 <= sink.state.logins <= 2 and sink.state.total() == 0
-    finally:
-        sink.stop()
+    sink = login_refusing_sink
+    ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
+    ids = _campaign(db, ours, [f"r{i}@example.com" for i in range(5)])
+    cid = _campaign_id(db)
+    result = send_batch(db, ours, send_redis, cid, ids)
+    assert result.braked and result.released == 5
+    campaign = db.get(Campaign, cid)
+    assert campaign is not None
+    db.refresh(campaign)
+    assert campaign.status == "paused"
+    assert "refused" in campaign.status_reason and "535" in campaign.status_reason
+    assert campaign.status_code == "campaign.relay_refused"
+    rows = db.scalars(select(Delivery)).all()
+    assert {(d.status, d.attempts) for d in rows} == {("pending", 0)}
+    # One connection tried, not one per row (smtplib tries each offered mechanism).
+    assert 1 <= sink.state.logins <= 2 and sink.state.total() == 0
 
 
 def test_a_relay_outage_defers_rows_without_using_up_their_attempts(

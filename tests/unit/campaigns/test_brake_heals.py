@@ -19,8 +19,8 @@ from service.campaigns.service import PAUSED_BY_STAFF, cancel, pause, resume
 from service.config import Settings
 from service.mail.backends import classify_reply
 from service.mail.sending_config import SETTINGS_KEY, SendingConfig, get_sending_config
-from service.model import Campaign, RelayProbe, utcnow
-from tests.unit.campaigns.test_campaign_states import new_campaign, seed
+from service.model import RelayProbe, utcnow
+from tests.unit.campaigns.test_campaign_states import new_campaign, reloaded, seed
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_probes_wait_twice_as_long_each_time_up_to_the_cap() -> None:
     assert waits == [15, 30, 60, 120, 240, 480, 600, 600]
 
 
-def _braked(session: Session, settings: Settings, **config: object) -> int:
+def braked(session: Session, settings: Settings, **config: object) -> int:
     """A running campaign the brake just paused for a transient fault, its probe due now."""
     set_setting(session, SETTINGS_KEY, {"probe_base_seconds": 1, **config})
     seed(session)
@@ -65,20 +65,13 @@ def _braked(session: Session, settings: Settings, **config: object) -> int:
     return cid
 
 
-def _campaign(session: Session, cid: int) -> Campaign:
-    session.expire_all()
-    campaign = session.get(Campaign, cid)
-    assert campaign is not None
-    return campaign
-
-
 def test_an_answering_relay_resumes_the_campaign_and_the_probe_is_kept(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     [result] = probe_due(session, settings)  # the test settings send to the capture
     assert result.ok and result.resumed and result.attempt == 1
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     assert campaign.status == "running" and campaign.probe_due_at is None
     assert campaign.status_code == "campaign.resumed_after_probe"
     probes = session.scalars(select(RelayProbe).where(RelayProbe.campaign_id == cid)).all()
@@ -89,10 +82,10 @@ def test_an_answering_relay_resumes_the_campaign_and_the_probe_is_kept(
 def test_a_probe_that_fails_schedules_the_next_one_later_and_the_last_gives_up(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings, probe_max_attempts=2)
+    cid = braked(session, settings, probe_max_attempts=2)
     monkeypatch.setattr(healing, "probe_relay", _refusing("421 4.3.2 still busy"))
     [first] = probe_due(session, settings)
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     assert not first.ok and campaign.status == "paused"
     assert campaign.probe_attempts == 1 and campaign.probe_due_at is not None
     probed_at = session.scalar(select(RelayProbe.at).where(RelayProbe.campaign_id == cid))
@@ -103,7 +96,7 @@ def test_a_probe_that_fails_schedules_the_next_one_later_and_the_last_gives_up(
     campaign.probe_due_at = utcnow() - timedelta(seconds=1)
     session.commit()
     [second] = probe_due(session, settings)
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     assert second.attempt == 2 and campaign.status == "paused" and campaign.probe_due_at is None
     assert campaign.status_code == "campaign.probes_gave_up"
     assert "2 probes" in campaign.status_reason and "still busy" in campaign.status_reason
@@ -112,10 +105,10 @@ def test_a_probe_that_fails_schedules_the_next_one_later_and_the_last_gives_up(
 def test_a_probe_refused_for_good_stops_probing(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     monkeypatch.setattr(healing, "probe_relay", _refusing("535 5.7.8 authentication failed"))
     [result] = probe_due(session, settings)
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     assert not result.ok and campaign.status == "paused" and campaign.probe_due_at is None
     assert campaign.status_code == "campaign.probe_refused"
 
@@ -123,18 +116,18 @@ def test_a_probe_refused_for_good_stops_probing(
 def test_a_person_resuming_or_cancelling_ends_the_probes(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
     resume(session, cid)
     pause(session, cid, PAUSED_BY_STAFF)
     session.commit()
-    assert _campaign(session, cid).probe_due_at is None
+    assert reloaded(session, cid).probe_due_at is None
     assert probe_due(session, settings) == []
-    assert _campaign(session, cid).status == "paused"
+    assert reloaded(session, cid).status == "paused"
     other = _braked_again(session, settings)
     cancel(session, other)
     session.commit()
     assert probe_due(session, settings) == []
-    assert _campaign(session, other).status == "cancelled"
+    assert reloaded(session, other).status == "cancelled"
 
 
 def _braked_again(session: Session, settings: Settings) -> int:
@@ -148,7 +141,7 @@ def _braked_again(session: Session, settings: Settings) -> int:
 def test_a_person_who_pauses_while_the_probe_is_out_wins_over_its_answer(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _braked(session, settings)
+    cid = braked(session, settings)
 
     def a_person_acts_meanwhile(*_args: object) -> str:
         resume(session, cid)
@@ -159,14 +152,14 @@ def test_a_person_who_pauses_while_the_probe_is_out_wins_over_its_answer(
     monkeypatch.setattr(healing, "probe_relay", a_person_acts_meanwhile)
     [result] = probe_due(session, settings)
     assert result.ok and not result.resumed
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     assert campaign.status == "paused" and campaign.status_code == "campaign.paused_by_staff"
 
 
 def test_a_campaign_that_resumed_by_itself_often_enough_waits_for_a_person(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings, max_auto_resumes=1)
+    cid = braked(session, settings, max_auto_resumes=1)
     config = get_sending_config(session)
     assert healing.first_probe_at(session, cid, config) is not None
     probe_due(session, settings)  # resumes it once
@@ -187,14 +180,14 @@ def _refusing(reply: str) -> Callable[..., str]:
 def test_a_probe_whose_process_died_falls_due_again_after_its_lease(
     session: Session, settings: Settings
 ) -> None:
-    cid = _braked(session, settings)
-    due = _campaign(session, cid).probe_due_at
+    cid = braked(session, settings)
+    due = reloaded(session, cid).probe_due_at
     assert due is not None
     lease = healing._take(session, cid, due, 1)  # ... and then its process died
     assert lease is not None and lease > utcnow() + timedelta(seconds=60)
     assert healing._take(session, cid, due, 1) is None  # taken once only
     assert probe_due(session, settings) == []
-    campaign = _campaign(session, cid)
+    campaign = reloaded(session, cid)
     campaign.probe_due_at = utcnow() - timedelta(seconds=1)  # the lease ran out
     session.commit()
     [result] = probe_due(session, settings)

@@ -66,6 +66,14 @@ def new_campaign(session: Session, settings: Settings) -> int:
     return c.id
 
 
+def reloaded(session: Session, campaign_id: int) -> Campaign:
+    """The campaign as the database has it now (nothing cached by the session)."""
+    session.expire_all()
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    return campaign
+
+
 def materialized(session: Session, settings: Settings) -> int:
     """A started campaign (see ``seed``) with its delivery rows written."""
     seed(session)

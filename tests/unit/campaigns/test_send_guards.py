@@ -22,7 +22,7 @@ from service.config import Settings
 from service.events.policy import smtp_refusal_kind
 from service.mail.backends import PermanentSendError, TransientSendError, classify_reply
 from service.model import Campaign, Delivery
-from tests.unit.campaigns.test_campaign_states import new_campaign, seed
+from tests.unit.campaigns.test_campaign_states import new_campaign, reloaded, seed
 
 
 def _started_with_unknown_rows(session: Session, settings: Settings) -> int:
@@ -36,10 +36,7 @@ def _started_with_unknown_rows(session: Session, settings: Settings) -> int:
 
 
 def _status(session: Session, cid: int) -> str:
-    session.expire_all()
-    campaign = session.get(Campaign, cid)
-    assert campaign is not None
-    return campaign.status
+    return reloaded(session, cid).status
 
 
 def test_resending_unknown_rows_of_a_cancelled_campaign_is_refused_and_changes_nothing(
