@@ -27,7 +27,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 # session on the relay) runs at most once per this many seconds per process.
 HEALTH_CACHE_SECONDS = 20.0
 # A round with a failing check is looked at again sooner, so a service that is starting
-# (worker and beat not reported yet) turns green soon; the SMTP probe keeps its own pace.
+# (worker and beat not reported yet) turns green soon; so is an SMTP probe that failed.
 DEGRADED_RECHECK_SECONDS = 2.0
 
 
@@ -188,9 +188,17 @@ class HealthCache:
         return self._clock() - at < ttl
 
     def _smtp_check(self, settings: Settings) -> Check:
-        if self._smtp is None or self._clock() - self._smtp[0] >= HEALTH_CACHE_SECONDS:
+        # A failed probe is tried again as soon as a degraded round is: a relay (or the
+        # capture) that was still starting must not leave this process red for a whole
+        # period while the others show green. A relay that is really down gets one
+        # connection attempt per DEGRADED_RECHECK_SECONDS per process, which is cheap.
+        if self._smtp is None or self._clock() - self._smtp[0] >= self._smtp_ttl(self._smtp[1]):
             self._smtp = (self._clock(), check_smtp(settings))
         return self._smtp[1]
+
+    @staticmethod
+    def _smtp_ttl(check: Check) -> float:
+        return HEALTH_CACHE_SECONDS if check.ok else DEGRADED_RECHECK_SECONDS
 
 
 def overall_status(checks: dict[str, Check]) -> str:

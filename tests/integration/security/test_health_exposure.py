@@ -176,3 +176,17 @@ def test_the_cache_rechecks_a_degraded_round_soon_but_probes_smtp_once_per_perio
     now[0] += HEALTH_CACHE_SECONDS
     cache.checks(degraded, db)
     assert relay[0].ehlos == 2
+
+
+def test_a_failed_smtp_probe_is_tried_again_soon_not_after_a_whole_period(
+    relay_app: Flask, relay_settings: Settings, relay: tuple[EhloCounter, int]
+) -> None:
+    # As at start-up: the first probe finds nothing listening (the capture still starting).
+    now = [1000.0]
+    cache = HealthCache(clock=lambda: now[0])
+    db = get_db(relay_app)
+    not_yet = relay_settings.with_overrides(smtp=parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"))
+    assert not cache.checks(not_yet, db)["smtp"].ok
+    now[0] += DEGRADED_RECHECK_SECONDS
+    assert cache.checks(relay_settings, db)["smtp"].ok  # not the old failure for 20 s
+    assert relay[0].ehlos == 1
