@@ -18,6 +18,7 @@ size alone does not bound it: a small sheet can claim a million empty rows.
 from __future__ import annotations
 
 import io
+import lzma
 import struct
 import time
 import zipfile
@@ -46,6 +47,26 @@ _EOCD_MAX_COMMENT = 0xFFFF
 MAX_DIRECTORY_BYTES_PER_MEMBER = 1024
 # Parts that a parser reads whole as XML (the rest are pictures and other media).
 XML_SUFFIXES = (".xml", ".rels", ".vml")
+
+
+# What CPython's zipfile raises on a damaged or forged container besides BadZipFile (all
+# found by the fuzzer, tests/fuzz): a version or compression method it does not know
+# (NotImplementedError), a header offset before the start of the file ("negative seek
+# value", ValueError), a name that is not the UTF-8 its flag claims (UnicodeDecodeError, a
+# ValueError), a truncated record (struct.error, EOFError), a broken deflate, bzip2 or LZMA
+# stream (zlib.error, OSError, lzma.LZMAError), an encrypted part (RuntimeError).
+ZIP_READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    ValueError,
+    struct.error,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    RuntimeError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True)
@@ -191,17 +212,12 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> It
                 if produced > cap:
                     raise _member_too_large(info, cap)
                 yield chunk
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        NotImplementedError,
-        EOFError,
-        OSError,
-        RuntimeError,
-    ) as exc:
+    except ContainerError:
+        raise  # a part past its cap (a ValueError too): not damage
+    except ZIP_READ_ERRORS as exc:
         # A CRC mismatch (the part is longer or other than its directory entry says), a
         # broken deflate stream, an unknown compression method, a truncated or encrypted
-        # part.
+        # part, a local header at an offset outside the file.
         raise ContainerError(
             "container.damaged_part",
             "its part %(part)s is damaged (%(error)s)",
@@ -234,7 +250,7 @@ def _check_open(fh: IO[bytes], limits: ZipLimits) -> ZipSummary:
         raise _too_many(limits)
     try:
         archive = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise ContainerError(
             "container.damaged", "the file is not a readable ZIP container"
         ) from exc
