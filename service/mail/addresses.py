@@ -10,6 +10,7 @@ import idna
 from email_validator import EmailNotValidError, validate_email
 
 from service.errors import DomainError
+from service.mail.address_reasons import reason_of
 
 
 class InvalidAddress(DomainError, ValueError):
@@ -40,8 +41,8 @@ def normalise(raw: str) -> Address:
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        # The validator's own sentence (English) is the only detail there is.
-        raise InvalidAddress("address.invalid", "%(reason)s", reason=str(exc)) from exc
+        # The validator's sentence read as our own code, so that it can be translated.
+        raise InvalidAddress.carrying(reason_of(str(exc))) from exc
     local, _, domain = result.normalized.rpartition("@")
     local = local.casefold()
     domain = domain.casefold()

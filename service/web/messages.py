@@ -113,6 +113,49 @@ MESSAGES: dict[str, LazyString] = {
     "address.empty": _l("The address is empty."),
     "address.line_break": _l("The address contains a line break or a NUL character."),
     "address.invalid": _l("The address is not well-formed (%(reason)s)."),
+    "address.has_space": _l("The address holds a space."),
+    "address.no_at": _l("The address has no @."),
+    "address.nothing_before_at": _l("Nothing comes before the @."),
+    "address.nothing_after_at": _l("Nothing comes after the @."),
+    "address.domain_without_period": _l(
+        "The part after the @ has no period (a domain such as example.com)."
+    ),
+    "address.bad_top_level_domain": _l(
+        "The part after the @ does not end in a valid top-level domain (.com, .cn …)."
+    ),
+    "address.reserved_domain": _l(
+        "The part after the @ is a reserved name that cannot receive mail."
+    ),
+    "address.two_periods": _l("The address has two periods in a row."),
+    "address.starts_with_period": _l("The address starts with a period."),
+    "address.ends_with_period": _l("The address ends with a period."),
+    "address.period_before_at": _l("A period comes right before the @."),
+    "address.period_after_at": _l("A period comes right after the @."),
+    "address.hyphen_after_at": _l("A hyphen comes right after the @."),
+    "address.ends_with_hyphen": _l("The address ends with a hyphen."),
+    "address.period_next_to_hyphen": _l("A period and a hyphen stand next to each other."),
+    "address.bad_characters_before_at": _l(
+        "Characters that an address cannot hold come before the @: %(detail)s."
+    ),
+    "address.bad_characters_after_at": _l(
+        "Characters that a domain cannot hold come after the @: %(detail)s."
+    ),
+    "address.unsafe_characters": _l(
+        "The address holds invisible or unsafe characters: %(detail)s."
+    ),
+    "address.full_width_at": _l("The address has a full-width ＠; type it with the half-width @."),
+    "address.lookalike_at": _l(
+        "The address has a look-alike of the @ sign; type it with the half-width @."
+    ),
+    "address.with_display_name": _l("Enter the address alone, without a name or angle brackets."),
+    "address.local_part_too_long": _l("The part before the @ is too long (at most 64 characters)."),
+    "address.domain_too_long": _l("The part after the @ is too long."),
+    "address.too_long": _l("The address is too long."),
+    "address.text_after_address": _l("Something follows the address; enter one address only."),
+    "address.quoted_local_part": _l("The part before the @ is in quotes, which is not accepted."),
+    "address.ip_literal": _l(
+        "An IP address in brackets after the @ is not accepted; use a domain name."
+    ),
     "address.bad_domain": _l(
         "The domain “%(domain)s” is not a valid internationalised name (%(reason)s)."
     ),
@@ -174,9 +217,14 @@ MESSAGES: dict[str, LazyString] = {
     ),
     "file.no_rows": _l("The file has no rows."),
     "file.bad_quoting": _l(
-        "Line %(line)s: the CSV quoting is broken (%(error)s); check for an unclosed quote."
+        "Line %(line)s: the CSV quoting is broken; check for an unclosed quote."
     ),
-    "file.bad_workbook": _l("The workbook cannot be opened (%(error)s)."),
+    # The library's own sentence (English) stays in the logs and the API: the page says
+    # what to do.
+    "file.bad_workbook": _l(
+        "The workbook cannot be opened: it is damaged or not an Excel workbook. Open it in "
+        "Excel or WPS and save it again as .xlsx."
+    ),
     "file.no_data_rows": _l("The file has a header row but no data rows."),
     "file.nothing_read": _l("No data rows were read from the file."),
     "file.too_many_rows": _l("The sheet has more than %(max)s rows."),

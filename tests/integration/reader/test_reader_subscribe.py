@@ -125,6 +125,24 @@ def test_an_invalid_address_is_refused_with_a_clear_message_and_the_input_kept(
     assert _subscribers(session) == []
 
 
+def test_a_mistyped_address_is_explained_in_chinese_with_no_english_inside(
+    client: FlaskClient, session: Session, quarterly: MailingList
+) -> None:
+    # Issue 16 item 8: the validator's reason ("The part after the @-sign is not valid.
+    # It should have a period.") used to sit inside the Chinese sentence.
+    for typed, reason in (
+        ("zhang@example", "@ 后面的部分没有“.”"),
+        ("zhang san@example.com", "地址中含有空格。"),
+        ("zhang＠example.com", "地址中用了全角“＠”"),
+    ):
+        resp = client.post("/subscribe/quarterly?lang=zh", data={"email": typed})
+        assert resp.status_code == 400
+        html = resp.get_data(as_text=True)
+        assert reason in html, typed
+        assert "@-sign" not in html and "period" not in html
+    assert _subscribers(session) == []
+
+
 def test_a_name_with_a_line_break_is_refused_as_header_injection(
     client: FlaskClient, session: Session, quarterly: MailingList
 ) -> None:
