@@ -86,6 +86,46 @@ def test_chinese_labels_use_the_full_width_colon() -> None:
     assert typed == []
 
 
+# A placeholder, a URL or a URL pattern (smtp://用户:密码@主机:端口) keeps its ASCII.
+_VERBATIM = re.compile(r"%\([a-z_0-9]+\)[sd]|%[sd]|[a-z]+://\S+")
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def _half_width_marks(text: str) -> list[str]:
+    """The ASCII , ? ! ; : ( ) of a Chinese sentence, each with a little context: a
+    parenthesis anywhere, the rest next to a Chinese character or ending the sentence
+    (12:30 and 1,000 stay as they are)."""
+    plain = _VERBATIM.sub("X", text)
+    if not _CJK.search(plain):
+        return []
+    found = []
+    for match in re.finditer(r"[,?!;:()]", plain):
+        i = match.start()
+        before, after = plain[i - 1 : i], plain[i + 1 :].lstrip()[:1]
+        if match.group() in "()" or _CJK.match(before) or _CJK.match(after) or not after:
+            found.append(plain[max(0, i - 6) : i + 6])
+    return found
+
+
+def test_chinese_sentences_use_full_width_punctuation() -> None:
+    # Issue 16 item 8: "，？：（）", not ",?:()", in every Chinese string of the interface.
+    with (CATALOG / "messages.po").open("rb") as fh:
+        half_width = {
+            str(m.id): marks
+            for m in read_po(fh, locale="zh")
+            if m.id and isinstance(m.string, str) and (marks := _half_width_marks(m.string))
+        }
+    assert half_width == {}
+
+
+def test_the_punctuation_check_finds_what_it_is_for() -> None:
+    assert _half_width_marks("已发送 (5)") == ["已发送 (5)", "已发送 (5)"]
+    assert _half_width_marks("状态:草稿") == ["状态:草稿"]
+    assert _half_width_marks("确定吗?") == ["确定吗?"]
+    assert _half_width_marks("12:30 发送，共 1,000 封（%(count)s）") == []
+    assert _half_width_marks("每行一个：smtp://用户:密码@主机:端口") == []
+
+
 def test_a_template_jinja_cannot_parse_stops_the_extraction(tmp_path: Path) -> None:
     # Left to its default, babel's Jinja extractor skips such a template without a word,
     # and the check above would pass while the template's strings went untranslated.
