@@ -16,6 +16,7 @@ from service.campaigns.brake import brake_reason
 from service.campaigns.service import CampaignError, TransitionError
 from service.config import load_settings
 from service.errors import DomainError, Message
+from service.mail.address_reasons import REASONS as ADDRESS_REASONS
 from service.mail.addresses import InvalidAddress, normalise
 from service.subscribers.tabular import BINARY_MAGICS
 from service.web.app import create_app
@@ -144,6 +145,7 @@ def test_every_code_the_domain_uses_has_a_sentence_in_the_catalogue() -> None:
     for path in (ROOT / "service").rglob("*.py"):
         used |= set(CODE_AT_CALL.findall(path.read_text(encoding="utf-8")))
     used |= {f"file.{kind}" for kind, _ in BINARY_MAGICS.values()}  # built as f"file.{kind}"
+    used |= {reason.code for reason in ADDRESS_REASONS}  # the validator's sentences, read
     assert len(used) > 100  # the scan found the calls
     assert sorted(used - set(MESSAGES)) == []
     assert sorted(set(MESSAGES) - used) == []  # no sentence left behind by a removed error

@@ -85,3 +85,47 @@ def test_the_web_archive_page_fits_the_width_without_horizontal_scrolling(
     scroll_width, inner_width, widest = _overflow(browser, html, width, shot)
     assert scroll_width <= inner_width, f"{scroll_width}px of content in a {inner_width}px view"
     assert widest <= inner_width + 0.5
+
+
+# The characters on the last line of each heading, as Chromium lays it out: one range per
+# character, grouped by the top of its box.
+LAST_LINE_JS = """() => [...document.querySelectorAll('h1, h2, h3')].map(h => {
+  const walker = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+  const tops = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.data.length; i++) {
+      if (!node.data[i].trim()) continue;
+      const range = document.createRange();
+      range.setStart(node, i); range.setEnd(node, i + 1);
+      const box = range.getBoundingClientRect();
+      if (box.width > 0) tops.push(Math.round(box.top));
+    }
+  }
+  const last = Math.max(...tops);
+  return [h.textContent.trim(), new Set(tops).size, tops.filter(t => t >= last - 2).length];
+})"""
+
+
+def _headings(browser: Browser, html: str, width: int) -> list[tuple[str, int, int]]:
+    """(text, lines, characters on the last line) of every heading of ``html`` at ``width``."""
+    page = browser.new_page(viewport={"width": width, "height": VIEWPORT_HEIGHT})
+    try:
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(html, wait_until="load")
+        return [tuple(h) for h in page.evaluate(LAST_LINE_JS)]  # type: ignore[misc]
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("kind", ["email", "archive"])
+def test_no_heading_leaves_a_single_character_alone_on_its_last_line_on_a_phone(
+    browser: Browser, kind: str
+) -> None:
+    # Issue 16 item 8: 「……发展报」 / 「告」 reads as a broken title.
+    doc = import_markdown(DEMO.read_text("utf-8"))
+    html = _demo_html("full") if kind == "email" else render_web(doc, LAYOUT)
+    headings = _headings(browser, html, 375)
+    wrapped = [h for h in headings if h[1] > 1]
+    assert wrapped, "no heading wraps at 375 px: the test would prove nothing"
+    alone = [text for text, lines, last in wrapped if last < 2]
+    assert alone == []

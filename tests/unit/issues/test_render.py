@@ -251,7 +251,8 @@ def test_html_is_zh_cn_600px_with_the_cjk_font_stack_and_dark_mode(tracked: Rend
     root = parse(html)
     assert root.get("lang") == "zh-CN"
     assert FONT_STACK in html
-    assert FONT_STACK.index("Arial") < FONT_STACK.index("PingFang SC")  # Latin fonts first
+    # CJK faces first: a Latin face would draw the full-width “” narrow (issue 16, item 8).
+    assert FONT_STACK.index("PingFang SC") < FONT_STACK.index("Arial")
     assert "max-width:600px" in html
     metas = {m.get("name"): m.get("content") for m in root.iter("meta")}
     assert metas["color-scheme"] == "light dark"
