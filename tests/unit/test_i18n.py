@@ -136,3 +136,19 @@ def test_a_template_jinja_cannot_parse_stops_the_extraction(tmp_path: Path) -> N
     extraction = _run_extract(tmp_path, tmp_path / "messages.pot")
     assert extraction.returncode != 0
     assert "TemplateSyntaxError" in extraction.stderr
+
+
+def test_a_count_column_is_never_headed_by_a_word_for_a_time() -> None:
+    # Issue 16 item 8: one msgid served both "added on" (a date) and "added" (a count), so
+    # the import table's count column read 「加入时间」. A number column's heading must be
+    # a count in Chinese too.
+    with (CATALOG / "messages.po").open("rb") as fh:
+        zh = {str(m.id): m.string for m in read_po(fh, locale="zh") if m.id}
+    count_heading = re.compile(r"<th class=\"num\">\{\{ _\('([^']+)'\) \}\}</th>")
+    timed = sorted(
+        f"{path.relative_to(ROOT)}: {msgid} → {zh.get(msgid)}"
+        for path in (ROOT / "templates" / "web").rglob("*.html")
+        for msgid in count_heading.findall(path.read_text(encoding="utf-8"))
+        if str(zh.get(msgid, "")).endswith(("时间", "日期"))
+    )
+    assert timed == []
