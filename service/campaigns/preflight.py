@@ -92,29 +92,25 @@ class Preflight:
         return {"ok": self.ok, "checks": [c.as_dict() for c in self.checks]}
 
 
-class PreflightFailed(DomainError, RuntimeError):
+class PreflightError(DomainError, RuntimeError):
     """Sending was refused: a check failed (its name is in the message)."""
 
 
-def refusal(result: Preflight, acknowledged: bool) -> PreflightFailed | None:
+def refusal(result: Preflight, acknowledged: bool) -> PreflightError | None:
     """Why sending must not start now: a failed error, or warnings not acknowledged."""
     if result.errors:
-        return PreflightFailed(
+        return PreflightError(
             "preflight.blocked",
             "sending is blocked by the preflight: %(checks)s",
             checks=", ".join(f"{c.name} ({c.detail.text})" for c in result.errors),
         )
     if result.warnings and not acknowledged:
-        return PreflightFailed(
+        return PreflightError(
             "preflight.unacknowledged",
             "the preflight warned (%(checks)s): confirm you have read the warnings",
             checks=", ".join(c.name for c in result.warnings),
         )
     return None
-
-
-def _check(name: str, ok: bool, level: str, code: str, text: str, /, **params: Any) -> Check:
-    return Check(name, ok, level, Message.of(f"preflight.{code}", text, **params))
 
 
 def _listed(results: list[links.LinkResult]) -> str:
@@ -134,14 +130,16 @@ def check_recipients(session: Session, campaign: Campaign) -> tuple[Check, str |
     """How many the campaign reaches and how many suppressed addresses it leaves out
     (for information), and the first recipient's address (None: nobody)."""
     summary = audience_summary(session, campaign_list_ids(session, campaign.id))
-    check = _check(
+    check = Check(
         RECIPIENTS,
         True,
         WARNING,
-        "recipients",
-        "%(recipients)s recipients; %(suppressed)s suppressed addresses left out",
-        recipients=summary.recipients,
-        suppressed=summary.suppressed,
+        Message.of(
+            "preflight.recipients",
+            "%(recipients)s recipients; %(suppressed)s suppressed addresses left out",
+            recipients=summary.recipients,
+            suppressed=summary.suppressed,
+        ),
     )
     return check, summary.first
 
@@ -157,63 +155,73 @@ def check_links(
     report = links.check_links(
         session, settings, links.message_links(message), fetch_own, fetch_external
     )
-    return [_own_links_check(settings, report.own), _external_links_check(report.external)]
+    return [_own_linksCheck(settings, report.own), _external_linksCheck(report.external)]
 
 
-def _own_links_check(settings: Settings, own: list[links.LinkResult]) -> Check:
+def _own_linksCheck(settings: Settings, own: list[links.LinkResult]) -> Check:
     dead = [r for r in own if r.broken]
     if dead:
-        return _check(
+        return Check(
             OWN_LINKS,
             False,
             ERROR,
-            "own_links_dead",
-            "%(count)s links to this service do not work: %(links)s",
-            count=len(dead),
-            links=_listed(dead),
+            Message.of(
+                "preflight.own_links_dead",
+                "%(count)s links to this service do not work: %(links)s",
+                count=len(dead),
+                links=_listed(dead),
+            ),
         )
     unanswered = [r for r in own if r.error is not None]
     if unanswered:
-        return _check(
+        return Check(
             OWN_LINKS,
             False,
             WARNING,
-            "own_links_not_checked",
-            "not checked: the service did not answer at %(base_url)s (%(links)s)",
-            base_url=settings.base_url,
-            links=_listed(unanswered),
+            Message.of(
+                "preflight.own_links_not_checked",
+                "not checked: the service did not answer at %(base_url)s (%(links)s)",
+                base_url=settings.base_url,
+                links=_listed(unanswered),
+            ),
         )
-    return _check(
+    return Check(
         OWN_LINKS,
         True,
         ERROR,
-        "own_links_ok",
-        "%(count)s links to this service work",
-        count=len(own),
+        Message.of(
+            "preflight.own_links_ok",
+            "%(count)s links to this service work",
+            count=len(own),
+        ),
     )
 
 
-def _external_links_check(external: list[links.LinkResult]) -> Check:
+def _external_linksCheck(external: list[links.LinkResult]) -> Check:
     failed = [r for r in external if r.broken or r.error is not None]
     if failed:
-        return _check(
+        return Check(
             EXTERNAL_LINKS,
             False,
             WARNING,
-            "external_links_failed",
-            "%(count)s of %(total)s links to other sites did not answer or answered with an "
-            "error: %(links)s",
-            count=len(failed),
-            total=len(external),
-            links=_listed(failed),
+            Message.of(
+                "preflight.external_links_failed",
+                "%(count)s of %(total)s links to other sites did not answer or answered with an "
+                "error: %(links)s",
+                count=len(failed),
+                total=len(external),
+                links=_listed(failed),
+            ),
         )
-    return _check(
+    return Check(
         EXTERNAL_LINKS,
         True,
         WARNING,
-        "external_links_ok",
-        "%(count)s links to other sites answer",
-        count=len(external),
+        Message.of(
+            "preflight.external_links_ok",
+            "%(count)s links to other sites answer",
+            count=len(external),
+        ),
     )
 
 
@@ -229,57 +237,70 @@ def check_archive(
     issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     url = archive_url(settings, issue.slug) if issue is not None else None
     if url is None or not any(u.startswith(url) for u in links.message_links(message)):
-        return _check(
+        return Check(
             ARCHIVE_PUBLIC,
             True,
             ERROR,
-            "archive_not_linked",
-            "the message does not link to the web archive",
+            Message.of(
+                "preflight.archive_not_linked",
+                "the message does not link to the web archive",
+            ),
         )
     assert issue is not None
     answer = links.fetched(fetch_own, links.own_url_to_fetch(session, settings, url), url)
     if answer.error is not None:
-        return _check(
+        return Check(
             ARCHIVE_PUBLIC,
             False,
             WARNING,
-            "archive_not_checked",
-            "not checked: the service did not answer for %(url)s (%(error)s)",
-            url=url,
-            error=answer.error,
+            Message.of(
+                "preflight.archive_not_checked",
+                "not checked: the service did not answer for %(url)s (%(error)s)",
+                url=url,
+                error=answer.error,
+            ),
         )
     if answer.broken:
-        return _check(
+        return Check(
             ARCHIVE_PUBLIC,
             False,
             ERROR,
-            "archive_not_public",
-            "the archive page %(url)s answers %(status)s",
-            url=url,
-            status=answer.status,
+            Message.of(
+                "preflight.archive_not_public",
+                "the archive page %(url)s answers %(status)s",
+                url=url,
+                status=answer.status,
+            ),
         )
     if issue.published_at is None:
-        return _check(
+        return Check(
             ARCHIVE_PUBLIC,
             True,
             ERROR,
-            "archive_published_at_start",
-            "the archive page %(url)s is published when sending starts",
-            url=url,
+            Message.of(
+                "preflight.archive_published_at_start",
+                "the archive page %(url)s is published when sending starts",
+                url=url,
+            ),
         )
-    return _check(
-        ARCHIVE_PUBLIC, True, ERROR, "archive_public", "the archive page %(url)s is public", url=url
+    return Check(
+        ARCHIVE_PUBLIC,
+        True,
+        ERROR,
+        Message.of("preflight.archive_public", "the archive page %(url)s is public", url=url),
     )
 
 
 def _not_checked(name: str, exc: BaseException) -> Check:
-    return _check(
+    return Check(
         name,
         False,
         WARNING,
-        "dns_not_checked",
-        "not checked: no DNS server answered (%(error)s)",
-        error=str(exc) or type(exc).__name__,
+        Message.of(
+            "preflight.dns_not_checked",
+            "not checked: no DNS server answered (%(error)s)",
+            error=str(exc) or type(exc).__name__,
+        ),
     )
 
 
@@ -290,37 +311,48 @@ def check_spf(resolve: dns.TxtResolver, mail_from_domain: str, level: str) -> Ch
     except dns.DnsUnavailable as exc:
         return _not_checked(SPF, exc)
     if not records:
-        return _check(
+        return Check(
             SPF,
             False,
             level,
-            "spf_missing",
-            "%(domain)s has no SPF record",
-            domain=mail_from_domain,
+            Message.of(
+                "preflight.spf_missing",
+                "%(domain)s has no SPF record",
+                domain=mail_from_domain,
+            ),
         )
     if len(records) > 1:
-        return _check(
+        return Check(
             SPF,
             False,
             level,
-            "spf_many",
-            "%(domain)s has %(count)s SPF records; receivers treat that as an error",
-            domain=mail_from_domain,
-            count=len(records),
+            Message.of(
+                "preflight.spf_many",
+                "%(domain)s has %(count)s SPF records; receivers treat that as an error",
+                domain=mail_from_domain,
+                count=len(records),
+            ),
         )
     record = records[0]
     if record.lower().split()[-1] in ("+all", "all"):
-        return _check(
+        return Check(
             SPF,
             False,
             level,
-            "spf_all",
-            "the SPF record of %(domain)s lets any server send: %(record)s",
-            domain=mail_from_domain,
-            record=record,
+            Message.of(
+                "preflight.spf_all",
+                "the SPF record of %(domain)s lets any server send: %(record)s",
+                domain=mail_from_domain,
+                record=record,
+            ),
         )
-    return _check(
-        SPF, True, level, "spf_ok", "%(domain)s: %(record)s", domain=mail_from_domain, record=record
+    return Check(
+        SPF,
+        True,
+        level,
+        Message.of(
+            "preflight.spf_ok", "%(domain)s: %(record)s", domain=mail_from_domain, record=record
+        ),
     )
 
 
@@ -330,22 +362,26 @@ def check_dkim_record(
     """The configured key is published at its selector, for a domain aligned with From."""
     signer = signer_for(settings)
     if signer is None:
-        return _check(
+        return Check(
             DKIM_RECORD,
             False,
             level,
-            "dkim_no_key",
-            "no DKIM key is configured (TIDINGS_DKIM_*): the mail goes out unsigned",
+            Message.of(
+                "preflight.dkim_no_key",
+                "no DKIM key is configured (TIDINGS_DKIM_*): the mail goes out unsigned",
+            ),
         )
     if not dns.aligned(signer.domain, from_domain):
-        return _check(
+        return Check(
             DKIM_RECORD,
             False,
             level,
-            "dkim_not_aligned",
-            "the DKIM domain %(dkim)s does not align with the From domain %(domain)s",
-            dkim=signer.domain,
-            domain=from_domain,
+            Message.of(
+                "preflight.dkim_not_aligned",
+                "the DKIM domain %(dkim)s does not align with the From domain %(domain)s",
+                dkim=signer.domain,
+                domain=from_domain,
+            ),
         )
     try:
         published = [dns.tags(r).get("p", "") for r in resolve(signer.dns_name)]
@@ -353,28 +389,31 @@ def check_dkim_record(
         return _not_checked(DKIM_RECORD, exc)
     wanted = dns.tags(signer.dns_txt_value)["p"]
     if wanted in published:
-        return _check(
+        return Check(
             DKIM_RECORD,
             True,
             level,
-            "dkim_record_ok",
-            "%(name)s publishes the configured key",
-            name=signer.dns_name,
+            Message.of(
+                "preflight.dkim_record_ok",
+                "%(name)s publishes the configured key",
+                name=signer.dns_name,
+            ),
         )
-    code, text = (
-        ("dkim_record_other_key", "the key published at %(name)s is not the configured key")
+    params = {"name": signer.dns_name, "value": signer.dns_txt_value}
+    detail = (
+        Message.of(
+            "preflight.dkim_record_other_key",
+            "the key published at %(name)s is not the configured key; publish: %(value)s",
+            **params,
+        )
         if published
-        else ("dkim_record_missing", "%(name)s has no DKIM key record")
+        else Message.of(
+            "preflight.dkim_record_missing",
+            "%(name)s has no DKIM key record; publish: %(value)s",
+            **params,
+        )
     )
-    return _check(
-        DKIM_RECORD,
-        False,
-        level,
-        code,
-        text + "; publish: %(value)s",
-        name=signer.dns_name,
-        value=signer.dns_txt_value,
-    )
+    return Check(DKIM_RECORD, False, level, detail)
 
 
 def check_dmarc(resolve: dns.TxtResolver, from_domain: str, level: str) -> Check:
@@ -384,27 +423,34 @@ def check_dmarc(resolve: dns.TxtResolver, from_domain: str, level: str) -> Check
     except dns.DnsUnavailable as exc:
         return _not_checked(DMARC, exc)
     if found is None:
-        return _check(
+        return Check(
             DMARC,
             False,
             level,
-            "dmarc_missing",
-            "%(domain)s has no DMARC record",
-            domain=from_domain,
+            Message.of(
+                "preflight.dmarc_missing",
+                "%(domain)s has no DMARC record",
+                domain=from_domain,
+            ),
         )
     where, record = found
     if "p" not in dns.tags(record):
-        return _check(
+        return Check(
             DMARC,
             False,
             level,
-            "dmarc_no_policy",
-            "the DMARC record of %(domain)s has no p= policy: %(record)s",
-            domain=where,
-            record=record,
+            Message.of(
+                "preflight.dmarc_no_policy",
+                "the DMARC record of %(domain)s has no p= policy: %(record)s",
+                domain=where,
+                record=record,
+            ),
         )
-    return _check(
-        DMARC, True, level, "dmarc_ok", "%(domain)s: %(record)s", domain=where, record=record
+    return Check(
+        DMARC,
+        True,
+        level,
+        Message.of("preflight.dmarc_ok", "%(domain)s: %(record)s", domain=where, record=record),
     )
 
 
@@ -413,8 +459,11 @@ def check_dkim_signature(resolve: dns.TxtResolver, data: bytes, level: str) -> C
     import dkim
 
     if b"\ndkim-signature:" not in b"\n" + data.split(b"\r\n\r\n", 1)[0].lower():
-        return _check(
-            DKIM_SIGNATURE, False, level, "dkim_unsigned", "the message is not DKIM-signed"
+        return Check(
+            DKIM_SIGNATURE,
+            False,
+            level,
+            Message.of("preflight.dkim_unsigned", "the message is not DKIM-signed"),
         )
     unavailable: list[BaseException] = []
 
@@ -430,14 +479,21 @@ def check_dkim_signature(resolve: dns.TxtResolver, data: bytes, level: str) -> C
     if unavailable:
         return _not_checked(DKIM_SIGNATURE, unavailable[0])
     if not verified:
-        return _check(
+        return Check(
             DKIM_SIGNATURE,
             False,
             level,
-            "dkim_bad_signature",
-            "the DKIM signature does not verify against the published key",
+            Message.of(
+                "preflight.dkim_bad_signature",
+                "the DKIM signature does not verify against the published key",
+            ),
         )
-    return _check(DKIM_SIGNATURE, True, level, "dkim_signature_ok", "the DKIM signature verifies")
+    return Check(
+        DKIM_SIGNATURE,
+        True,
+        level,
+        Message.of("preflight.dkim_signature_ok", "the DKIM signature verifies"),
+    )
 
 
 def check_list_unsubscribe(message: EmailMessage, level: str) -> Check:
@@ -446,32 +502,38 @@ def check_list_unsubscribe(message: EmailMessage, level: str) -> Check:
     if missing:
         # List-Unsubscribe-Post is left out on an http base URL (RFC 8058 needs https):
         # fine for the local capture, not for mail that reaches Gmail or Yahoo.
-        return _check(
+        return Check(
             LIST_UNSUBSCRIBE,
             False,
             level,
-            "list_unsubscribe_missing",
-            "the message lacks %(headers)s",
-            headers=", ".join(missing),
+            Message.of(
+                "preflight.list_unsubscribe_missing",
+                "the message lacks %(headers)s",
+                headers=", ".join(missing),
+            ),
         )
     signature = str(message.get("DKIM-Signature", ""))
     signed = {h.strip().lower() for h in dns.tags(signature).get("h", "").split(":")}
     uncovered = [h for h in ONE_CLICK_HEADERS if h.lower() not in signed]
     if uncovered:
-        return _check(
+        return Check(
             LIST_UNSUBSCRIBE,
             False,
             level,
-            "list_unsubscribe_unsigned",
-            "no DKIM signature covers %(headers)s",
-            headers=", ".join(uncovered),
+            Message.of(
+                "preflight.list_unsubscribe_unsigned",
+                "no DKIM signature covers %(headers)s",
+                headers=", ".join(uncovered),
+            ),
         )
-    return _check(
+    return Check(
         LIST_UNSUBSCRIBE,
         True,
         ERROR,
-        "list_unsubscribe_ok",
-        "List-Unsubscribe and List-Unsubscribe-Post are present and signed",
+        Message.of(
+            "preflight.list_unsubscribe_ok",
+            "List-Unsubscribe and List-Unsubscribe-Post are present and signed",
+        ),
     )
 
 
@@ -480,37 +542,42 @@ def check_html_size(message: EmailMessage) -> Check:
     html = message.get_body(("html",))
     body = html.get_payload(decode=True) if html is not None else b""
     size = base64_size(len(body if isinstance(body, bytes) else b""))
-    ok = size <= GMAIL_CLIP_BYTES
-    return _check(
-        HTML_SIZE,
-        ok,
-        ERROR,
-        "html_size_ok" if ok else "html_size_clipped",
-        "the HTML is %(size)s bytes, under Gmail's %(limit)s-byte clipping limit"
-        if ok
-        else "the HTML is %(size)s bytes, over Gmail's %(limit)s-byte clipping limit: Gmail "
-        "hides the rest, the unsubscribe link with it",
+    if size <= GMAIL_CLIP_BYTES:
+        detail = Message.of(
+            "preflight.html_size_ok",
+            "the HTML is %(size)s bytes, under Gmail's %(limit)s-byte clipping limit",
+            size=size,
+            limit=GMAIL_CLIP_BYTES,
+        )
+        return Check(HTML_SIZE, True, ERROR, detail)
+    detail = Message.of(
+        "preflight.html_size_clipped",
+        "the HTML is %(size)s bytes, over Gmail's %(limit)s-byte clipping limit: Gmail hides "
+        "the rest, the unsubscribe link with it",
         size=size,
         limit=GMAIL_CLIP_BYTES,
     )
+    return Check(HTML_SIZE, False, ERROR, detail)
 
 
 def check_alignment(from_domain: str, mail_from_domain: str) -> Check:
     """MAIL FROM (the VERP return path) is in the From domain: NetEase mailboxes (163.com,
     126.com) show "sent on behalf of" (代发) otherwise."""
-    ok = dns.aligned(from_domain, mail_from_domain)
-    return _check(
-        MAIL_FROM_ALIGNMENT,
-        ok,
-        WARNING,
-        "aligned" if ok else "not_aligned",
-        "the return path domain %(mail_from)s aligns with the From domain %(domain)s"
-        if ok
-        else "the return path domain %(mail_from)s is not the From domain %(domain)s: "
-        "NetEase mailboxes show the message as sent on someone's behalf",
-        mail_from=mail_from_domain,
-        domain=from_domain,
+    params = {"mail_from": mail_from_domain, "domain": from_domain}
+    if dns.aligned(from_domain, mail_from_domain):
+        detail = Message.of(
+            "preflight.aligned",
+            "the return path domain %(mail_from)s aligns with the From domain %(domain)s",
+            **params,
+        )
+        return Check(MAIL_FROM_ALIGNMENT, True, WARNING, detail)
+    detail = Message.of(
+        "preflight.not_aligned",
+        "the return path domain %(mail_from)s is not the From domain %(domain)s: NetEase "
+        "mailboxes show the message as sent on someone's behalf",
+        **params,
     )
+    return Check(MAIL_FROM_ALIGNMENT, False, WARNING, detail)
 
 
 # ------------------------------------------------------------------ all together
@@ -552,7 +619,12 @@ def run_preflight(
     checks = [recipients]
     if first is None:
         checks.append(
-            _check(MESSAGE, False, ERROR, "no_recipient", "there is no recipient to send it to")
+            Check(
+                MESSAGE,
+                False,
+                ERROR,
+                Message.of("preflight.no_recipient", "there is no recipient to send it to"),
+            )
         )
         return Preflight(checks)
     try:
@@ -589,8 +661,11 @@ def _message_checks(
     from_domain = _domain(campaign.from_addr)
     mail_from_domain = _domain(f"x@{settings.bounce_domain}") or from_domain
     return [
-        _check(
-            MESSAGE, True, ERROR, "rendered", "rendered for %(email)s", email=str(message["To"])
+        Check(
+            MESSAGE,
+            True,
+            ERROR,
+            Message.of("preflight.rendered", "rendered for %(email)s", email=str(message["To"])),
         ),
         *check_links(session, settings, message, fetch_own, fetch_external),
         check_archive(session, settings, campaign, message, fetch_own),

@@ -41,14 +41,15 @@ def test_a_dead_link_to_the_service_disables_sending_and_the_start_endpoint_refu
     c = create_campaign(session, settings, body_html=body, subject="Dead", lists=["members"])
     session.commit()
     page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
-    assert 'data-preflight="blocked"' in page
+    assert 'data-preflight="blocked"' in page and "发送前检查" in page  # zh by default
     row = re.search(r'<tr data-check="own_links"[^>]*>.*?</tr>', page, re.S)
     assert row and 'data-ok="no"' in row.group(0) and 'data-level="error"' in row.group(0)
     assert "/no-such-page (404)" in row.group(0)
     assert re.search(r'<button class="primary" type="submit" disabled>', page)
     # Posted anyway (an old page, a script): refused, with the failed check named.
     after = _start(logged_in, c.id, acknowledged="1")
-    assert "own_links" in after and _status(session, c.id) == "draft"
+    assert "预检阻止了发送" in after and "own_links" in after
+    assert _status(session, c.id) == "draft"
 
 
 def test_warnings_need_the_tick_before_sending_starts(
@@ -65,6 +66,7 @@ def test_warnings_need_the_tick_before_sending_starts(
     assert re.search(r'<input type="checkbox" name="acknowledged" value="1" required>', page)
     assert not re.search(r'type="submit" disabled', page)
     refused = _start(logged_in, c.id)
-    assert "spf" in refused and _status(session, c.id) == "draft"
+    assert "预检发出了警告" in refused and "spf" in refused
+    assert _status(session, c.id) == "draft"
     _start(logged_in, c.id, acknowledged="1")
     assert _status(session, c.id) == "running"
