@@ -603,15 +603,16 @@ def run_preflight(
     *,
     fetch_own: links.Fetch = links.http_fetch,
     fetch_external: links.Fetch = links.http_fetch,
-    resolve: dns.TxtResolver = dns.dns_resolver,
+    resolve: dns.TxtResolver | None = None,
 ) -> Preflight:
     """Every check of the campaign's message as its first recipient would get it.
 
     Renders that message (``render_message``: compiles a campaign not started yet and
     reserves the recipient's delivery row; commits). ``fetch_own`` asks this service,
-    ``fetch_external`` the web, ``resolve`` DNS. Raises ``TransitionError`` for a campaign
-    that does not exist.
+    ``fetch_external`` the web, ``resolve`` DNS (default: the public DNS, when this
+    machine sees it). Raises ``TransitionError`` for a campaign that does not exist.
     """
+    resolve = resolve or dns.PublicDns()
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise no_campaign(campaign_id)

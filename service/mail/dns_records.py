@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 # Seconds for a whole lookup (all servers, all tries): the confirm page waits for it.
 DNS_LIFETIME_SECONDS = 3.0
+# A public name that always has an SPF record: a resolver that knows none for it does not
+# see the public DNS (a sandbox or an intranet answering "no such name" to everything).
+CANARY_DOMAIN = "gmail.com"
 
 TxtResolver = Callable[[str], list[str]]
 
@@ -33,6 +36,24 @@ def dns_resolver(name: str) -> list[str]:
     except (dns.exception.DNSException, OSError) as exc:  # timeout, no servers, SERVFAIL
         raise DnsUnavailable(str(exc) or type(exc).__name__) from exc
     return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
+
+
+class PublicDns:
+    """A resolver trusted only once it shows it sees the public DNS (the canary's SPF
+    record); until then every lookup raises ``DnsUnavailable``. One per preflight."""
+
+    def __init__(self, resolve: TxtResolver = dns_resolver, canary: str = CANARY_DOMAIN) -> None:
+        self._resolve = resolve
+        self._canary = canary
+        self._sees_public: bool | None = None
+
+    def __call__(self, name: str) -> list[str]:
+        """The TXT strings at ``name``, as ``dns_resolver`` gives them."""
+        if self._sees_public is None:
+            self._sees_public = bool(spf_records(self._resolve, self._canary))
+        if not self._sees_public:
+            raise DnsUnavailable(f"the DNS server knows no public name ({self._canary})")
+        return self._resolve(name)
 
 
 def tags(record: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from service.config import Settings
 from service.issues import store
 from service.issues.render import GMAIL_CLIP_BYTES
 from service.mail.dkim_sign import generate_key
-from service.mail.dns_records import DnsUnavailable
+from service.mail.dns_records import DnsUnavailable, PublicDns
 from service.model import Issue
 from service.subscribers.suppression import suppress
 
@@ -299,3 +299,12 @@ def test_a_return_path_outside_the_from_domain_is_a_warning() -> None:
     assert pf.check_alignment("example.org", "bounces.example.org").ok
     other = pf.check_alignment("example.org", "mail.relay.example.net")
     assert (other.ok, other.level) == (False, pf.WARNING)
+
+
+def test_a_resolver_that_knows_no_public_name_is_not_trusted() -> None:
+    sandbox = PublicDns(zone({}))  # "no such name" to everything, gmail.com included
+    with pytest.raises(DnsUnavailable):
+        sandbox("example.org")
+    assert pf.check_spf(sandbox, "example.org", pf.ERROR).detail.code == "preflight.dns_not_checked"
+    public = PublicDns(zone({"gmail.com": ["v=spf1 redirect=_spf.google.com"]}))
+    assert public("example.org") == []
