@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.campaigns import preflight_links as links
 from service.campaigns.ledger import audience_summary
-from service.campaigns.previews import render_message
+from service.campaigns.previews import render_message, render_sample
 from service.campaigns.service import campaign_list_ids, no_campaign
 from service.config import Settings
 from service.errors import DomainError, Message, message_of
@@ -618,18 +618,11 @@ def run_preflight(
         raise no_campaign(campaign_id)
     recipients, first = check_recipients(session, campaign)
     checks = [recipients]
-    if first is None:
-        checks.append(
-            Check(
-                MESSAGE,
-                False,
-                ERROR,
-                Message.of("preflight.no_recipient", "there is no recipient to send it to"),
-            )
-        )
-        return Preflight(checks)
     try:
-        data = render_message(session, settings, campaign_id, first)
+        if first is not None:
+            data = render_message(session, settings, campaign_id, first)
+        else:  # nobody on the lists yet: the same message for a sample recipient
+            data = render_sample(session, settings, campaign_id)
     except (LookupError, ValueError) as exc:  # ContentError and InvalidAddress included
         session.rollback()
         return Preflight([*checks, _unrendered(exc)])

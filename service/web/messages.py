@@ -260,7 +260,6 @@ MESSAGES: dict[str, LazyString] = {
         "%(recipients)s recipients; %(suppressed)s suppressed addresses left out."
     ),
     "preflight.rendered": _l("Rendered for %(email)s."),
-    "preflight.no_recipient": _l("There is no recipient to send it to."),
     "preflight.not_rendered": _l("The message could not be rendered: %(error)s"),
     "preflight.own_links_dead": _l("%(count)s links to this service do not work: %(links)s"),
     "preflight.own_links_not_checked": _l(

@@ -308,3 +308,28 @@ def test_a_resolver_that_knows_no_public_name_is_not_trusted() -> None:
     assert pf.check_spf(sandbox, "example.org", pf.ERROR).detail.code == "preflight.dns_not_checked"
     public = PublicDns(zone({"gmail.com": ["v=spf1 redirect=_spf.google.com"]}))
     assert public("example.org") == []
+
+
+def test_a_campaign_nobody_is_on_yet_is_checked_on_a_sample_message(
+    app: Flask, session: Session, settings: Settings
+) -> None:
+    from service.subscribers.lists import create_list
+
+    load_demo(session)
+    create_list(session, "empty", "空名单")
+    session.commit()
+    c = create_campaign(session, settings, issue_id=load_demo(session).issue_id, lists=["empty"])
+    session.commit()
+    result = pf.run_preflight(
+        session,
+        settings,
+        c.id,
+        fetch_own=app_fetch(app, settings),
+        fetch_external=offline,
+        resolve=no_dns,
+    )
+    checks = _by_name(result)
+    assert checks[pf.RECIPIENTS].detail.params == {"recipients": 0, "suppressed": 0}
+    assert checks[pf.MESSAGE].ok and "sample@example.org" in checks[pf.MESSAGE].detail.text
+    # Its links are real ones (no tracking: no delivery row) and answer.
+    assert checks[pf.OWN_LINKS].ok and checks[pf.OWN_LINKS].detail.params["count"] > 0
