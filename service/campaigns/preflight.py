@@ -653,7 +653,7 @@ def _message_checks(
     # Receivers read DNS and the signature only of mail that reaches them.
     level = ERROR if through_relay(settings, get_sending_config(session)) else WARNING
     from_domain = _domain(campaign.from_addr)
-    mail_from_domain = _domain(f"x@{settings.bounce_domain}") or from_domain
+    mail_from_domain = settings.bounce_domain.rstrip(".").lower() or from_domain
     return [
         Check(
             MESSAGE,
