@@ -296,6 +296,32 @@ def audience_count(session: Session, list_ids: Sequence[int]) -> int:
     )
 
 
+@dataclass(frozen=True)
+class AudienceSummary:
+    """Who a campaign's lists reach: recipients (suppressed addresses left out), the
+    suppressed addresses left out, and the first recipient's address (None: nobody)."""
+
+    recipients: int
+    suppressed: int
+    first: str | None
+
+
+def audience_summary(
+    session: Session, list_ids: Sequence[int], chunk: int = MATERIALIZE_CHUNK
+) -> AudienceSummary:
+    """What ``materialize`` would make of the lists now, counted without writing rows."""
+    recipients = suppressed = after = 0
+    first: str | None = None
+    while list_ids and (people := _audience_chunk(session, list_ids, after, chunk)):
+        after = people[-1][0]
+        blocked = _suppressed(session, [email for _, email in people])
+        suppressed += len(blocked)
+        recipients += len(people) - len(blocked)
+        if first is None:
+            first = next((email for _, email in people if email not in blocked), None)
+    return AudienceSummary(recipients, suppressed, first)
+
+
 # ------------------------------------------------------------------ dispatch and claim
 
 

@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 from service.campaigns.campaign_states import START
 from service.campaigns.content import compile_campaign, render_content
 from service.campaigns.ledger import reserve
-from service.campaigns.personalise import context_for, load_recipients, make_builder
+from service.campaigns.personalise import (
+    CampaignContext,
+    context_for,
+    load_recipients,
+    make_builder,
+)
 from service.config import Settings
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.backends import SendError
@@ -27,6 +32,9 @@ from service.model import Campaign, Subscriber
 
 TEST_SUBJECT_PREFIX = "[测试] "
 TEST_HEADER = ("X-Tidings-Test", "1")
+# Who a sample message (a campaign whose lists are still empty) is addressed to.
+SAMPLE_LOCAL_PART = "sample"
+SAMPLE_NAME = "Sample"
 
 
 def render_message(session: Session, settings: Settings, campaign_id: int, email: str) -> bytes:
@@ -53,6 +61,30 @@ def render_message(session: Session, settings: Settings, campaign_id: int, email
     ctx = context_for(session, settings, campaign)
     r = load_recipients(session, ctx, [delivery_id])[0]
     return ctx.message(r.delivery_id, r.subscriber_id, r.wire, r.name, smtputf8=r.needs_smtputf8)
+
+
+def _rowless_context(session: Session, settings: Settings, campaign: Campaign) -> CampaignContext:
+    """The context of a message with no delivery row (a test, a sample).
+
+    Rendered as with tracking off: with no row, tracked links and the pixel would point at
+    delivery 0 and 404. Real URLs, no pixel; the archive page opens with a preview token
+    while the issue is not published."""
+    compiled, _ = render_content(session, settings, campaign, tracking=False, for_test=True)
+    return replace(context_for(session, settings, campaign, compiled), tracking=False)
+
+
+def render_sample(session: Session, settings: Settings, campaign_id: int) -> bytes:
+    """The campaign's message for a sample recipient (``SAMPLE_NAME`` at the From domain,
+    no subscriber: its unsubscribe and preferences links open the page for tests), when
+    nobody is on its lists yet. No delivery row, so no tracking. Raises ``LookupError``,
+    ``ContentError``."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"there is no campaign {campaign_id}")
+    ctx = _rowless_context(session, settings, campaign)
+    address = f"{SAMPLE_LOCAL_PART}@{campaign.from_addr.rpartition('@')[2]}"
+    message_id = f"<sample.{secrets.token_hex(8)}@{ctx.builder.message_id_domain}>"
+    return ctx.message(0, 0, address, SAMPLE_NAME, message_id=message_id)
 
 
 def _tester_id(session: Session, email: str) -> int:
@@ -92,11 +124,7 @@ def send_test(
         raise LookupError(f"there is no campaign {campaign_id}")
     config = get_sending_config(session)
     check_sendable(campaign.from_addr, through_relay(settings, config))
-    # Rendered as with tracking off: a test send has no delivery row, so tracked links
-    # and the pixel would point at delivery 0 and 404. Real URLs, no pixel; the archive
-    # page opens with a preview token while the issue is not published.
-    compiled, _ = render_content(session, settings, campaign, tracking=False, for_test=True)
-    ctx = replace(context_for(session, settings, campaign, compiled), tracking=False)
+    ctx = _rowless_context(session, settings, campaign)
     builder = make_builder(session, settings, campaign, TEST_SUBJECT_PREFIX, (TEST_HEADER,))
     transport = Transport(pool or relay_pool(settings, config))
     results = []

@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.orm import Session
 
 from service.cli.common import emit, fail, json_option
 from service.cli.common import session as session_for
+
+if TYPE_CHECKING:
+    from service.campaigns.preflight import Preflight
 
 
 def _queue_materialize(campaign_id: int) -> None:
@@ -116,21 +119,60 @@ def _action(fn: Callable[[Session, int], Any], verb: str) -> Callable[[int, bool
     return run
 
 
-@campaign.command("start")
+def _check_lines(result: Preflight) -> str:
+    """The checks one a line: ``ok``, ``ERROR`` or ``warning``, the name, the detail."""
+    return "\n".join(
+        f"{'ok' if c.ok else c.level.upper() if c.level == 'error' else c.level:7} "
+        f"{c.name}: {c.detail.text}"
+        for c in result.checks
+    )
+
+
+@campaign.command("check")
 @click.argument("campaign_id", type=int)
 @json_option
-def start_cmd(campaign_id: int, as_json: bool) -> None:
-    """Start sending now (compiles the content, then workers send)."""
+def check_cmd(campaign_id: int, as_json: bool) -> None:
+    """Preflight: check the message a recipient would get (links, DNS, DKIM, size).
+
+    Exit status 1 when a check failed that blocks sending."""
+    from service.campaigns.preflight import run_preflight
+    from service.campaigns.service import TransitionError
+
+    with session_for() as (session, settings):
+        try:
+            result = run_preflight(session, settings, campaign_id)
+        except TransitionError as exc:
+            raise fail(exc) from exc
+    emit(as_json, result.as_dict(), _check_lines(result))
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@campaign.command("start")
+@click.argument("campaign_id", type=int)
+@click.option("--force", is_flag=True, help="Start even when a preflight check fails.")
+@json_option
+def start_cmd(campaign_id: int, force: bool, as_json: bool) -> None:
+    """Start sending now (compiles the content, then workers send).
+
+    The preflight (``campaign check``) runs first: a failed error refuses unless
+    ``--force``; warnings are printed (with ``--json``, their names under ``warnings``)."""
     from service.campaigns.content import ContentError
     from service.campaigns.engine import start_and_prepare
+    from service.campaigns.preflight import refusal, run_preflight
     from service.campaigns.service import TransitionError
     from service.mail.from_address import UnsendableFrom
 
     with session_for() as (session, settings):
         try:
+            checked = run_preflight(session, settings, campaign_id)
+            refused = refusal(checked, acknowledged=True)
+            if refused is not None and not force:
+                raise fail(refused)
             error = start_and_prepare(session, settings, campaign_id, _queue_materialize)
         except (TransitionError, ContentError, UnsendableFrom) as exc:
             raise fail(exc) from exc
+    warned = [c.name for c in checked.warnings + (checked.errors if force else [])]
     note = (
         "a worker is preparing the recipients"
         if error is None
@@ -138,8 +180,9 @@ def start_cmd(campaign_id: int, as_json: bool) -> None:
     )
     emit(
         as_json,
-        {"id": campaign_id, "ok": True, "note": note},
-        f"campaign {campaign_id} started; {note}",
+        {"id": campaign_id, "ok": True, "note": note, "warnings": warned},
+        f"campaign {campaign_id} started; {note}"
+        + (f" (preflight warnings: {', '.join(warned)})" if warned else ""),
     )
 
 

@@ -62,6 +62,7 @@ TEXT_TEMPLATE = "newsletter.txt.j2"
 WEB_TEMPLATE = "web.html.j2"
 
 # Gmail clips at roughly 102 KB; we keep a margin (STANDARDS §6.6).
+GMAIL_CLIP_BYTES = 102 * 1024
 DEFAULT_MAX_HTML_BYTES = 95_000
 BODY_WIDTH_PX = 600
 BODY_FONT_SIZE_PX = 16

@@ -3,10 +3,12 @@ and the sending settings. Thin: every action is a campaigns-domain function, aud
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
@@ -14,6 +16,7 @@ from service.accounts.audit import audit
 from service.campaigns import healing, ledger
 from service.campaigns.attention import needs_attention
 from service.campaigns.content import ContentError
+from service.campaigns.preflight import Preflight, refusal, run_preflight
 from service.campaigns.service import (
     CONTENT_MODES,
     PAUSED_BY_STAFF,
@@ -53,6 +56,21 @@ FAILURES_PAGE_SIZE = 50
 POLL = "every 2s"
 MAX_TEST_ADDRESSES = 5
 FAILURE_STATES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.RETRY_DUE)
+# What each preflight check is called on the confirm page.
+CHECK_LABELS = {
+    "recipients": _l("Recipients"),
+    "message": _l("Rendered message"),
+    "own_links": _l("Links to this service"),
+    "external_links": _l("Links to other sites"),
+    "archive_public": _l("Web archive page"),
+    "spf": _l("SPF record"),
+    "dkim_record": _l("DKIM key in DNS"),
+    "dmarc": _l("DMARC record"),
+    "dkim_signature": _l("DKIM signature"),
+    "list_unsubscribe": _l("One-click unsubscribe headers"),
+    "html_size": _l("Size (Gmail clipping)"),
+    "mail_from_alignment": _l("Return path in the From domain"),
+}
 
 
 def _campaign(session: Session, campaign_id: int) -> Campaign:
@@ -261,12 +279,32 @@ def progress(campaign_id: int) -> Any:
     )
 
 
+def _fetch_own(url: str) -> int:
+    """What this service answers for one of its own links, asked of the app itself (a
+    reader's request: no staff session), so the check needs no network.
+
+    Asked from a thread of its own: a test-client request made in this thread would share
+    this request's ``g`` (Flask reuses the app context of the same app), and with it the
+    staff login, the CSRF token (the confirm form then carried the reader page's token and
+    its POST failed with 400) and the database session, which its teardown closed."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    path = url[len(settings().base_url.rstrip("/")) :] or "/"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: app.test_client().get(path).status_code).result()
+
+
+def _preflight(session: Session, campaign_id: int) -> Preflight:
+    return run_preflight(session, settings(), campaign_id, fetch_own=_fetch_own)
+
+
 @bp.route("/campaigns/<int:campaign_id>/confirm")
 @require_role("editor")
 def confirm(campaign_id: int) -> Any:
-    """The confirmation step before sending: recipients, subject, From."""
+    """The confirmation step before sending: recipients, subject, From, and the preflight
+    of the message (a failed error disables sending, warnings need a tick)."""
     session = db_session()
     campaign = _campaign(session, campaign_id)
+    checked = _preflight(session, campaign_id)
     list_ids = campaign_list_ids(session, campaign_id)
     issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     return render_template(
@@ -276,6 +314,9 @@ def confirm(campaign_id: int) -> Any:
         archive_url=archive_url(settings(), issue.slug) if issue else None,
         audience=ledger.audience_count(session, list_ids),
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
+        preflight=checked,
+        check_labels=CHECK_LABELS,
+        describe=describe,
     )
 
 
@@ -294,6 +335,11 @@ def start(campaign_id: int) -> Any:
     session = db_session()
     _campaign(session, campaign_id)
     if request.form.get("confirmed") != "1":
+        return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
+    # Checked again: the page may be old, and the form can be posted without it.
+    refused = refusal(_preflight(session, campaign_id), request.form.get("acknowledged") == "1")
+    if refused is not None:
+        flash_error(refused)
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
     try:
         queue_error = start_and_prepare(session, settings(), campaign_id, _queue_materialize)

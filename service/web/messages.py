@@ -299,6 +299,79 @@ MESSAGES: dict[str, LazyString] = {
     "layout.bad_email": _l("An email address like service@example.org."),
     "layout.bad_website": _l("A web address starting with http://, https:// or www."),
     "layout.bad_language": _l("Choose one of the offered languages."),
+    # ---- the preflight before sending (service.campaigns.preflight)
+    "preflight.blocked": _l("Sending is blocked by the preflight: %(checks)s"),
+    "preflight.unacknowledged": _l(
+        "The preflight warned (%(checks)s): tick “I have read the warnings” to send."
+    ),
+    "preflight.recipients": _l(
+        "%(recipients)s recipients; %(suppressed)s suppressed addresses left out."
+    ),
+    "preflight.rendered": _l("Rendered for %(email)s."),
+    "preflight.not_rendered": _l("The message could not be rendered: %(error)s"),
+    "preflight.own_links_dead": _l("%(count)s links to this service do not work: %(links)s"),
+    "preflight.own_links_not_checked": _l(
+        "Not checked: the service did not answer at %(base_url)s (%(links)s)."
+    ),
+    "preflight.own_links_ok": _l("%(count)s links to this service work."),
+    "preflight.external_links_failed": _l(
+        "%(count)s of %(total)s links to other sites did not answer or answered with an "
+        "error: %(links)s"
+    ),
+    "preflight.external_links_ok": _l("%(count)s links to other sites answer."),
+    "preflight.archive_not_linked": _l("The message does not link to the web archive."),
+    "preflight.archive_not_checked": _l("Not checked: the service did not answer for %(url)s."),
+    "preflight.archive_not_public": _l("The archive page %(url)s answers %(status)s."),
+    "preflight.archive_published_at_start": _l(
+        "The archive page %(url)s is published when sending starts."
+    ),
+    "preflight.archive_public": _l("The archive page %(url)s is public."),
+    # The resolver's own words (%(error)s, English) stay in the API's and the CLI's text.
+    "preflight.dns_not_checked": _l("Not checked: no DNS server answered for public names."),
+    "preflight.spf_missing": _l("%(domain)s has no SPF record."),
+    "preflight.spf_many": _l(
+        "%(domain)s has %(count)s SPF records; receivers treat that as an error."
+    ),
+    "preflight.spf_all": _l("The SPF record of %(domain)s lets any server send: %(record)s"),
+    "preflight.spf_ok": _l("%(domain)s: %(record)s"),
+    "preflight.dkim_no_key": _l(
+        "No DKIM key is configured (TIDINGS_DKIM_*): the mail goes out unsigned."
+    ),
+    "preflight.dkim_not_aligned": _l(
+        "The DKIM domain %(dkim)s does not align with the From domain %(domain)s."
+    ),
+    "preflight.dkim_record_ok": _l("%(name)s publishes the configured key."),
+    "preflight.dkim_record_other_key": _l(
+        "The key published at %(name)s is not the configured key; publish: %(value)s"
+    ),
+    "preflight.dkim_record_missing": _l("%(name)s has no DKIM key record; publish: %(value)s"),
+    "preflight.dmarc_missing": _l("%(domain)s has no DMARC record."),
+    "preflight.dmarc_no_policy": _l("The DMARC record of %(domain)s has no p= policy: %(record)s"),
+    "preflight.dmarc_ok": _l("%(domain)s: %(record)s"),
+    "preflight.dkim_unsigned": _l("The message is not DKIM-signed."),
+    "preflight.dkim_bad_signature": _l(
+        "The DKIM signature does not verify against the published key."
+    ),
+    "preflight.dkim_signature_ok": _l("The DKIM signature verifies."),
+    "preflight.list_unsubscribe_missing": _l("The message lacks %(headers)s."),
+    "preflight.list_unsubscribe_unsigned": _l("No DKIM signature covers %(headers)s."),
+    "preflight.list_unsubscribe_ok": _l(
+        "List-Unsubscribe and List-Unsubscribe-Post are present and signed."
+    ),
+    "preflight.html_size_ok": _l(
+        "The HTML is %(size)s bytes, under Gmail's %(limit)s-byte clipping limit."
+    ),
+    "preflight.html_size_clipped": _l(
+        "The HTML is %(size)s bytes, over Gmail's %(limit)s-byte clipping limit: Gmail "
+        "hides the rest, the unsubscribe link with it."
+    ),
+    "preflight.aligned": _l(
+        "The return path domain %(mail_from)s aligns with the From domain %(domain)s."
+    ),
+    "preflight.not_aligned": _l(
+        "The return path domain %(mail_from)s is not the From domain %(domain)s: NetEase "
+        "mailboxes show the message as sent on someone's behalf."
+    ),
     # ---- staff accounts
     "account.bad_email": _l("“%(email)s” is not an email address."),
     "account.bad_role": _l("The role must be one of %(roles)s."),

@@ -1,0 +1,74 @@
+"""The confirm page shows the preflight: a failed error disables sending (and the start
+endpoint refuses, naming the check), warnings need the "I have read the warnings" tick."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from service.campaigns.service import create_campaign
+from service.cli.demo import load_demo
+from service.config import Settings
+from service.model import Campaign
+from tests.conftest import csrf_token
+
+
+def _start(client: FlaskClient, campaign_id: int, **form: str) -> str:
+    # The token of the confirm page itself, as a person posts it (its preflight asks the
+    # app for pages of its own; their tokens must not end up in this form).
+    token = csrf_token(client, f"/campaigns/{campaign_id}/confirm")
+    resp = client.post(
+        f"/campaigns/{campaign_id}/start",
+        data={"csrf_token": token, "confirmed": "1", **form},
+        follow_redirects=True,
+    )
+    assert resp.status_code == 200
+    return resp.get_data(as_text=True)
+
+
+def _status(session: Session, campaign_id: int) -> str:
+    session.expire_all()
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    return campaign.status
+
+
+def test_a_dead_link_to_the_service_disables_sending_and_the_start_endpoint_refuses(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    load_demo(session)
+    body = f'<p><a href="{settings.base_url}/no-such-page">a page that is not there</a></p>'
+    c = create_campaign(session, settings, body_html=body, subject="Dead", lists=["members"])
+    session.commit()
+    page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    assert 'data-preflight="blocked"' in page and "发送前检查" in page  # zh by default
+    row = re.search(r'<tr data-check="own_links"[^>]*>.*?</tr>', page, re.S)
+    assert row and 'data-ok="no"' in row.group(0) and 'data-level="error"' in row.group(0)
+    assert "/no-such-page → 404" in row.group(0)
+    assert re.search(r'<button class="primary" type="submit" disabled>', page)
+    # Posted anyway (an old page, a script): refused, with the failed check named.
+    after = _start(logged_in, c.id, acknowledged="1")
+    assert "预检阻止了发送" in after and "own_links" in after
+    assert _status(session, c.id) == "draft"
+
+
+def test_warnings_need_the_tick_before_sending_starts(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    demo = load_demo(session)
+    c = create_campaign(session, settings, issue_id=demo.issue_id, lists=["members"])
+    session.commit()
+    page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    # No DNS here: SPF, DKIM and DMARC are "not checked", a warning, never "ok".
+    spf = re.search(r'<tr data-check="spf"[^>]*>', page)
+    assert spf and 'data-ok="no"' in spf.group(0) and 'data-level="warning"' in spf.group(0)
+    assert 'data-preflight="ok"' in page
+    assert re.search(r'<input type="checkbox" name="acknowledged" value="1" required>', page)
+    assert not re.search(r'type="submit" disabled', page)
+    refused = _start(logged_in, c.id)
+    assert "预检发出了警告" in refused and "spf" in refused
+    assert _status(session, c.id) == "draft"
+    _start(logged_in, c.id, acknowledged="1")
+    assert _status(session, c.id) == "running"
