@@ -41,6 +41,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -60,6 +61,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bench.send import bench_env, prepare_database, seed  # noqa: E402
 from service.embedded_redis import start_bundled_redis  # noqa: E402
+from service.model.base import utcnow  # noqa: E402
 from tests.integration.campaigns.conftest import Harness, OwnRedis  # noqa: E402
 from tests.integration.campaigns.sink import Sink  # noqa: E402
 from tests.integration.campaigns.test_crash_safety import (  # noqa: E402
@@ -167,6 +169,7 @@ def running_parts(
     harness = Harness(app=app, settings=settings, env=env, redis_url=redis_url, log_dir=tmp)
     parts = Parts(harness, sink, own_redis, "PostgreSQL" if "postgresql" in db_url else "SQLite")
     try:
+        harness.configure()  # the tests' fast knobs (TEST_SENDING)
         with harness.session() as s:
             seed(s, recipients)
         parts.audience = audience(harness)
@@ -377,6 +380,7 @@ def run_421(parts: Parts, rows: list[Row]) -> None:
     at_fault(parts, row)
     with sink.state.lock:
         sink.state.busy_mail = 10**9
+    storm_at = utcnow()
     threading.Timer(STORM_SECONDS, calm, args=(sink,)).start()
     drive_until_finished(parts, row, t0)
     with h.session() as s:
@@ -385,9 +389,11 @@ def run_421(parts: Parts, rows: list[Row]) -> None:
         assert campaign is not None
         code, attention = campaign.status_code, h.progress(cid)["needs_attention"]
     failed_probes = sum(not p.ok for p in probes)
+    healed = next(((p.at - storm_at).total_seconds() for p in probes if p.ok), None)
     row.notes.append(
         f"{sink.state.refused_mail} MAIL FROM refused; {len(probes)} probes "
-        f"({failed_probes} refused), last status code {code}"
+        f"({failed_probes} refused), the first good one {healed or 0:.0f} s after the storm "
+        f"began; last status code {code}"
     )
     if not probes or not probes[-1].ok or code != "campaign.resumed_after_probe":
         row.problems.append("the brake did not trip and heal by a probe")
@@ -448,6 +454,8 @@ def run_redis(parts: Parts, rows: list[Row]) -> None:
     parts.redis.start()
     h.reset_producer()
     drive_until_finished(parts, row, t0)
+    deferred = sum("Redis" in (r.last_error or "") for r in h.rows(cid))
+    row.notes.append(f"{deferred} rows deferred because Redis lost their begun marks")
     tally(parts, row)
     judge(row, h.status(cid))
     rows.append(row)
@@ -497,6 +505,8 @@ def main() -> int:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default=None)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
     args = parser.parse_args()
+    # A SIGTERM (``timeout``) unwinds like an error, so the workers and Redis are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     logging.getLogger("service.issues.render").setLevel(logging.ERROR)
     root = Path(tempfile.mkdtemp(prefix="tidings-bench-faults-"))
     pem, _txt = generate_key()
