@@ -42,6 +42,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -91,7 +92,6 @@ class Parts:
     database: str
     audience: list[str] = field(default_factory=list)
     campaign_id: int = 0
-    worker: object = None
 
 
 @dataclass
@@ -214,9 +214,9 @@ def start_campaign(h: Harness) -> int:
         return c.id
 
 
-def pool_pids(worker: object) -> list[int]:
+def pool_pids(worker: subprocess.Popen[bytes]) -> list[int]:
     """The pool processes of a worker."""
-    return [c.pid for c in psutil.Process(worker.pid).children()]  # type: ignore[attr-defined]
+    return [c.pid for c in psutil.Process(worker.pid).children()]
 
 
 def sink_connections(pids: list[int], port: int) -> dict[int, int]:
@@ -233,7 +233,7 @@ def sink_connections(pids: list[int], port: int) -> dict[int, int]:
     return found
 
 
-def tally(parts: Parts, row: Row, failed_by_design: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def tally(parts: Parts, row: Row, failed_by_design: frozenset[str] = frozenset()) -> None:
     """Count the sink's copies against the ledger's rows into ``row``."""
     with parts.sink.state.lock:
         received = {k: list(v) for k, v in parts.sink.state.received.items()}
@@ -303,7 +303,7 @@ def run_kill9(parts: Parts, rows: list[Row]) -> None:
     """SIGKILL of one pool process while both have a message on the wire."""
     h, sink, row = parts.harness, parts.sink, Row("kill -9 of a pool process", parts.database)
     h.configure(**FAST_DEATH)
-    parts.worker = worker = h.start_worker(concurrency=POOL)
+    worker = h.start_worker(concurrency=POOL)
     t0 = time.perf_counter()
     parts.campaign_id = start_campaign(h)
     h.drive(parts.campaign_id, holding_rows)
@@ -313,7 +313,7 @@ def run_kill9(parts: Parts, rows: list[Row]) -> None:
     on_the_wire = wait_for(lambda: sink.state.slowed >= slowed + POOL, HOLD_SECONDS / 2)
     conns = sink_connections(pool_pids(worker), sink.port)
     at_fault(parts, row)
-    killed = h.kill_pool_process(worker)  # type: ignore[arg-type]
+    killed = h.kill_pool_process(worker)
     with sink.state.lock:
         sink.state.slow_data = {}
     row.open_connections = conns.get(killed, 0)
@@ -372,10 +372,10 @@ def run_421(parts: Parts, rows: list[Row]) -> None:
     from service.model import Campaign, RelayProbe
 
     h, sink, row = parts.harness, parts.sink, Row("421 storm, 20 s", parts.database)
-    parts.worker = worker = h.start_worker(concurrency=POOL)
+    worker = h.start_worker(concurrency=POOL)
     t0 = time.perf_counter()
     parts.campaign_id = cid = start_campaign(h)
-    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)  # type: ignore[call-overload]
+    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)
     row.open_connections = sum(sink_connections(pool_pids(worker), sink.port).values())
     at_fault(parts, row)
     with sink.state.lock:
@@ -421,7 +421,7 @@ def run_550(parts: Parts, rows: list[Row]) -> None:
     t0 = time.perf_counter()
     parts.campaign_id = start_campaign(h)
     drive_until_finished(parts, row, t0)
-    tally(parts, row, refused)
+    tally(parts, row, frozenset(refused))
     mine = [r for r in h.rows(parts.campaign_id) if r.email in refused]
     as_designed = [
         r
@@ -443,10 +443,10 @@ def run_550(parts: Parts, rows: list[Row]) -> None:
 def run_redis(parts: Parts, rows: list[Row]) -> None:
     """Redis killed and started again empty mid-campaign."""
     h, sink, row = parts.harness, parts.sink, Row("Redis killed, restarted empty", parts.database)
-    parts.worker = worker = h.start_worker(concurrency=POOL)
+    worker = h.start_worker(concurrency=POOL)
     t0 = time.perf_counter()
     parts.campaign_id = cid = start_campaign(h)
-    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)  # type: ignore[call-overload]
+    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)
     row.open_connections = sum(sink_connections(pool_pids(worker), sink.port).values())
     at_fault(parts, row)
     parts.redis.kill()
