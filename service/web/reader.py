@@ -222,6 +222,18 @@ def _enqueue_confirmation(result: SubscribeResult) -> None:
         log.exception("could not enqueue the confirmation mail for list %s", result.list_id)
 
 
+def _enqueue_welcome(result: ConfirmResult) -> None:
+    """Hand the welcome mail to the worker after the confirmation is committed."""
+    if result.subscriber_id is None or result.list_id is None:
+        return
+    from worker.tasks_reader import send_welcome
+
+    try:
+        send_welcome.delay(result.subscriber_id, result.list_id)
+    except Exception:  # Redis down: the subscription stands; only the welcome is lost
+        log.exception("could not enqueue the welcome mail for list %s", result.list_id)
+
+
 # --------------------------------------------------------------------------- subscribe
 
 
@@ -349,6 +361,8 @@ def confirm_page(token: str) -> Any:
     if request.method == "POST":
         result = confirm(db_session(), token, _ip(), _ua())
         db_session().commit()
+        if result.outcome == ConfirmOutcome.CONFIRMED:
+            _enqueue_welcome(result)
     else:
         result = confirm_state(db_session(), token)
         db_session().rollback()
