@@ -1,4 +1,5 @@
-"""Tasks of the reader side: the double opt-in confirmation and the preferences link.
+"""Tasks of the reader side: the double opt-in confirmation, the welcome once confirmed,
+and the preferences link.
 
 The subscribe request only commits the unconfirmed membership and its token, then
 enqueues this task, so a slow or absent SMTP relay never blocks the public page.
@@ -15,6 +16,7 @@ from service.subscribers.confirmation import send_confirmation as deliver_confir
 from service.subscribers.preferences_link import (
     send_preferences_link as deliver_preferences_link,
 )
+from service.subscribers.welcome import send_welcome as deliver_welcome
 from worker.app import AppTask, celery, settings
 
 SEND_RETRIES = 5
@@ -46,3 +48,10 @@ def send_preferences_link(session: Session, subscriber_id: int) -> str:
     """Mail a subscriber the link to its preferences page, as asked on ``/preferences``
     (see ``service.subscribers.preferences_link``)."""
     return deliver_preferences_link(session, settings, subscriber_id)
+
+
+@celery.task(name="tidings.default.send_welcome", **MAIL_TASK)
+def send_welcome(session: Session, subscriber_id: int, list_id: int) -> str:
+    """Mail the welcome to a reader who just confirmed (see
+    ``service.subscribers.welcome``)."""
+    return deliver_welcome(session, settings, subscriber_id, list_id)

@@ -547,6 +547,17 @@ def unpublish(
     )
 
 
+def latest_published(session: Session) -> Issue | None:
+    """The newest issue in the public web archive (the archive's first entry), or None."""
+    return session.scalar(
+        select(Issue)
+        .options(defer(Issue.source_data))
+        .where(Issue.published_at.is_not(None))
+        .order_by(Issue.published_at.desc(), Issue.id.desc())
+        .limit(1)
+    )
+
+
 def completeness(issue: Issue) -> list[str]:
     """Sentences of the original document that are not in the issue as it is now.
 

@@ -39,6 +39,7 @@ from service.model.subscribers import (
     Suppression,
     SuppressionReason,
     TokenPurpose,
+    UnsubscribeUndo,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "Subscriber",
     "SubscriberStatus",
     "SubscriberToken",
+    "UnsubscribeUndo",
     "Suppression",
     "SuppressionReason",
     "TokenPurpose",

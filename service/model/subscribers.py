@@ -190,6 +190,28 @@ class SubscriberToken(Base):
     )
 
 
+class UnsubscribeUndo(Base):
+    """The undo an unsubscribe page offers: the lists one unsubscribe link just left.
+
+    Keyed by the SHA-256 of the (stateless, never expiring) unsubscribe token, so the undo
+    button POSTs that same token; ``used_at`` makes the undo single-use.
+    """
+
+    __tablename__ = "unsubscribe_undos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    # The lists that were active until this unsubscribe (only those come back).
+    list_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # "Leave everything": the undo also lifts the suppression that came with it.
+    everything: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ImportJob(Base):
     """One subscriber import: its progress while it runs and its report afterwards."""
 

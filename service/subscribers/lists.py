@@ -9,6 +9,7 @@ override that, with a stated reason, which goes into the audit log.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,10 @@ from service.errors import DomainError
 from service.model import MailingList, Membership, utcnow
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A generated slug keeps room for a "-2" suffix within the column's 64 characters.
+GENERATED_SLUG_MAX = 56
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+FALLBACK_SLUG = "list-{n}"
 NAME_MAX = 200
 REASON_MAX = 500
 OVERRIDE_ACTION = "list.single_opt_in"
@@ -38,6 +43,45 @@ def _check_name(name: str) -> str:
     return text
 
 
+def slug_for(session: Session, name: str) -> str:
+    """A new, unused slug made from ``name``: its Latin letters and digits ("Events 2026"
+    → ``events-2026``), or ``list-<n>`` for a name without any (「会员单位」; no pinyin
+    package is installed). Staff may change it afterwards."""
+    folded = unicodedata.normalize("NFKC", name or "").lower()
+    base = _NOT_SLUG.sub("-", folded).strip("-")[:GENERATED_SLUG_MAX].strip("-")
+    if not base:
+        highest = session.scalar(select(func.max(MailingList.id))) or 0
+        base = FALLBACK_SLUG.format(n=highest + 1)
+    slug, n = base, 1
+    while _slug_taken(session, slug):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _slug_taken(session: Session, slug: str, other_than: int | None = None) -> bool:
+    query = select(MailingList.id).where(MailingList.slug == slug)
+    if other_than is not None:
+        query = query.where(MailingList.id != other_than)
+    return session.scalar(query) is not None
+
+
+def _check_slug(session: Session, slug: str, list_id: int | None = None) -> str:
+    """``slug`` cleaned, or ``ListError`` when it is malformed or another list has it."""
+    slug = (slug or "").strip().lower()
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise ListError(
+            "list.bad_slug",
+            "the slug may contain only a-z, 0-9, '-' and '_' (at most 64, starting with a "
+            "letter or digit)",
+        )
+    if _slug_taken(session, slug, other_than=list_id):
+        raise ListError(
+            "list.slug_taken", "a list with the slug %(slug)r already exists", slug=slug
+        )
+    return slug
+
+
 def create_list(
     session: Session,
     slug: str,
@@ -52,26 +96,18 @@ def create_list(
     ip: str | None = None,
 ) -> MailingList:
     """Add a list. ``slug`` is lower-case letters, digits, ``-`` and ``_`` (it appears in
-    URLs and on the command line) and must be new.
+    URLs and on the command line) and must be new; an empty one is made from the name
+    (``slug_for``).
 
     A public single opt-in list needs ``reason`` and ``may_override`` (the caller is an
     admin, or the operator at the command line); the override is audited.
     """
-    slug = (slug or "").strip().lower()
-    if not SLUG_PATTERN.fullmatch(slug):
-        raise ListError(
-            "list.bad_slug",
-            "the slug may contain only a-z, 0-9, '-' and '_' (at most 64, starting with a "
-            "letter or digit)",
-        )
-    if session.scalar(select(MailingList.id).where(MailingList.slug == slug)) is not None:
-        raise ListError(
-            "list.slug_taken", "a list with the slug %(slug)r already exists", slug=slug
-        )
+    name = _check_name(name)
+    slug = _check_slug(session, slug) if (slug or "").strip() else slug_for(session, name)
     override = _override_reason(public, double_opt_in, reason, may_override, already=False)
     row = MailingList(
         slug=slug,
-        name=_check_name(name),
+        name=name,
         description=(description or "").strip(),
         double_opt_in=double_opt_in,
         public=public,
@@ -94,9 +130,11 @@ def update_list(
     may_override: bool = True,
     user_id: int | None = None,
     ip: str | None = None,
+    slug: str | None = None,
 ) -> MailingList:
-    """Rename or describe a list, change its double opt-in setting, or make it public or
-    private (``public=None`` leaves that as it is).
+    """Rename or describe a list, change its slug (``None`` keeps it; links and embedded
+    forms with the old one stop working) or its double opt-in setting, or make it public
+    or private (``public=None`` leaves that as it is).
 
     Making a public list single opt-in (or a single opt-in list public) is an override:
     it needs ``reason`` and ``may_override``, and is audited. A list that already has its
@@ -106,7 +144,9 @@ def update_list(
     public = row.public if public is None else public
     already = row.public and not row.double_opt_in
     override = _override_reason(public, double_opt_in, reason, may_override, already)
-    row.name = _check_name(name)
+    name = _check_name(name)
+    row.slug = row.slug if slug is None else _check_slug(session, slug, list_id)
+    row.name = name
     row.description = (description or "").strip()
     row.double_opt_in = double_opt_in
     row.public = public

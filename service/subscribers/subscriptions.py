@@ -59,7 +59,7 @@ _CONTROL = {c: None for c in range(32) if chr(c) not in "\t"}
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 _SLUG_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
-SOURCES = ("form", "one-click", "preferences", "api", "admin")
+SOURCES = ("form", "one-click", "preferences", "api", "admin", "undo")
 
 
 class SubscriptionInputError(ValueError):
@@ -127,6 +127,8 @@ class UnsubscribeResult:
     found: bool
     changed: bool
     lists: tuple[int, ...] = ()
+    # Of ``lists``, those that were active (not waiting for confirmation) until now.
+    were_active: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -523,6 +525,7 @@ def unsubscribe(
     if not everything:
         query = query.where(Membership.list_id.in_(wanted))
     left = list(session.scalars(query))
+    were_active = tuple(sorted(m.list_id for m in left if m.status == MembershipStatus.ACTIVE))
     for membership in left:
         membership.status = MembershipStatus.UNSUBSCRIBED
         membership.unsubscribed_at = now
@@ -555,7 +558,7 @@ def unsubscribe(
             user_agent=user_agent,
             detail=detail,
         )
-    return UnsubscribeResult(found=True, changed=changed, lists=left_ids)
+    return UnsubscribeResult(found=True, changed=changed, lists=left_ids, were_active=were_active)
 
 
 def _latest_campaign(session: Session, subscriber_id: int) -> int | None:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
@@ -20,6 +21,7 @@ from service.issues import store
 from service.issues.layout import get_layout
 from service.issues.render import render_web
 from service.model import Issue
+from service.subscribers.subscriptions import public_lists
 from service.web.context import db_session, settings
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
@@ -56,8 +58,21 @@ def index() -> Any:
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     layout = get_layout(session, settings())
     return render_template(
-        "archive/index.html", issues=issues, page=page, pages=pages, layout=layout
+        "archive/index.html",
+        issues=issues,
+        page=page,
+        pages=pages,
+        layout=layout,
+        subscribe_url=_subscribe_url(),
     )
+
+
+def _subscribe_url() -> str | None:
+    """The public subscribe form, while some list takes sign-ups (else no link: the form
+    would have nothing to offer)."""
+    if not public_lists(db_session()):
+        return None
+    return url_for("reader.subscribe_page")
 
 
 @bp.route("/feed.xml")
@@ -136,9 +151,16 @@ def issue(slug: str) -> Any:
     html = render_web(store.load_doc(row), get_layout(session, settings()))
     # render_web gives a standalone page; add the way back to the list and the feed.
     back = escape(f"{_base()}/archive/")
+    subscribe = _subscribe_url()
+    join = (
+        f' · <a class="subscribe" href="{escape(subscribe)}" style="color:inherit">'
+        f"{escape(_('Subscribe'))}</a>"
+        if subscribe
+        else ""
+    )
     nav = (
         f'<nav style="padding:8px 24px;font-size:14px"><a href="{back}" '
-        f'style="color:inherit">← {escape(_archive_label())}</a></nav>'
+        f'style="color:inherit">← {escape(_("All issues"))}</a>{join}</nav>'
     )
     feed_link = f'<link rel="alternate" type="application/atom+xml" href="{back}feed.xml">'
     html = html.replace(_HEAD_CLOSE, feed_link + _HEAD_CLOSE, 1).replace(
@@ -156,9 +178,3 @@ def _preview_allowed(slug: str) -> bool:
     the archive page before the issue is published; see ``store.preview_token``)."""
     token = request.args.get("preview", "")
     return bool(token) and store.read_preview_token(settings().secret_key, token) == slug
-
-
-def _archive_label() -> str:
-    from flask_babel import gettext as _
-
-    return _("All issues")

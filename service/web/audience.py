@@ -129,14 +129,27 @@ def list_edit(list_id: int) -> Any:
             if "archive" in request.form:
                 list_domain.set_archived(session, list_id, request.form["archive"] == "1")
             else:
+                old_slug = row.slug
                 list_domain.update_list(
                     session,
                     list_id,
                     request.form.get("name", ""),
                     request.form.get("description", ""),
                     bool(request.form.get("double_opt_in")),
+                    slug=request.form.get("slug"),
                     **_audience_choice(),
                 )
+                if row.slug != old_slug:
+                    audit(
+                        session,
+                        current_user_id(),
+                        "list.slug",
+                        "list",
+                        list_id,
+                        _ip(),
+                        old=old_slug,
+                        new=row.slug,
+                    )
         except list_domain.ListError as exc:
             session.rollback()
             flash_error(exc)
@@ -369,14 +382,15 @@ def import_upload() -> Any:
     session = db_session()
     open_lists = list_domain.all_lists(session, include_archived=False)
     if request.method == "GET":
-        return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs())
+        # "Import subscribers" on a list's page comes with that list chosen.
+        return _upload_page(open_lists, request.args.get("list_id", type=int), "add")
     upload = request.files.get("file")
     list_id = request.form.get("list_id", type=int)
     mode = request.form.get("mode", "add")
     problem = _upload_problem(upload, list_id, mode)
     if problem:
         flash(problem, "error")
-        return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs()), 400
+        return _upload_page(open_lists, list_id, mode), 400
     assert upload is not None
     name = secure_filename(upload.filename or "") or "upload"
     original = (upload.filename or name)[-300:]
@@ -398,10 +412,21 @@ def import_upload() -> Any:
             _("%(file)s cannot be imported: %(reason)s", file=original, reason=describe(exc)),
             "error",
         )
-        return _page("import_upload.html", lists=open_lists, jobs=_recent_jobs()), 400
+        return _upload_page(open_lists, list_id, mode), 400
     job.mapping = {"info": _info_dict(info), "columns": import_columns.guess_mapping(info.headers)}
     session.commit()
     return redirect(url_for("audience.import_mapping", job_id=job.id))
+
+
+def _upload_page(open_lists: list[Any], list_id: int | None, mode: str) -> Any:
+    """The upload form with the list and mode chosen so far (kept when a file is refused)."""
+    return _page(
+        "import_upload.html",
+        lists=open_lists,
+        jobs=_recent_jobs(),
+        chosen_list=list_id,
+        chosen_mode=mode,
+    )
 
 
 def _upload_problem(upload: Any, list_id: int | None, mode: str) -> str | None:

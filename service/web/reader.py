@@ -58,7 +58,16 @@ from service.subscribers.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from service.subscribers.unsubscribe_links import lists_named, read_unsubscribe_token
+from service.subscribers.unsubscribe_links import (
+    UnsubscribeLink,
+    lists_named,
+    read_unsubscribe_token,
+)
+from service.subscribers.unsubscribe_undo import (
+    UndoOutcome,
+    remember_for_undo,
+    undo_unsubscribe,
+)
 from service.web import LOCALES
 from service.web.context import confirmation_cap, db_session, install_prefix, settings
 from service.web.extensions import csrf, limiter
@@ -85,6 +94,7 @@ TOKEN_ENDPOINTS = frozenset(
         "reader.confirm_page",
         "reader.resend_confirmation",
         "reader.unsubscribe_page",
+        "reader.undo_unsubscribe_page",
         "reader.preferences_page",
     }
 )
@@ -222,6 +232,18 @@ def _enqueue_confirmation(result: SubscribeResult) -> None:
         log.exception("could not enqueue the confirmation mail for list %s", result.list_id)
 
 
+def _enqueue_welcome(result: ConfirmResult) -> None:
+    """Hand the welcome mail to the worker after the confirmation is committed."""
+    if result.subscriber_id is None or result.list_id is None:
+        return
+    from worker.tasks_reader import send_welcome
+
+    try:
+        send_welcome.delay(result.subscriber_id, result.list_id)
+    except Exception:  # Redis down: the subscription stands; only the welcome is lost
+        log.exception("could not enqueue the welcome mail for list %s", result.list_id)
+
+
 # --------------------------------------------------------------------------- subscribe
 
 
@@ -349,6 +371,8 @@ def confirm_page(token: str) -> Any:
     if request.method == "POST":
         result = confirm(db_session(), token, _ip(), _ua())
         db_session().commit()
+        if result.outcome == ConfirmOutcome.CONFIRMED:
+            _enqueue_welcome(result)
     else:
         result = confirm_state(db_session(), token)
         db_session().rollback()
@@ -435,7 +459,7 @@ def unsubscribe_page(token: str) -> Any:
         # refusing it would leave a reader subscribed because of a client's bug.
         log.info("unsubscribe POST without the one-click body; honoured as one-click")
     everything = from_page and request.form.get("everything") == "1"
-    unsubscribe(
+    result = unsubscribe(
         database,
         link.subscriber_id,
         link.list_ids,
@@ -445,14 +469,46 @@ def unsubscribe_page(token: str) -> Any:
         user_agent=_ua(),
         campaign_id=link.campaign_id,
     )
-    database.commit()
     if not from_page:
+        database.commit()
         # Mail providers read only the status; keep the body tiny and language-neutral.
         return Response(ONE_CLICK_BODY, 200, mimetype="text/plain")
-    return _page("unsubscribed.html", list_names=list_names, everything=everything)
+    undo = remember_for_undo(database, token, link.subscriber_id, result, everything)
+    database.commit()
+    return _page(
+        "unsubscribed.html", list_names=list_names, everything=everything, undo=undo, token=token
+    )
 
 
 csrf.exempt(unsubscribe_page)  # RFC 8058: the POST carries no cookie and no CSRF token
+
+
+@bp.route("/unsubscribe/<token>/undo", methods=["POST"])
+def undo_unsubscribe_page(token: str) -> Any:
+    """「误操作？重新订阅」 on the unsubscribed page (CSRF-protected): back on the lists the
+    page's unsubscribe with this same token just left, once. A forged token gets the
+    friendly 404; a used one, or one that unsubscribed nothing, its own friendly page."""
+    database = db_session()
+    link = read_unsubscribe_token(database, settings().secret_key, token)
+    if link is None:
+        abort(404)
+    if link.subscriber_id == TEST_SUBSCRIBER_ID:
+        return _test_link_page()
+    result = undo_unsubscribe(database, token, link.subscriber_id, ip=_ip(), user_agent=_ua())
+    database.commit()
+    names = [
+        m.name for m in lists_named(database, UnsubscribeLink(link.subscriber_id, result.lists))
+    ]
+    status = 200 if result.outcome == UndoOutcome.UNDONE else 409
+    return _page(
+        "resubscribed.html",
+        status,
+        outcome=str(result.outcome),
+        list_names=names,
+        preferences_token=tokens.make_token(
+            settings().secret_key, tokens.PREFERENCES, link.subscriber_id
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- preferences

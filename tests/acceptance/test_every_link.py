@@ -195,6 +195,13 @@ def _every_link(tmp_path: Path, relay_port: int, port: int, record: bytes, redis
         assert status == 200 and "Subscription confirmed" in done, done
         assert "already been used" in reader.get(confirm_url)[1]
 
+        # The press sends a welcome, signed, whose button opens the issue just published.
+        wait_for(inbox, len(inbox_now) + 1)
+        (welcome,) = [r for r in addressed_to(list(inbox), NEWCOMER) if r is not confirmation]
+        assert _verifies(welcome.data, record)
+        assert _check_links(welcome, base, set()) == []
+        assert f"{base}/archive/{issue['slug']}" in links_of(welcome.message).all_http()
+
         # The archive's feed (published when the campaign started) links here too.
         feed = urllib.request.urlopen(f"{base}/archive/feed.xml", timeout=10).read().decode()
         hrefs = re.findall(r'href="([^"]+)"', feed)
@@ -214,3 +221,13 @@ def _every_link(tmp_path: Path, relay_port: int, port: int, record: bytes, redis
         assert one_click(https_link[0]) == 200
         report = tidings_json(env, "campaign", "report", str(campaign_id))
         assert report["unsubscribes"] == 1, report
+
+        # 「误操作？重新订阅」: the page's unsubscribe, then its undo, in the reader's browser.
+        mail = kinds["campaign"][[r.rcpt_tos for r in kinds["campaign"]].index([second])]
+        (page_url,) = {u for u in links_of(mail.message).text if "/unsubscribe/" in u}
+        browser = Browser()
+        status, left = browser.submit(page_url, browser.get(page_url)[1])
+        assert status == 200 and "误操作？重新订阅" in left, left
+        status, back = browser.submit(page_url, left)
+        assert status == 200 and "您已重新订阅" in back, back
+        assert browser.submit(page_url, left)[0] == 409  # once only

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import pytest
 from flask import Flask
@@ -10,9 +13,13 @@ from sqlalchemy.orm import Session
 
 from service import tokens
 from service.config import Settings
+from service.mail.capture import CaptureStore
 from service.model import MailingList, Membership, Subscriber
 from service.web.context import confirmation_cap
 from service.web.extensions import limiter
+
+MAIL_TIMEOUT_SECONDS = 30
+CONFIRM_LINK = re.compile(r"http://localhost/confirm/([A-Za-z0-9_-]{1,32})")
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +80,30 @@ def make_subscriber(
         session.add(Membership(subscriber_id=sub.id, list_id=mailing_list.id, status="active"))
     session.commit()
     return sub
+
+
+def wait_for_mail(capture: CaptureStore, rcpt: str, seen: set[str]) -> EmailMessage:
+    """The first captured mail to ``rcpt`` not in ``seen`` (added to it), waiting up to
+    ``MAIL_TIMEOUT_SECONDS`` for the real worker to send it."""
+    deadline = time.monotonic() + MAIL_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        for msg_id in capture.ids():
+            if msg_id not in seen and rcpt in capture.summary(msg_id).rcpt_tos:
+                seen.add(msg_id)
+                return capture.message(msg_id)
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {rcpt} within {MAIL_TIMEOUT_SECONDS}s")
+
+
+def text_of(msg: EmailMessage) -> str:
+    """The decoded text part of a message."""
+    text = msg.get_body(preferencelist=("plain",))
+    assert text is not None
+    return str(text.get_content())
+
+
+def confirm_token_in(msg: EmailMessage) -> str:
+    """The token of the confirmation link in a mail's text part."""
+    match = CONFIRM_LINK.search(text_of(msg))
+    assert match, text_of(msg)
+    return match.group(1)

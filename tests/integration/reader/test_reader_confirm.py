@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from datetime import timedelta
-from email.message import EmailMessage
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,28 +14,7 @@ from sqlalchemy.orm import Session
 from service.mail.capture import CaptureStore
 from service.model import Consent, MailingList, Membership, Subscriber, SubscriberToken
 from tests.conftest import csrf_token
-
-MAIL_TIMEOUT_SECONDS = 30
-LINK = re.compile(r"http://localhost/confirm/([A-Za-z0-9_-]{1,32})")
-
-
-def _wait_for_mail(capture: CaptureStore, rcpt: str, seen: set[str]) -> EmailMessage:
-    deadline = time.monotonic() + MAIL_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        for msg_id in capture.ids():
-            if msg_id not in seen and rcpt in capture.summary(msg_id).rcpt_tos:
-                seen.add(msg_id)
-                return capture.message(msg_id)
-        time.sleep(0.1)
-    raise AssertionError(f"no confirmation mail to {rcpt} within {MAIL_TIMEOUT_SECONDS}s")
-
-
-def _link(msg: EmailMessage) -> str:
-    text = msg.get_body(preferencelist=("plain",))
-    assert text is not None
-    match = LINK.search(text.get_content())
-    assert match, text.get_content()
-    return match.group(1)
+from tests.integration.reader.conftest import confirm_token_in, wait_for_mail
 
 
 def _membership(session: Session, list_id: int) -> Membership:
@@ -61,14 +38,14 @@ def test_the_confirmation_mail_arrives_and_its_button_activates_the_membership_o
         data={"email": "Wang.Fang@Example.org", "name": "王芳", "language": "zh-CN"},
     )
     assert resp.status_code == 200
-    msg = _wait_for_mail(capture, "wang.fang@example.org", seen)
+    msg = wait_for_mail(capture, "wang.fang@example.org", seen)
     assert msg["Subject"] == "请确认订阅《会刊季刊》"
     assert msg["From"].addresses[0].display_name == "大连市数字贸易协会"
     assert msg["To"].addresses[0].addr_spec == "wang.fang@example.org"
     assert msg["List-Unsubscribe"] is None  # transactional, not list mail
     html = msg.get_body(preferencelist=("html",))
     assert html is not None and "确认订阅" in html.get_content()
-    token = _link(msg)
+    token = confirm_token_in(msg)
 
     # A mail scanner fetches the link (HEAD, then GET): nothing is confirmed.
     assert client.head(f"/confirm/{token}").status_code == 200
@@ -155,7 +132,7 @@ def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
 ) -> None:
     seen = set(capture.ids())
     client.post("/subscribe/quarterly", data={"email": "late@example.org", "language": "en"})
-    old = _link(_wait_for_mail(capture, "late@example.org", seen))
+    old = confirm_token_in(wait_for_mail(capture, "late@example.org", seen))
     row = session.scalar(select(SubscriberToken))
     assert row is not None and row.expires_at is not None
     row.created_at -= timedelta(hours=73)
@@ -175,9 +152,9 @@ def test_an_expired_link_offers_a_new_link_that_arrives_and_works(
         f"/confirm/{old}/resend", data={"csrf_token": csrf_token(client, f"/confirm/{old}")}
     )
     assert resent.status_code == 200 and "Location" not in resent.headers
-    msg = _wait_for_mail(capture, "late@example.org", seen)
+    msg = wait_for_mail(capture, "late@example.org", seen)
     assert msg["Subject"] == "Please confirm your subscription to 会刊季刊"
-    new = _link(msg)
+    new = confirm_token_in(msg)
     assert new != old
     assert client.get(f"/confirm/{old}").status_code == 404  # replaced by the new one
     assert client.get(f"/confirm/{new}").status_code == 200

@@ -140,6 +140,7 @@ def test_forged_or_mangled_tokens_get_the_friendly_404_on_every_token_url(
         for method, path in (
             ("GET", f"/unsubscribe/{token}"),
             ("POST", f"/unsubscribe/{token}"),
+            ("POST", f"/unsubscribe/{token}/undo"),
             ("GET", f"/preferences/{token}"),
             ("POST", f"/preferences/{token}"),
             ("GET", f"/confirm/{token}"),

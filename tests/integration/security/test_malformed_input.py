@@ -320,6 +320,18 @@ def unsubscribe_requests(s: Seeded) -> list[Request]:
     return out
 
 
+def undo_unsubscribe_requests(s: Seeded) -> list[Request]:
+    """POST /unsubscribe/<token>/undo: garbage and mangled tokens, then the real token
+    twice (the second press finds its undo used), with garbage in the form."""
+    out: list[Request] = [
+        ("POST", f"/unsubscribe/{p}/undo", {}) for p in [*_path_values(), *_mangled(s.unsubscribe)]
+    ]
+    out.append(("POST", f"/unsubscribe/{s.unsubscribe}", {"data": {"confirm": "1"}}))
+    for value in GARBAGE[:2]:
+        out.append(("POST", f"/unsubscribe/{s.unsubscribe}/undo", {"data": {"x": value}}))
+    return out
+
+
 def preferences_request_requests(s: Seeded) -> list[Request]:
     """GET and POST /preferences (mail me my link)."""
     out: list[Request] = [("GET", "/preferences", {"query_string": {"lang": v}}) for v in GARBAGE]
@@ -677,6 +689,7 @@ CASES: dict[str, Callable[[Seeded], list[Request]]] = {
     "reader.confirm_page": confirm_requests,
     "reader.resend_confirmation": resend_requests,
     "reader.unsubscribe_page": unsubscribe_requests,
+    "reader.undo_unsubscribe_page": undo_unsubscribe_requests,
     "reader.preferences_request": preferences_request_requests,
     "reader.preferences_page": preferences_page_requests,
     "tracking.open_pixel": pixel_requests,
