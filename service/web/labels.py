@@ -3,7 +3,9 @@ mode of a campaign, translatable."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 # One table for campaign, delivery, membership, subscriber and import-job states, so a
 # template never shows a raw value and every label is found by the string extractor.
@@ -56,3 +58,10 @@ def content_mode_label(value: object) -> str:
     key = str(value or "")
     label = CONTENT_MODE_LABELS.get(key)
     return str(label) if label is not None else key
+
+
+def parenthesised(text: object) -> Markup:
+    """``text`` in the brackets of the reader's language: 「（可选）」 in Chinese, "(optional)"
+    in English. A template that types ASCII brackets around a translated word puts
+    half-width ones into Chinese text (issue 16, item 8)."""
+    return Markup(escape(gettext("(%(text)s)"))) % {"text": text}

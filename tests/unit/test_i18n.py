@@ -152,3 +152,16 @@ def test_a_count_column_is_never_headed_by_a_word_for_a_time() -> None:
         if str(zh.get(msgid, "")).endswith(("时间", "日期"))
     )
     assert timed == []
+
+
+def test_no_template_types_ascii_brackets_around_a_translated_phrase() -> None:
+    # 「(可选)」 and 「(会员单位的有效成员…)」: brackets typed in the template stay ASCII in
+    # Chinese; the `parenthesised` filter gives each language its own.
+    typed = re.compile(r"\(\{\{ (_\(|pct\()")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "templates" / "web").rglob("*.html")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if typed.search(line)
+    ]
+    assert found == []
