@@ -126,10 +126,13 @@ def sweep() -> None:
 
 @celery.task(name="tidings.send.settle", ignore_result=True)
 def settle() -> None:
-    """Settle the batches of workers that stopped beating (unbegun rows go out again)."""
+    """Queue again what a restarted Redis lost, then settle the batches of workers that
+    stopped beating (unbegun rows go out again)."""
     from service.campaigns.engine import settle_dead_claims
+    from service.campaigns.hints import requeue_if_hints_lost
 
     with work_session() as session:
+        requeue_if_hints_lost(session, redis_client())
         settle_dead_claims(session, redis_client())
 
 

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns import claims, healing, ledger
+from service.campaigns import claims, healing, hints, ledger
 from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.campaign_states import LIVE, START
 from service.campaigns.content import compile_campaign
@@ -205,17 +205,19 @@ class TickResult:
     finished: list[int] = field(default_factory=list)
     probed: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
+    rehinted: int = 0
 
 
 def tick(session: Session, settings: Settings, enqueue: ledger.Enqueue) -> TickResult:
-    """One pass of every beat job, in order: due → probe → materialize → settle dead
-    claims → sweep → dispatch → finalize."""
+    """One pass of every beat job, in order: due → probe → materialize → queue hints
+    Redis lost → settle dead claims → sweep → dispatch → finalize."""
     result = TickResult()
     result.started = start_due(session, settings)
     probes = healing.probe_due(session, settings)
     result.probed = [p.campaign_id for p in probes]
     result.resumed = [p.campaign_id for p in probes if p.resumed]
     result.materialized = materialize_running(session)
+    result.rehinted = hints.requeue_if_hints_lost(session, claims.redis_for(settings.redis_url))
     result.settled = settle_dead_claims(session, claims.redis_for(settings.redis_url))
     swept = sweep(session)
     result.requeued, result.unknown = swept.requeued, swept.unknown

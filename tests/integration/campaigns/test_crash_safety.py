@@ -156,6 +156,30 @@ def test_restarting_redis_mid_send_loses_no_recipient(
     assert p["unknown"] == 0
 
 
+def test_a_redis_restarted_empty_has_its_lost_hints_queued_again_at_once_not_at_the_sweep(
+    harness: Harness, sink: Sink, own_redis: object
+) -> None:
+    # With the stale sweep out of reach (an hour), only the hints epoch can give the rows
+    # queued before the restart their messages back; before it, this stalled until the
+    # sweep (15 minutes with the shipped settings).
+    from tests.integration.campaigns.conftest import OwnRedis
+
+    assert isinstance(own_redis, OwnRedis)
+    harness.seed(RECIPIENTS)
+    harness.configure(global_rate=300, queued_stale_seconds=3600)
+    harness.start_worker()
+    cid = harness.campaign()
+    harness.drive(cid, lambda p: int(p["sent"]) >= 400)  # type: ignore[call-overload]
+    own_redis.kill()
+    time.sleep(1.0)
+    own_redis.start()
+    harness.reset_producer()
+    p = harness.drive(cid, finished, timeout=90)
+    statuses = assert_exactly_once(harness, sink, cid)
+    assert statuses.get("sent", 0) + statuses.get("unknown", 0) == RECIPIENTS
+    assert p["unknown"] == 0
+
+
 def test_421_and_451_for_a_while_then_everything_is_delivered_once(
     harness: Harness, sink: Sink
 ) -> None:
