@@ -55,5 +55,8 @@ RESEND_UNKNOWN = CampaignTransition(
 )
 
 TRANSITIONS = (CREATE, SCHEDULE, UNSCHEDULE, START, PAUSE, RESUME, FINISH, CANCEL, RESEND_UNKNOWN)
+# Not started yet: subject, preheader, lists and schedule may still change (the states a
+# campaign starts from; a schedule changes only by SCHEDULE and UNSCHEDULE).
+EDITABLE = START.sources
 # Started and not over: the audience is (being) made into delivery rows.
 LIVE = (C.RUNNING, C.PAUSED)

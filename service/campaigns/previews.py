@@ -22,6 +22,7 @@ from service.campaigns.personalise import (
     make_builder,
 )
 from service.config import Settings
+from service.errors import DomainError
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.backends import SendError
 from service.mail.from_address import check_sendable
@@ -95,6 +96,24 @@ def _tester_id(session: Session, email: str) -> int:
     return int(found or 0)
 
 
+class NoSuchSubscriber(DomainError, LookupError):
+    """A test was asked to be rendered as a subscriber who is not there."""
+
+
+def _shown_as(session: Session, email: str) -> Subscriber:
+    """The subscriber a test is rendered as, by address (as staff typed it)."""
+    try:
+        wanted = normalise(email).email
+    except InvalidAddress:
+        wanted = email.strip()
+    found = session.scalar(select(Subscriber).where(Subscriber.email == wanted))
+    if found is None:
+        raise NoSuchSubscriber(
+            "campaign.test_no_subscriber", "there is no subscriber %(email)s", email=wanted
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class SendTestResult:
     """What happened to one address of a test send."""
@@ -115,13 +134,19 @@ def send_test(
     addresses: Sequence[str],
     *,
     pool: RelayPool | None = None,
+    as_subscriber: str | None = None,
 ) -> list[SendTestResult]:
     """Send the campaign to ``addresses`` as a test: subject prefixed, marked with
     ``X-Tidings-Test: 1``, no delivery rows (so no report counts it). Returns what
-    happened to each address (the admin says it in the reader's language)."""
+    happened to each address (the admin says it in the reader's language).
+
+    With ``as_subscriber`` (an address) every test is that subscriber's message: their
+    name, their unsubscribe and preferences links; it still goes to ``addresses`` only.
+    Raises ``NoSuchSubscriber`` when nobody has that address."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"there is no campaign {campaign_id}")
+    shown_as = _shown_as(session, as_subscriber) if as_subscriber else None
     config = get_sending_config(session)
     check_sendable(campaign.from_addr, through_relay(settings, config))
     ctx = _rowless_context(session, settings, campaign)
@@ -139,9 +164,9 @@ def send_test(
             try:
                 data = ctx.message(
                     0,
-                    _tester_id(session, address.email),
+                    shown_as.id if shown_as else _tester_id(session, address.email),
                     address.email_ascii,
-                    "",
+                    shown_as.name if shown_as else "",
                     smtputf8=address.needs_smtputf8,
                     builder=builder,
                     message_id=message_id,

@@ -16,13 +16,14 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.campaigns.campaign_states import (
     CANCEL,
     CREATE,
+    EDITABLE,
     FINISH,
     PAUSE,
     RESEND_UNKNOWN,
@@ -116,23 +117,13 @@ def create_campaign(
             "content mode must be one of %(modes)s",
             modes=", ".join(CONTENT_MODES),
         )
-    subject = (subject or "").strip() or (
-        f"{issue.title} {issue.number}".strip() if issue is not None else ""
+    subject = _checked_subject(
+        (subject or "").strip()
+        or (f"{issue.title} {issue.number}".strip() if issue is not None else "")
     )
-    if not subject:
-        raise CampaignError("campaign.no_subject", "a subject is needed")
-    if len(subject) > MAX_SUBJECT_CHARS or any(c in subject for c in "\r\n"):
-        raise CampaignError(
-            "campaign.bad_subject",
-            "the subject must be one line of at most %(max)s characters",
-            max=MAX_SUBJECT_CHARS,
-        )
     sender, reply = _sender_addresses(from_addr or settings.from_addr, reply_to)
     name = settings.from_name if from_name is None else from_name
-    if any(c in name + preheader for c in "\r\n"):
-        raise CampaignError(
-            "campaign.multiline_header", "the From name and preheader must be one line"
-        )
+    _check_one_line(name, preheader)
     campaign = Campaign(
         issue_id=issue_id,
         body_html=body_html,
@@ -149,11 +140,75 @@ def create_campaign(
     )
     session.add(campaign)
     session.flush()
+    _link_lists(session, campaign.id, list_rows)
+    return campaign
+
+
+def edit_campaign(
+    session: Session, campaign_id: int, *, subject: str, preheader: str, lists: Sequence[str | int]
+) -> None:
+    """Change the subject, preheader and lists of a campaign that has not started (a
+    draft, or a scheduled campaign): one UPDATE guarded by the status, so a campaign that
+    started meanwhile keeps what it is being sent with. The name follows the subject unless
+    it was given one of its own. Raises ``CampaignError`` (bad input) and
+    ``TransitionError`` (``campaign.not_editable``: it has started)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise no_campaign(campaign_id)
+    subject = _checked_subject(subject.strip())
+    _check_one_line(preheader)
+    list_rows = _lists(session, lists)
+    name = subject if campaign.name == campaign.subject else campaign.name
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(_states(EDITABLE)))
+        .values(subject=subject, name=name, preheader=preheader.strip(), updated_at=utcnow())
+        .returning(Campaign.id)
+    )
+    if result.first() is None:
+        session.refresh(campaign)
+        raise not_editable(campaign_id, campaign.status)
+    session.execute(delete(campaign_lists).where(campaign_lists.c.campaign_id == campaign_id))
+    _link_lists(session, campaign_id, list_rows)
+    session.expire_all()
+
+
+def not_editable(campaign_id: int, status: str) -> TransitionError:
+    """The error for a change asked of a campaign that has started."""
+    return TransitionError(
+        "campaign.not_editable",
+        "campaign %(campaign_id)s is %(status)s: only a campaign that has not started can "
+        "be changed",
+        campaign_id=campaign_id,
+        status=status,
+    )
+
+
+def _checked_subject(subject: str) -> str:
+    if not subject:
+        raise CampaignError("campaign.no_subject", "a subject is needed")
+    if len(subject) > MAX_SUBJECT_CHARS or any(c in subject for c in "\r\n"):
+        raise CampaignError(
+            "campaign.bad_subject",
+            "the subject must be one line of at most %(max)s characters",
+            max=MAX_SUBJECT_CHARS,
+        )
+    return subject
+
+
+def _check_one_line(*values: str) -> None:
+    """The From name and the preheader go into headers: one line each."""
+    if any(c in value for value in values for c in "\r\n"):
+        raise CampaignError(
+            "campaign.multiline_header", "the From name and preheader must be one line"
+        )
+
+
+def _link_lists(session: Session, campaign_id: int, list_rows: Sequence[MailingList]) -> None:
     session.execute(
         insert(campaign_lists),
-        [{"campaign_id": campaign.id, "list_id": row.id} for row in list_rows],
+        [{"campaign_id": campaign_id, "list_id": row.id} for row in list_rows],
     )
-    return campaign
 
 
 def _lists(session: Session, refs: Sequence[str | int]) -> list[MailingList]:
@@ -264,6 +319,24 @@ def schedule(session: Session, campaign_id: int, at: datetime) -> None:
             "campaign.time_in_past", "the scheduled time is in the past; use start to send now"
         )
     _transition(session, campaign_id, SCHEDULE, scheduled_at=at, **reason_values(None))
+
+
+def set_schedule(session: Session, campaign_id: int, at: datetime | None) -> bool:
+    """The schedule as the edit form gives it: a time schedules (or moves) the campaign by
+    ``schedule``; no time takes a scheduled campaign back to draft by ``unschedule``; the
+    time it already has changes nothing. Returns whether anything changed."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise no_campaign(campaign_id)
+    if at is None:
+        if not UNSCHEDULE.allows(campaign.status):
+            return False
+        unschedule(session, campaign_id)
+        return True
+    if UNSCHEDULE.allows(campaign.status) and campaign.scheduled_at == at:
+        return False
+    schedule(session, campaign_id, at)
+    return True
 
 
 def time_without_zone() -> CampaignError:

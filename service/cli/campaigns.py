@@ -283,16 +283,25 @@ def render(campaign_id: int, email: str, out: Path, as_json: bool) -> None:
 @campaign.command("test")
 @click.argument("campaign_id", type=int)
 @click.option("--to", "to", multiple=True, required=True, help="Address; repeat for more.")
+@click.option(
+    "--as", "as_subscriber", default=None, help="Render it as this subscriber (by address)."
+)
 @json_option
-def test_cmd(campaign_id: int, to: tuple[str, ...], as_json: bool) -> None:
-    """Send a test (subject prefixed, not counted in reports) through the real relay."""
+def test_cmd(
+    campaign_id: int, to: tuple[str, ...], as_subscriber: str | None, as_json: bool
+) -> None:
+    """Send a test (subject prefixed, not counted in reports) through the real relay;
+    with --as, personalised for that subscriber but still sent to --to only."""
     from service.campaigns.content import ContentError
     from service.campaigns.previews import send_test
     from service.mail.from_address import UnsendableFrom
 
     with session_for() as (session, settings):
         try:
-            lines = [r.line for r in send_test(session, settings, campaign_id, list(to))]
+            results = send_test(
+                session, settings, campaign_id, list(to), as_subscriber=as_subscriber
+            )
+            lines = [r.line for r in results]
         except (LookupError, ContentError, UnsendableFrom) as exc:
             raise fail(exc) from exc
     emit(as_json, {"id": campaign_id, "results": lines}, "\n".join(lines))

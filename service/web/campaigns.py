@@ -4,6 +4,7 @@ and the sending settings. Thin: every action is a campaigns-domain function, aud
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, defer
 from service.accounts.audit import audit
 from service.campaigns import healing, ledger
 from service.campaigns.attention import needs_attention
+from service.campaigns.campaign_states import EDITABLE
 from service.campaigns.content import ContentError
 from service.campaigns.preflight import Preflight, refusal, run_preflight
 from service.campaigns.service import (
@@ -25,11 +27,13 @@ from service.campaigns.service import (
     campaign_list_ids,
     cancel,
     create_campaign,
+    edit_campaign,
     parse_local_time,
     pause,
     resend_unknown,
     resume,
     schedule,
+    set_schedule,
     unschedule,
 )
 from service.issues.store import archive_url
@@ -37,6 +41,7 @@ from service.mail.from_address import UnsendableFrom
 from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
 from service.model import (
     Campaign,
+    CampaignStatus,
     Delivery,
     DeliveryStatus,
     Issue,
@@ -55,6 +60,8 @@ FAILURES_PAGE_SIZE = 50
 # The progress fragment polls this often while a campaign moves.
 POLL = "every 2s"
 MAX_TEST_ADDRESSES = 5
+# What a datetime-local field holds.
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 FAILURE_STATES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.RETRY_DUE)
 # What each preflight check is called on the confirm page.
 CHECK_LABELS = {
@@ -107,6 +114,22 @@ def index() -> Any:
     return render_template(
         "campaigns/index.html", campaigns=rows, page=page, pages=pages, total=total
     )
+
+
+@bp.route("/campaigns/scheduled")
+@require_role("editor")
+def scheduled() -> Any:
+    """The campaigns waiting for their time, soonest first, in the association's zone."""
+    rows = (
+        db_session()
+        .scalars(
+            select(Campaign)
+            .where(Campaign.status == CampaignStatus.SCHEDULED)
+            .order_by(Campaign.scheduled_at, Campaign.id)
+        )
+        .all()
+    )
+    return render_template("campaigns/scheduled.html", campaigns=rows, cfg=settings())
 
 
 def _lists_with_counts(session: Session) -> list[tuple[MailingList, int]]:
@@ -185,6 +208,67 @@ def new() -> Any:
     ), (400 if error else 200)
 
 
+def _local_input(value: datetime | None) -> str:
+    """A stored time as a ``datetime-local`` field shows it: in the configured zone."""
+    return value.astimezone(settings().zone).strftime(LOCAL_INPUT) if value else ""
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@require_role("editor")
+def edit(campaign_id: int) -> Any:
+    """Change a campaign that has not started: subject, preheader, lists and schedule (an
+    empty time takes a scheduled campaign back to draft). A started one is not changed:
+    the page says so instead of showing the form."""
+    session = db_session()
+    campaign = _campaign(session, campaign_id)
+    error = None
+    if request.method == "POST" and campaign.status in EDITABLE:
+        try:
+            edit_campaign(
+                session,
+                campaign_id,
+                subject=request.form.get("subject", ""),
+                preheader=request.form.get("preheader", ""),
+                lists=request.form.getlist("lists"),
+            )
+            text = request.form.get("at", "").strip()
+            at = parse_local_time(text, settings().zone) if text else None
+            rescheduled = set_schedule(session, campaign_id, at)
+            _audit(
+                session,
+                "campaign.edit",
+                campaign_id,
+                subject=request.form.get("subject", "").strip(),
+                at=at.isoformat() if rescheduled and at else None,
+                unscheduled=rescheduled and at is None,
+            )
+            session.commit()
+            flash(_("Campaign saved."), "info")
+            return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+        except (CampaignError, TransitionError) as exc:
+            session.rollback()
+            error = describe(exc)
+        campaign = _campaign(session, campaign_id)
+    started = campaign.status not in EDITABLE
+    lists = _lists_with_counts(session)
+    chosen = (
+        set(request.form.getlist("lists"))
+        if request.method == "POST"
+        else {lst.slug for lst, _n in lists if lst.id in campaign_list_ids(session, campaign_id)}
+    )
+    return render_template(
+        "campaigns/edit.html",
+        c=campaign,
+        started=started,
+        lists=lists,
+        chosen_lists=chosen,
+        form=request.form if request.method == "POST" else {},
+        at=_local_input(campaign.scheduled_at),
+        error=error,
+        cfg=settings(),
+    ), (409 if started and request.method == "POST" else 400 if error else 200)
+
+
 def _failures(session: Session, campaign_id: int, page: int) -> tuple[list[Delivery], int]:
     where = (Delivery.campaign_id == campaign_id, Delivery.status.in_(FAILURE_STATES))
     total = session.scalar(select(func.count(Delivery.id)).where(*where)) or 0
@@ -206,6 +290,7 @@ def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
         "lists": session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
         "audience": ledger.audience_count(session, list_ids),
         "cfg": settings(),
+        "editable": campaign.status in EDITABLE,
     }
 
 
@@ -439,7 +524,8 @@ def resend_unknown_view(campaign_id: int) -> Any:
 @bp.route("/campaigns/<int:campaign_id>/test", methods=["POST"])
 @require_role("editor")
 def test_send(campaign_id: int) -> Any:
-    """Send a test to a few addresses (subject prefixed, not counted in reports)."""
+    """Send a test to a few addresses (subject prefixed, not counted in reports),
+    optionally rendered as the subscriber whose address is given in ``as``."""
     from service.campaigns.previews import send_test
 
     session = db_session()
@@ -451,13 +537,14 @@ def test_send(campaign_id: int) -> Any:
     if not addresses or len(addresses) > MAX_TEST_ADDRESSES:
         flash(_("Give between 1 and %(n)s addresses.", n=MAX_TEST_ADDRESSES), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    shown_as = request.form.get("as", "").strip() or None
     try:
-        results = send_test(session, settings(), campaign_id, addresses)
-    except (LookupError, ContentError, UnsendableFrom) as exc:
+        results = send_test(session, settings(), campaign_id, addresses, as_subscriber=shown_as)
+    except (LookupError, ContentError, UnsendableFrom) as exc:  # no such subscriber too
         flash_error(exc)
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     session.rollback()
-    _audit(session, "campaign.test", campaign_id, to=addresses)
+    _audit(session, "campaign.test", campaign_id, to=addresses, shown_as=shown_as)
     session.commit()
     for result in results:
         if result.error is None:

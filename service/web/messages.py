@@ -86,6 +86,14 @@ MESSAGES: dict[str, LazyString] = {
     "campaign.bad_time": _l("“%(text)s” is not a time like 2026-12-01T09:00."),
     "campaign.time_without_zone": _l("The time needs a time zone."),
     "campaign.time_in_past": _l("The scheduled time is in the past; use “Send now” instead."),
+    "campaign.not_editable": _l(
+        "Campaign %(campaign_id)s is %(status)s: only a draft, or a scheduled campaign that "
+        "has not started, can be changed."
+    ),
+    "campaign.test_no_subscriber": _l(
+        "There is no subscriber %(email)s to render the test as; give the address of a "
+        "subscriber, or leave it empty."
+    ),
     "from.local_only": _l(
         "The sender %(address)s has no public domain, so the relay would pass it to receiving "
         "servers that refuse it. Set TIDINGS_FROM (or this campaign's From) to an address at "

@@ -170,13 +170,17 @@ def _create_the_campaign(page: Page, base: str, issue_id: int) -> int:
 
 
 def _send_a_test(page: Page, capture: CaptureStore) -> None:
+    member, name = next(iter(MEMBERS.items()))
     page.fill('input[name="to"]', TESTER)
+    page.fill('input[name="as"]', member)  # rendered as a member, sent to the tester only
     page.click('button:has-text("发送测试邮件")')
     expect(page.locator(".flash-info")).to_have_text(f"测试邮件已发送至 {TESTER}。")
     (msg_id,) = _captured_to(capture, {TESTER})
+    assert capture.summary(msg_id).rcpt_tos == [TESTER]
     message = capture.message(msg_id)
     assert message["X-Tidings-Test"] == "1"
     assert "大连数字贸易" in str(message["Subject"])
+    assert f"尊敬的{name}，您好！" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     _shot(page, 11, "test-sent")
     page.click('nav a[href="/outbox"]')
     expect(page.locator("table")).to_contain_text(TESTER)
@@ -216,6 +220,7 @@ def _watch_the_progress_bar(page: Page, capture: CaptureStore) -> None:
     expect(bar.locator('[data-count="failed"]')).to_have_text("0")
     assert page.evaluate("window.__notReloaded") is True
     _shot(page, 14, "progress-100")
+    expect(page.locator('#campaign-actions a:has-text("报告")')).to_be_visible()
     assert len(_captured_to(capture, set(MEMBERS))) == len(MEMBERS)
 
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 # A code as the first argument of a domain error or of Message.of, e.g.
 # ``raise CampaignError("campaign.no_issue", ...)`` (the call may span lines).
 CODE_AT_CALL = re.compile(
-    r"(?:Error|InvalidAddress|ArticleNotFound|DuplicateIssue|IssueInUse|UnsendableFrom|Message\.of)"
+    r"(?:Error|InvalidAddress|ArticleNotFound|DuplicateIssue|IssueInUse|UnsendableFrom|NoSuchSubscriber"
+    r"|Message\.of)"
     r"\(\s*\"([a-z_]+\.[a-z0-9_]+)\""
 )
 

@@ -132,6 +132,8 @@ class TestSendBody(Strict):
     """Up to five addresses for a test (subject prefixed, not counted in reports)."""
 
     to: Annotated[list[Address], Field(min_length=1, max_length=MAX_TEST_ADDRESSES)]
+    # Render every test as this subscriber (their name and links); still sent to ``to`` only.
+    as_subscriber: Address | None = None
 
 
 class TestSendOut(BaseModel):
@@ -356,7 +358,9 @@ def _register_actions(bp: Blueprint) -> None:
         session = db_session()
         _get(campaign_id)
         try:
-            results = send_test(session, settings(), campaign_id, body.to)
+            results = send_test(
+                session, settings(), campaign_id, body.to, as_subscriber=body.as_subscriber
+            )
         except (LookupError, ContentError) as exc:
             session.rollback()
             raise ApiError(422, "cannot_render", str(exc)) from exc
@@ -364,7 +368,7 @@ def _register_actions(bp: Blueprint) -> None:
             session.rollback()
             raise ApiError(422, "unsendable_from", str(exc)) from exc
         session.rollback()  # the preview render must leave nothing behind
-        record("campaign.test", "campaign", campaign_id, to=body.to)
+        record("campaign.test", "campaign", campaign_id, to=body.to, shown_as=body.as_subscriber)
         session.commit()
         return TestSendOut(results=[r.line for r in results])
 

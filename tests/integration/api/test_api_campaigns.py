@@ -167,3 +167,34 @@ def test_events_are_listed_per_campaign_and_filtered_by_type(api: Api, session: 
     assert api.get("/campaigns/424242/events").status_code == 404
     report = api.get(f"/campaigns/{cid}/report").get_json()
     assert report["recipients"] == 0
+
+
+def test_a_test_through_the_api_is_rendered_as_the_subscriber_asked_for(
+    api: Api, session: Session, settings: Settings, capture: CaptureStore
+) -> None:
+    from sqlalchemy import select
+
+    from service.model import Subscriber
+    from service.subscribers.unsubscribe_links import campaign_unsubscribe_token
+
+    lst = _audience(api)
+    resp = api.post(
+        "/campaigns", json={"issue_id": import_demo_issue(api)["id"], "lists": [lst["slug"]]}
+    )
+    cid = resp.get_json()["id"]
+    before = set(capture.ids())
+    test = api.post(
+        f"/campaigns/{cid}/test",
+        json={"to": ["editor@example.org"], "as_subscriber": "b@example.org"},
+    )
+    assert test.get_json()["results"] == ["editor@example.org: sent"]
+    (new,) = [m for m in capture.ids() if m not in before]
+    assert capture.summary(new).rcpt_tos == ["editor@example.org"]
+    b = session.scalar(select(Subscriber.id).where(Subscriber.email == "b@example.org"))
+    token = campaign_unsubscribe_token(settings.secret_key, int(b or 0), cid)
+    assert f"/unsubscribe/{token}" in capture.message(new)["List-Unsubscribe"]
+    refused = api.post(
+        f"/campaigns/{cid}/test",
+        json={"to": ["editor@example.org"], "as_subscriber": "x@example.org"},
+    )
+    assert refused.status_code == 422 and error_code(refused) == "cannot_render"
