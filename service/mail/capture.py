@@ -53,7 +53,6 @@ class CaptureStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._index = CaptureIndex(directory)
-        self._index_checked = False
 
     def save(self, data: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
         """Store one message and its envelope, index it, and return its id."""
@@ -80,14 +79,13 @@ class CaptureStore:
     def index(self) -> CaptureIndex:
         """The folder's index, rebuilt from the envelopes first if it is missing (a
         capture folder from before the index, or an index someone deleted)."""
-        if not self._index_checked:
-            self._index_checked = True
-            if not self._index.path.exists() and any(self.directory.glob("*.json")):
-                self.reindex()
+        if self._index.open() and any(self.directory.glob("*.json")):
+            self.reindex()
         return self._index
 
     def reindex(self) -> int:
         """Rebuild the index from the envelopes on disk; return how many it holds."""
+        self._index.open()
         self._index.clear()
         ids = sorted(p.stem for p in self.directory.glob("*.json"))
         # Oldest first, so the index's order (seq) is the order they arrived in.

@@ -6,8 +6,10 @@ show a page, search addresses and subjects and filter by campaign without openin
 
 Pages are keyset pages on ``seq`` (the order messages were indexed, newest last), so a
 page deep in the list costs what the first does. Substring search goes through an FTS5
-trigram table (case-insensitive, any script); a search shorter than three characters
-has no trigram and falls back to a scan that stops at the first page of matches.
+trigram table (case-insensitive, any script), which walks its matches in ``seq`` order and
+stops at the page; a campaign's filter narrows that walk to the campaign's range of
+``seq``. A search shorter than three characters has no trigram: it scans the table, which
+at 100,000 messages takes tens of milliseconds (bench/README.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ INDEX_NAME = "index.sqlite3"
 # The trigram tokenizer needs three characters; a shorter search scans instead.
 TRIGRAM = 3
 # Counting every match of a broad search walks all of them; past this it says "more than".
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
+# Bump when the schema changes: an index of another version is rebuilt from the files.
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -44,9 +48,13 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
 );
 CREATE TABLE IF NOT EXISTS campaign_counts (
     campaign_id INTEGER PRIMARY KEY,
-    messages INTEGER NOT NULL
+    messages INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
 );
 """
+_DROP = "DROP TABLE IF EXISTS messages_fts; DROP TABLE IF EXISTS messages;"
+_DROP += " DROP TABLE IF EXISTS campaign_counts;"
 _COLUMNS = "m.seq, m.id, m.received_at, m.mail_from, m.rcpt_tos, m.subject, m.size, m.campaign_id"
 # Mail that belongs to no campaign (confirmations, welcomes) is counted under 0.
 NO_CAMPAIGN = 0
@@ -93,19 +101,29 @@ class CaptureIndex:
         self.path = directory / INDEX_NAME
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self.created = False
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.created = not self.path.exists()
+    def open(self) -> bool:
+        """Open the index; True if it was created just now (new, or of another version),
+        so it holds nothing yet."""
+        with self._lock:
+            if self._conn is not None:
+                return False
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             # WAL: the web reads while the capture writes; NORMAL: no fsync per message
             # (a crash may lose the last few entries, and reindex() brings them back).
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            fresh = version != SCHEMA_VERSION
+            if fresh:
+                conn.executescript(_DROP + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
             self._conn = conn
+            return fresh
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("CaptureIndex.open() first")
         return self._conn
 
     def close(self) -> None:
@@ -137,9 +155,10 @@ class CaptureIndex:
             (cur.lastrowid, rcpts, e["mail_from"], e["subject"]),
         )
         conn.execute(
-            "INSERT INTO campaign_counts VALUES (?, 1)"
-            " ON CONFLICT (campaign_id) DO UPDATE SET messages = messages + 1",
-            (e.get("campaign_id") or NO_CAMPAIGN,),
+            "INSERT INTO campaign_counts VALUES (:campaign, 1, :seq, :seq)"
+            " ON CONFLICT (campaign_id) DO UPDATE SET messages = messages + 1,"
+            " first_seq = min(first_seq, :seq), last_seq = max(last_seq, :seq)",
+            {"campaign": e.get("campaign_id") or NO_CAMPAIGN, "seq": cur.lastrowid},
         )
 
     def clear(self) -> None:
@@ -162,6 +181,19 @@ class CaptureIndex:
             rows = self._db().execute("SELECT campaign_id, messages FROM campaign_counts")
             return dict(rows.fetchall())
 
+    def _campaign_range(self, campaign_id: int) -> tuple[int, int]:
+        """The first and last ``seq`` of a campaign's mail ((0, 0) if it has none)."""
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT first_seq, last_seq FROM campaign_counts WHERE campaign_id = ?",
+                    (campaign_id,),
+                )
+                .fetchone()
+            )
+        return row or (0, 0)
+
     def count(self, query: OutboxQuery) -> tuple[int, bool]:
         """How many entries match the filter, and whether that is only a lower bound
         (a broad search is counted up to ``COUNT_CAP``)."""
@@ -170,7 +202,7 @@ class CaptureIndex:
             if query.campaign_id is None:
                 return sum(counts.values()), False
             return counts.get(query.campaign_id, 0), False
-        where, params = self._where(query, with_cursor=False)
+        where, params, _ = self._where(query, with_cursor=False)
         sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT {COUNT_CAP + 1})"
         with self._lock:
             (n,) = self._db().execute(sql, params).fetchone()
@@ -178,9 +210,9 @@ class CaptureIndex:
 
     def page(self, query: OutboxQuery) -> OutboxPage:
         """The entries of one page, newest first."""
-        where, params = self._where(query, with_cursor=True)
+        where, params, seq = self._where(query, with_cursor=True)
         direction = "ASC" if query.after is not None else "DESC"
-        sql = f"SELECT {_COLUMNS} {where} ORDER BY m.seq {direction} LIMIT {query.limit + 1}"
+        sql = f"SELECT {_COLUMNS} {where} ORDER BY {seq} {direction} LIMIT {query.limit + 1}"
         with self._lock:
             rows = self._db().execute(sql, params).fetchall()
         more = len(rows) > query.limit
@@ -196,29 +228,16 @@ class CaptureIndex:
             older=entries[-1].seq if entries and older_exists else None,
         )
 
-    def _where(self, query: OutboxQuery, with_cursor: bool) -> tuple[str, list[Any]]:
-        """FROM and WHERE for a query: through the trigram table when the search is
-        long enough (FTS5 walks it in seq order and stops at the page), else a scan."""
-        conds: list[str] = []
-        params: list[Any] = []
-        text = query.text
-        if len(text) >= TRIGRAM:
-            source = "FROM messages_fts f JOIN messages m ON m.seq = f.rowid"
-            conds.append("messages_fts MATCH ?")
-            params.append('"' + text.replace('"', '""') + '"')
-            seq = "f.rowid"  # constraints on the FTS rowid are applied inside FTS5
+    def _where(self, query: OutboxQuery, with_cursor: bool) -> tuple[str, list[Any], str]:
+        """FROM and WHERE for a query, and the column to order by."""
+        if len(query.text) >= TRIGRAM:
+            conds, params, seq = self._trigram_conditions(query)
+            # CROSS JOIN: FTS5 drives (in seq order, stopping at the page); left to
+            # itself SQLite starts from the campaign index and probes FTS5 row by row.
+            source = "FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid"
         else:
-            source, seq = "FROM messages m", "m.seq"
-            if text:
-                like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                conds.append(
-                    "(m.rcpt_tos LIKE ? ESCAPE '\\' OR m.mail_from LIKE ? ESCAPE '\\'"
-                    " OR m.subject LIKE ? ESCAPE '\\')"
-                )
-                params += [like + "%"] * 3
-        if query.campaign_id is not None:
-            conds.append("m.campaign_id = ?")
-            params.append(query.campaign_id)
+            conds, params, seq = self._scan_conditions(query)
+            source = "FROM messages m"
         if with_cursor and query.after is not None:
             conds.append(f"{seq} > ?")
             params.append(query.after)
@@ -226,7 +245,32 @@ class CaptureIndex:
             conds.append(f"{seq} < ?")
             params.append(query.before)
         where = f"{source} WHERE {' AND '.join(conds)}" if conds else source
-        return where, params
+        return where, params, seq
+
+    def _trigram_conditions(self, query: OutboxQuery) -> tuple[list[str], list[Any], str]:
+        # A phrase of trigrams matches the text as a substring; quotes are doubled.
+        conds = ["messages_fts MATCH ?"]
+        params: list[Any] = ['"' + query.text.replace('"', '""') + '"']
+        if query.campaign_id is not None:
+            # The range is applied inside FTS5, which then skips the rest of the list.
+            conds += ["f.rowid BETWEEN ? AND ?", "+m.campaign_id = ?"]
+            params += [*self._campaign_range(query.campaign_id), query.campaign_id]
+        return conds, params, "f.rowid"
+
+    def _scan_conditions(self, query: OutboxQuery) -> tuple[list[str], list[Any], str]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if query.text:
+            text = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(
+                "(m.rcpt_tos LIKE ? ESCAPE '\\' OR m.mail_from LIKE ? ESCAPE '\\'"
+                " OR m.subject LIKE ? ESCAPE '\\')"
+            )
+            params += [f"%{text}%"] * 3
+        if query.campaign_id is not None:
+            conds.append("m.campaign_id = ?")
+            params.append(query.campaign_id)
+        return conds, params, "m.seq"
 
 
 def _entry(row: tuple[Any, ...]) -> IndexEntry:
