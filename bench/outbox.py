@@ -84,6 +84,7 @@ def queries(n: int) -> dict[str, OutboxQuery]:
         "subject, one campaign": OutboxQuery(text="第7期"),
         "subject, 2 chars (scan)": OutboxQuery(text="确认"),
         "subject, no match": OutboxQuery(text="不存在的主题"),
+        "2 chars, no match (scan)": OutboxQuery(text="无此"),
         "campaign filter": OutboxQuery(campaign_id=7),
         "campaign, deep page": OutboxQuery(campaign_id=7, before=7 * n // CAMPAIGNS + 10),
         "campaign + address": OutboxQuery(text="@qq.com", campaign_id=7),
