@@ -3,6 +3,7 @@
 A newcomer running ``tidings up`` without a relay sees, under "Outbox", exactly the mail
 that would have gone out. Messages are files (``<ns-timestamp>-<random>.eml`` plus a small
 JSON envelope), so the web, the worker and the capture need share nothing but a folder.
+The folder also holds an index of the envelopes (``capture_index.py``) for the Outbox.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 
+from service.mail.capture_index import CaptureIndex, OutboxPage, OutboxQuery, envelope_entry
 from service.net import free_port
 
 MESSAGE_ID_RE = re.compile(r"^\d{19}-[0-9a-f]{8}$")
+# A campaign's mail says which campaign it is twice (personalise.py, message.py):
+# Feedback-ID ``c12:newsletter:tidings`` and Message-ID ``<c12.d3456.<hmac>@domain>``.
+_FEEDBACK_CAMPAIGN_RE = re.compile(r"^\s*c(\d+):")
+_MESSAGE_ID_CAMPAIGN_RE = re.compile(r"^\s*<c(\d+)\.d\d+\.")
 # Big enough for any newsletter; a capture that filled the disk would help nobody.
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
@@ -45,18 +52,20 @@ class CaptureStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._index = CaptureIndex(directory)
 
     def save(self, data: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
-        """Store one message and its envelope; return its id."""
+        """Store one message and its envelope, index it, and return its id."""
         self.directory.mkdir(parents=True, exist_ok=True)
         msg_id = f"{time.time_ns():019d}-{secrets.token_hex(4)}"
-        subject = _subject(data)
+        subject, campaign_id = _subject_and_campaign(data)
         meta = {
             "mail_from": mail_from,
             "rcpt_tos": rcpt_tos,
             "subject": subject,
             "size": len(data),
             "received_at": time.time(),
+            "campaign_id": campaign_id,
         }
         # Write the message first and the envelope last under a temporary name, so a
         # reader never lists a half-written message.
@@ -64,21 +73,52 @@ class CaptureStore:
         tmp = self.directory / f".{msg_id}.json.tmp"
         tmp.write_text(json.dumps(meta, ensure_ascii=False))
         os.replace(tmp, self.directory / f"{msg_id}.json")
+        self.index().add([{"id": msg_id, **meta}])
         return msg_id
+
+    def index(self) -> CaptureIndex:
+        """The folder's index, rebuilt from the envelopes first if it is missing (a
+        capture folder from before the index, or an index someone deleted)."""
+        if self._index.open() and any(self.directory.glob("*.json")):
+            self.reindex()
+        return self._index
+
+    def reindex(self) -> int:
+        """Rebuild the index from the envelopes on disk; return how many it holds."""
+        self._index.open()
+        self._index.clear()
+        ids = sorted(p.stem for p in self.directory.glob("*.json"))
+        # Oldest first, so the index's order (seq) is the order they arrived in.
+        self._index.add(envelope_entry(i, self._path(i, "json").read_text()) for i in ids)
+        return len(ids)
 
     def ids(self) -> list[str]:
         """Every stored message id, newest first."""
         if not self.directory.is_dir():
             return []
-        return sorted((p.stem for p in self.directory.glob("*.json")), reverse=True)
+        return self.index().ids()
 
     def count(self) -> int:
         """How many messages are stored."""
-        return len(self.ids())
+        return self.count_matching(OutboxQuery())[0]
 
-    def page(self, offset: int, limit: int) -> list[CapturedSummary]:
-        """Summaries of the messages from ``offset`` on, newest first."""
-        return [self.summary(i) for i in self.ids()[offset : offset + limit]]
+    def count_matching(self, query: OutboxQuery) -> tuple[int, bool]:
+        """How many messages match a filter, and whether that is only a lower bound."""
+        if not self.directory.is_dir():
+            return 0, False
+        return self.index().count(query)
+
+    def campaign_counts(self) -> dict[int, int]:
+        """Messages per campaign id (``NO_CAMPAIGN`` for mail of no campaign)."""
+        if not self.directory.is_dir():
+            return {}
+        return self.index().campaign_counts()
+
+    def search(self, query: OutboxQuery) -> OutboxPage:
+        """One page of the Outbox for a filter, newest first (see ``capture_index``)."""
+        if not self.directory.is_dir():
+            return OutboxPage(entries=[], newer=None, older=None)
+        return self.index().page(query)
 
     def summary(self, msg_id: str) -> CapturedSummary:
         """The envelope and subject of one message."""
@@ -105,6 +145,8 @@ class CaptureStore:
     def clear(self) -> int:
         """Delete every stored message; return how many there were."""
         ids = self.ids()
+        if self.directory.is_dir():
+            self.index().clear()
         for msg_id in ids:
             for ext in ("json", "eml"):
                 self._path(msg_id, ext).unlink(missing_ok=True)
@@ -120,12 +162,17 @@ class CaptureStore:
         return path
 
 
-def _subject(data: bytes) -> str:
+def _subject_and_campaign(data: bytes) -> tuple[str, int | None]:
+    """The decoded Subject and the campaign id a message carries (None if none)."""
     try:
-        msg = message_from_bytes(data, policy=policy.default)
-        return str(msg.get("Subject", ""))
+        # Only the header block: a 60 KB newsletter need not be parsed to list it.
+        head = BytesHeaderParser(policy=policy.default).parsebytes(data)
+        subject = str(head.get("Subject", ""))
+        feedback, message_id = str(head.get("Feedback-ID", "")), str(head.get("Message-ID", ""))
     except Exception:  # a broken message is still captured, just without a subject
-        return ""
+        return "", None
+    match = _FEEDBACK_CAMPAIGN_RE.match(feedback) or _MESSAGE_ID_CAMPAIGN_RE.match(message_id)
+    return subject, int(match.group(1)) if match else None
 
 
 class CaptureHandler:

@@ -14,6 +14,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from service.mail.capture import CaptureStore
+from service.mail.capture_index import NO_CAMPAIGN, OutboxQuery
 from service.model import Campaign, Issue, MailingList, Subscriber
 from service.ops.metrics import last_errors, queue_state
 from service.web.context import confirmation_cap, db_session, settings
@@ -78,13 +79,54 @@ def dashboard() -> Any:
 @bp.route("/outbox")
 @require_role("editor")
 def outbox() -> Any:
-    """Mail caught by the local SMTP capture, newest first, a page at a time."""
+    """Mail caught by the local SMTP capture, newest first, a keyset page at a time,
+    searched by address or subject and filtered by campaign."""
     store = outbox_store()
-    page = max(request.args.get("page", type=int) or 1, 1)
-    total = store.count()
-    items = store.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_template("outbox.html", items=items, total=total, page=page, pages=pages)
+    query = _outbox_query(request.args)
+    args = {k: v for k, v in (("q", query.text), ("campaign", query.campaign_id)) if v}
+    total, capped = store.count_matching(query)
+    return render_template(
+        "outbox.html",
+        page=store.search(query),
+        query=query,
+        args=args,
+        total=total,
+        capped=capped,
+        campaigns=_outbox_campaigns(store),
+    )
+
+
+# A search longer than any address or subject can only be a mistake or an attack.
+_MAX_SEARCH = 200
+# Ids and cursors are SQLite integers; a larger number matches nothing anyway.
+_MAX_INTEGER = 2**63 - 1
+
+
+def _outbox_query(raw: Any) -> OutboxQuery:
+    """The Outbox filter from the query string; a malformed value is ignored."""
+
+    def natural(name: str) -> int | None:
+        value = raw.get(name, type=int)
+        return value if value is not None and 0 <= value <= _MAX_INTEGER else None
+
+    return OutboxQuery(
+        text=raw.get("q", "").strip()[:_MAX_SEARCH],
+        campaign_id=natural("campaign"),
+        before=natural("before"),
+        after=natural("after"),
+        limit=PAGE_SIZE,
+    )
+
+
+def _outbox_campaigns(store: CaptureStore) -> list[tuple[int, str, int]]:
+    """(id, name, messages) of each campaign with captured mail, newest campaign first."""
+    counts = store.campaign_counts()
+    counts.pop(NO_CAMPAIGN, None)
+    rows = db_session().execute(
+        select(Campaign.id, Campaign.name, Campaign.subject).where(Campaign.id.in_(counts))
+    )
+    names = {cid: name or subject for cid, name, subject in rows}
+    return [(cid, names.get(cid) or f"#{cid}", counts[cid]) for cid in sorted(counts, reverse=True)]
 
 
 def _captured(msg_id: str) -> Any:
