@@ -208,3 +208,9 @@ def _state(membership_status: str, suppression_reason: str | None) -> str:
     if suppression_reason is not None:
         return "bounced" if suppression_reason in BOUNCES else "suppressed"
     return MEMBERSHIP_STATES.get(membership_status, membership_status)
+
+
+def every_summary(session: Session) -> list[Summary]:
+    """Every organisation, by name, with its counts."""
+    rows = list(session.scalars(select(Organisation).order_by(Organisation.name_key)))
+    return summaries(session, rows)
