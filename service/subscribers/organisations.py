@@ -19,6 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from service.accounts.audit import audit
+from service.errors import DomainError
 from service.mail.addresses import email_hash
 from service.model import (
     MailingList,
@@ -214,3 +216,63 @@ def every_summary(session: Session) -> list[Summary]:
     """Every organisation, by name, with its counts."""
     rows = list(session.scalars(select(Organisation).order_by(Organisation.name_key)))
     return summaries(session, rows)
+
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class OrganisationPage:
+    """One page of the organisations, by folded name; ``next_after`` is the key to
+    pass for the page after it (None on the last)."""
+
+    rows: list[Summary]
+    total: int
+    next_after: str | None
+
+
+def page(session: Session, after: str | None = None, size: int = PAGE_SIZE) -> OrganisationPage:
+    """The organisations whose folded name comes after ``after``, with their counts."""
+    query = select(Organisation).order_by(Organisation.name_key)
+    if after:
+        query = query.where(Organisation.name_key > after)
+    rows = list(session.scalars(query.limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    total = session.scalar(select(func.count()).select_from(Organisation)) or 0
+    next_after = rows[-1].name_key if more and rows else None
+    return OrganisationPage(summaries(session, rows), total, next_after)
+
+
+class LevelError(DomainError):
+    """A membership level the association does not have."""
+
+
+def set_level(
+    session: Session,
+    organisation: Organisation,
+    level: str,
+    user_id: int | None = None,
+    ip: str | None = None,
+) -> None:
+    """Give ``organisation`` one of ``LEVELS`` (or none: empty); audited."""
+    level = level.strip()
+    if level and level not in LEVELS:
+        raise LevelError(
+            "organisation.bad_level",
+            "the level must be one of %(levels)s",
+            levels="、".join(LEVELS),
+        )
+    before = organisation.level or ""
+    organisation.level = level
+    audit(
+        session,
+        user_id,
+        "organisation.level",
+        "organisation",
+        organisation.id,
+        ip,
+        before=before,
+        after=level,
+    )
+    session.flush()
