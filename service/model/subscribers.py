@@ -74,6 +74,25 @@ class MailingList(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Organisation(Base):
+    """A member company of the association; its people are subscribers.
+
+    ``name_key`` is the name folded for matching (NFKC, spaces collapsed, Latin
+    case-folded: ``service.subscribers.organisation_names``) and is what makes two
+    spellings one organisation; ``name`` is the first spelling seen, as shown.
+    """
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(400), unique=True)
+    # 会长单位, 副会长单位, 理事单位, 会员单位 … or empty when not known.
+    level: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Subscriber(Base):
     """One person (one address), whatever lists they are on."""
 
@@ -85,7 +104,14 @@ class Subscriber(Base):
     # The form that goes on the wire: IDN domain as A-label. Equal to email for ASCII.
     email_ascii: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The organisation as the person or the import file spelt it (searched, exported);
+    # organisation_id is the organisation it was matched to by its folded name.
     organisation: Mapped[str] = mapped_column(String(200), default="")
+    # No ON DELETE action: an organisation with people linked is not deleted by accident
+    # (and SQLite could only add the key in place, without an action its reflection sees).
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True, index=True
+    )
     language: Mapped[str] = mapped_column(String(16), default="zh-CN")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.ENABLED)

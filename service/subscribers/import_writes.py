@@ -1,5 +1,6 @@
 """Writing one planned chunk of an import: the new subscribers, their memberships and
-"import" consent rows, and the profile updates, at most four bulk statements a chunk.
+"import" consent rows, and the profile updates, at most four bulk statements a chunk
+(plus a lookup of the chunk's companies, and an insert of those not seen before).
 
 The statements are fixed texts (one per database) whatever the chunk holds, so neither
 psycopg nor SQLite prepares a new one per chunk. Kept apart from planning because a plan
@@ -16,11 +17,13 @@ from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.orm import Session
 
 from service.model import MembershipStatus, Subscriber, SubscriberStatus, UTCDateTime, utcnow
+from service.subscribers import organisations
 from service.subscribers.consent import CONSENT_TEXT_VERSION
 from service.subscribers.import_params import PG_SEPARATOR, is_postgresql, joined
 from service.subscribers.import_plan import ChunkPlan
 from service.subscribers.import_rows import Candidate
 from service.subscribers.import_terms import ImportTarget
+from service.subscribers.organisation_names import name_key
 
 DEFAULT_LANGUAGE = "zh-CN"
 IMPORT_CONSENT_BASIS = "prior consent asserted by the importing staff member"
@@ -34,13 +37,13 @@ SUBSCRIBERS = cast(Table, Subscriber.__table__)
 PG_INSERT_SUBSCRIBERS = text(
     """
     INSERT INTO subscribers
-        (email, email_ascii, name, organisation, language, attributes, status,
-         created_at, updated_at)
-    SELECT email, email_ascii, name, organisation, language, attributes, :status,
-        :stamp, :stamp
+        (email, email_ascii, name, organisation, organisation_id, language, attributes,
+         status, created_at, updated_at)
+    SELECT email, email_ascii, name, organisation, organisation_id, language, attributes,
+        :status, :stamp, :stamp
     FROM json_to_recordset(CAST(:rows AS JSON)) AS t(
-        email TEXT, email_ascii TEXT, name TEXT, organisation TEXT, language TEXT,
-        attributes JSON)
+        email TEXT, email_ascii TEXT, name TEXT, organisation TEXT, organisation_id INTEGER,
+        language TEXT, attributes JSON)
     RETURNING id, email
     """
 )
@@ -48,12 +51,12 @@ PG_INSERT_SUBSCRIBERS = text(
 SQLITE_INSERT_SUBSCRIBERS = text(
     """
     INSERT INTO subscribers
-        (email, email_ascii, name, organisation, language, attributes, status,
-         created_at, updated_at)
+        (email, email_ascii, name, organisation, organisation_id, language, attributes,
+         status, created_at, updated_at)
     SELECT json_extract(value, '$.email'), json_extract(value, '$.email_ascii'),
         json_extract(value, '$.name'), json_extract(value, '$.organisation'),
-        json_extract(value, '$.language'), json_extract(value, '$.attributes'), :status,
-        :stamp, :stamp
+        json_extract(value, '$.organisation_id'), json_extract(value, '$.language'),
+        json_extract(value, '$.attributes'), :status, :stamp, :stamp
     FROM json_each(:rows)
     RETURNING id, email
     """
@@ -90,20 +93,30 @@ PG_INSERT_CONSENTS = text(
 
 def write_plan(session: Session, plan: ChunkPlan, target: ImportTarget) -> int:
     """Write a planned chunk (uncommitted); return how many people joined the list."""
-    ids = _insert_subscribers(session, plan.new, target.started)
+    organisations = _organisations(session, plan)
+    ids = _insert_subscribers(session, plan.new, organisations, target.started)
     join = plan.join + [ids[email] for email in plan.join_new]
     _insert_memberships(session, join, target)
-    _update_profiles(session, plan.updates, target.started)
+    _update_profiles(session, plan.updates, organisations, target.started)
     return len(join)
 
 
-def _subscriber_rows(new: list[Candidate]) -> list[dict[str, Any]]:
+def _organisations(session: Session, plan: ChunkPlan) -> dict[str, int]:
+    """The organisation id of every folded company name the chunk writes (one lookup,
+    and one insert for the companies not seen before)."""
+    names = [c.profile.get("organisation", "") for c in plan.new]
+    names += [u["b_organisation"] for u in plan.updates]
+    return organisations.resolve(session, names)
+
+
+def _subscriber_rows(new: list[Candidate], orgs: dict[str, int]) -> list[dict[str, Any]]:
     return [
         {
             "email": c.address.email,
             "email_ascii": c.address.email_ascii,
             "name": c.profile.get("name", ""),
             "organisation": c.profile.get("organisation", ""),
+            "organisation_id": orgs.get(name_key(c.profile.get("organisation", ""))),
             "language": c.profile.get("language", DEFAULT_LANGUAGE),
             "attributes": c.attributes,
         }
@@ -111,7 +124,9 @@ def _subscriber_rows(new: list[Candidate]) -> list[dict[str, Any]]:
     ]
 
 
-def _insert_subscribers(session: Session, new: list[Candidate], stamp: datetime) -> dict[str, int]:
+def _insert_subscribers(
+    session: Session, new: list[Candidate], orgs: dict[str, int], stamp: datetime
+) -> dict[str, int]:
     if not new:
         return {}
     statement = PG_INSERT_SUBSCRIBERS if is_postgresql(session) else SQLITE_INSERT_SUBSCRIBERS
@@ -120,7 +135,7 @@ def _insert_subscribers(session: Session, new: list[Candidate], stamp: datetime)
         {
             "status": SubscriberStatus.ENABLED.value,
             "stamp": stamp,
-            "rows": json.dumps(_subscriber_rows(new), ensure_ascii=False),
+            "rows": json.dumps(_subscriber_rows(new, orgs), ensure_ascii=False),
         },
     )
     return {email: sid for sid, email in result}
@@ -157,15 +172,20 @@ def _insert_memberships(session: Session, ids: list[int], target: ImportTarget) 
     )
 
 
-def _update_profiles(session: Session, updates: list[dict[str, Any]], stamp: datetime) -> None:
+def _update_profiles(
+    session: Session, updates: list[dict[str, Any]], orgs: dict[str, int], stamp: datetime
+) -> None:
     if not updates:
         return
+    for row in updates:
+        row["b_organisation_id"] = orgs.get(name_key(row["b_organisation"]))
     statement = (
         update(SUBSCRIBERS)
         .where(SUBSCRIBERS.c.id == bindparam("b_id"))
         .values(
             name=bindparam("b_name"),
             organisation=bindparam("b_organisation"),
+            organisation_id=bindparam("b_organisation_id"),
             language=bindparam("b_language"),
             attributes=bindparam("b_attributes", type_=SUBSCRIBERS.c.attributes.type),
             updated_at=stamp,

@@ -25,6 +25,7 @@ from service.model import (
     SuppressionReason,
     utcnow,
 )
+from service.subscribers import organisations
 from service.subscribers.suppression import suppress
 
 NAME_MAX = 200
@@ -80,6 +81,7 @@ def update_profile(
     }
     subscriber.name = _one_line(name, NAME_MAX)
     subscriber.organisation = _one_line(organisation, NAME_MAX)
+    organisations.link(session, subscriber)
     subscriber.language = _one_line(language, 16) or "zh-CN"
     subscriber.attributes = clean
     after = {
@@ -212,6 +214,7 @@ def erase(
     subscriber.email_ascii = placeholder
     subscriber.name = ""
     subscriber.organisation = ""
+    subscriber.organisation_id = None
     subscriber.attributes = {}
     subscriber.status = SubscriberStatus.ERASED
     session.execute(

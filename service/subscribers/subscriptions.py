@@ -40,6 +40,7 @@ from service.model import (
     TokenPurpose,
     utcnow,
 )
+from service.subscribers import organisations
 from service.subscribers.consent import record_consent
 from service.subscribers.suppression import is_suppressed, suppress, unsuppress
 
@@ -311,6 +312,7 @@ def _create_subscriber(
         language=language,
         attributes={},
     )
+    organisations.link(session, subscriber)
     try:
         with session.begin_nested():
             session.add(subscriber)

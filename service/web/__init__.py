@@ -24,6 +24,7 @@ BLUEPRINT_MODULES = (
     "issues",
     "campaigns",
     "audience",
+    "organisations",
     "reports",
     "reader",
     "archive",

@@ -30,6 +30,10 @@ STATUS_LABELS = {
     "unconfirmed": _l("unconfirmed"),
     "active": _l("active"),
     "unsubscribed": _l("unsubscribed"),
+    # A contact's state on a list on an organisation's page (subscribers.organisations).
+    "subscribed": _l("subscribed"),
+    "bounced": _l("bounced"),
+    "suppressed": _l("suppressed"),
     "enabled": _l("enabled"),
     "erased": _l("erased"),
     "mapping": _l("waiting for column mapping"),

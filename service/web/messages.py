@@ -176,6 +176,7 @@ MESSAGES: dict[str, LazyString] = {
     ),
     "list.slug_taken": _l("A list with the slug “%(slug)s” already exists."),
     "list.missing": _l("There is no list %(list_id)s."),
+    "organisation.bad_level": _l("The membership level must be one of %(levels)s."),
     "list.override_needs_admin": _l(
         "Only an admin can make a public list single opt-in. Nothing was changed."
     ),

@@ -169,3 +169,76 @@ def test_0010_makes_existing_lists_private_except_the_demo_list_and_downgrades(
         engine.dispose()
     assert {k: bool(v) for k, v in public.items()} == {1: True, 2: False, 3: False}
     assert "public" not in columns and kept == 3
+
+
+def test_0016_links_existing_organisations_by_folded_name_and_downgrades(
+    empty_database: str,
+) -> None:
+    from alembic import command
+
+    upgrade(empty_database, "0015")
+    now = utcnow()
+    spellings = {
+        1: "ＡＢＣ科技有限公司",  # full-width letters: the same company as 2
+        2: "abc科技有限公司 ",
+        3: "ABC科技有限责任公司",  # another legal form: another organisation
+        4: "",
+    }
+    subscribers = sa.table(
+        "subscribers",
+        *(sa.column(c) for c in ("id", "email", "email_ascii", "name", "organisation")),
+        *(sa.column(c) for c in ("language", "status")),
+        sa.column("attributes", sa.JSON()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO lists (id, slug, name, description, double_opt_in, public, "
+                    "created_at) VALUES (1, 'm', 'M', '', true, false, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                subscribers.insert(),
+                [
+                    {
+                        "id": i,
+                        "email": f"p{i}@example.org",
+                        "email_ascii": f"p{i}@example.org",
+                        "name": "",
+                        "organisation": org,
+                        "language": "zh-CN",
+                        "status": "enabled",
+                        "attributes": {},
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, org in spellings.items()
+                ],
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO memberships (subscriber_id, list_id, status, created_at) "
+                    "SELECT id, 1, 'active', created_at FROM subscribers"
+                )
+            )
+        upgrade(empty_database)
+        with engine.connect() as conn:
+            names = dict(conn.execute(text("SELECT id, name FROM organisations")).all())
+            links = dict(conn.execute(text("SELECT id, organisation_id FROM subscribers")).all())
+            members = conn.execute(text("SELECT count(*) FROM memberships")).scalar()
+        command.downgrade(alembic_config(empty_database), "0015")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("subscribers")}
+            kept = conn.execute(text("SELECT count(*) FROM subscribers")).scalar()
+    finally:
+        engine.dispose()
+    assert sorted(names.values()) == ["ABC科技有限责任公司", "ＡＢＣ科技有限公司"]
+    assert links[1] == links[2] and names[links[1]] == "ＡＢＣ科技有限公司"
+    assert names[links[3]] == "ABC科技有限责任公司" and links[4] is None
+    assert members == 4  # adding the column rebuilt nothing: no membership cascaded away
+    assert "organisation_id" not in columns and kept == 4

@@ -17,6 +17,7 @@ from service.web.api import (
     issues,
     lists,
     meta,
+    organisations,
     subscribers,
     suppressions,
 )
@@ -36,7 +37,17 @@ bp.register_error_handler(HTTPException, handle_http_error)
 bp.register_error_handler(Exception, handle_unexpected)
 
 # Order matters only for the catch-all, registered last by ``meta``.
-for _module in (lists, subscribers, imports, suppressions, issues, campaigns, events, meta):
+for _module in (
+    lists,
+    subscribers,
+    organisations,
+    imports,
+    suppressions,
+    issues,
+    campaigns,
+    events,
+    meta,
+):
     _module.register(bp)
 
 __all__ = ["bp"]

@@ -84,6 +84,8 @@ ROUTE_ROLES = {
     "issues.publish_switch": "editor",
     "issues.source": "editor",
     "issues.upload": "editor",
+    "organisations.index": "editor",
+    "organisations.show": "editor",
     "reports.alerts": "viewer",
     "reports.campaign": "viewer",
     "reports.export_csv": "viewer",
