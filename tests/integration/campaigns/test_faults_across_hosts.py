@@ -64,6 +64,11 @@ class HostRedis(OwnRedis):
     """A redis-server listening at every address of the server host (the bundled one
     binds 127.0.0.1 only), killed and restarted empty like ``OwnRedis``."""
 
+    def stop(self) -> None:
+        """SIGKILL, for good (its files go with the test's directory)."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
     def start(self) -> None:
         """Start on ``port``, empty; wait until it answers."""
         directory = self.directory / "redis"
@@ -171,7 +176,7 @@ def _site(
     cluster.start()
     redis = HostRedis(tmp, None, f"redis://127.0.0.1:{REDIS_PORT}/0")  # type: ignore[arg-type]
     redis.start()
-    cleanup.append(lambda: (redis.proc.kill(), redis.proc.wait(timeout=10)))
+    cleanup.append(redis.stop)
     sink = Sink(hostname="0.0.0.0")
     cleanup.append(sink.stop)
     pem, _txt = generate_key()
