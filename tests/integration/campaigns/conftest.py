@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +173,15 @@ class Harness:
             engine.start(s, self.settings, c.id)
             return c.id
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        """A real worker process on our Redis and sink; waits until it beats."""
+    def start_worker(
+        self,
+        concurrency: int = 2,
+        prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """A real worker process on our Redis and sink; waits until it beats. ``prefix``
+        runs it through another program (``ip netns exec HOST``), ``env`` replaces the
+        harness's TIDINGS_* variables (a worker host reaches the servers elsewhere)."""
         log = self.log_dir / f"worker{len(self.workers)}.log"
         client = redis.Redis.from_url(self.redis_url)
         for key in client.scan_iter(f"{WORKER_KEY_PREFIX}*"):
@@ -182,6 +189,7 @@ class Harness:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [
+                    *prefix,
                     sys.executable,
                     "-m",
                     "service.cli",
@@ -193,7 +201,7 @@ class Harness:
                     "--loglevel",
                     "INFO",
                 ],
-                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **(self.env if env is None else env), "PYTHONUNBUFFERED": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,

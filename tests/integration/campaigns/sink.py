@@ -140,16 +140,19 @@ class SinkHandler:
 class Sink:
     """A running sink: ``port``, ``state``; ``stop()`` when done."""
 
-    def __init__(self, smtputf8: bool = True, refuse_login: bool = False) -> None:
+    def __init__(
+        self, smtputf8: bool = True, refuse_login: bool = False, hostname: str = "127.0.0.1"
+    ) -> None:
         self.state = SinkState(smtputf8=smtputf8)
         self.port = free_port()
+        self.hostname = hostname
         self.refuse_login = refuse_login
         auth: dict[str, Any] = (
             {"authenticator": self._refuse, "auth_require_tls": False} if refuse_login else {}
         )
         self.controller = Controller(
             SinkHandler(self.state),
-            hostname="127.0.0.1",
+            hostname=hostname,
             port=self.port,
             enable_SMTPUTF8=smtputf8,
             decode_data=False,
