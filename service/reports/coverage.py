@@ -20,6 +20,7 @@ suppressions by address hash (SQL cannot hash on SQLite).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,7 @@ SUPPRESSION_STATES = {
     SuppressionReason.UNSUBSCRIBED.value: "unsubscribed",
 }
 BOUNCE_TYPES = ("bounce_hard", "bounce_soft")
+EXPORT_COLUMNS = ("organisation", "reached", "reason", "email", "state", "detail")
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,18 @@ class Coverage:
         """The contacts of every unreached organisation, by organisation."""
         return [c for u in self.unreached for c in u.contacts]
 
+    def export_rows(self) -> Iterator[tuple[str, ...]]:
+        """The XLSX sheet (``EXPORT_COLUMNS``): a row per reached organisation, then one
+        per contact to fix with its organisation's reason."""
+        yield EXPORT_COLUMNS
+        for name in self.reached.values():
+            yield (name, "yes", "", "", "", "")
+        for org in self.unreached:
+            for c in org.contacts:
+                yield (org.name, "no", org.reason, c.email, c.state, c.detail)
 
-def reached_pairs(campaign_ids: list[int]) -> Select[Any]:
+
+def reached_pairs(campaign_ids: list[int]) -> Select[int, int | None]:
     """(campaign id, organisation id) of every organisation each campaign reached."""
     hard_bounce = exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
     return (
@@ -151,7 +163,7 @@ def reached_pairs(campaign_ids: list[int]) -> Select[Any]:
     )
 
 
-def with_contacts() -> Select[Any]:
+def with_contacts() -> Select[int, str]:
     """Organisations with at least one contact: id, name, by folded name."""
     has_contact = exists().where(Subscriber.organisation_id == Organisation.id)
     return (
@@ -186,7 +198,7 @@ def _add_contacts(
         org.contacts.append(ContactToFix(org.name, row.email, state, row.detail or ""))
 
 
-def _contacts_query(campaign_id: int, reached_ids: Select[Any]) -> Select[Any]:
+def _contacts_query(campaign_id: int, reached_ids: Select[Any]) -> Select[*tuple[Any, ...]]:
     """Each contact of an unreached organisation with its delivery of the campaign (if
     any), the newest bounce text, and its memberships of the campaign's lists."""
     lists = select(campaign_lists.c.list_id).where(campaign_lists.c.campaign_id == campaign_id)
@@ -275,7 +287,8 @@ def across(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, Any
     names: dict[int, str] = {org_id: name for org_id, name in session.execute(with_contacts())}
     reached: dict[int, set[int]] = defaultdict(set)
     for cid, org_id in session.execute(reached_pairs(campaign_ids)):
-        reached[cid].add(org_id)
+        if org_id is not None:  # never: the query keeps linked subscribers only
+            reached[cid].add(org_id)
     out: dict[int, dict[str, Any]] = {}
     for newer, older in zip(campaign_ids, [*campaign_ids[1:], None], strict=True):
         lost = reached[older] - reached[newer] if older is not None else set()

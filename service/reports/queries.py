@@ -51,7 +51,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.campaigns.attention import attention_json
 from service.campaigns.ledger import resent_counts
 from service.issues.store import load_doc
-from service.reports.coverage import Coverage, coverage
 from service.model import (
     Campaign,
     Consent,
@@ -64,6 +63,7 @@ from service.model import (
     Link,
     MailingList,
 )
+from service.reports.coverage import Coverage, coverage
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
 # A subscription counts when it becomes active: confirmed (double opt-in), imported, or
