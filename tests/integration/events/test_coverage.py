@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from openpyxl import load_workbook
 
+from service.cli import main
 from service.mail.addresses import email_hash
 from service.model import (
     Delivery,
@@ -177,6 +179,9 @@ def test_the_cli_prints_the_organisations_in_a_fresh_process(journal_campaign, t
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["organisations"] == EXPECTED
+    text = CliRunner().invoke(main, ["campaign", "report", str(journal_campaign.id)])
+    assert "organisations reached: 1 of 7" in text.output
+    assert "  not reached: G 庚数据 (mixed)" in text.output
 
 
 def test_the_report_page_and_the_xlsx_show_the_coverage(logged_in, journal_campaign):
