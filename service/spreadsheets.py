@@ -41,10 +41,18 @@ def csv_pieces(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
 
 def write_xlsx(rows: Iterable[Sequence[Any]], out: IO[bytes] | str, sheet: str) -> None:
     """Write the rows to an XLSX file with openpyxl's write-only (streaming) workbook."""
+    write_xlsx_sheets([(sheet, rows)], out)
+
+
+def write_xlsx_sheets(
+    sheets: Iterable[tuple[str, Iterable[Sequence[Any]]]], out: IO[bytes] | str
+) -> None:
+    """Write each (name, rows) as a sheet of one XLSX file, in order, streaming."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(sheet)
-    for row in rows:
-        worksheet.append([safe_cell(c) for c in row])
+    for name, rows in sheets:
+        worksheet = workbook.create_sheet(name)
+        for row in rows:
+            worksheet.append([safe_cell(c) for c in row])
     workbook.save(out)

@@ -76,6 +76,8 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
                 )
         elif key == "needs_attention":
             click.echo(attention_line(value))
+        elif key == "organisations":
+            _print_organisations(value)
         elif key == "rates":
             for name, rate in value.items():
                 click.echo(
@@ -83,6 +85,14 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
                 )
         else:
             click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+def _print_organisations(value: dict[str, Any]) -> None:
+    """The organisations of a plain-text report: reached of total, then each unreached
+    one with its reason code (``service.reports.coverage.REASONS``)."""
+    click.echo(f"organisations reached: {value['reached']:,} of {value['total']:,}")
+    for org in value["unreached"]:
+        click.echo(f"  not reached: {org['name']} ({org['reason']})")
 
 
 @click.command("report")

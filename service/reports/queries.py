@@ -20,7 +20,10 @@ Definitions (the report page explains them too):
   when the resend went out); ``resent_sent``: those of them that left on the resend, each
   of which may have reached its recipient twice (with the same Message-ID);
 - ``needs_attention``: ``{unknown, what_to_do}`` while rows are ``unknown``, else null
-  (``service.campaigns.attention``).
+  (``service.campaigns.attention``);
+- ``organisations``: ``{total, reached, unreached: [{name, reason}]}``, the member
+  organisations the campaign reached and why the others were not
+  (``service.reports.coverage``, where "reached" is defined).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from service.model import (
     Link,
     MailingList,
 )
+from service.reports.coverage import Coverage, coverage
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
 # A subscription counts when it becomes active: confirmed (double opt-in), imported, or
@@ -212,8 +216,12 @@ def _figures(statuses: dict[str, int], events: dict[str, int], unsubscribes: int
 # --------------------------------------------------------------------------- one campaign
 
 
-def campaign_report(session: Session, campaign_id: int) -> dict[str, Any] | None:
-    """The figures of one campaign (DESIGN §7 keys + ``rates``), or None if unknown."""
+def campaign_report(
+    session: Session, campaign_id: int, organisations: Coverage | None = None
+) -> dict[str, Any] | None:
+    """The figures of one campaign (DESIGN §7 keys + ``rates``), or None if unknown.
+
+    ``organisations``: the campaign's coverage when the caller has it already."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return None
@@ -227,6 +235,7 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any] | None
     figures.update(_resent_counts(session, campaign_id))
     figures["needs_attention"] = attention_json(campaign.status, figures["unknown"])
     figures["links"] = link_table(session, campaign_id)
+    figures["organisations"] = (organisations or coverage(session, campaign_id)).as_json()
     return {"campaign_id": campaign_id, "subject": campaign.subject, **figures}
 
 

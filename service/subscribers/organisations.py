@@ -145,7 +145,7 @@ def _deliverable(session: Session, org_ids: list[int]) -> dict[int, int]:
             ),
         )
     ).all()
-    suppressed = _suppressed_hashes(session, [email_hash(email) for _org, email in candidates])
+    suppressed = suppressed_hashes(session, [email_hash(email) for _org, email in candidates])
     counts: dict[int, int] = defaultdict(int)
     for org_id, email in candidates:
         if org_id is not None and email_hash(email) not in suppressed:
@@ -153,7 +153,7 @@ def _deliverable(session: Session, org_ids: list[int]) -> dict[int, int]:
     return counts
 
 
-def _suppressed_hashes(session: Session, hashes: list[str]) -> dict[str, str]:
+def suppressed_hashes(session: Session, hashes: list[str]) -> dict[str, str]:
     """The suppression reason of each of ``hashes`` that is suppressed."""
     found: dict[str, str] = {}
     for start in range(0, len(hashes), LOOKUP_CHUNK):
@@ -188,7 +188,7 @@ def contacts(session: Session, org_id: int) -> list[Contact]:
     )
     if not people:
         return []
-    suppressed = _suppressed_hashes(session, [email_hash(p.email) for p in people])
+    suppressed = suppressed_hashes(session, [email_hash(p.email) for p in people])
     by_person: dict[int, list[tuple[MailingList, str]]] = defaultdict(list)
     rows = session.execute(
         select(Membership.subscriber_id, Membership.status, MailingList)

@@ -86,7 +86,12 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["num"] = _format_number
     app.jinja_env.filters["dt"] = _format_dt
     app.jinja_env.filters["ts"] = _format_timestamp
-    from service.web.labels import content_mode_label, parenthesised, status_label
+    from service.web.labels import (
+        content_mode_label,
+        coverage_reason_label,
+        parenthesised,
+        status_label,
+    )
     from service.web.messages import describe
 
     app.jinja_env.filters["status"] = status_label
@@ -95,6 +100,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_url"] = mask_url
     app.jinja_env.filters["plain"] = plain_text
     app.jinja_env.filters["parenthesised"] = parenthesised
+    app.jinja_env.filters["coverage_reason"] = coverage_reason_label
     app.after_request(_security_headers)
 
     for code in (400, 403, 404, 405, 413, 429, 500):

@@ -35,6 +35,9 @@ STATUS_LABELS = {
     "bounced": _l("bounced"),
     "suppressed": _l("suppressed"),
     "enabled": _l("enabled"),
+    # A contact's state in a campaign's coverage (reports.coverage.CONTACT_STATES).
+    "not_on_lists": _l("not on the lists sent to"),
+    "not_sent": _l("not among the recipients"),
     "erased": _l("erased"),
     "mapping": _l("waiting for column mapping"),
     "done": _l("done"),
@@ -48,6 +51,24 @@ CONTENT_MODE_LABELS = {
     "full": _l("Full articles"),
     "excerpt": _l("Excerpts"),
 }
+
+
+# Why a campaign did not reach an organisation (service.reports.coverage.REASONS).
+COVERAGE_REASON_LABELS = {
+    "all_bounced": _l("every contact bounced"),
+    "all_unsubscribed": _l("every contact unsubscribed"),
+    "all_suppressed": _l("every contact is suppressed"),
+    "not_on_lists": _l("no contact on the lists sent to"),
+    "not_sent": _l("sent to no contact (failed, waiting, unconfirmed or added later)"),
+    "mixed": _l("a mix of these"),
+}
+
+
+def coverage_reason_label(value: object) -> str:
+    """The translated label of an unreached organisation's reason code."""
+    key = str(value or "")
+    label = COVERAGE_REASON_LABELS.get(key)
+    return str(label) if label is not None else key
 
 
 def status_label(value: object) -> str:

@@ -17,12 +17,14 @@ from service.campaigns.attention import needs_attention
 from service.events.policy import recent_alerts
 from service.model import Campaign
 from service.reports import queries
-from service.spreadsheets import csv_pieces, write_xlsx
+from service.reports.coverage import across, coverage
+from service.spreadsheets import csv_pieces, write_xlsx_sheets
 from service.web.context import db_session
 from service.web.roles import require_role, staff_blueprint
 
 bp = staff_blueprint("reports", __name__)
 PAGE_SIZE = 50
+LOST_SHOWN = 10  # organisations named per campaign on the overview ("and N more")
 CSV_FLUSH_ROWS = 500
 
 
@@ -32,6 +34,7 @@ def index() -> Any:
     """Delivery reports across campaigns: one row per campaign, rates over issues, growth."""
     session = db_session()
     rows = queries.overview(session)
+    organisations = across(session, [r["campaign_id"] for r in rows])
     chart = {
         "labels": [r["subject"] for r in reversed(rows)],
         "open_rate": [r["rates"]["open_rate"] for r in reversed(rows)],
@@ -40,7 +43,12 @@ def index() -> Any:
         "unsubscribe_rate": [r["rates"]["unsubscribe_rate"] for r in reversed(rows)],
     }
     return render_template(
-        "reports/index.html", rows=rows, chart=chart, growth=queries.list_growth(session)
+        "reports/index.html",
+        rows=rows,
+        chart=chart,
+        growth=queries.list_growth(session),
+        organisations=organisations,
+        lost_shown=LOST_SHOWN,
     )
 
 
@@ -54,10 +62,12 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 @bp.route("/reports/<int:campaign_id>")
 @require_role("viewer")
 def campaign(campaign_id: int) -> Any:
-    """One campaign: figures, opens/clicks over time, links, bounces and failures."""
+    """One campaign: figures, opens/clicks over time, links, bounces and failures, the
+    organisations reached and the contacts to fix."""
     session = db_session()
     item = _campaign_or_404(campaign_id)
-    report = queries.campaign_report(session, campaign_id)
+    organisations = coverage(session, campaign_id)
+    report = queries.campaign_report(session, campaign_id, organisations)
     return render_template(
         "reports/campaign.html",
         campaign=item,
@@ -67,6 +77,7 @@ def campaign(campaign_id: int) -> Any:
         series=queries.time_series(session, campaign_id),
         bounces=queries.bounce_list(session, campaign_id),
         failures=queries.failure_list(session, campaign_id),
+        to_fix=organisations.contacts_to_fix()[: queries.MAX_LIST_ROWS],
         limit=queries.MAX_LIST_ROWS,
     )
 
@@ -92,13 +103,16 @@ def export_csv(campaign_id: int) -> Any:
 @bp.route("/reports/<int:campaign_id>/export.xlsx")
 @require_role("viewer")
 def export_xlsx(campaign_id: int) -> Any:
-    """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed)."""
+    """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed), and
+    the organisations reached and the contacts to fix on a sheet of their own."""
     _campaign_or_404(campaign_id)
+    session = db_session()
     table = itertools.chain(
-        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(db_session(), campaign_id)
+        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(session, campaign_id)
     )
+    organisations = coverage(session, campaign_id).export_rows()
     spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed by the streaming generator
-    write_xlsx(table, spool, "outcomes")
+    write_xlsx_sheets([("outcomes", table), ("organisations", organisations)], spool)
     spool.seek(0)
 
     def chunks() -> Iterator[bytes]:
