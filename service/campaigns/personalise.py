@@ -17,6 +17,7 @@ from functools import cached_property
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts.site_settings import effective_settings
 from service.campaigns.content import load_compiled
 from service.campaigns.service import campaign_list_ids
 from service.config import Settings
@@ -171,6 +172,7 @@ def context_for(
 
     ``compiled`` is given for a preview of a campaign not compiled yet (not cached).
     """
+    settings = effective_settings(session, settings)  # the base URL set in the admin
     key = (
         campaign.id,
         campaign.started_at,

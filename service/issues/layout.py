@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
+from service.accounts.site_settings import stored_site_settings
 from service.config import DEFAULT_FROM, Settings
 from service.errors import Message
 from service.issues.render import LANGUAGES, Layout
@@ -84,14 +85,23 @@ def default_layout(settings: Settings) -> Layout:
 def get_layout(session: Session, settings: Settings) -> Layout:
     """The journal's layout: the stored one, over the defaults.
 
-    A stored value that no longer validates (edited by hand, older rules) is ignored field by
+    The association's name and address of the site settings, when set, win. A stored
+    value that no longer validates (edited by hand, older rules) is ignored field by
     field rather than breaking every render.
     """
     base = asdict(default_layout(settings))
     stored = get_setting(session, LAYOUT_KEY, {}) or {}
     if not isinstance(stored, dict):
-        return Layout(**base)
-    merged = {**base, **{k: v for k, v in stored.items() if k in FIELD_NAMES}}
+        stored = {}
+    # The association's name and postal address set with the sender (site settings) are
+    # the one place they are kept: they win over an older layout's copy.
+    site = stored_site_settings(session)
+    named = {"org_name": site.org_name, "address": site.postal_address}
+    merged = {
+        **base,
+        **{k: v for k, v in stored.items() if k in FIELD_NAMES},
+        **{k: v for k, v in named.items() if v},
+    }
     try:
         return Layout(**merged)
     except (TypeError, ValueError):

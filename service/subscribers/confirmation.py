@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts.site_settings import effective_settings
 from service.config import Settings
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
@@ -109,6 +110,7 @@ def send_confirmation(
     newest token at send time: a retry after a resend mails the new link, and a membership
     confirmed or left in the meantime gets no mail. Returns what it did.
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     token = session.scalar(
         select(SubscriberToken).where(
             SubscriberToken.purpose == TokenPurpose.CONFIRM,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import tokens
+from service.accounts.site_settings import effective_settings
 from service.config import Settings
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.backends import PermanentSendError
@@ -77,6 +78,7 @@ def send_preferences_link(session: Session, settings: Settings, subscriber_id: i
 
     Raises ``TransientSendError`` when the relay should be tried again later.
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
         return "gone"

@@ -13,6 +13,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from service.accounts.site_settings import effective_settings
 from service.config import Settings
 from service.issues.store import archive_url, latest_published
 from service.mail.backends import PermanentSendError
@@ -106,6 +107,7 @@ def send_welcome(session: Session, settings: Settings, subscriber_id: int, list_
     Raises ``TransientSendError`` when the relay should be tried again later. Returns
     what it did (``sent``, ``gone``, ``not active``, ``suppressed``, ``refused``).
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     subscriber = session.get(Subscriber, subscriber_id)
     mailing_list = session.get(MailingList, list_id)
     membership = session.get(Membership, (subscriber_id, list_id))

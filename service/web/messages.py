@@ -308,6 +308,11 @@ MESSAGES: dict[str, LazyString] = {
     "layout.bad_email": _l("An email address like service@example.org."),
     "layout.bad_website": _l("A web address starting with http://, https:// or www."),
     "layout.bad_language": _l("Choose one of the offered languages."),
+    # ---- sender and site settings
+    "site.control_chars": _l("Control characters are not allowed."),
+    "site.too_long": _l("This is too long."),
+    "site.bad_address": _l("An email address like news@example.org."),
+    "site.bad_base_url": _l("A web address starting with https:// (or http://) and a host name."),
     # ---- the preflight before sending (service.campaigns.preflight)
     "preflight.blocked": _l("Sending is blocked by the preflight: %(checks)s"),
     "preflight.unacknowledged": _l(

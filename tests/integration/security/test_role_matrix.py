@@ -36,6 +36,7 @@ ROUTE_ROLES = {
     "admin.outbox_message": "editor",
     "admin.outbox_raw": "editor",
     "admin.settings_page": "admin",
+    "sender.site": "admin",
     "audience.import_errors": "editor",
     "audience.import_job": "editor",
     "audience.import_mapping": "editor",
