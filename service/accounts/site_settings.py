@@ -23,6 +23,8 @@ from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
 from service.errors import Message
 from service.mail.addresses import InvalidAddress, normalise
+from service.mail.dkim_store import env_pinned as dkim_env_pinned
+from service.mail.dkim_store import stored_dkim
 from service.mail.from_address import sender_address
 
 SITE_KEY = "site"
@@ -89,7 +91,8 @@ def stored_site_settings(session: Session) -> SiteSettings:
 
 
 def effective_settings(session: Session, settings: Settings) -> Settings:
-    """``settings`` with the stored sender and base URL where no variable pins them.
+    """``settings`` with the stored sender, base URL and DKIM key where no variable pins
+    them.
 
     The From name falls back to the association's name before the built-in placeholder;
     the bounce domain follows the From address unless TIDINGS_BOUNCE_DOMAIN is set.
@@ -105,6 +108,14 @@ def effective_settings(session: Session, settings: Settings) -> Settings:
         name = site.from_name or site.org_name
         if name:
             changes["from_name"] = name
+    dkim = None if dkim_env_pinned(settings) else stored_dkim(session)
+    if dkim is not None:
+        changes.update(
+            dkim_domain=dkim.domain,
+            dkim_selector=dkim.selector,
+            dkim_key_pem=dkim.private_key_pem,
+            dkim_key_file=None,
+        )
     if "base_url" not in pinned and site.base_url:
         changes["base_url"] = site.base_url
         changes["base_url_explicit"] = True

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.accounts.site_settings import effective_settings
 from service.campaigns import preflight_links as links
 from service.campaigns.ledger import audience_summary
 from service.campaigns.previews import render_message, render_sample
@@ -613,6 +614,7 @@ def run_preflight(
     machine sees it). Raises ``TransitionError`` for a campaign that does not exist.
     """
     resolve = resolve or dns.PublicDns()
+    settings = effective_settings(session, settings)  # the key generated in the admin
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise no_campaign(campaign_id)

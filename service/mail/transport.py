@@ -58,11 +58,25 @@ def _signer_for(domain: str, selector: str, key_file: str) -> DkimSigner:
     return DkimSigner(domain, selector, Path(key_file).read_bytes())
 
 
+@lru_cache(maxsize=2)
+def _signer_from_pem(domain: str, selector: str, pem: str) -> DkimSigner:
+    return DkimSigner(domain, selector, pem)
+
+
 def signer_for(settings: Settings) -> DkimSigner | None:
-    """The DKIM signer of the configured key (loaded once per process), or None."""
+    """The DKIM signer of the configured key (loaded once per process), or None.
+
+    TIDINGS_DKIM_KEY_FILE first; else the key generated in the admin, when the settings
+    came through ``effective_settings``.
+    """
     if not settings.dkim_enabled or not settings.dkim_domain or not settings.dkim_selector:
         return None
-    return _signer_for(settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file))
+    if settings.dkim_key_file is not None:
+        return _signer_for(
+            settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file)
+        )
+    assert settings.dkim_key_pem is not None
+    return _signer_from_pem(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_pem)
 
 
 def sign(settings: Settings, data: bytes) -> bytes:

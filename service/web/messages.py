@@ -312,6 +312,8 @@ MESSAGES: dict[str, LazyString] = {
     "site.control_chars": _l("Control characters are not allowed."),
     "site.too_long": _l("This is too long."),
     "site.bad_address": _l("An email address like news@example.org."),
+    "dkim.bad_domain": _l("%(domain)s is not a domain name."),
+    "dkim.bad_selector": _l("%(selector)s is not a DKIM selector (letters, digits, - and _)."),
     "site.bad_base_url": _l("A web address starting with https:// (or http://) and a host name."),
     # ---- the preflight before sending (service.campaigns.preflight)
     "preflight.blocked": _l("Sending is blocked by the preflight: %(checks)s"),

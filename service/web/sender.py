@@ -1,5 +1,6 @@
 """Admin pages for the sender and the site: From, Reply-To, the association's name and
-postal address, the public base URL (``service.accounts.site_settings``).
+postal address, the public base URL (``service.accounts.site_settings``); the DKIM key
+(``service.mail.dkim_store``).
 
 Thin: validation and precedence live in the domain module; a field a ``TIDINGS_*``
 variable pins is shown with that variable's name and is not editable here.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from service.accounts.audit import audit
@@ -22,6 +23,17 @@ from service.accounts.site_settings import (
     save_site_settings,
     stored_site_settings,
 )
+from service.campaigns.preflight import ERROR, Check, check_dkim_record
+from service.mail import dns_records as dns
+from service.mail.dkim_store import (
+    DkimSetupError,
+    default_selector,
+    dns_record_line,
+    generate_dkim_key,
+    stored_dkim,
+)
+from service.mail.dkim_store import env_pinned as dkim_env_pinned
+from service.mail.transport import signer_for
 from service.web.context import db_session, settings
 from service.web.messages import describe
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -60,3 +72,76 @@ def site() -> Any:
         pinned=pinned,
         effective=effective_settings(session, settings()),
     ), (400 if errors else 200)
+
+
+# The DNS lookups of the "check" button (tests give a fake one).
+DNS_RESOLVER: dns.TxtResolver = dns.dns_resolver
+
+
+def _dkim_page(check: Check | None = None, error: str = "", status: int = 200) -> Any:
+    """The DKIM page: the key in use, where it comes from, the record to publish."""
+    session = db_session()
+    config = settings()
+    effective = effective_settings(session, config)
+    signer = signer_for(effective)
+    stored = stored_dkim(session)
+    from_domain = effective.from_addr.rpartition("@")[2]
+    return render_template(
+        "settings/dkim.html",
+        pinned=dkim_env_pinned(config),
+        signer=signer,
+        record=dns_record_line(signer) if signer else "",
+        stored=stored,
+        domain=stored.domain if stored else from_domain,
+        selector=default_selector(),
+        check=check,
+        error=error,
+    ), status
+
+
+@bp.route("/settings/dkim")
+@require_role("admin")
+def dkim() -> Any:
+    """The DKIM key: generate one, see the TXT record to publish, check it in DNS."""
+    return _dkim_page()
+
+
+@bp.route("/settings/dkim/generate", methods=["POST"])
+@require_role("admin")
+def dkim_generate() -> Any:
+    """Generate a 2048-bit key for the domain and selector given (replacing the stored
+    one); refused while TIDINGS_DKIM_* pins the key."""
+    session = db_session()
+    if dkim_env_pinned(settings()):
+        abort(409)
+    try:
+        stored = generate_dkim_key(
+            session, request.form.get("domain", ""), request.form.get("selector", "")
+        )
+    except DkimSetupError as exc:
+        session.rollback()
+        return _dkim_page(error=describe(exc), status=400)
+    audit(
+        session,
+        current_user_id(),
+        "settings.dkim_generate",
+        "settings",
+        "dkim",
+        request.remote_addr,
+        domain=stored.domain,
+        selector=stored.selector,
+    )
+    session.commit()
+    flash(_("A new DKIM key was made. Publish its record, then check it."), "info")
+    return redirect(url_for("sender.dkim"))
+
+
+@bp.route("/settings/dkim/check", methods=["POST"])
+@require_role("admin")
+def dkim_check() -> Any:
+    """Look the key's record up in the public DNS and say what was found."""
+    session = db_session()
+    effective = effective_settings(session, settings())
+    from_domain = effective.from_addr.rpartition("@")[2]
+    check = check_dkim_record(dns.PublicDns(DNS_RESOLVER), effective, from_domain, ERROR)
+    return _dkim_page(check=check)
