@@ -19,7 +19,7 @@ from typing import Protocol
 from service.config import Settings, parse_smtp_url
 from service.mail.backends import MailBackend, PermanentSendError, TransientSendError
 from service.mail.dkim_sign import DkimSigner
-from service.mail.relays import RelayPool, relays_from_settings
+from service.mail.relays import RelayPool, probe_relay, relays_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +194,17 @@ def relay_pool(settings: Settings, config: RelaySettings) -> RelayPool:
     extra = [(parse_smtp_url(r.url, "relay"), r.weight) for r in config.relays]
     relays = relays_from_settings(settings.smtp, config.primary_weight, extra)
     return RelayPool(relays, settings.data_dir / "outbox")
+
+
+def try_relay(settings: Settings, config: RelaySettings, index: int, mail_from: str) -> str:
+    """Ask relay ``index`` of the pool (0: TIDINGS_SMTP_URL or the capture, then the extra
+    relays in order) whether it would take mail from ``mail_from``: connect, EHLO,
+    STARTTLS and login as configured, MAIL FROM, RSET, QUIT. No message is sent.
+
+    Returns the relay and its reply; raises ``SendError`` with the relay's refusal,
+    ``LookupError`` for an index the pool does not have.
+    """
+    pool = relay_pool(settings, config)
+    if not 0 <= index < len(pool.relays):
+        raise LookupError(f"there is no relay {index}")
+    return probe_relay(RelayPool([pool.relays[index]], pool.capture_dir, pool.factory), mail_from)

@@ -49,7 +49,7 @@ from service.model import (
     Membership,
     MembershipStatus,
 )
-from service.ops.secrets import restore_masked
+from service.ops.secrets import mask_url, restore_masked
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -597,6 +597,10 @@ def sending_settings() -> Any:
         config=get_sending_config(session),
         errors=errors,
         primary=smtp.display if smtp else _("local capture"),
+        relay_names=[
+            smtp.display if smtp else _("local capture"),
+            *(mask_url(r.url) for r in get_sending_config(session).relays),
+        ],
     ), (400 if errors else 200)
 
 

@@ -1,6 +1,6 @@
 """Admin pages for the sender and the site: From, Reply-To, the association's name and
 postal address, the public base URL (``service.accounts.site_settings``); the DKIM key
-(``service.mail.dkim_store``).
+(``service.mail.dkim_store``); a "test connection" button for each relay.
 
 Thin: validation and precedence live in the domain module; a field a ``TIDINGS_*``
 variable pins is shown with that variable's name and is not editable here.
@@ -25,6 +25,7 @@ from service.accounts.site_settings import (
 )
 from service.campaigns.preflight import ERROR, Check, check_dkim_record
 from service.mail import dns_records as dns
+from service.mail.backends import SendError
 from service.mail.dkim_store import (
     DkimSetupError,
     default_selector,
@@ -33,7 +34,8 @@ from service.mail.dkim_store import (
     stored_dkim,
 )
 from service.mail.dkim_store import env_pinned as dkim_env_pinned
-from service.mail.transport import signer_for
+from service.mail.sending_config import get_sending_config
+from service.mail.transport import signer_for, try_relay
 from service.web.context import db_session, settings
 from service.web.messages import describe
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -145,3 +147,21 @@ def dkim_check() -> Any:
     from_domain = effective.from_addr.rpartition("@")[2]
     check = check_dkim_record(dns.PublicDns(DNS_RESOLVER), effective, from_domain, ERROR)
     return _dkim_page(check=check)
+
+
+@bp.route("/settings/relays/<int:index>/test", methods=["POST"])
+@require_role("admin")
+def relay_test(index: int) -> Any:
+    """Try one relay of the sending settings (no message is sent) and show its reply."""
+    session = db_session()
+    effective = effective_settings(session, settings())
+    config = get_sending_config(session)
+    try:
+        reply = try_relay(effective, config, index, effective.from_addr)
+    except LookupError:
+        abort(404)
+    except SendError as exc:
+        flash(_("The relay refused: %(reply)s", reply=str(exc)), "error")
+    else:
+        flash(_("The relay answered: %(reply)s", reply=reply), "info")
+    return redirect(url_for("campaigns.sending_settings"))

@@ -40,6 +40,7 @@ ROUTE_ROLES = {
     "sender.dkim": "admin",
     "sender.dkim_generate": "admin",
     "sender.dkim_check": "admin",
+    "sender.relay_test": "admin",
     "audience.import_errors": "editor",
     "audience.import_job": "editor",
     "audience.import_mapping": "editor",
