@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
-from service.accounts.site_settings import stored_site_settings
+from service.accounts.site_settings import effective_settings, stored_site_settings
 from service.config import DEFAULT_FROM, Settings
 from service.errors import Message
+from service.issues.logo import stored_logo
 from service.issues.render import LANGUAGES, Layout
 
 LAYOUT_KEY = "layout"
@@ -34,7 +35,8 @@ DEFAULT_WEBSITE = "http://www.dldta.cn"
 MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 500
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout))
+# What staff edit on the layout page (the logo's size comes from an uploaded logo).
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout) if f.name != "logo_size")
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -97,11 +99,15 @@ def get_layout(session: Session, settings: Settings) -> Layout:
     # the one place they are kept: they win over an older layout's copy.
     site = stored_site_settings(session)
     named = {"org_name": site.org_name, "address": site.postal_address}
-    merged = {
+    merged: dict[str, Any] = {
         **base,
         **{k: v for k, v in stored.items() if k in FIELD_NAMES},
         **{k: v for k, v in named.items() if v},
     }
+    logo = stored_logo(session)
+    if logo is not None:  # an uploaded logo wins over a logo URL typed in
+        merged["logo_url"] = logo.url(effective_settings(session, settings).base_url)
+        merged["logo_size"] = (logo.width, logo.height)
     try:
         return Layout(**merged)
     except (TypeError, ValueError):

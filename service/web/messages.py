@@ -312,6 +312,11 @@ MESSAGES: dict[str, LazyString] = {
     "site.control_chars": _l("Control characters are not allowed."),
     "site.too_long": _l("This is too long."),
     "site.bad_address": _l("An email address like news@example.org."),
+    "logo.not_an_image": _l("The file is not a PNG or JPEG image."),
+    "logo.too_large": _l("The logo is %(size)s KB; at most %(limit)s KB."),
+    "logo.bad_dimensions": _l(
+        "The logo is %(width)s × %(height)s pixels; each side must be 1 to %(limit)s."
+    ),
     "dkim.bad_domain": _l("%(domain)s is not a domain name."),
     "dkim.bad_selector": _l("%(selector)s is not a DKIM selector (letters, digits, - and _)."),
     "site.bad_base_url": _l("A web address starting with https:// (or http://) and a host name."),

@@ -1,6 +1,6 @@
 """Admin pages for the sender and the site: From, Reply-To, the association's name and
 postal address, the public base URL (``service.accounts.site_settings``); the DKIM key
-(``service.mail.dkim_store``); a "test connection" button for each relay.
+(``service.mail.dkim_store``); a "test connection" button for each relay; the logo.
 
 Thin: validation and precedence live in the domain module; a field a ``TIDINGS_*``
 variable pins is shown with that variable's name and is not editable here.
@@ -24,6 +24,7 @@ from service.accounts.site_settings import (
     stored_site_settings,
 )
 from service.campaigns.preflight import ERROR, Check, check_dkim_record
+from service.issues.logo import MAX_LOGO_BYTES, LogoError, remove_logo, save_logo, stored_logo
 from service.mail import dns_records as dns
 from service.mail.backends import SendError
 from service.mail.dkim_store import (
@@ -37,7 +38,7 @@ from service.mail.dkim_store import env_pinned as dkim_env_pinned
 from service.mail.sending_config import get_sending_config
 from service.mail.transport import signer_for, try_relay
 from service.web.context import db_session, settings
-from service.web.messages import describe
+from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
 bp = staff_blueprint("sender", __name__)
@@ -73,6 +74,8 @@ def site() -> Any:
         errors=errors,
         pinned=pinned,
         effective=effective_settings(session, settings()),
+        logo=stored_logo(session),
+        max_logo_kb=MAX_LOGO_BYTES // 1024,
     ), (400 if errors else 200)
 
 
@@ -165,3 +168,45 @@ def relay_test(index: int) -> Any:
     else:
         flash(_("The relay answered: %(reply)s", reply=reply), "info")
     return redirect(url_for("campaigns.sending_settings"))
+
+
+@bp.route("/settings/logo", methods=["POST"])
+@require_role("admin")
+def logo_upload() -> Any:
+    """Store an uploaded PNG or JPEG as the logo of the mail header."""
+    session = db_session()
+    upload = request.files.get("logo")
+    try:
+        logo = save_logo(session, upload.read(MAX_LOGO_BYTES + 1) if upload else b"")
+    except LogoError as exc:
+        session.rollback()
+        flash_error(exc)
+        return redirect(url_for("sender.site"))
+    audit(
+        session,
+        current_user_id(),
+        "settings.logo",
+        "settings",
+        "logo",
+        request.remote_addr,
+        width=logo.width,
+        height=logo.height,
+    )
+    session.commit()
+    flash(
+        _("Logo saved: %(width)s × %(height)s pixels.", width=logo.width, height=logo.height),
+        "info",
+    )
+    return redirect(url_for("sender.site"))
+
+
+@bp.route("/settings/logo/remove", methods=["POST"])
+@require_role("admin")
+def logo_remove() -> Any:
+    """Forget the uploaded logo."""
+    session = db_session()
+    remove_logo(session)
+    audit(session, current_user_id(), "settings.logo_remove", "settings", "logo")
+    session.commit()
+    flash(_("Logo removed."), "info")
+    return redirect(url_for("sender.site"))

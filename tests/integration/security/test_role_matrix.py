@@ -41,6 +41,8 @@ ROUTE_ROLES = {
     "sender.dkim_generate": "admin",
     "sender.dkim_check": "admin",
     "sender.relay_test": "admin",
+    "sender.logo_upload": "admin",
+    "sender.logo_remove": "admin",
     "audience.import_errors": "editor",
     "audience.import_job": "editor",
     "audience.import_mapping": "editor",
