@@ -4,6 +4,7 @@ still wins, and the mail to readers names the association, never the placeholder
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -18,15 +19,17 @@ from service.campaigns.previews import render_message
 from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.issues.layout import get_layout
+from service.issues.store import create_issue_from_document
 from service.mail.capture import CaptureStore
 from service.model import MailingList
 from service.subscribers.confirmation import send_confirmation
 from service.subscribers.subscriptions import confirm, issue_confirm_token, subscribe
 from tests.conftest import csrf_token
 
-ASSOCIATION = "大连市数字贸易协会"
-ADDRESS = "大连市沙河口区数码广场 5 号"
-PLACEHOLDERS = ("Tidings", "newsletter@localhost")
+# Not the built-in defaults nor in the demo issue: seen only if the settings reach the mail.
+ASSOCIATION = "大连市软件行业协会"
+ADDRESS = "大连市高新区软件园路 8 号"
+DEMO = Path(__file__).resolve().parents[3] / "demo" / "dldta-2026-q1.md"
 
 
 def _unpinned(settings: Settings) -> Settings:
@@ -118,9 +121,8 @@ def test_once_the_association_is_named_reader_mail_never_says_the_placeholder(
     confirm(session, issue_confirm_token(session, result.subscriber_id, members.id))
     session.commit()
 
-    campaign = create_campaign(
-        session, config, lists=[members.id], body_html="<p>本期</p>", subject="会刊"
-    )
+    issue = create_issue_from_document(session, DEMO.name, DEMO.read_bytes())
+    campaign = create_campaign(session, config, lists=[members.id], issue_id=issue.id)
     session.commit()
     mails.append(_decoded(render_message(session, config, campaign.id, "reader@example.org")))
 
@@ -128,6 +130,6 @@ def test_once_the_association_is_named_reader_mail_never_says_the_placeholder(
         assert f"From: {ASSOCIATION} <" in text
         assert "Tidings" not in text
         assert ("newsletter@localhost" in text) is not with_address
-    # An issue's mail footer (a plain-HTML campaign has none) takes them from the layout.
+    assert ADDRESS in mails[1]  # the issue's footer
     layout = get_layout(session, config)
     assert (layout.org_name, layout.address) == (ASSOCIATION, ADDRESS)
