@@ -35,6 +35,8 @@ DEFAULT_WEBSITE = "http://www.dldta.cn"
 MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 500
 
+# Layout fields the sender and site settings hold, when set there: layout field -> site field.
+SITE_FIELDS = {"org_name": "org_name", "address": "postal_address"}
 # What staff edit on the layout page (the logo's size comes from an uploaded logo).
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout) if f.name != "logo_size")
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")
@@ -98,7 +100,7 @@ def get_layout(session: Session, settings: Settings) -> Layout:
     # The association's name and postal address set with the sender (site settings) are
     # the one place they are kept: they win over an older layout's copy.
     site = stored_site_settings(session)
-    named = {"org_name": site.org_name, "address": site.postal_address}
+    named = {field: getattr(site, name) for field, name in SITE_FIELDS.items()}
     merged: dict[str, Any] = {
         **base,
         **{k: v for k, v in stored.items() if k in FIELD_NAMES},
@@ -163,3 +165,10 @@ def save_layout(session: Session, values: Mapping[str, Any]) -> Layout:
     layout = Layout(**data)
     set_setting(session, LAYOUT_KEY, asdict(layout))
     return layout
+
+
+def stored_layout_values(session: Session) -> dict[str, Any]:
+    """The layout fields as saved on the layout page (without the site settings and the
+    uploaded logo that ``get_layout`` puts over them)."""
+    stored = get_setting(session, LAYOUT_KEY, {}) or {}
+    return {k: v for k, v in stored.items() if k in FIELD_NAMES} if isinstance(stored, dict) else {}

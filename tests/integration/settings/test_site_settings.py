@@ -133,3 +133,24 @@ def test_once_the_association_is_named_reader_mail_never_says_the_placeholder(
     assert ADDRESS in mails[1]  # the issue's footer
     layout = get_layout(session, config)
     assert (layout.org_name, layout.address) == (ASSOCIATION, ADDRESS)
+
+
+def test_the_layout_page_shows_the_association_from_the_site_settings_without_editing_it(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    save_site_settings(session, {"org_name": ASSOCIATION})
+    session.commit()
+    html = logged_in.get("/issues/layout").get_data(as_text=True)
+    assert f'value="{ASSOCIATION}" disabled data-from-site="org_name"' in html
+    assert 'name="org_name"' not in html and 'name="address"' in html
+    token = csrf_token(logged_in, "/issues/layout")
+    form = {
+        "csrf_token": token,
+        "primary_color": "#1d4f91",
+        "accent_color": "#b8322a",
+        "language": "zh-CN",
+        "address": ADDRESS,
+    }
+    assert logged_in.post("/issues/layout", data=form).status_code == 302
+    layout = get_layout(session, settings)
+    assert (layout.org_name, layout.address) == (ASSOCIATION, ADDRESS)
