@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
+from service.accounts.site_settings import default_reply_to, effective_settings
 from service.campaigns import healing, ledger
 from service.campaigns.attention import needs_attention
 from service.campaigns.campaign_states import EDITABLE
@@ -160,7 +161,7 @@ def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
 def new() -> Any:
     """The create form: issue, lists (with active members), From, subject, tracking, mode."""
     session = db_session()
-    cfg = settings()
+    cfg = effective_settings(session, settings())  # the form shows the sender set in admin
     # The dropdown needs no original documents (up to 20 MB each): leave them unloaded.
     issues = session.scalars(
         select(Issue).options(defer(Issue.source_data)).order_by(Issue.id.desc()).limit(200)
@@ -183,7 +184,8 @@ def new() -> Any:
                 preheader=request.form.get("preheader", ""),
                 from_name=request.form.get("from_name") or None,
                 from_addr=request.form.get("from_addr") or None,
-                reply_to=request.form.get("reply_to") or None,
+                # The form shows the stored Reply-To: a field emptied there means none.
+                reply_to=request.form.get("reply_to"),
                 tracking=request.form.get("tracking") == "1",
                 content_mode=request.form.get("content_mode", "auto"),
                 created_by=current_user_id(),
@@ -205,6 +207,7 @@ def new() -> Any:
         form=form,
         error=error,
         cfg=cfg,
+        reply_to=default_reply_to(session) or "",
     ), (400 if error else 200)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.site_settings import (
@@ -21,7 +22,7 @@ from service.config import Settings
 from service.issues.layout import get_layout
 from service.issues.store import create_issue_from_document
 from service.mail.capture import CaptureStore
-from service.model import MailingList
+from service.model import Campaign, MailingList
 from service.subscribers.confirmation import send_confirmation
 from service.subscribers.subscriptions import confirm, issue_confirm_token, subscribe
 from tests.conftest import csrf_token
@@ -154,3 +155,27 @@ def test_the_layout_page_shows_the_association_from_the_site_settings_without_ed
     assert logged_in.post("/issues/layout", data=form).status_code == 302
     layout = get_layout(session, settings)
     assert (layout.org_name, layout.address) == (ASSOCIATION, ADDRESS)
+
+
+def test_the_new_campaign_form_offers_the_stored_reply_to_and_an_emptied_one_means_none(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    save_site_settings(session, {"reply_to": "office@dldta.org.cn"})
+    members = MailingList(slug="members", name="会员单位")
+    session.add(members)
+    session.commit()
+    html = logged_in.get("/campaigns/new").get_data(as_text=True)
+    assert 'name="reply_to" value="office@dldta.org.cn"' in html
+    token = csrf_token(logged_in, "/campaigns/new")
+    form = {
+        "csrf_token": token,
+        "lists": str(members.id),
+        "body_html": "<p>本期</p>",
+        "subject": "会刊",
+        "content_mode": "auto",
+    }
+    kept = logged_in.post("/campaigns/new", data={**form, "reply_to": "office@dldta.org.cn"})
+    emptied = logged_in.post("/campaigns/new", data={**form, "reply_to": ""})
+    assert kept.status_code == emptied.status_code == 302
+    rows = session.scalars(select(Campaign).order_by(Campaign.id)).all()
+    assert [c.reply_to for c in rows] == ["office@dldta.org.cn", None]
