@@ -376,7 +376,8 @@ def _fetch_own(url: str) -> int:
     staff login, the CSRF token (the confirm form then carried the reader page's token and
     its POST failed with 400) and the database session, which its teardown closed."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    path = url[len(settings().base_url.rstrip("/")) :] or "/"
+    base = effective_settings(db_session(), settings()).base_url  # as the preflight saw it
+    path = url[len(base.rstrip("/")) :] or "/"
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: app.test_client().get(path).status_code).result()
 
