@@ -88,11 +88,14 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # Every TIDINGS_* variable as given (secrets included): never in a repr.
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # A DKIM private key generated in the admin (PEM), when no TIDINGS_DKIM_* is set:
+    # ``service.mail.site_settings.effective_settings`` fills it in. Never in a repr.
+    dkim_key_pem: str | None = field(default=None, repr=False)
 
     @property
     def dkim_enabled(self) -> bool:
         """True when a DKIM key is configured (else mail goes out unsigned, with a warning)."""
-        return self.dkim_key_file is not None
+        return self.dkim_key_file is not None or self.dkim_key_pem is not None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -31,6 +31,7 @@ from service.issues.render_compiled import (
 )
 from service.mail.addresses import wire_form
 from service.mail.message import ListId, MessageBuilder, MessageParts
+from service.mail.site_settings import effective_settings
 from service.mail.transport import signer_for
 from service.mail.verp import verp_address
 from service.model import Campaign, Delivery, MailingList, Subscriber
@@ -171,6 +172,7 @@ def context_for(
 
     ``compiled`` is given for a preview of a campaign not compiled yet (not cached).
     """
+    settings = effective_settings(session, settings)  # the base URL set in the admin
     key = (
         campaign.id,
         campaign.started_at,

@@ -30,6 +30,7 @@ from service.issues.render_compiled import base64_size
 from service.issues.store import archive_url
 from service.mail import dns_records as dns
 from service.mail.sending_config import get_sending_config, through_relay
+from service.mail.site_settings import effective_settings
 from service.mail.transport import signer_for
 from service.model import Campaign, Issue
 
@@ -368,7 +369,8 @@ def check_dkim_record(
             level,
             Message.of(
                 "preflight.dkim_no_key",
-                "no DKIM key is configured (TIDINGS_DKIM_*): the mail goes out unsigned",
+                "no DKIM key is configured: the mail goes out unsigned; generate one under "
+                "Settings → DKIM (or set TIDINGS_DKIM_*)",
             ),
         )
     if not dns.aligned(signer.domain, from_domain):
@@ -613,6 +615,7 @@ def run_preflight(
     machine sees it). Raises ``TransitionError`` for a campaign that does not exist.
     """
     resolve = resolve or dns.PublicDns()
+    settings = effective_settings(session, settings)  # the key generated in the admin
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise no_campaign(campaign_id)

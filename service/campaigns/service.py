@@ -37,6 +37,7 @@ from service.config import Settings
 from service.errors import DomainError, Message
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.from_address import sender_address
+from service.mail.site_settings import default_reply_to, effective_settings
 from service.model import Campaign, Delivery, Issue, MailingList, campaign_lists, utcnow
 from service.model import delivery_states as deliveries
 
@@ -101,7 +102,8 @@ def create_campaign(
     """Create a draft campaign of an issue (or a plain HTML body) for one or more lists.
 
     ``lists`` are slugs or ids; a subscriber on two of them gets one message. The subject
-    defaults to the issue's title and number; From defaults to ``TIDINGS_FROM``.
+    defaults to the issue's title and number; From and Reply-To default to the sender
+    settings (``service.mail.site_settings``).
     """
     if (issue_id is None) == (body_html is None):
         raise CampaignError("campaign.issue_or_body", "give either an issue or an HTML body")
@@ -121,6 +123,9 @@ def create_campaign(
         (subject or "").strip()
         or (f"{issue.title} {issue.number}".strip() if issue is not None else "")
     )
+    settings = effective_settings(session, settings)  # the sender set in the admin
+    if reply_to is None:
+        reply_to = default_reply_to(session)
     sender, reply = _sender_addresses(from_addr or settings.from_addr, reply_to)
     name = settings.from_name if from_name is None else from_name
     _check_one_line(name, preheader)

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
 from service.errors import Message
+from service.issues.logo import stored_logo
 from service.issues.render import LANGUAGES, Layout
+from service.mail.site_settings import effective_settings, stored_site_settings
 
 LAYOUT_KEY = "layout"
 
@@ -33,7 +35,10 @@ DEFAULT_WEBSITE = "http://www.dldta.cn"
 MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 500
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout))
+# Layout fields the sender and site settings hold, when set there: layout field -> site field.
+SITE_FIELDS = {"org_name": "org_name", "address": "postal_address"}
+# What staff edit on the layout page (the logo's size comes from an uploaded logo).
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Layout) if f.name != "logo_size")
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -84,14 +89,27 @@ def default_layout(settings: Settings) -> Layout:
 def get_layout(session: Session, settings: Settings) -> Layout:
     """The journal's layout: the stored one, over the defaults.
 
-    A stored value that no longer validates (edited by hand, older rules) is ignored field by
+    The association's name and address of the site settings, when set, win. A stored
+    value that no longer validates (edited by hand, older rules) is ignored field by
     field rather than breaking every render.
     """
     base = asdict(default_layout(settings))
     stored = get_setting(session, LAYOUT_KEY, {}) or {}
     if not isinstance(stored, dict):
-        return Layout(**base)
-    merged = {**base, **{k: v for k, v in stored.items() if k in FIELD_NAMES}}
+        stored = {}
+    # The association's name and postal address set with the sender (site settings) are
+    # the one place they are kept: they win over an older layout's copy.
+    site = stored_site_settings(session)
+    named = {field: getattr(site, name) for field, name in SITE_FIELDS.items()}
+    merged: dict[str, Any] = {
+        **base,
+        **{k: v for k, v in stored.items() if k in FIELD_NAMES},
+        **{k: v for k, v in named.items() if v},
+    }
+    logo = stored_logo(session)
+    if logo is not None:  # an uploaded logo wins over a logo URL typed in
+        merged["logo_url"] = logo.url(effective_settings(session, settings).base_url)
+        merged["logo_size"] = (logo.width, logo.height)
     try:
         return Layout(**merged)
     except (TypeError, ValueError):
@@ -147,3 +165,10 @@ def save_layout(session: Session, values: Mapping[str, Any]) -> Layout:
     layout = Layout(**data)
     set_setting(session, LAYOUT_KEY, asdict(layout))
     return layout
+
+
+def stored_layout_values(session: Session) -> dict[str, Any]:
+    """The layout fields as saved on the layout page (without the site settings and the
+    uploaded logo that ``get_layout`` puts over them)."""
+    stored = get_setting(session, LAYOUT_KEY, {}) or {}
+    return {k: v for k, v in stored.items() if k in FIELD_NAMES} if isinstance(stored, dict) else {}

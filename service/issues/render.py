@@ -152,6 +152,16 @@ class RenderError(RuntimeError):
     """The pipeline produced something unsafe to send (e.g. lost an MSO block); a bug."""
 
 
+def _logo_box(layout: Layout) -> dict[str, str]:
+    """The logo's width and height in the masthead: at most ``LOGO_WIDTH_PX`` wide, the
+    height in proportion when the image's size is known (else the client works it out)."""
+    if layout.logo_size is None:
+        return {"logo_width": f"{LOGO_WIDTH_PX}px", "logo_height": "auto"}
+    width, height = layout.logo_size
+    shown = min(LOGO_WIDTH_PX, width)
+    return {"logo_width": f"{shown}px", "logo_height": f"{round(height * shown / width)}px"}
+
+
 @dataclass(frozen=True)
 class Layout:
     """Branding and footer of a newsletter; fixed strings follow ``language``."""
@@ -160,6 +170,9 @@ class Layout:
     primary_color: str = "#1d4f91"
     accent_color: str = "#b8322a"
     logo_url: str | None = None
+    # The logo's pixel size when known (an uploaded logo): the header gives it to the
+    # mail client. Not a field staff type (``service.issues.layout`` leaves it out).
+    logo_size: tuple[int, int] | None = None
     org_name: str = ""
     address: str = ""
     phone: str = ""
@@ -174,6 +187,11 @@ class Layout:
                 raise ValueError(f"Layout.{name} must be a #rgb or #rrggbb colour")
         if self.logo_url and not _is_http(self.logo_url):
             raise ValueError("Layout.logo_url must be an http(s) URL")
+        if self.logo_size is not None:  # a JSON round trip gives a list back
+            width, height = (int(n) for n in self.logo_size)
+            if width <= 0 or height <= 0:
+                raise ValueError("Layout.logo_size must be two positive numbers")
+            object.__setattr__(self, "logo_size", (width, height))
         if self.language not in LANGUAGES:
             raise ValueError(f"Layout.language must be one of {LANGUAGES}")
 
@@ -464,7 +482,7 @@ def _build_view(
         "accent": layout.accent_color,
         "body_width": f"{BODY_WIDTH_PX}px",
         "logo_url": layout.logo_url,
-        "logo_width": f"{LOGO_WIDTH_PX}px",
+        **_logo_box(layout),
         "inline_marker": Markup(INLINE_CSS_MARKER),
         "greeting_html": escape(s["greeting"]).replace("{name}", name),
         "intro_html": Markup(intro.html),

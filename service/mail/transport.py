@@ -19,7 +19,7 @@ from typing import Protocol
 from service.config import Settings, parse_smtp_url
 from service.mail.backends import MailBackend, PermanentSendError, TransientSendError
 from service.mail.dkim_sign import DkimSigner
-from service.mail.relays import RelayPool, relays_from_settings
+from service.mail.relays import RelayPool, probe_relay, relays_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,25 @@ def _signer_for(domain: str, selector: str, key_file: str) -> DkimSigner:
     return DkimSigner(domain, selector, Path(key_file).read_bytes())
 
 
+@lru_cache(maxsize=2)
+def _signer_from_pem(domain: str, selector: str, pem: str) -> DkimSigner:
+    return DkimSigner(domain, selector, pem)
+
+
 def signer_for(settings: Settings) -> DkimSigner | None:
-    """The DKIM signer of the configured key (loaded once per process), or None."""
+    """The DKIM signer of the configured key (loaded once per process), or None.
+
+    TIDINGS_DKIM_KEY_FILE first; else the key generated in the admin, when the settings
+    came through ``effective_settings``.
+    """
     if not settings.dkim_enabled or not settings.dkim_domain or not settings.dkim_selector:
         return None
-    return _signer_for(settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file))
+    if settings.dkim_key_file is not None:
+        return _signer_for(
+            settings.dkim_domain, settings.dkim_selector, str(settings.dkim_key_file)
+        )
+    assert settings.dkim_key_pem is not None
+    return _signer_from_pem(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_pem)
 
 
 def sign(settings: Settings, data: bytes) -> bytes:
@@ -180,3 +194,17 @@ def relay_pool(settings: Settings, config: RelaySettings) -> RelayPool:
     extra = [(parse_smtp_url(r.url, "relay"), r.weight) for r in config.relays]
     relays = relays_from_settings(settings.smtp, config.primary_weight, extra)
     return RelayPool(relays, settings.data_dir / "outbox")
+
+
+def try_relay(settings: Settings, config: RelaySettings, index: int, mail_from: str) -> str:
+    """Ask relay ``index`` of the pool (0: TIDINGS_SMTP_URL or the capture, then the extra
+    relays in order) whether it would take mail from ``mail_from``: connect, EHLO,
+    STARTTLS and login as configured, MAIL FROM, RSET, QUIT. No message is sent.
+
+    Returns the relay and its reply; raises ``SendError`` with the relay's refusal,
+    ``LookupError`` for an index the pool does not have.
+    """
+    pool = relay_pool(settings, config)
+    if not 0 <= index < len(pool.relays):
+        raise LookupError(f"there is no relay {index}")
+    return probe_relay(RelayPool([pool.relays[index]], pool.capture_dir, pool.factory), mail_from)

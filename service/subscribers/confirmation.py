@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
+from service.mail.site_settings import effective_settings
 from service.mail.transactional import ReadyMail, build_button_mail
 from service.model import (
     MailingList,
@@ -109,6 +110,7 @@ def send_confirmation(
     newest token at send time: a retry after a resend mails the new link, and a membership
     confirmed or left in the meantime gets no mail. Returns what it did.
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     token = session.scalar(
         select(SubscriberToken).where(
             SubscriberToken.purpose == TokenPurpose.CONFIRM,

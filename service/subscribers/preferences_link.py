@@ -17,6 +17,7 @@ from service.config import Settings
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
+from service.mail.site_settings import effective_settings
 from service.mail.transactional import build_button_mail
 from service.model import Subscriber, SubscriberStatus
 from service.subscribers.subscriptions import address_confirmed, clean_language
@@ -77,6 +78,7 @@ def send_preferences_link(session: Session, settings: Settings, subscriber_id: i
 
     Raises ``TransientSendError`` when the relay should be tried again later.
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
         return "gone"

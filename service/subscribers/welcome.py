@@ -17,6 +17,7 @@ from service.config import Settings
 from service.issues.store import archive_url, latest_published
 from service.mail.backends import PermanentSendError
 from service.mail.outbound import send_message
+from service.mail.site_settings import effective_settings
 from service.mail.transactional import ReadyMail, build_button_mail
 from service.model import Issue, MailingList, Membership, MembershipStatus, Subscriber
 from service.subscribers.preferences_link import preferences_url
@@ -106,6 +107,7 @@ def send_welcome(session: Session, settings: Settings, subscriber_id: int, list_
     Raises ``TransientSendError`` when the relay should be tried again later. Returns
     what it did (``sent``, ``gone``, ``not active``, ``suppressed``, ``refused``).
     """
+    settings = effective_settings(session, settings)  # the sender set in the admin
     subscriber = session.get(Subscriber, subscriber_id)
     mailing_list = session.get(MailingList, list_id)
     membership = session.get(Membership, (subscriber_id, list_id))

@@ -34,6 +34,7 @@ BLUEPRINT_MODULES = (
     "users",
     "audit",
     "metrics",
+    "sender",
 )
 
 LOCALES = {"zh": "中文", "en": "English"}

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 
 from service.mail.capture import CaptureStore
 from service.mail.capture_index import NO_CAMPAIGN, OutboxQuery
+from service.mail.site_settings import effective_settings
 from service.model import Campaign, Issue, MailingList, Subscriber
+from service.ops.first_run import first_run_steps
 from service.ops.metrics import last_errors, queue_state
 from service.web.context import confirmation_cap, db_session, settings
 from service.web.public import health_checks
-from service.web.roles import require_role, staff_blueprint
+from service.web.roles import has_role, require_role, staff_blueprint
 
 bp = staff_blueprint("admin", __name__)
 
@@ -53,8 +55,9 @@ def arrived_elsewhere(request_url: str, base_url: str) -> str | None:
 @bp.route("/")
 @require_role("viewer")
 def dashboard() -> Any:
-    """State of the parts (database, Redis, worker, beat, SMTP), a few counts, and this
-    hour's confirmation mails (let through and held back by the cap)."""
+    """State of the parts (database, Redis, worker, beat, SMTP), a few counts, this
+    hour's confirmation mails (let through and held back by the cap), and for an admin
+    the first-run checklist while a step is open."""
     session = db_session()
     counts = {
         "issues": session.scalar(select(func.count(Issue.id))),
@@ -64,12 +67,15 @@ def dashboard() -> Any:
         "outbox": outbox_store().count(),
     }
     checks = health_checks()
+    cfg = effective_settings(session, settings())  # what the admin set over the environment
+    steps = first_run_steps(session, settings()) if has_role("admin") else []
     return render_template(
         "dashboard.html",
         checks=checks,
-        elsewhere=arrived_elsewhere(request.host_url, settings().base_url),
+        elsewhere=arrived_elsewhere(request.host_url, cfg.base_url),
         counts=counts,
-        cfg=settings(),
+        cfg=cfg,
+        steps=steps if not all(step.done for step in steps) else [],
         queues=queue_state(settings().redis_url),
         confirmations=confirmation_cap().counts(),
         errors=last_errors(session),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import defer
 from service.issues import store
 from service.issues.layout import get_layout
 from service.issues.render import render_web
+from service.mail.site_settings import effective_settings
 from service.model import Issue
 from service.subscribers.subscriptions import public_lists
 from service.web.context import db_session, settings
@@ -37,7 +38,8 @@ def _published() -> Any:
 
 
 def _base() -> str:
-    return settings().base_url.rstrip("/")
+    # The public base URL set in the admin, unless TIDINGS_BASE_URL pins it.
+    return effective_settings(db_session(), settings()).base_url.rstrip("/")
 
 
 @bp.route("/")

@@ -39,6 +39,7 @@ from service.campaigns.service import (
 from service.issues.store import archive_url
 from service.mail.from_address import UnsendableFrom
 from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
+from service.mail.site_settings import default_reply_to, effective_settings
 from service.model import (
     Campaign,
     CampaignStatus,
@@ -49,7 +50,7 @@ from service.model import (
     Membership,
     MembershipStatus,
 )
-from service.ops.secrets import restore_masked
+from service.ops.secrets import mask_url, restore_masked
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -160,7 +161,7 @@ def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
 def new() -> Any:
     """The create form: issue, lists (with active members), From, subject, tracking, mode."""
     session = db_session()
-    cfg = settings()
+    cfg = effective_settings(session, settings())  # the form shows the sender set in admin
     # The dropdown needs no original documents (up to 20 MB each): leave them unloaded.
     issues = session.scalars(
         select(Issue).options(defer(Issue.source_data)).order_by(Issue.id.desc()).limit(200)
@@ -183,7 +184,8 @@ def new() -> Any:
                 preheader=request.form.get("preheader", ""),
                 from_name=request.form.get("from_name") or None,
                 from_addr=request.form.get("from_addr") or None,
-                reply_to=request.form.get("reply_to") or None,
+                # The form shows the stored Reply-To: a field emptied there means none.
+                reply_to=request.form.get("reply_to"),
                 tracking=request.form.get("tracking") == "1",
                 content_mode=request.form.get("content_mode", "auto"),
                 created_by=current_user_id(),
@@ -205,6 +207,7 @@ def new() -> Any:
         form=form,
         error=error,
         cfg=cfg,
+        reply_to=default_reply_to(session) or "",
     ), (400 if error else 200)
 
 
@@ -373,7 +376,8 @@ def _fetch_own(url: str) -> int:
     staff login, the CSRF token (the confirm form then carried the reader page's token and
     its POST failed with 400) and the database session, which its teardown closed."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    path = url[len(settings().base_url.rstrip("/")) :] or "/"
+    base = effective_settings(db_session(), settings()).base_url  # as the preflight saw it
+    path = url[len(base.rstrip("/")) :] or "/"
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: app.test_client().get(path).status_code).result()
 
@@ -597,6 +601,10 @@ def sending_settings() -> Any:
         config=get_sending_config(session),
         errors=errors,
         primary=smtp.display if smtp else _("local capture"),
+        relay_names=[
+            smtp.display if smtp else _("local capture"),
+            *(mask_url(r.url) for r in get_sending_config(session).relays),
+        ],
     ), (400 if errors else 200)
 
 

@@ -34,8 +34,17 @@ from service.campaigns.archive_links import live_links
 from service.errors import Message
 from service.issues import import_jobs, store
 from service.issues.importer import DocumentImportError
-from service.issues.layout import FIELD_NAMES, LayoutError, get_layout, save_layout
+from service.issues.layout import (
+    FIELD_NAMES,
+    SITE_FIELDS,
+    LayoutError,
+    get_layout,
+    save_layout,
+    stored_layout_values,
+)
+from service.issues.logo import stored_logo
 from service.issues.render import MODES, Mode
+from service.mail.site_settings import stored_site_settings
 from service.model import Issue, IssueImport
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
@@ -549,17 +558,32 @@ def layout() -> Any:
     if request.method == "POST":
         if not has_role("editor"):
             abort(403)
-        values = {name: request.form.get(name, "") for name in FIELD_NAMES}
+        # A field held by the site settings or the uploaded logo is not in the form: it
+        # keeps what this page saved before.
+        stored = stored_layout_values(session)
+        values = {name: request.form.get(name, stored.get(name) or "") for name in FIELD_NAMES}
         try:
             save_layout(session, values)
         except LayoutError as exc:
             session.rollback()
             errors = {name: describe(error) for name, error in exc.errors.items()}
-            return render_template("issues/layout.html", values=values, errors=errors), 400
+            return render_template(
+                "issues/layout.html", values=values, errors=errors, from_site=_from_site(session)
+            ), 400
         audit(session, current_user_id(), "issue.layout.save", "setting", "layout")
         session.commit()
         flash(_("Layout saved. Every new preview and campaign uses it."), "info")
         return redirect(url_for("issues.layout"))
     current = get_layout(session, settings())
     values = {name: getattr(current, name) or "" for name in FIELD_NAMES}
-    return render_template("issues/layout.html", values=values, errors=errors)
+    return render_template(
+        "issues/layout.html", values=values, errors=errors, from_site=_from_site(session)
+    )
+
+
+def _from_site(session: Any) -> set[str]:
+    """The layout fields the sender and site settings or the uploaded logo hold (shown,
+    not edited, on the layout page)."""
+    site = stored_site_settings(session)
+    held = {name for name, value in SITE_FIELDS.items() if getattr(site, value)}
+    return held | ({"logo_url"} if stored_logo(session) is not None else set())

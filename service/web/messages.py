@@ -308,6 +308,18 @@ MESSAGES: dict[str, LazyString] = {
     "layout.bad_email": _l("An email address like service@example.org."),
     "layout.bad_website": _l("A web address starting with http://, https:// or www."),
     "layout.bad_language": _l("Choose one of the offered languages."),
+    # ---- sender and site settings
+    "site.control_chars": _l("Control characters are not allowed."),
+    "site.too_long": _l("This is too long."),
+    "site.bad_address": _l("An email address like news@example.org."),
+    "logo.not_an_image": _l("The file is not a PNG or JPEG image."),
+    "logo.too_large": _l("The logo is %(size)s KB; at most %(limit)s KB."),
+    "logo.bad_dimensions": _l(
+        "The logo is %(width)s × %(height)s pixels; each side must be 1 to %(limit)s."
+    ),
+    "dkim.bad_domain": _l("%(domain)s is not a domain name."),
+    "dkim.bad_selector": _l("%(selector)s is not a DKIM selector (letters, digits, - and _)."),
+    "site.bad_base_url": _l("A web address starting with https:// (or http://) and a host name."),
     # ---- the preflight before sending (service.campaigns.preflight)
     "preflight.blocked": _l("Sending is blocked by the preflight: %(checks)s"),
     "preflight.unacknowledged": _l(
@@ -344,7 +356,8 @@ MESSAGES: dict[str, LazyString] = {
     "preflight.spf_all": _l("The SPF record of %(domain)s lets any server send: %(record)s"),
     "preflight.spf_ok": _l("%(domain)s: %(record)s"),
     "preflight.dkim_no_key": _l(
-        "No DKIM key is configured (TIDINGS_DKIM_*): the mail goes out unsigned."
+        "No DKIM key is configured: the mail goes out unsigned. Generate one under Settings → "
+        "DKIM (or set TIDINGS_DKIM_*)."
     ),
     "preflight.dkim_not_aligned": _l(
         "The DKIM domain %(dkim)s does not align with the From domain %(domain)s."

@@ -1,4 +1,4 @@
-"""Public endpoints that need no login: health and the language switch."""
+"""Public endpoints that need no login: health, the language switch and the logo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, session, url_for
 
+from service.issues.logo import LOGO_PATH, stored_logo
 from service.ops.health import Check, HealthCache, as_json, as_status
 from service.web import LOCALES
 from service.web.app import get_db
@@ -59,3 +60,17 @@ def _same_site(url: str) -> bool:
     except ValueError:  # "http://[::1" and the like: nowhere to go back to
         return False
     return netloc in ("", request.host)
+
+
+@bp.route(LOGO_PATH)
+def logo() -> Any:
+    """The logo uploaded in the admin (mail clients fetch it, so no login). The address
+    carries the image's version (``?v=``): a cache may keep it for a long time."""
+    from service.web.context import db_session
+
+    found = stored_logo(db_session())
+    if found is None:
+        abort(404)
+    response = current_app.response_class(found.data, mimetype=found.mime)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -36,6 +36,7 @@ from flask_wtf.csrf import CSRFError
 
 from service import tokens
 from service.mail.addresses import InvalidAddress, email_hash, normalise
+from service.mail.site_settings import effective_settings
 from service.model import MailingList, Subscriber, SubscriberStatus
 from service.subscribers.preferences_link import subscriber_to_mail
 from service.subscribers.subscriptions import (
@@ -146,7 +147,7 @@ def _embed_helpers() -> dict[str, Any]:
     """``embed_snippet_for(list)`` in every template (for the staff list page partial)."""
 
     def embed_snippet_for(mailing_list: MailingList) -> str:
-        return embed_snippet(settings().base_url, mailing_list)
+        return embed_snippet(effective_settings(db_session(), settings()).base_url, mailing_list)
 
     return {"embed_snippet_for": embed_snippet_for}
 

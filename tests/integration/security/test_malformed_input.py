@@ -399,6 +399,12 @@ def language_requests(s: Seeded) -> list[Request]:
     return out
 
 
+def logo_requests(s: Seeded) -> list[Request]:
+    """GET /logo (none uploaded in the seed) with odd versions and odd methods."""
+    out: list[Request] = [("GET", "/logo", {"query_string": {"v": v}}) for v in GARBAGE]
+    return out + [("POST", "/logo", {}), ("GET", "/logo", {"headers": {"Range": "bytes=x"}})]
+
+
 def metrics_requests(s: Seeded) -> list[Request]:
     """GET /metrics with garbage bearer tokens."""
     out: list[Request] = []
@@ -704,6 +710,7 @@ CASES: dict[str, Callable[[Seeded], list[Request]]] = {
     "webhooks.receive ses signed": signed_ses_requests,
     "public.healthz": healthz_requests,
     "public.set_language": language_requests,
+    "public.logo": logo_requests,
     "metrics.metrics": metrics_requests,
     "auth.login": login_requests,
     "auth.logout": logout_requests,
