@@ -143,6 +143,7 @@ def test_the_layout_page_shows_the_association_from_the_site_settings_without_ed
     session.commit()
     html = logged_in.get("/issues/layout").get_data(as_text=True)
     assert f'value="{ASSOCIATION}" disabled data-from-site="org_name"' in html
+    assert '<a href="/settings/sender">' in html and "&lt;a href" not in html  # says where
     assert 'name="org_name"' not in html and 'name="address"' in html
     token = csrf_token(logged_in, "/issues/layout")
     form = {
