@@ -80,11 +80,22 @@ def _ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
     return found
 
 
-def link(session: Session, subscriber: Subscriber) -> None:
+def link(session: Session, subscriber: Subscriber, *, create: bool = True) -> None:
     """Point ``subscriber.organisation_id`` at the organisation its free-text
-    organisation names (none for a blank one)."""
-    ids = resolve(session, [subscriber.organisation or ""])
-    subscriber.organisation_id = ids.get(name_key(subscriber.organisation or ""))
+    organisation names (none for a blank one). ``create=False`` links only to an
+    organisation that exists: what a stranger types into the public form must not fill the
+    list of member companies before the address is confirmed."""
+    key = name_key(subscriber.organisation or "")
+    if create:
+        subscriber.organisation_id = resolve(session, [subscriber.organisation or ""]).get(key)
+    else:
+        subscriber.organisation_id = _ids_by_key(session, [key]).get(key) if key else None
+
+
+def link_confirmed(session: Session, subscriber: Subscriber) -> None:
+    """Once the address is confirmed, make the organisation it typed if none matched."""
+    if subscriber.organisation_id is None and name_key(subscriber.organisation or ""):
+        link(session, subscriber)
 
 
 @dataclass

@@ -297,7 +297,10 @@ def subscribe(
             session, subscriber.id, mailing_list.id, "subscribe", {"result": "already_active"}
         )
         return SubscribeResult(SubscribeOutcome.ALREADY_SUBSCRIBED, mailing_list.id, subscriber.id)
-    return _join(session, subscriber, mailing_list, membership, evidence)
+    result = _join(session, subscriber, mailing_list, membership, evidence)
+    if result.outcome == SubscribeOutcome.SUBSCRIBED:  # a single opt-in list: active now
+        organisations.link_confirmed(session, subscriber)
+    return result
 
 
 def _create_subscriber(
@@ -312,7 +315,7 @@ def _create_subscriber(
         language=language,
         attributes={},
     )
-    organisations.link(session, subscriber)
+    organisations.link(session, subscriber, create=False)  # made once confirmed
     try:
         with session.begin_nested():
             session.add(subscriber)
@@ -462,6 +465,7 @@ def confirm(
     membership.confirmed_at = now
     membership.unsubscribed_at = None
     subscriber.status = SubscriberStatus.ENABLED
+    organisations.link_confirmed(session, subscriber)
     session.flush()
     _Evidence(ip, user_agent, source).record(
         session, sub_id, list_id, "confirm", {"token_id": row.id}

@@ -11,7 +11,7 @@ from service.model import MailingList, Organisation, Subscriber, SuppressionReas
 from service.subscribers import organisations
 from service.subscribers.importer import CHUNK_ROWS
 from service.subscribers.personal import erase, update_profile
-from service.subscribers.subscriptions import subscribe
+from service.subscribers.subscriptions import ConfirmOutcome, confirm, subscribe
 from service.subscribers.suppression import suppress
 from tests.integration.audience.conftest import run_import
 
@@ -117,7 +117,11 @@ def test_a_form_an_edit_and_an_erasure_keep_the_link_in_step(
 ) -> None:
     result = subscribe(session, members, "f@example.org", "方", "  大连数贸有限公司 ")
     person = session.get(Subscriber, result.subscriber_id)
-    assert person is not None and person.organisation_id is not None
+    # What a stranger typed makes no organisation until the address is confirmed.
+    assert person is not None and person.organisation_id is None and _orgs(session) == {}
+    assert result.confirm_token is not None
+    assert confirm(session, result.confirm_token).outcome == ConfirmOutcome.CONFIRMED
+    assert person.organisation_id is not None
     first = person.organisation_id
     update_profile(
         session,
@@ -131,3 +135,18 @@ def test_a_form_an_edit_and_an_erasure_keep_the_link_in_step(
     erase(session, person)
     assert person.organisation_id is None
     session.commit()
+
+
+def test_the_public_form_links_a_known_company_at_once_and_makes_no_new_one(
+    session: Session, members: MailingList
+) -> None:
+    known = subscribe(session, members, "a@example.org", "甲", "大连数贸有限公司")
+    assert known.confirm_token is not None
+    confirm(session, known.confirm_token)
+    spam = [f"Buy cheap pills {i} http://spam.example" for i in range(5)]
+    for i, company in enumerate(spam):
+        subscribe(session, members, f"victim{i}@example.org", "", company)
+    assert sorted(_orgs(session).values()) == ["大连数贸有限公司"]
+    second = subscribe(session, members, "b@example.org", "乙", "大连数贸有限公司")
+    colleague = session.get(Subscriber, second.subscriber_id)
+    assert colleague is not None and colleague.organisation_id in _orgs(session)
