@@ -254,11 +254,11 @@ def edit(campaign_id: int) -> Any:
         campaign = _campaign(session, campaign_id)
     started = campaign.status not in EDITABLE
     lists = _lists_with_counts(session)
-    chosen = (
-        set(request.form.getlist("lists"))
-        if request.method == "POST"
-        else {lst.slug for lst, _n in lists if lst.id in campaign_list_ids(session, campaign_id)}
-    )
+    if request.method == "POST":
+        chosen = set(request.form.getlist("lists"))
+    else:
+        linked = set(campaign_list_ids(session, campaign_id))  # once, not once per list
+        chosen = {lst.slug for lst, _n in lists if lst.id in linked}
     return render_template(
         "campaigns/edit.html",
         c=campaign,
