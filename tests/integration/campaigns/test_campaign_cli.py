@@ -89,3 +89,25 @@ def test_a_wrong_list_or_state_is_a_clear_error(session: Session) -> None:
     assert result.exit_code == 1 and "no list 'nope'" in result.output
     result = CliRunner().invoke(main, ["campaign", "pause", "999"])
     assert result.exit_code == 1 and "no campaign 999" in result.output
+
+
+def test_a_test_rendered_as_a_subscriber_from_the_command_line(
+    session: Session, capture: CaptureStore
+) -> None:
+    demo = load_demo(session)
+    session.commit()
+    cid = int(run("campaign", "add", "--issue", str(demo.issue_id), "--list", "members").strip())
+    before = set(capture.ids())
+    lines = run(
+        "campaign", "test", str(cid), "--to", "proof@example.org", "--as", "wang.li@example.org"
+    )
+    assert "proof@example.org: sent" in lines
+    (new,) = [i for i in capture.ids() if i not in before]
+    assert capture.summary(new).rcpt_tos == ["proof@example.org"]  # not the subscriber
+    html = capture.message(new).get_body(("html",)).get_content()
+    assert "尊敬的王立，您好！" in html
+    refused = CliRunner().invoke(
+        main, ["campaign", "test", str(cid), "--to", "proof@example.org", "--as", "no@example.org"]
+    )
+    assert refused.exit_code == 1 and "no@example.org" in refused.output
+    assert [i for i in capture.ids() if i not in before] == [new]  # nothing more was sent
