@@ -10,6 +10,7 @@ part from the same strings. Built as an ``EmailMessage`` with the project's ``PO
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +20,16 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import mjml
+from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.mail.backends import PermanentSendError
 from service.mail.message import encode_address
+from service.mail.outbound import send_message
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
 from service.mail.templating import FONT_STACK, add_preheader, template_env
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email" / "transactional"
 HTML_TEMPLATE = "button.mjml.j2"
@@ -43,6 +49,15 @@ class ReadyMail:
     rcpt: str
     data: bytes
     subject: str
+
+
+def fill_strings(raw: Mapping[str, str], **values: object) -> dict[str, str]:
+    """A mail's strings in one language with ``values`` put in. A table that has a
+    ``greeting_anonymous`` uses it for the greeting when ``values`` give no ``name``."""
+    strings = {key: text.format(**values) for key, text in raw.items()}
+    if "greeting_anonymous" in strings and not values.get("name"):
+        strings["greeting"] = strings["greeting_anonymous"]
+    return strings
 
 
 def render_button_mail(
@@ -108,3 +123,17 @@ def build_button_mail(
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return ReadyMail(mail_from=settings.from_addr, rcpt=rcpt, data=msg.as_bytes(), subject=subject)
+
+
+def send_button_mail(
+    session: Session, settings: Settings, mail: ReadyMail, what: str, subscriber_id: int
+) -> str:
+    """Send ``mail`` through the one outbound path: ``sent``, or ``refused`` when the relay
+    refuses it for good (logged; nothing to retry: the reader sees no mail and can ask
+    again). Raises ``TransientSendError`` when the relay should be tried again later."""
+    try:
+        send_message(session, settings, mail.mail_from, mail.rcpt, mail.data)
+    except PermanentSendError as exc:
+        log.warning("%s to subscriber %s refused: %s", what, subscriber_id, exc)
+        return "refused"
+    return "sent"

@@ -12,17 +12,19 @@ and used in list mail once the address is confirmed.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.mail.backends import PermanentSendError
-from service.mail.outbound import send_message
 from service.mail.site_settings import effective_settings
-from service.mail.transactional import ReadyMail, build_button_mail
+from service.mail.transactional import (
+    ReadyMail,
+    build_button_mail,
+    fill_strings,
+    send_button_mail,
+)
 from service.model import (
     MailingList,
     Membership,
@@ -34,8 +36,6 @@ from service.model import (
 )
 from service.subscribers.subscriptions import CONFIRM_TOKEN_HOURS, clean_language
 from service.subscribers.suppression import is_suppressed
-
-log = logging.getLogger(__name__)
 
 # Fixed strings per subscriber language (the mail goes out without a request, so it is
 # chosen by the subscriber's language, not by the page locale).
@@ -68,9 +68,12 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def confirmation_strings(language: str, *, list_name: str, sender: str) -> dict[str, str]:
     """The confirmation's strings in ``language``, formatted (staff-written values only)."""
-    raw = STRINGS[clean_language(language)]
-    values = {"list": list_name, "sender": sender, "hours": CONFIRM_TOKEN_HOURS}
-    return {key: text.format(**values) for key, text in raw.items()}
+    return fill_strings(
+        STRINGS[clean_language(language)],
+        list=list_name,
+        sender=sender,
+        hours=CONFIRM_TOKEN_HOURS,
+    )
 
 
 def build_confirmation(
@@ -136,10 +139,4 @@ def send_confirmation(
         list_name=mailing_list.name,
         confirm_url=f"{settings.base_url}/confirm/{token.token}",
     )
-    try:
-        send_message(session, settings, mail.mail_from, mail.rcpt, mail.data)
-    except PermanentSendError as exc:
-        # Nothing to retry: the reader sees no mail and can ask for a new link.
-        log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
-        return "refused"
-    return "sent"
+    return send_button_mail(session, settings, mail, "confirmation", subscriber_id)

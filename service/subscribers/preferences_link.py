@@ -7,23 +7,17 @@ link. The page answers the same either way, so it tells nobody who is subscribed
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import tokens
 from service.config import Settings
 from service.mail.addresses import InvalidAddress, normalise
-from service.mail.backends import PermanentSendError
-from service.mail.outbound import send_message
 from service.mail.site_settings import effective_settings
-from service.mail.transactional import build_button_mail
+from service.mail.transactional import build_button_mail, fill_strings, send_button_mail
 from service.model import Subscriber, SubscriberStatus
 from service.subscribers.subscriptions import address_confirmed, clean_language
 from service.subscribers.suppression import is_suppressed
-
-log = logging.getLogger(__name__)
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh-CN": {
@@ -89,9 +83,7 @@ def send_preferences_link(session: Session, settings: Settings, subscriber_id: i
     # A stranger may have typed this name with the address on the public form: it is
     # used only once the address is confirmed (see confirmation.py).
     name = subscriber.name if address_confirmed(session, subscriber_id) else ""
-    strings = {k: v.format(sender=sender, name=name) for k, v in STRINGS[lang].items()}
-    if not name:
-        strings["greeting"] = strings["greeting_anonymous"]
+    strings = fill_strings(STRINGS[lang], sender=sender, name=name)
     mail = build_button_mail(
         settings,
         to_email=subscriber.email,
@@ -101,9 +93,4 @@ def send_preferences_link(session: Session, settings: Settings, subscriber_id: i
         button_url=preferences_url(settings, subscriber_id),
         kind="preferences",
     )
-    try:
-        send_message(session, settings, mail.mail_from, mail.rcpt, mail.data)
-    except PermanentSendError as exc:
-        log.warning("preferences link to subscriber %s refused: %s", subscriber_id, exc)
-        return "refused"
-    return "sent"
+    return send_button_mail(session, settings, mail, "preferences link", subscriber_id)

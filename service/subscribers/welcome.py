@@ -9,22 +9,21 @@ The address is confirmed by then, so the greeting may use the name given on the 
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.issues.store import archive_url, latest_published
-from service.mail.backends import PermanentSendError
-from service.mail.outbound import send_message
 from service.mail.site_settings import effective_settings
-from service.mail.transactional import ReadyMail, build_button_mail
+from service.mail.transactional import (
+    ReadyMail,
+    build_button_mail,
+    fill_strings,
+    send_button_mail,
+)
 from service.model import Issue, MailingList, Membership, MembershipStatus, Subscriber
 from service.subscribers.preferences_link import preferences_url
 from service.subscribers.subscriptions import clean_language
 from service.subscribers.suppression import is_suppressed
-
-log = logging.getLogger(__name__)
 
 # Per subscriber language (no request when the worker sends it). ``body_issue`` and
 # ``button_issue`` replace ``body`` and ``button`` when an issue is public.
@@ -82,9 +81,7 @@ def build_welcome(
         "name": subscriber.name,
         "issue": _issue_label(latest) if latest else "",
     }
-    strings = {key: text.format(**values) for key, text in STRINGS[lang].items()}
-    if not subscriber.name:
-        strings["greeting"] = strings["greeting_anonymous"]
+    strings = fill_strings(STRINGS[lang], **values)
     if latest is not None:
         strings["body"], strings["button"] = strings["body_issue"], strings["button_issue"]
         button_url = archive_url(settings, latest.slug)
@@ -118,9 +115,4 @@ def send_welcome(session: Session, settings: Settings, subscriber_id: int, list_
     if is_suppressed(session, subscriber.email):
         return "suppressed"
     mail = build_welcome(settings, subscriber, mailing_list, latest_published(session))
-    try:
-        send_message(session, settings, mail.mail_from, mail.rcpt, mail.data)
-    except PermanentSendError as exc:
-        log.warning("welcome mail to subscriber %s refused: %s", subscriber_id, exc)
-        return "refused"
-    return "sent"
+    return send_button_mail(session, settings, mail, "welcome mail", subscriber_id)

@@ -156,7 +156,6 @@ MESSAGES: dict[str, LazyString] = {
         "The address has a look-alike of the @ sign; type it with the half-width @."
     ),
     "address.with_display_name": _l("Enter the address alone, without a name or angle brackets."),
-    "address.local_part_too_long": _l("The part before the @ is too long (at most 64 characters)."),
     "address.domain_too_long": _l("The part after the @ is too long."),
     "address.too_long": _l("The address is too long."),
     "address.text_after_address": _l("Something follows the address; enter one address only."),

@@ -429,15 +429,26 @@ def _test_link_page() -> Any:
     return _page("test_link.html")
 
 
+def _unsubscribe_link(token: str) -> UnsubscribeLink:
+    """What a signed unsubscribe ``token`` names; a forged one gets the friendly 404."""
+    link = read_unsubscribe_token(db_session(), settings().secret_key, token)
+    if link is None:
+        abort(404)
+    return link
+
+
+def _preferences_token(subscriber_id: int) -> str:
+    """The token of the subscriber's preferences page, for a link on a reader page."""
+    return tokens.make_token(settings().secret_key, tokens.PREFERENCES, subscriber_id)
+
+
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @limiter.exempt
 def unsubscribe_page(token: str) -> Any:
     """GET: a page with a button (changes nothing). POST: RFC 8058 one-click, or the
     page's own button. Always 200 on a valid token, never a redirect."""
     database = db_session()
-    link = read_unsubscribe_token(database, settings().secret_key, token)
-    if link is None:
-        abort(404)
+    link = _unsubscribe_link(token)
     if link.subscriber_id == TEST_SUBSCRIBER_ID:
         return _test_link_page()
     subscriber = database.get(Subscriber, link.subscriber_id)
@@ -450,9 +461,7 @@ def unsubscribe_page(token: str) -> Any:
             subscriber=subscriber,
             list_names=list_names,
             token=token,
-            preferences_token=tokens.make_token(
-                settings().secret_key, tokens.PREFERENCES, link.subscriber_id
-            ),
+            preferences_token=_preferences_token(link.subscriber_id),
         )
     from_page = request.form.get("confirm") == "1"
     if not from_page and request.form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
@@ -490,9 +499,7 @@ def undo_unsubscribe_page(token: str) -> Any:
     page's unsubscribe with this same token just left, once. A forged token gets the
     friendly 404; a used one, or one that unsubscribed nothing, its own friendly page."""
     database = db_session()
-    link = read_unsubscribe_token(database, settings().secret_key, token)
-    if link is None:
-        abort(404)
+    link = _unsubscribe_link(token)
     if link.subscriber_id == TEST_SUBSCRIBER_ID:
         return _test_link_page()
     result = undo_unsubscribe(database, token, link.subscriber_id, ip=_ip(), user_agent=_ua())
@@ -506,9 +513,7 @@ def undo_unsubscribe_page(token: str) -> Any:
         status,
         outcome=str(result.outcome),
         list_names=names,
-        preferences_token=tokens.make_token(
-            settings().secret_key, tokens.PREFERENCES, link.subscriber_id
-        ),
+        preferences_token=_preferences_token(link.subscriber_id),
     )
 
 

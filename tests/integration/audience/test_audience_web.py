@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.model import AuditEntry, ImportJob, MailingList, Membership, Subscriber, Suppression
 from tests.conftest import csrf_token
-from tests.integration.audience.conftest import run_import
+from tests.integration.audience.conftest import run_import, upload
 
 JOB_TIMEOUT_SECONDS = 60
 
@@ -175,16 +174,7 @@ def test_an_upload_that_is_not_a_table_gets_a_clear_message(
     logged_in: FlaskClient, members: MailingList
 ) -> None:
     token = csrf_token(logged_in, "/subscribers/import")
-    resp = logged_in.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": token,
-            "list_id": members.id,
-            "mode": "add",
-            "file": (io.BytesIO(b"\x00\x01\x02garbage\x00" * 50), "data.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    resp = upload(logged_in, members.id, "data.csv", b"\x00\x01\x02garbage\x00" * 50, token=token)
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     assert "data.csv 无法导入：这是二进制文件，不是 CSV 或 XLSX 文件。" in html
@@ -202,16 +192,7 @@ def test_an_upload_is_mapped_and_imported_by_the_real_worker_with_a_report(
         "邮箱,姓名,公司,城市\r\nwang@example.org,王立,某公司,大连\r\n"
         "broken,坏,,\r\nWANG@example.org,重复,,\r\n"
     )
-    resp = logged_in.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": token,
-            "list_id": members.id,
-            "mode": "add",
-            "file": (io.BytesIO(body.encode("gbk")), "名单.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    resp = upload(logged_in, members.id, "名单.csv", body.encode("gbk"), token=token)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     mapping_url = resp.headers["Location"]
     page = logged_in.get(mapping_url).get_data(as_text=True)
@@ -259,24 +240,11 @@ def test_an_upload_over_the_size_limit_or_of_the_wrong_kind_is_refused_clearly(
     logged_in.get("/lang/en")
     token = csrf_token(logged_in, "/subscribers/import")
     monkeypatch.setattr(audience, "MAX_IMPORT_BYTES", 10_000)
-    big = io.BytesIO(b"email\n" + b"someone@example.org\n" * 2000)
-    resp = logged_in.post(
-        "/subscribers/import",
-        data={"csrf_token": token, "list_id": members.id, "mode": "add", "file": (big, "big.csv")},
-        content_type="multipart/form-data",
-    )
+    big = b"email\n" + b"someone@example.org\n" * 2000
+    resp = upload(logged_in, members.id, "big.csv", big, token=token)
     assert resp.status_code == 400
     assert "imports are limited to" in resp.get_data(as_text=True)
-    resp = logged_in.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": token,
-            "list_id": members.id,
-            "mode": "add",
-            "file": (io.BytesIO(b"%PDF-1.4"), "members.pdf"),
-        },
-        content_type="multipart/form-data",
-    )
+    resp = upload(logged_in, members.id, "members.pdf", b"%PDF-1.4", token=token)
     assert resp.status_code == 400
     assert "Only CSV and XLSX files can be imported." in resp.get_data(as_text=True)
 

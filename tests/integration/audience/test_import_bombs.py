@@ -4,7 +4,6 @@ the command line, is refused with the reason: a form error or a non-zero exit, n
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,14 @@ from service.subscribers.import_terms import ImportTarget
 from service.subscribers.importer import import_file
 from service.subscribers.tabular import FileFormatError, TableInfo
 from tests.bombs import MIB, xlsx_bomb
-from tests.conftest import csrf_token
-
-
-def _upload(client: FlaskClient, members: MailingList, name: str, data: bytes) -> object:
-    return client.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": csrf_token(client, "/subscribers/import"),
-            "list_id": members.id,
-            "mode": "add",
-            "file": (io.BytesIO(data), name),
-        },
-        content_type="multipart/form-data",
-    )
+from tests.integration.audience.conftest import upload
 
 
 def test_an_xlsx_bomb_uploaded_in_the_admin_is_a_form_error_naming_the_limit(
     logged_in: FlaskClient, members: MailingList, session: Session
 ) -> None:
     logged_in.get("/lang/en")
-    resp = _upload(logged_in, members, "people.xlsx", xlsx_bomb(65 * MIB))
+    resp = upload(logged_in, members.id, "people.xlsx", xlsx_bomb(65 * MIB))
     assert resp.status_code == 400  # type: ignore[attr-defined]
     page = resp.get_data(as_text=True)  # type: ignore[attr-defined]
     assert "people.xlsx" in page and "sheet1.xml unpacks to more than 64 MB" in page
@@ -49,7 +35,7 @@ def test_an_xlsx_bomb_uploaded_in_the_admin_is_a_form_error_naming_the_limit(
 def test_a_header_only_file_uploaded_in_the_admin_is_a_form_error(
     logged_in: FlaskClient, members: MailingList
 ) -> None:
-    resp = _upload(logged_in, members, "people.csv", "邮箱,姓名\n".encode())
+    resp = upload(logged_in, members.id, "people.csv", "邮箱,姓名\n".encode())
     assert resp.status_code == 400  # type: ignore[attr-defined]
     assert "文件只有标题行，没有数据行。" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
 

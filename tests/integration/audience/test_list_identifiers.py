@@ -3,7 +3,6 @@ member's language, changeable; and "Import subscribers" from a list's page."""
 
 from __future__ import annotations
 
-import io
 import re
 
 from flask.testing import FlaskClient
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from service.model import AuditEntry, ImportJob, MailingList
 from service.subscribers.lists import create_list
 from tests.conftest import csrf_token
+from tests.integration.audience.conftest import upload
 
 BAD_SLUG_ZH = "标识只能包含 a-z、0-9、“-”和“_”（最多 64 个字符，以字母或数字开头）。"
 
@@ -93,29 +93,13 @@ def test_import_from_a_lists_page_imports_into_it_and_keeps_the_choice_after_an_
     form = logged_in.get(href).get_data(as_text=True)
     assert re.search(rf'<option value="{second.id}" selected>', form)
     token = csrf_token(logged_in, href)
-    refused = logged_in.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": token,
-            "list_id": second.id,
-            "mode": "upsert",
-            "file": (io.BytesIO(b"%PDF-1.4"), "members.pdf"),
-        },
-        content_type="multipart/form-data",
-    )
+    refused = upload(logged_in, second.id, "members.pdf", b"%PDF-1.4", "upsert", token)
     assert refused.status_code == 400
     again = refused.get_data(as_text=True)
     assert re.search(rf'<option value="{second.id}" selected>', again)
     assert '<option value="upsert" selected>' in again
-    accepted = logged_in.post(
-        "/subscribers/import",
-        data={
-            "csrf_token": token,
-            "list_id": second.id,
-            "mode": "add",
-            "file": (io.BytesIO(b"email\nli.na@example.org\n"), "members.csv"),
-        },
-        content_type="multipart/form-data",
+    accepted = upload(
+        logged_in, second.id, "members.csv", b"email\nli.na@example.org\n", token=token
     )
     assert accepted.status_code == 302
     job = session.scalar(select(ImportJob))

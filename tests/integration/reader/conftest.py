@@ -82,6 +82,14 @@ def make_subscriber(
     return sub
 
 
+def status_on(session: Session, sub: Subscriber, mailing_list: MailingList) -> str:
+    """The status of ``sub`` on ``mailing_list`` as committed now (the session re-reads)."""
+    session.expire_all()
+    membership = session.get(Membership, (sub.id, mailing_list.id))
+    assert membership is not None
+    return membership.status
+
+
 def wait_for_mail(capture: CaptureStore, rcpt: str, seen: set[str]) -> EmailMessage:
     """The first captured mail to ``rcpt`` not in ``seen`` (added to it), waiting up to
     ``MAIL_TIMEOUT_SECONDS`` for the real worker to send it."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from email.message import EmailMessage
 
 from flask import Flask
@@ -26,21 +25,10 @@ from service.subscribers.suppression import suppress
 from service.web.app import create_app, get_db
 from service.web.extensions import limiter
 from tests.conftest import csrf_token
+from tests.integration.reader.conftest import wait_for_mail
 
-MAIL_TIMEOUT_SECONDS = 30
 SPAM_NAME = "Cheap pills at http://spam.example"
 SPAM_ORG = "Win a prize: http://prize.example"
-
-
-def _mail_to(capture: CaptureStore, rcpt: str, seen: set[str]) -> EmailMessage:
-    deadline = time.monotonic() + MAIL_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        for msg_id in capture.ids():
-            if msg_id not in seen and rcpt in capture.summary(msg_id).rcpt_tos:
-                seen.add(msg_id)
-                return capture.message(msg_id)
-        time.sleep(0.1)
-    raise AssertionError(f"no mail to {rcpt} within {MAIL_TIMEOUT_SECONDS}s")
 
 
 def _mailed(capture: CaptureStore, rcpt: str) -> bool:
@@ -74,7 +62,7 @@ def test_the_confirmation_mail_carries_nothing_the_stranger_typed_until_the_addr
     victim = "victim@example.org"
     status, _ = _sign_up(client, victim, "192.0.2.10", name=SPAM_NAME, organisation=SPAM_ORG)
     assert status == 200
-    msg = _mail_to(capture, victim, seen)
+    msg = wait_for_mail(capture, victim, seen)
     assert msg["To"].addresses[0].display_name == ""
     assert msg["To"].addresses[0].addr_spec == victim
     text = _everything(msg)
@@ -86,7 +74,7 @@ def test_the_confirmation_mail_carries_nothing_the_stranger_typed_until_the_addr
 
     # The "mail me my link" form reaches the same unconfirmed address: no name there either.
     assert client.post("/preferences", data={"email": victim}).status_code == 200
-    link_mail = _everything(_mail_to(capture, victim, seen))
+    link_mail = _everything(wait_for_mail(capture, victim, seen))
     assert "Cheap pills" not in link_mail and "spam.example" not in link_mail
 
     # Once the address confirms, its name is used.
@@ -96,7 +84,7 @@ def test_the_confirmation_mail_carries_nothing_the_stranger_typed_until_the_addr
     assert reader.post(f"/confirm/{token}", data=form).status_code == 200
     limiter.reset()
     assert client.post("/preferences", data={"email": victim}).status_code == 200
-    named = _mail_to(capture, victim, seen)
+    named = wait_for_mail(capture, victim, seen)
     assert named["To"].addresses[0].display_name == SPAM_NAME
 
 
@@ -147,7 +135,7 @@ def test_one_address_gets_its_hourly_confirmations_then_sign_ups_stay_unconfirme
     # Another address still gets through; the held-back sign-ups never got a mail.
     assert _sign_up(client, "other@example.org", "198.51.100.8")[0] == 200
     for email in [*allowed, "other@example.org"]:
-        _mail_to(capture, email, seen)
+        wait_for_mail(capture, email, seen)
     assert not _mailed(capture, "held@example.org")
     assert not _mailed(capture, "held2@example.org")
 

@@ -14,17 +14,15 @@ from service.config import Settings
 from service.model import Consent, MailingList, Membership, Subscriber, SuppressionReason
 from service.subscribers.suppression import is_suppressed, suppress
 from tests.conftest import csrf_token
-from tests.integration.reader.conftest import make_subscriber, preferences_url, unsubscribe_url
+from tests.integration.reader.conftest import (
+    make_subscriber,
+    preferences_url,
+    status_on,
+    unsubscribe_url,
+)
 
 UNDO_BUTTON = "误操作？重新订阅"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def _status(session: Session, sub: Subscriber, mailing_list: MailingList) -> str:
-    session.expire_all()
-    membership = session.get(Membership, (sub.id, mailing_list.id))
-    assert membership is not None
-    return membership.status
 
 
 def _leave(client: FlaskClient, url: str, everything: bool = False) -> tuple[str, str]:
@@ -49,22 +47,22 @@ def test_the_unsubscribed_page_undoes_its_unsubscribe_once_without_a_new_opt_in(
     url = unsubscribe_url(settings, sub.id, quarterly.id)
     html, csrf = _leave(client, url)
     assert UNDO_BUTTON in html and f'action="{url}/undo"' in html
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
 
     status, page = _undo(client, url, csrf)
     assert status == 200 and "您已重新订阅" in page and "会刊季刊" in page
-    assert _status(session, sub, quarterly) == "active"  # no confirmation mail, no wait
+    assert status_on(session, sub, quarterly) == "active"  # no confirmation mail, no wait
     (row,) = session.scalars(select(Consent).where(Consent.source == "undo"))
     assert (row.action, row.list_id, row.detail["status"]) == ("subscribe", quarterly.id, "active")
 
     again, page = _undo(client, url, csrf)
     assert again == 409 and "已经撤销过" in page
-    assert _status(session, sub, quarterly) == "active"
+    assert status_on(session, sub, quarterly) == "active"
     # Leaving again with the same link works, but its undo is spent.
     html, _ = _leave(client, url)
-    assert UNDO_BUTTON not in html and _status(session, sub, quarterly) == "unsubscribed"
+    assert UNDO_BUTTON not in html and status_on(session, sub, quarterly) == "unsubscribed"
     assert _undo(client, url, csrf)[0] == 409
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
 
 
 def test_undoing_leave_everything_lifts_its_suppression_but_not_a_list_left_before(
@@ -86,8 +84,8 @@ def test_undoing_leave_everything_lifts_its_suppression_but_not_a_list_left_befo
     status, _ = _undo(client, url, csrf)
     assert status == 200
     assert not is_suppressed(session, "all@example.org")
-    assert _status(session, sub, quarterly) == "active"
-    assert _status(session, sub, events_list) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "active"
+    assert status_on(session, sub, events_list) == "unsubscribed"
     refreshed = session.get(Subscriber, sub.id)
     assert refreshed is not None and refreshed.status == "enabled"
 
@@ -102,7 +100,7 @@ def test_a_bounce_since_the_unsubscribe_refuses_the_undo_with_a_friendly_page(
     session.commit()
     status, page = _undo(client, url, csrf)
     assert status == 409 and "<h1>" in page
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
 
 
 def test_an_undo_nobody_was_offered_or_a_forged_token_gets_a_friendly_page_not_a_500(
@@ -115,11 +113,11 @@ def test_an_undo_nobody_was_offered_or_a_forged_token_gets_a_friendly_page_not_a
     csrf = csrf_token(client, preferences_url(settings, sub.id))  # a browser's own session
     status, html = _undo(client, url, csrf)
     assert status == 409 and "没有可撤销的操作" in html
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
 
     forged = url[:-1] + ("a" if url[-1] != "a" else "b")
     status, html = _undo(client, forged, csrf)
     assert status == 404 and "<h1>" in html
     without_csrf = client.post(f"{url}/undo")
     assert without_csrf.status_code == 400
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"

@@ -8,18 +8,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.model import Consent, MailingList, Membership, Subscriber
+from service.model import Consent, MailingList, Subscriber
 from service.subscribers.suppression import is_suppressed
-from tests.integration.reader.conftest import make_subscriber, preferences_url, unsubscribe_url
+from tests.integration.reader.conftest import (
+    make_subscriber,
+    preferences_url,
+    status_on,
+    unsubscribe_url,
+)
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
-
-
-def _status(session: Session, sub: Subscriber, mailing_list: MailingList) -> str:
-    session.expire_all()
-    membership = session.get(Membership, (sub.id, mailing_list.id))
-    assert membership is not None
-    return membership.status
 
 
 def _consents(session: Session, **where: str) -> list[Consent]:
@@ -43,7 +41,7 @@ def test_one_click_post_form_urlencoded_unsubscribes_with_200_and_no_redirect(
     assert "Location" not in resp.headers
     assert "Set-Cookie" not in resp.headers
     assert len(resp.get_data()) < 100
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
     (row,) = _consents(session, action="unsubscribe")
     assert (row.source, row.list_id, row.user_agent) == (
         "one-click",
@@ -67,8 +65,8 @@ def test_one_click_post_multipart_works_twice_in_a_row_without_cookies(
     second = bare.post(url, data=ONE_CLICK, content_type="multipart/form-data")
     for resp in (first, second):
         assert resp.status_code == 200 and "Location" not in resp.headers
-    assert _status(session, sub, quarterly) == "unsubscribed"
-    assert _status(session, sub, events_list) == "active"  # only the list of the link
+    assert status_on(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, events_list) == "active"  # only the list of the link
     rows = _consents(session, source="one-click")
     assert [r.detail["changed"] for r in rows] == [True, False]
 
@@ -85,7 +83,7 @@ def test_get_on_the_unsubscribe_link_shows_a_page_and_changes_nothing(
     assert 'name="everything"' in html and 'name="confirm" value="1"' in html
     assert resp.headers["Referrer-Policy"] == "same-origin"
     assert client.head(url).status_code == 200
-    assert _status(session, sub, quarterly) == "active"
+    assert status_on(session, sub, quarterly) == "active"
     assert session.scalar(select(func.count(Consent.id))) == 0
 
 
@@ -98,7 +96,7 @@ def test_the_pages_own_button_shows_a_friendly_page_with_200_and_no_redirect(
     )
     assert resp.status_code == 200 and "Location" not in resp.headers
     assert "You are unsubscribed" in resp.get_data(as_text=True)
-    assert _status(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
     assert not is_suppressed(session, "button@example.org")
     (row,) = _consents(session, action="unsubscribe")
     assert row.source == "form"
@@ -116,7 +114,8 @@ def test_unsubscribing_from_everything_suppresses_the_address_and_leaves_every_l
         unsubscribe_url(settings, sub.id, quarterly.id), data={"confirm": "1", "everything": "1"}
     )
     assert resp.status_code == 200
-    assert _status(session, sub, quarterly) == _status(session, sub, events_list) == "unsubscribed"
+    assert status_on(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, events_list) == "unsubscribed"
     refreshed = session.get(Subscriber, sub.id)
     assert refreshed is not None and refreshed.status == "unsubscribed"
     assert is_suppressed(session, "all@example.org")
@@ -125,7 +124,7 @@ def test_unsubscribing_from_everything_suppresses_the_address_and_leaves_every_l
     assert all(sorted(r.detail["lists"]) == sorted(r.list_id for r in rows) for r in rows)
     # The public form no longer puts the address back on a list.
     client.post("/subscribe/events", data={"email": "all@example.org"})
-    assert _status(session, sub, events_list) == "unsubscribed"
+    assert status_on(session, sub, events_list) == "unsubscribed"
 
 
 def test_forged_or_mangled_tokens_get_the_friendly_404_on_every_token_url(
@@ -151,7 +150,7 @@ def test_forged_or_mangled_tokens_get_the_friendly_404_on_every_token_url(
             assert resp.status_code in (404, 400), (method, path, resp.status_code)
             assert "Location" not in resp.headers
     # Forgeries changed nothing.
-    assert _status(session, sub, quarterly) == "active"
+    assert status_on(session, sub, quarterly) == "active"
 
 
 def test_a_valid_token_for_a_subscriber_that_no_longer_exists_is_a_404_page_on_get(
@@ -221,9 +220,9 @@ def test_one_click_from_a_campaign_sent_to_two_lists_leaves_both_and_credits_the
 
     resp = app.test_client(use_cookies=False).post(f"/unsubscribe/{token}", data=ONE_CLICK)
     assert resp.status_code == 200 and "Location" not in resp.headers
-    assert _status(session, sub, quarterly) == "unsubscribed"
-    assert _status(session, sub, events_list) == "unsubscribed"
-    assert _status(session, sub, other) == "active"  # not a list this campaign went to
+    assert status_on(session, sub, quarterly) == "unsubscribed"
+    assert status_on(session, sub, events_list) == "unsubscribed"
+    assert status_on(session, sub, other) == "active"  # not a list this campaign went to
     rows = _consents(session, action="unsubscribe")
     assert sorted(r.list_id for r in rows) == sorted([quarterly.id, events_list.id])
     assert {r.detail["campaign_id"] for r in rows} == {campaign_id}
