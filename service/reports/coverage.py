@@ -28,7 +28,6 @@ from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from service.mail.addresses import email_hash
 from service.model import (
     Delivery,
     DeliveryStatus,
@@ -41,7 +40,7 @@ from service.model import (
     SuppressionReason,
     campaign_lists,
 )
-from service.subscribers.organisations import suppressed_hashes
+from service.subscribers.suppression import suppressed_reasons
 
 # Why an organisation was not reached: stable codes (the JSON contract, the XLSX).
 REASONS = (
@@ -189,12 +188,12 @@ def _add_contacts(
     session: Session, campaign_id: int, reached_ids: Select[Any], into: dict[int, Unreached]
 ) -> None:
     rows = session.execute(_contacts_query(campaign_id, reached_ids)).all()
-    suppressed = suppressed_hashes(session, [email_hash(r.email) for r in rows])
+    suppressed = suppressed_reasons(session, [r.email for r in rows])
     for row in rows:
         org = into.get(row.organisation_id)
         if org is None:  # linked since the first statement read the organisations
             continue
-        state = contact_state(row, suppressed.get(email_hash(row.email)))
+        state = contact_state(row, suppressed.get(row.email))
         org.contacts.append(ContactToFix(org.name, row.email, state, row.detail or ""))
 
 
