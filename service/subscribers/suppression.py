@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -28,9 +27,7 @@ def suppressed_reasons(session: Session, emails: Iterable[str]) -> dict[str, str
     address as given (a query per ``LOOKUP_CHUNK``). Suppressions are kept by the
     address's hash (they outlive erasure), which SQL cannot compute on SQLite: the
     addresses are hashed here, once each."""
-    by_hash: dict[str, list[str]] = defaultdict(list)  # "A@x" and "a@x" are one hash
-    for email in emails:
-        by_hash[email_hash(email)].append(email)
+    by_hash = {email_hash(e): e for e in emails}  # stored addresses: one per hash
     hashes = list(by_hash)
     found: dict[str, str] = {}
     for start in range(0, len(hashes), LOOKUP_CHUNK):
@@ -39,8 +36,7 @@ def suppressed_reasons(session: Session, emails: Iterable[str]) -> dict[str, str
                 Suppression.email_hash.in_(hashes[start : start + LOOKUP_CHUNK])
             )
         )
-        for digest, reason in rows:
-            found.update(dict.fromkeys(by_hash[digest], reason))
+        found.update({by_hash[digest]: reason for digest, reason in rows})
     return found
 
 
