@@ -56,6 +56,7 @@ from service.model.delivery_states import (
     moved,
     removed,
 )
+from service.subscribers.lists import mailable
 from service.subscribers.suppression import suppressed_reasons
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).
@@ -101,14 +102,7 @@ def _insert(session: Session) -> Callable[..., object]:
 def _audience(list_ids: Sequence[int]) -> Select[int, str]:
     """Enabled subscribers with an active membership in any of the lists (before
     suppression), as ``(id, email)``."""
-    member = exists().where(
-        Membership.subscriber_id == Subscriber.id,
-        Membership.list_id.in_(list_ids),
-        Membership.status == MembershipStatus.ACTIVE,
-    )
-    return select(Subscriber.id, Subscriber.email).where(
-        Subscriber.status == SubscriberStatus.ENABLED, member
-    )
+    return select(Subscriber.id, Subscriber.email).where(mailable(list_ids))
 
 
 def _audience_chunk(
@@ -274,19 +268,7 @@ def audience_count(session: Session, list_ids: Sequence[int]) -> int:
     """How many distinct enabled, active subscribers the lists reach (before suppression)."""
     if not list_ids:
         return 0
-    member = exists().where(
-        Membership.subscriber_id == Subscriber.id,
-        Membership.list_id.in_(list_ids),
-        Membership.status == MembershipStatus.ACTIVE,
-    )
-    return int(
-        session.scalar(
-            select(func.count(Subscriber.id)).where(
-                Subscriber.status == SubscriberStatus.ENABLED, member
-            )
-        )
-        or 0
-    )
+    return int(session.scalar(select(func.count(Subscriber.id)).where(mailable(list_ids))) or 0)
 
 
 @dataclass(frozen=True)

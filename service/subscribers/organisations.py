@@ -27,10 +27,10 @@ from service.model import (
     MembershipStatus,
     Organisation,
     Subscriber,
-    SubscriberStatus,
     SuppressionReason,
 )
 from service.subscribers.import_params import is_postgresql
+from service.subscribers.lists import mailable
 from service.subscribers.organisation_names import display_name, name_key
 from service.subscribers.suppression import suppressed_reasons
 
@@ -139,18 +139,10 @@ def summaries(session: Session, organisations: list[Organisation]) -> list[Summa
 
 
 def _deliverable(session: Session, org_ids: list[int]) -> dict[int, int]:
+    open_lists = select(MailingList.id).where(MailingList.archived_at.is_(None))
     candidates = session.execute(
         select(Subscriber.organisation_id, Subscriber.email).where(
-            Subscriber.organisation_id.in_(org_ids),
-            Subscriber.status == SubscriberStatus.ENABLED.value,
-            Subscriber.id.in_(
-                select(Membership.subscriber_id)
-                .join(MailingList, MailingList.id == Membership.list_id)
-                .where(
-                    Membership.status == MembershipStatus.ACTIVE.value,
-                    MailingList.archived_at.is_(None),
-                )
-            ),
+            Subscriber.organisation_id.in_(org_ids), mailable(open_lists)
         )
     ).all()
     suppressed = suppressed_reasons(session, [email for _org, email in candidates])
