@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import Exists
 
 from service.model import (
     Delivery,
@@ -146,9 +147,14 @@ class Coverage:
                 yield (org.name, "no", org.reason, c.email, c.state, c.detail)
 
 
+def _hard_bounced() -> Exists:
+    """Whether the delivery of the enclosing query has a hard bounce recorded (a relay
+    may have said "sent" first)."""
+    return exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
+
+
 def reached_pairs(campaign_ids: list[int]) -> Select[int, int | None]:
     """(campaign id, organisation id) of every organisation each campaign reached."""
-    hard_bounce = exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
     return (
         select(Delivery.campaign_id, Subscriber.organisation_id)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -156,7 +162,7 @@ def reached_pairs(campaign_ids: list[int]) -> Select[int, int | None]:
             Delivery.campaign_id.in_(campaign_ids),
             Delivery.status == DeliveryStatus.SENT.value,
             Subscriber.organisation_id.is_not(None),
-            ~hard_bounce,
+            ~_hard_bounced(),
         )
         .distinct()
     )
@@ -223,14 +229,13 @@ def _contacts_query(campaign_id: int, reached_ids: Select[Any]) -> Select[*tuple
         .limit(1)
         .scalar_subquery()
     )
-    hard_bounced = exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
     return (
         select(
             Subscriber.organisation_id,
             Subscriber.email,
             Subscriber.status.label("subscriber_status"),
             Delivery.status.label("delivery_status"),
-            hard_bounced.label("hard_bounced"),
+            _hard_bounced().label("hard_bounced"),
             func.coalesce(bounce_text, Delivery.last_error).label("detail"),
             func.coalesce(memberships.c.on_lists, 0).label("on_lists"),
             func.coalesce(memberships.c.active, 0).label("active"),
