@@ -32,7 +32,6 @@ from service.campaigns.attention import attention_json
 from service.campaigns.campaign_states import LIVE
 from service.campaigns.service import campaign_list_ids, finish
 from service.db import refresh_statistics
-from service.mail.addresses import email_hash
 from service.model import (
     Campaign,
     CampaignStatus,
@@ -42,7 +41,6 @@ from service.model import (
     MembershipStatus,
     Subscriber,
     SubscriberStatus,
-    Suppression,
     utcnow,
 )
 from service.model.delivery_states import (
@@ -58,6 +56,8 @@ from service.model.delivery_states import (
     moved,
     removed,
 )
+from service.subscribers.lists import mailable
+from service.subscribers.suppression import suppressed_reasons
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).
 MATERIALIZE_CHUNK = 5000
@@ -102,14 +102,7 @@ def _insert(session: Session) -> Callable[..., object]:
 def _audience(list_ids: Sequence[int]) -> Select[int, str]:
     """Enabled subscribers with an active membership in any of the lists (before
     suppression), as ``(id, email)``."""
-    member = exists().where(
-        Membership.subscriber_id == Subscriber.id,
-        Membership.list_id.in_(list_ids),
-        Membership.status == MembershipStatus.ACTIVE,
-    )
-    return select(Subscriber.id, Subscriber.email).where(
-        Subscriber.status == SubscriberStatus.ENABLED, member
-    )
+    return select(Subscriber.id, Subscriber.email).where(mailable(list_ids))
 
 
 def _audience_chunk(
@@ -163,13 +156,7 @@ def reserve(session: Session, campaign_id: int, subscriber_id: int) -> int:
 
 def _suppressed(session: Session, emails: Sequence[str]) -> set[str]:
     """Which of ``emails`` are on the suppression list (one query per chunk)."""
-    by_hash = {email_hash(e): e for e in emails}
-    if not by_hash:
-        return set()
-    found = session.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash)))
-    )
-    return {by_hash[h] for h in found}
+    return set(suppressed_reasons(session, emails))
 
 
 def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHUNK) -> int:
@@ -281,19 +268,7 @@ def audience_count(session: Session, list_ids: Sequence[int]) -> int:
     """How many distinct enabled, active subscribers the lists reach (before suppression)."""
     if not list_ids:
         return 0
-    member = exists().where(
-        Membership.subscriber_id == Subscriber.id,
-        Membership.list_id.in_(list_ids),
-        Membership.status == MembershipStatus.ACTIVE,
-    )
-    return int(
-        session.scalar(
-            select(func.count(Subscriber.id)).where(
-                Subscriber.status == SubscriberStatus.ENABLED, member
-            )
-        )
-        or 0
-    )
+    return int(session.scalar(select(func.count(Subscriber.id)).where(mailable(list_ids))) or 0)
 
 
 @dataclass(frozen=True)

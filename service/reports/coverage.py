@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import Exists
 
-from service.mail.addresses import email_hash
 from service.model import (
     Delivery,
     DeliveryStatus,
@@ -41,7 +41,7 @@ from service.model import (
     SuppressionReason,
     campaign_lists,
 )
-from service.subscribers.organisations import suppressed_hashes
+from service.subscribers.suppression import suppressed_reasons
 
 # Why an organisation was not reached: stable codes (the JSON contract, the XLSX).
 REASONS = (
@@ -147,9 +147,14 @@ class Coverage:
                 yield (org.name, "no", org.reason, c.email, c.state, c.detail)
 
 
+def _hard_bounced() -> Exists:
+    """Whether the delivery of the enclosing query has a hard bounce recorded (a relay
+    may have said "sent" first)."""
+    return exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
+
+
 def reached_pairs(campaign_ids: list[int]) -> Select[int, int | None]:
     """(campaign id, organisation id) of every organisation each campaign reached."""
-    hard_bounce = exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
     return (
         select(Delivery.campaign_id, Subscriber.organisation_id)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -157,7 +162,7 @@ def reached_pairs(campaign_ids: list[int]) -> Select[int, int | None]:
             Delivery.campaign_id.in_(campaign_ids),
             Delivery.status == DeliveryStatus.SENT.value,
             Subscriber.organisation_id.is_not(None),
-            ~hard_bounce,
+            ~_hard_bounced(),
         )
         .distinct()
     )
@@ -189,12 +194,12 @@ def _add_contacts(
     session: Session, campaign_id: int, reached_ids: Select[Any], into: dict[int, Unreached]
 ) -> None:
     rows = session.execute(_contacts_query(campaign_id, reached_ids)).all()
-    suppressed = suppressed_hashes(session, [email_hash(r.email) for r in rows])
+    suppressed = suppressed_reasons(session, [r.email for r in rows])
     for row in rows:
         org = into.get(row.organisation_id)
         if org is None:  # linked since the first statement read the organisations
             continue
-        state = contact_state(row, suppressed.get(email_hash(row.email)))
+        state = contact_state(row, suppressed.get(row.email))
         org.contacts.append(ContactToFix(org.name, row.email, state, row.detail or ""))
 
 
@@ -224,14 +229,13 @@ def _contacts_query(campaign_id: int, reached_ids: Select[Any]) -> Select[*tuple
         .limit(1)
         .scalar_subquery()
     )
-    hard_bounced = exists().where(Event.delivery_id == Delivery.id, Event.type == "bounce_hard")
     return (
         select(
             Subscriber.organisation_id,
             Subscriber.email,
             Subscriber.status.label("subscriber_status"),
             Delivery.status.label("delivery_status"),
-            hard_bounced.label("hard_bounced"),
+            _hard_bounced().label("hard_bounced"),
             func.coalesce(bounce_text, Delivery.last_error).label("detail"),
             func.coalesce(memberships.c.on_lists, 0).label("on_lists"),
             func.coalesce(memberships.c.active, 0).label("active"),

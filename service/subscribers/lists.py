@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
 from service.errors import DomainError
-from service.model import MailingList, Membership, utcnow
+from service.model import (
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # A generated slug keeps room for a "-2" suffix within the column's 64 characters.
@@ -215,6 +223,18 @@ def all_lists(session: Session, include_archived: bool = True) -> list[MailingLi
     if not include_archived:
         query = query.where(MailingList.archived_at.is_(None))
     return list(session.scalars(query))
+
+
+def mailable(list_ids: Any) -> ColumnElement[bool]:
+    """The condition on ``Subscriber`` for who the lists ``list_ids`` (ids, or a select
+    of them) could mail now, before suppression: enabled, with an active membership of
+    any of them. A campaign's audience and an organisation's deliverable count both."""
+    member = exists().where(
+        Membership.subscriber_id == Subscriber.id,
+        Membership.list_id.in_(list_ids),
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+    return and_(Subscriber.status == SubscriberStatus.ENABLED, member)
 
 
 def member_counts(session: Session, list_id: int | None = None) -> dict[int, dict[str, int]]:

@@ -21,22 +21,21 @@ from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
 from service.errors import DomainError
-from service.mail.addresses import email_hash
 from service.model import (
     MailingList,
     Membership,
     MembershipStatus,
     Organisation,
     Subscriber,
-    SubscriberStatus,
-    Suppression,
     SuppressionReason,
 )
 from service.subscribers.import_params import is_postgresql
+from service.subscribers.lists import mailable
 from service.subscribers.organisation_names import display_name, name_key
+from service.subscribers.suppression import suppressed_reasons
 
 LEVELS = ("会长单位", "副会长单位", "理事单位", "会员单位")  # the association's ranks
-LOOKUP_CHUNK = 500  # ids or hashes per IN (…) of the counts
+LOOKUP_CHUNK = 500  # ids or folded names per IN (…)
 BOUNCES = {SuppressionReason.HARD_BOUNCE.value, SuppressionReason.SOFT_BOUNCE.value}
 MEMBERSHIP_STATES = {
     MembershipStatus.ACTIVE.value: "subscribed",
@@ -140,42 +139,18 @@ def summaries(session: Session, organisations: list[Organisation]) -> list[Summa
 
 
 def _deliverable(session: Session, org_ids: list[int]) -> dict[int, int]:
-    # Suppressions are kept by the address's hash (they outlive erasure), which SQL
-    # cannot compute on SQLite: the candidates' addresses are hashed here.
+    open_lists = select(MailingList.id).where(MailingList.archived_at.is_(None))
     candidates = session.execute(
         select(Subscriber.organisation_id, Subscriber.email).where(
-            Subscriber.organisation_id.in_(org_ids),
-            Subscriber.status == SubscriberStatus.ENABLED.value,
-            Subscriber.id.in_(
-                select(Membership.subscriber_id)
-                .join(MailingList, MailingList.id == Membership.list_id)
-                .where(
-                    Membership.status == MembershipStatus.ACTIVE.value,
-                    MailingList.archived_at.is_(None),
-                )
-            ),
+            Subscriber.organisation_id.in_(org_ids), mailable(open_lists)
         )
     ).all()
-    suppressed = suppressed_hashes(session, [email_hash(email) for _org, email in candidates])
+    suppressed = suppressed_reasons(session, [email for _org, email in candidates])
     counts: dict[int, int] = defaultdict(int)
     for org_id, email in candidates:
-        if org_id is not None and email_hash(email) not in suppressed:
+        if org_id is not None and email not in suppressed:
             counts[org_id] += 1
     return counts
-
-
-def suppressed_hashes(session: Session, hashes: list[str]) -> dict[str, str]:
-    """The suppression reason of each of ``hashes`` that is suppressed."""
-    found: dict[str, str] = {}
-    for start in range(0, len(hashes), LOOKUP_CHUNK):
-        part = hashes[start : start + LOOKUP_CHUNK]
-        rows = session.execute(
-            select(Suppression.email_hash, Suppression.reason).where(
-                Suppression.email_hash.in_(part)
-            )
-        )
-        found.update({digest: reason for digest, reason in rows})
-    return found
 
 
 @dataclass
@@ -199,7 +174,7 @@ def contacts(session: Session, org_id: int) -> list[Contact]:
     )
     if not people:
         return []
-    suppressed = suppressed_hashes(session, [email_hash(p.email) for p in people])
+    suppressed = suppressed_reasons(session, [p.email for p in people])
     by_person: dict[int, list[tuple[MailingList, str]]] = defaultdict(list)
     rows = session.execute(
         select(Membership.subscriber_id, Membership.status, MailingList)
@@ -211,7 +186,7 @@ def contacts(session: Session, org_id: int) -> list[Contact]:
         by_person[person_id].append((mailing_list, status))
     result = []
     for person in people:
-        reason = suppressed.get(email_hash(person.email))
+        reason = suppressed.get(person.email)
         states = [(lst, _state(status, reason)) for lst, status in by_person.get(person.id, [])]
         result.append(Contact(person, states))
     return result

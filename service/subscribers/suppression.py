@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.mail.addresses import email_hash
 from service.model import Suppression, SuppressionReason
+
+LOOKUP_CHUNK = 5000  # addresses per IN (…): well under SQLite's 32,766 parameters
 
 
 def is_suppressed(session: Session, email: str) -> bool:
@@ -16,6 +20,24 @@ def is_suppressed(session: Session, email: str) -> bool:
         select(Suppression.id).where(Suppression.email_hash == email_hash(email))
     )
     return found is not None
+
+
+def suppressed_reasons(session: Session, emails: Iterable[str]) -> dict[str, str]:
+    """The suppression reason of each of ``emails`` that is on the list, keyed by the
+    address as given (a query per ``LOOKUP_CHUNK``). Suppressions are kept by the
+    address's hash (they outlive erasure), which SQL cannot compute on SQLite: the
+    addresses are hashed here, once each."""
+    by_hash = {email_hash(e): e for e in emails}  # stored addresses: one per hash
+    hashes = list(by_hash)
+    found: dict[str, str] = {}
+    for start in range(0, len(hashes), LOOKUP_CHUNK):
+        rows = session.execute(
+            select(Suppression.email_hash, Suppression.reason).where(
+                Suppression.email_hash.in_(hashes[start : start + LOOKUP_CHUNK])
+            )
+        )
+        found.update({by_hash[digest]: reason for digest, reason in rows})
+    return found
 
 
 def suppress(

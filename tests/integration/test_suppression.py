@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.model import Suppression
+from service.subscribers import suppression
 from service.subscribers.suppression import is_suppressed, suppress, unsuppress
 from service.web.app import get_db
 
@@ -18,6 +19,21 @@ def test_suppressing_twice_keeps_one_row_and_the_first_reason(session: Session) 
     session.commit()
     assert first.id == again.id and again.reason == "complaint"
     assert session.scalar(select(func.count(Suppression.id))) == 1
+
+
+def test_reasons_are_found_for_the_addresses_as_given_across_chunks(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(suppression, "LOOKUP_CHUNK", 2)
+    suppress(session, "a@example.org", "complaint", "arf")
+    suppress(session, "e@example.org", "hard_bounce", "smtp")
+    session.commit()
+    emails = [f"{c}@example.org" for c in "abcde"]
+    assert suppression.suppressed_reasons(session, emails) == {
+        "a@example.org": "complaint",
+        "e@example.org": "hard_bounce",
+    }
+    assert suppression.suppressed_reasons(session, []) == {}
 
 
 def test_a_racing_second_writer_finds_the_winners_row(

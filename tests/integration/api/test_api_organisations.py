@@ -42,3 +42,12 @@ def test_a_viewer_may_not_list_organisations(viewer_api: Api, editor_api: Api) -
     resp = viewer_api.get("/organisations")
     assert resp.status_code == 403 and error_code(resp) == "forbidden_role"
     assert editor_api.get("/organisations").status_code == 200
+
+
+def test_a_cursor_of_another_listing_is_a_400(api: Api) -> None:
+    make_list(api)
+    make_list(api, slug="second", name="第二")
+    lists = api.get("/lists?limit=1").get_json()
+    assert lists["next_cursor"]
+    resp = api.get(f"/organisations?cursor={lists['next_cursor']}")
+    assert resp.status_code == 400 and error_code(resp) == "bad_cursor"
