@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,7 @@ from service.campaigns.service import create_campaign
 from service.cli.demo import load_demo
 from service.config import Settings
 from service.model import Campaign
+from service.web import campaigns as web_campaigns
 from tests.conftest import csrf_token
 
 
@@ -72,3 +74,28 @@ def test_warnings_need_the_tick_before_sending_starts(
     assert _status(session, c.id) == "draft"
     _start(logged_in, c.id, acknowledged="1")
     assert _status(session, c.id) == "running"
+
+
+def test_the_start_asks_links_to_other_sites_no_second_time(
+    logged_in: FlaskClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def answers(url: str) -> int:
+        asked.append(url)
+        return 200
+
+    monkeypatch.setattr(web_campaigns, "FETCH_EXTERNAL", answers)
+    load_demo(session)
+    body = '<p><a href="https://other.example.net/page">elsewhere</a></p>'
+    c = create_campaign(session, settings, body_html=body, subject="Out", lists=["members"])
+    session.commit()
+    page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    row = re.search(r'<tr data-check="external_links"[^>]*>', page)
+    assert row and 'data-ok="yes"' in row.group(0)
+    assert asked == ["https://other.example.net/page"]
+    # The POST re-checks what can block (own links, DNS, the signature…), not the web.
+    _start(logged_in, c.id, acknowledged="1")  # _start loads the confirm page once more
+    assert asked == ["https://other.example.net/page"] * 2
+    assert _status(session, c.id) == "running"
+
