@@ -84,6 +84,12 @@ class Preflight:
         return [c for c in self.checks if not c.ok and c.level == WARNING]
 
     @property
+    def recipients(self) -> int:
+        """How many the campaign reaches, suppressed addresses left out (the first check)."""
+        found = next((c for c in self.checks if c.name == RECIPIENTS), None)
+        return int(found.detail.params["recipients"]) if found is not None else 0
+
+    @property
     def ok(self) -> bool:
         """Nothing blocks sending (warnings may still need acknowledging)."""
         return not self.errors

@@ -409,7 +409,8 @@ def confirm(campaign_id: int) -> Any:
         c=campaign,
         issue=issue,
         archive_url=archive_url(settings(), issue.slug) if issue else None,
-        audience=ledger.audience_count(session, list_ids),
+        # The preflight's count: suppressed addresses left out, as the page says.
+        audience=checked.recipients,
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
         preflight=checked,
         check_labels=CHECK_LABELS,
