@@ -385,9 +385,10 @@ def _fetch_own(url: str) -> int:
         return pool.submit(lambda: app.test_client().get(path).status_code).result()
 
 
-def _preflight(session: Session, campaign_id: int, *, external: bool = True) -> Preflight:
-    """The preflight with own links asked of the app; ``external=False`` leaves the links
-    to other sites out (the start after the confirm page: see ``start``)."""
+def preflight(session: Session, campaign_id: int, *, external: bool = True) -> Preflight:
+    """The preflight with own links asked of the app (the admin's and the API's);
+    ``external=False`` leaves the links to other sites out (the start after the confirm
+    page: see ``start``)."""
     fetch_external = FETCH_EXTERNAL if external else None
     return run_preflight(
         session, settings(), campaign_id, fetch_own=_fetch_own, fetch_external=fetch_external
@@ -401,7 +402,7 @@ def confirm(campaign_id: int) -> Any:
     of the message (a failed error disables sending, warnings need a tick)."""
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    checked = _preflight(session, campaign_id)
+    checked = preflight(session, campaign_id)
     list_ids = campaign_list_ids(session, campaign_id)
     issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     return render_template(
@@ -437,7 +438,7 @@ def start(campaign_id: int) -> Any:
     # Checked again: the page may be old, and the form can be posted without it. Links
     # to other sites are not asked again (up to FETCH_TIMEOUT_SECONDS each, on the web):
     # they only ever warn, and the confirm page the tick was given on showed them.
-    checked = _preflight(session, campaign_id, external=False)
+    checked = preflight(session, campaign_id, external=False)
     refused = refusal(checked, request.form.get("acknowledged") == "1")
     if refused is not None:
         flash_error(refused)
