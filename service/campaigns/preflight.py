@@ -84,6 +84,12 @@ class Preflight:
         return [c for c in self.checks if not c.ok and c.level == WARNING]
 
     @property
+    def recipients(self) -> int:
+        """How many the campaign reaches, suppressed addresses left out (the first check)."""
+        found = next((c for c in self.checks if c.name == RECIPIENTS), None)
+        return int(found.detail.params["recipients"]) if found is not None else 0
+
+    @property
     def ok(self) -> bool:
         """Nothing blocks sending (warnings may still need acknowledging)."""
         return not self.errors
@@ -150,13 +156,15 @@ def check_links(
     settings: Settings,
     message: EmailMessage,
     fetch_own: links.Fetch,
-    fetch_external: links.Fetch,
+    fetch_external: links.Fetch | None,
 ) -> list[Check]:
-    """Every link answers: a dead own link is an error, an external one a warning."""
+    """Every link answers: a dead own link is an error, an external one a warning (with
+    no ``fetch_external``, links to other sites are not asked and have no check)."""
     report = links.check_links(
         session, settings, links.message_links(message), fetch_own, fetch_external
     )
-    return [_own_links_check(settings, report.own), _external_links_check(report.external)]
+    own = _own_links_check(settings, report.own)
+    return [own] if fetch_external is None else [own, _external_links_check(report.external)]
 
 
 def _own_links_check(settings: Settings, own: list[links.LinkResult]) -> Check:
@@ -604,15 +612,16 @@ def run_preflight(
     campaign_id: int,
     *,
     fetch_own: links.Fetch = links.http_fetch,
-    fetch_external: links.Fetch = links.http_fetch,
+    fetch_external: links.Fetch | None = links.http_fetch,
     resolve: dns.TxtResolver | None = None,
 ) -> Preflight:
     """Every check of the campaign's message as its first recipient would get it.
 
     Renders that message (``render_message``: compiles a campaign not started yet and
     reserves the recipient's delivery row; commits). ``fetch_own`` asks this service,
-    ``fetch_external`` the web, ``resolve`` DNS (default: the public DNS, when this
-    machine sees it). Raises ``TransitionError`` for a campaign that does not exist.
+    ``fetch_external`` the web (None: links to other sites are left out; they can only
+    warn), ``resolve`` DNS (default: the public DNS, when this machine sees it). Raises
+    ``TransitionError`` for a campaign that does not exist.
     """
     resolve = resolve or dns.PublicDns()
     settings = effective_settings(session, settings)  # the key generated in the admin
@@ -650,7 +659,7 @@ def _message_checks(
     message: EmailMessage,
     data: bytes,
     fetch_own: links.Fetch,
-    fetch_external: links.Fetch,
+    fetch_external: links.Fetch | None,
     resolve: dns.TxtResolver,
 ) -> list[Check]:
     # Receivers read DNS and the signature only of mail that reaches them.

@@ -172,9 +172,10 @@ def check_links(
     settings: Settings,
     urls: Sequence[str],
     fetch_own: Fetch,
-    fetch_external: Fetch,
+    fetch_external: Fetch | None,
 ) -> LinkReport:
-    """Ask each link (own ones of the service, others of the web, in parallel)."""
+    """Ask each link (own ones of the service, others of the web, in parallel; with no
+    ``fetch_external`` the others are not asked and ``external`` is empty)."""
     own: list[LinkResult] = []
     external: list[str] = []
     for url in urls:
@@ -194,7 +195,10 @@ def check_links(
                 external.append(tracked)
         else:
             own.append(fetched(fetch_own, own_url_to_fetch(session, settings, url), url))
+    if fetch_external is None:
+        return LinkReport(own=own, external=[])
+    ask = fetch_external
     unique = list(dict.fromkeys(external))
     with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-        results = list(pool.map(lambda u: fetched(fetch_external, u), unique))
+        results = list(pool.map(lambda u: fetched(ask, u), unique))
     return LinkReport(own=own, external=results)

@@ -19,6 +19,7 @@ from service.campaigns.attention import needs_attention
 from service.campaigns.campaign_states import EDITABLE
 from service.campaigns.content import ContentError
 from service.campaigns.preflight import Preflight, refusal, run_preflight
+from service.campaigns.preflight_links import Fetch, http_fetch
 from service.campaigns.service import (
     CONTENT_MODES,
     PAUSED_BY_STAFF,
@@ -64,6 +65,8 @@ MAX_TEST_ADDRESSES = 5
 # What a datetime-local field holds.
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 FAILURE_STATES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.RETRY_DUE)
+# How the confirm page asks links to other sites (tests give a fake one).
+FETCH_EXTERNAL: Fetch = http_fetch
 # What each preflight check is called on the confirm page.
 CHECK_LABELS = {
     "recipients": _l("Recipients"),
@@ -382,8 +385,14 @@ def _fetch_own(url: str) -> int:
         return pool.submit(lambda: app.test_client().get(path).status_code).result()
 
 
-def _preflight(session: Session, campaign_id: int) -> Preflight:
-    return run_preflight(session, settings(), campaign_id, fetch_own=_fetch_own)
+def preflight(session: Session, campaign_id: int, *, external: bool = True) -> Preflight:
+    """The preflight with own links asked of the app (the admin's and the API's);
+    ``external=False`` leaves the links to other sites out (the start after the confirm
+    page: see ``start``)."""
+    fetch_external = FETCH_EXTERNAL if external else None
+    return run_preflight(
+        session, settings(), campaign_id, fetch_own=_fetch_own, fetch_external=fetch_external
+    )
 
 
 @bp.route("/campaigns/<int:campaign_id>/confirm")
@@ -393,7 +402,7 @@ def confirm(campaign_id: int) -> Any:
     of the message (a failed error disables sending, warnings need a tick)."""
     session = db_session()
     campaign = _campaign(session, campaign_id)
-    checked = _preflight(session, campaign_id)
+    checked = preflight(session, campaign_id)
     list_ids = campaign_list_ids(session, campaign_id)
     issue = session.get(Issue, campaign.issue_id) if campaign.issue_id else None
     return render_template(
@@ -401,7 +410,8 @@ def confirm(campaign_id: int) -> Any:
         c=campaign,
         issue=issue,
         archive_url=archive_url(settings(), issue.slug) if issue else None,
-        audience=ledger.audience_count(session, list_ids),
+        # The preflight's count: suppressed addresses left out, as the page says.
+        audience=checked.recipients,
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
         preflight=checked,
         check_labels=CHECK_LABELS,
@@ -425,8 +435,11 @@ def start(campaign_id: int) -> Any:
     _campaign(session, campaign_id)
     if request.form.get("confirmed") != "1":
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
-    # Checked again: the page may be old, and the form can be posted without it.
-    refused = refusal(_preflight(session, campaign_id), request.form.get("acknowledged") == "1")
+    # Checked again: the page may be old, and the form can be posted without it. Links
+    # to other sites are not asked again (up to FETCH_TIMEOUT_SECONDS each, on the web):
+    # they only ever warn, and the confirm page the tick was given on showed them.
+    checked = preflight(session, campaign_id, external=False)
+    refused = refusal(checked, request.form.get("acknowledged") == "1")
     if refused is not None:
         flash_error(refused)
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))

@@ -128,6 +128,19 @@ class ScheduleBody(Strict):
     at: Annotated[str, Field(min_length=1, max_length=64, examples=["2026-12-01T09:00"])] | None
 
 
+class StartQuery(BaseModel):
+    """``?force=1`` starts even when a preflight check of level error fails."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    force: bool = Field(
+        default=False,
+        description="Start even when the preflight (tidings campaign check) fails a check "
+        "of level error (otherwise 422 preflight_failed, naming the check). Warnings never "
+        "refuse an API start, as on the command line.",
+    )
+
+
 class TestSendBody(Strict):
     """Up to five addresses for a test (subject prefixed, not counted in reports)."""
 
@@ -406,14 +419,25 @@ def _register_actions(bp: Blueprint) -> None:
         summary="Start sending now",
         tag=TAG,
         role="editor",
+        query=StartQuery,
         response=ProgressOut,
     )
-    def campaigns_start(campaign_id: int) -> Any:
-        """Compile the content and start; the audience is prepared by the worker."""
+    def campaigns_start(campaign_id: int, query: StartQuery) -> Any:
+        """Run the preflight, then compile the content and start; the audience is
+        prepared by the worker. A failed error check refuses unless ``force``."""
+        from service.campaigns.campaign_states import START
         from service.campaigns.engine import start_and_prepare
+        from service.campaigns.preflight import refusal
+        from service.web.campaigns import preflight
 
         session = db_session()
-        _get(campaign_id)
+        # One that cannot start is refused by start_and_prepare (409), unchecked.
+        if START.allows(_get(campaign_id).status) and not query.force:
+            checked = preflight(session, campaign_id)
+            refused = refusal(checked, acknowledged=True)
+            if refused is not None:
+                failed = [c.name for c in checked.errors]
+                raise ApiError(422, "preflight_failed", str(refused), {"checks": failed})
         try:
             start_and_prepare(session, settings(), campaign_id, _queue_materialize)
         except domain.TransitionError as exc:

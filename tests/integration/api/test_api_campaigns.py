@@ -198,3 +198,20 @@ def test_a_test_through_the_api_is_rendered_as_the_subscriber_asked_for(
         json={"to": ["editor@example.org"], "as_subscriber": "x@example.org"},
     )
     assert refused.status_code == 422 and error_code(refused) == "cannot_render"
+
+
+def test_a_start_the_preflight_blocks_is_refused_unless_forced(
+    api: Api, session: Session, settings: Settings
+) -> None:
+    lst = _audience(api)
+    dead = f'<p><a href="{settings.base_url}/no-such-page">a page that is not there</a></p>'
+    body = {"lists": [lst["id"]], "body_html": dead, "subject": "Dead link"}
+    cid = api.post("/campaigns", json=body).get_json()["id"]
+    refused = api.post(f"/campaigns/{cid}/start")
+    assert refused.status_code == 422 and error_code(refused) == "preflight_failed"
+    error = refused.get_json()["error"]
+    assert error["details"] == {"checks": ["own_links"]} and "no-such-page" in error["message"]
+    assert api.get(f"/campaigns/{cid}").get_json()["status"] == "draft"
+    forced = api.post(f"/campaigns/{cid}/start?force=1")
+    assert forced.status_code == 200, forced.get_data(as_text=True)
+    assert forced.get_json()["status"] == "running"

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from service.campaigns.service import create_campaign
-from service.cli.demo import load_demo
+from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.model import Campaign
+from service.subscribers.suppression import suppress
+from service.web import campaigns as web_campaigns
 from tests.conftest import csrf_token
 
 
@@ -72,3 +75,40 @@ def test_warnings_need_the_tick_before_sending_starts(
     assert _status(session, c.id) == "draft"
     _start(logged_in, c.id, acknowledged="1")
     assert _status(session, c.id) == "running"
+
+
+def test_the_start_asks_links_to_other_sites_no_second_time(
+    logged_in: FlaskClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def answers(url: str) -> int:
+        asked.append(url)
+        return 200
+
+    monkeypatch.setattr(web_campaigns, "FETCH_EXTERNAL", answers)
+    load_demo(session)
+    body = '<p><a href="https://other.example.net/page">elsewhere</a></p>'
+    c = create_campaign(session, settings, body_html=body, subject="Out", lists=["members"])
+    session.commit()
+    page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    row = re.search(r'<tr data-check="external_links"[^>]*>', page)
+    assert row and 'data-ok="yes"' in row.group(0)
+    assert asked == ["https://other.example.net/page"]
+    # The POST re-checks what can block (own links, DNS, the signature…), not the web.
+    _start(logged_in, c.id, acknowledged="1")  # _start loads the confirm page once more
+    assert asked == ["https://other.example.net/page"] * 2
+    assert _status(session, c.id) == "running"
+
+
+def test_the_confirm_page_counts_recipients_without_the_suppressed_addresses(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    demo = load_demo(session)
+    suppress(session, DEMO_SUBSCRIBERS[0][0], "manual", "test")
+    c = create_campaign(session, settings, issue_id=demo.issue_id, lists=["members"])
+    session.commit()
+    page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    reached = len(DEMO_SUBSCRIBERS) - 1
+    assert f"<dd><strong>{reached}</strong>" in page  # what the line says: suppressed left out
+    assert f"发送给 {reached} 位收件人" in page

@@ -82,6 +82,25 @@ def _by_name(result: pf.Preflight) -> dict[str, pf.Check]:
     return {c.name: c for c in result.checks}
 
 
+def _run(
+    session: Session,
+    settings: Settings,
+    campaign_id: int,
+    fetch_own: Callable[[str], int] = offline,
+    resolve: Callable[[str], list[str]] = no_dns,
+    fetch_external: Callable[[str], int] = offline,
+) -> pf.Preflight:
+    """The preflight with nothing on the network unless a test gives it a fetch or a zone."""
+    return pf.run_preflight(
+        session,
+        settings,
+        campaign_id,
+        fetch_own=fetch_own,
+        resolve=resolve,
+        fetch_external=fetch_external,
+    )
+
+
 def published_zone(txt: str) -> dict[str, list[str]]:
     return {
         "example.org": ["v=spf1 include:relay.example.net -all", "google-site-verification=x"],
@@ -95,14 +114,7 @@ def test_without_dns_every_dns_check_says_not_checked_as_a_warning_never_ok(
 ) -> None:
     settings, _ = signed
     cid = _campaign(session, settings)
-    result = pf.run_preflight(
-        session,
-        settings,
-        cid,
-        fetch_own=app_fetch(app, settings),
-        fetch_external=offline,
-        resolve=no_dns,
-    )
+    result = _run(session, settings, cid, fetch_own=app_fetch(app, settings))
     checks = _by_name(result)
     for name in (pf.SPF, pf.DKIM_RECORD, pf.DMARC, pf.DKIM_SIGNATURE):
         assert checks[name].ok is False and checks[name].level == pf.WARNING, checks[name]
@@ -121,12 +133,11 @@ def test_published_records_fit_and_the_real_signature_verifies(
     settings, txt = signed
     cid = _campaign(session, settings)
     _unpublish(session)
-    result = pf.run_preflight(
+    result = _run(
         session,
         settings,
         cid,
         fetch_own=app_fetch(app, settings),
-        fetch_external=offline,
         resolve=zone(published_zone(txt)),
     )
     checks = _by_name(result)
@@ -157,14 +168,7 @@ def test_another_key_in_dns_fails_the_record_and_the_signature_an_error_through_
     _, other = generate_key()
     cid = _campaign(session, relay)
     records = {**published_zone(other)}
-    result = pf.run_preflight(
-        session,
-        relay,
-        cid,
-        fetch_own=app_fetch(app, settings),
-        fetch_external=offline,
-        resolve=zone(records),
-    )
+    result = _run(session, relay, cid, fetch_own=app_fetch(app, settings), resolve=zone(records))
     checks = _by_name(result)
     assert checks[pf.DKIM_RECORD].detail.code == "preflight.dkim_record_other_key"
     assert checks[pf.DKIM_SIGNATURE].detail.code == "preflight.dkim_bad_signature"
@@ -182,13 +186,8 @@ def test_a_dead_link_to_the_service_is_an_error_an_unreachable_site_a_warning(
         '<a href="http://unreachable.invalid/page">there</a></p>'
     )
     cid = _campaign(session, settings, issue_id=None, body_html=body, subject="Links")
-    result = pf.run_preflight(
-        session,
-        settings,
-        cid,
-        fetch_own=app_fetch(app, settings),
-        fetch_external=http_fetch,
-        resolve=no_dns,
+    result = _run(
+        session, settings, cid, fetch_own=app_fetch(app, settings), fetch_external=http_fetch
     )
     checks = _by_name(result)
     own, external = checks[pf.OWN_LINKS], checks[pf.EXTERNAL_LINKS]
@@ -203,9 +202,7 @@ def test_own_links_the_service_does_not_answer_are_not_checked_not_dead(
     app: Flask, session: Session, settings: Settings
 ) -> None:
     cid = _campaign(session, settings)
-    result = pf.run_preflight(
-        session, settings, cid, fetch_own=offline, fetch_external=offline, resolve=no_dns
-    )
+    result = _run(session, settings, cid)
     own = _by_name(result)[pf.OWN_LINKS]
     assert (own.ok, own.level, own.detail.code) == (
         False,
@@ -223,15 +220,11 @@ def test_a_published_issue_is_public_and_a_private_one_is_not_linked(
     assert issue is not None
     store.publish(session, issue)
     session.commit()
-    result = pf.run_preflight(
-        session, settings, cid, fetch_own=fetch, fetch_external=offline, resolve=no_dns
-    )
+    result = _run(session, settings, cid, fetch_own=fetch)
     assert _by_name(result)[pf.ARCHIVE_PUBLIC].detail.code == "preflight.archive_public"
     _unpublish(session, keep_private=True)
     private = _campaign(session, settings)
-    result = pf.run_preflight(
-        session, settings, private, fetch_own=fetch, fetch_external=offline, resolve=no_dns
-    )
+    result = _run(session, settings, private, fetch_own=fetch)
     assert _by_name(result)[pf.ARCHIVE_PUBLIC].detail.code == "preflight.archive_not_linked"
 
 
@@ -241,9 +234,7 @@ def test_recipients_count_the_suppressed_addresses_left_out(
     cid = _campaign(session, settings)
     suppress(session, DEMO_SUBSCRIBERS[0][0], "manual", "test")
     session.commit()
-    result = pf.run_preflight(
-        session, settings, cid, fetch_own=offline, fetch_external=offline, resolve=no_dns
-    )
+    result = _run(session, settings, cid)
     check = _by_name(result)[pf.RECIPIENTS]
     assert check.ok and check.detail.params == {
         "recipients": len(DEMO_SUBSCRIBERS) - 1,
@@ -258,9 +249,7 @@ def test_html_over_gmails_clip_is_an_error(
 ) -> None:
     body = "<p>" + "长文本 " * (GMAIL_CLIP_BYTES // 5) + "</p>"
     cid = _campaign(session, settings, issue_id=None, body_html=body, subject="Long")
-    result = pf.run_preflight(
-        session, settings, cid, fetch_own=offline, fetch_external=offline, resolve=no_dns
-    )
+    result = _run(session, settings, cid)
     size = _by_name(result)[pf.HTML_SIZE]
     assert (size.ok, size.level) == (False, pf.ERROR)
     assert size.detail.params["size"] > GMAIL_CLIP_BYTES
@@ -320,14 +309,7 @@ def test_a_campaign_nobody_is_on_yet_is_checked_on_a_sample_message(
     session.commit()
     c = create_campaign(session, settings, issue_id=load_demo(session).issue_id, lists=["empty"])
     session.commit()
-    result = pf.run_preflight(
-        session,
-        settings,
-        c.id,
-        fetch_own=app_fetch(app, settings),
-        fetch_external=offline,
-        resolve=no_dns,
-    )
+    result = _run(session, settings, c.id, fetch_own=app_fetch(app, settings))
     checks = _by_name(result)
     assert checks[pf.RECIPIENTS].detail.params == {"recipients": 0, "suppressed": 0}
     assert checks[pf.MESSAGE].ok and "sample@example.org" in checks[pf.MESSAGE].detail.text
