@@ -9,9 +9,14 @@ import re
 import dkim
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from service.campaigns import engine
+from service.campaigns.personalise import context_for
+from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.mail.capture import CaptureStore
 from service.mail.dkim_store import stored_dkim
@@ -20,6 +25,7 @@ from service.model import MailingList
 from service.subscribers.confirmation import send_confirmation
 from service.subscribers.subscriptions import subscribe
 from service.web import sender
+from service.web.app import get_db
 from tests.conftest import csrf_token
 
 DOMAIN = "example.org"  # the From domain of the test settings (aligned)
@@ -105,3 +111,33 @@ def test_reader_mail_is_signed_with_the_stored_key_unless_the_environment_sets_o
 
     pinned = settings.with_overrides(extra={**settings.extra, "TIDINGS_DKIM_DOMAIN": "example.org"})
     assert effective_settings(session, pinned).dkim_key_pem is None
+
+
+def test_a_running_campaign_reads_the_stored_key_once_per_process_and_signs_with_one_signer(
+    logged_in: FlaskClient, app: Flask, session: Session, settings: Settings
+) -> None:
+    _generate(logged_in)
+    members = MailingList(slug="members", name="会员单位")
+    session.add(members)
+    session.commit()
+    campaign = create_campaign(
+        session, settings, lists=[members.id], body_html="<p>本期</p>", subject="会刊"
+    )
+    session.commit()
+    engine.start(session, settings, campaign.id)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    db = get_db(app).engine
+    first = context_for(session, settings, campaign)  # the first batch builds the context
+    event.listen(db, "before_cursor_execute", seen)
+    try:
+        again = context_for(session, settings, campaign)  # every later batch reuses it
+        messages = [again.message(n, n, f"r{n}@example.org", "") for n in (1, 2)]
+    finally:
+        event.remove(db, "before_cursor_execute", seen)
+    assert again is first and again.signer is first.signer is not None
+    assert not [s for s in statements if "settings" in s]
+    assert all(f"s={SELECTOR}".encode() in m for m in messages)
