@@ -20,7 +20,7 @@ from service.config import DEFAULT_FROM, Settings
 from service.errors import Message
 from service.issues.logo import stored_logo
 from service.issues.render import LANGUAGES, Layout
-from service.mail.site_settings import effective_settings, stored_site_settings
+from service.mail.site_settings import public_base_url, stored_site_settings
 
 LAYOUT_KEY = "layout"
 
@@ -108,7 +108,7 @@ def get_layout(session: Session, settings: Settings) -> Layout:
     }
     logo = stored_logo(session)
     if logo is not None:  # an uploaded logo wins over a logo URL typed in
-        merged["logo_url"] = logo.url(effective_settings(session, settings).base_url)
+        merged["logo_url"] = logo.url(public_base_url(settings, site))
         merged["logo_size"] = (logo.width, logo.height)
     try:
         return Layout(**merged)

@@ -90,14 +90,23 @@ def stored_site_settings(session: Session) -> SiteSettings:
     return SiteSettings(**{k: ("" if k in errors else v) for k, v in clean.items()})
 
 
-def effective_settings(session: Session, settings: Settings) -> Settings:
+def public_base_url(settings: Settings, site: SiteSettings) -> str:
+    """The base URL readers open links at: TIDINGS_BASE_URL when set, else the stored one,
+    else the built-in default."""
+    pinned = "base_url" in env_overrides(settings)
+    return site.base_url if site.base_url and not pinned else settings.base_url
+
+
+def effective_settings(
+    session: Session, settings: Settings, site: SiteSettings | None = None
+) -> Settings:
     """``settings`` with the stored sender, base URL and DKIM key where no variable pins
-    them.
+    them (``site``: the stored site settings, when the caller has read them already).
 
     The From name falls back to the association's name before the built-in placeholder;
     the bounce domain follows the From address unless TIDINGS_BOUNCE_DOMAIN is set.
     """
-    site = stored_site_settings(session)
+    site = stored_site_settings(session) if site is None else site
     pinned = env_overrides(settings)
     changes: dict[str, object] = {}
     if "from_addr" not in pinned:
