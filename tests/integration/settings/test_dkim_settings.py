@@ -141,3 +141,22 @@ def test_a_running_campaign_reads_the_stored_key_once_per_process_and_signs_with
     assert again is first and again.signer is first.signer is not None
     assert not [s for s in statements if "settings" in s]
     assert all(f"s={SELECTOR}".encode() in m for m in messages)
+
+
+def _no_dns(name: str) -> list[str]:
+    raise sender.dns.DnsUnavailable("no servers could be reached")
+
+
+@pytest.mark.parametrize("resolver", [_no_dns, lambda name: []], ids=["unreachable", "private"])
+def test_the_check_without_a_public_dns_says_not_checked_not_missing(
+    logged_in: FlaskClient, monkeypatch: pytest.MonkeyPatch, resolver: sender.dns.TxtResolver
+) -> None:
+    _generate(logged_in)
+    token = csrf_token(logged_in, "/settings/dkim")
+    monkeypatch.setattr(sender, "DNS_RESOLVER", resolver)
+    resp = logged_in.post("/settings/dkim/check", data={"csrf_token": token})
+    assert resp.status_code == 200
+    shown = html_lib.unescape(resp.get_data(as_text=True))
+    # The UI is in Chinese: "not checked: no DNS server answered", not "has no record".
+    assert 'data-check="failed">未检查' in shown
+    assert "没有 DKIM 密钥记录" not in shown
