@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
-from service.errors import Message
+from service.errors import FieldErrors, Message
 from service.issues.logo import stored_logo
 from service.issues.render import LANGUAGES, Layout
 from service.mail.site_settings import public_base_url, stored_site_settings
@@ -62,12 +62,8 @@ BAD_WEBSITE = Message.of(
 BAD_LANGUAGE = Message.of("layout.bad_language", "Choose one of the offered languages.")
 
 
-class LayoutError(ValueError):
+class LayoutError(FieldErrors):
     """The submitted layout is invalid; ``errors`` maps each field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 def default_layout(settings: Settings) -> Layout:

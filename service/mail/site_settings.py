@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
-from service.errors import Message
+from service.errors import FieldErrors, Message
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.dkim_store import env_pinned as dkim_env_pinned
 from service.mail.dkim_store import stored_dkim
@@ -49,12 +49,8 @@ BAD_BASE_URL = Message.of(
 )
 
 
-class SiteSettingsError(ValueError):
+class SiteSettingsError(FieldErrors):
     """Submitted site settings are invalid; ``errors`` maps each field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
