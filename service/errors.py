@@ -54,6 +54,14 @@ def _loaded(value: Any) -> Any:
     return value
 
 
+class FieldErrors(ValueError):
+    """A submitted form is invalid; ``errors`` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, Message]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
 class DomainError(Exception):
     """An error a person can act on; ``str()`` is the English text, ``detail`` the message.
 

@@ -30,6 +30,7 @@ from service.issues.render_compiled import (
     SLOT_UNSUBSCRIBE,
 )
 from service.mail.addresses import wire_form
+from service.mail.dkim_sign import DkimSigner
 from service.mail.message import ListId, MessageBuilder, MessageParts
 from service.mail.site_settings import effective_settings
 from service.mail.transport import signer_for
@@ -96,8 +97,13 @@ class CampaignContext:
             message_id or self.message_id(delivery_id),
             smtputf8=smtputf8,
         )
-        signer = signer_for(self.settings)
+        signer = self.signer
         return signer.sign(data) if signer is not None else bytes(data)
+
+    @cached_property
+    def signer(self) -> DkimSigner | None:
+        """The DKIM signer of the campaign's settings, looked up once per context."""
+        return signer_for(self.settings)
 
     def message_id(self, delivery_id: int) -> str:
         """The deterministic Message-ID of a delivery."""
@@ -172,7 +178,6 @@ def context_for(
 
     ``compiled`` is given for a preview of a campaign not compiled yet (not cached).
     """
-    settings = effective_settings(session, settings)  # the base URL set in the admin
     key = (
         campaign.id,
         campaign.started_at,
@@ -186,6 +191,9 @@ def context_for(
     ctx = _contexts.get(key) if cache else None
     if ctx is not None:
         return ctx
+    # The base URL and DKIM key set in the admin: read with the rest of the context, once
+    # per campaign and process, not per batch.
+    settings = effective_settings(session, settings)
     if compiled is None:
         compiled = load_compiled(campaign)
     positions = sorted(int(s[len(LINK_SLOT_PREFIX) :]) for s in compiled.link_slots)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
-from service.errors import Message
+from service.errors import FieldErrors, Message
 from service.issues.logo import stored_logo
 from service.issues.render import LANGUAGES, Layout
-from service.mail.site_settings import effective_settings, stored_site_settings
+from service.mail.site_settings import public_base_url, stored_site_settings
 
 LAYOUT_KEY = "layout"
 
@@ -62,12 +62,8 @@ BAD_WEBSITE = Message.of(
 BAD_LANGUAGE = Message.of("layout.bad_language", "Choose one of the offered languages.")
 
 
-class LayoutError(ValueError):
+class LayoutError(FieldErrors):
     """The submitted layout is invalid; ``errors`` maps each field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 def default_layout(settings: Settings) -> Layout:
@@ -108,7 +104,7 @@ def get_layout(session: Session, settings: Settings) -> Layout:
     }
     logo = stored_logo(session)
     if logo is not None:  # an uploaded logo wins over a logo URL typed in
-        merged["logo_url"] = logo.url(effective_settings(session, settings).base_url)
+        merged["logo_url"] = logo.url(public_base_url(settings, site))
         merged["logo_size"] = (logo.width, logo.height)
     try:
         return Layout(**merged)

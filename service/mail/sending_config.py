@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import ConfigError, Settings, parse_smtp_url
-from service.errors import Message
+from service.errors import FieldErrors, Message
 
 SETTINGS_KEY = "sending"
 
@@ -73,12 +73,8 @@ DEAD_TOO_SOON = Message.of(
 )
 
 
-class SendingConfigError(ValueError):
+class SendingConfigError(FieldErrors):
     """A submitted sending setting is invalid; ``errors`` maps field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
-from service.errors import Message
+from service.errors import FieldErrors, Message
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.dkim_store import env_pinned as dkim_env_pinned
 from service.mail.dkim_store import stored_dkim
@@ -49,12 +49,8 @@ BAD_BASE_URL = Message.of(
 )
 
 
-class SiteSettingsError(ValueError):
+class SiteSettingsError(FieldErrors):
     """Submitted site settings are invalid; ``errors`` maps each field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -90,14 +86,23 @@ def stored_site_settings(session: Session) -> SiteSettings:
     return SiteSettings(**{k: ("" if k in errors else v) for k, v in clean.items()})
 
 
-def effective_settings(session: Session, settings: Settings) -> Settings:
+def public_base_url(settings: Settings, site: SiteSettings) -> str:
+    """The base URL readers open links at: TIDINGS_BASE_URL when set, else the stored one,
+    else the built-in default."""
+    pinned = "base_url" in env_overrides(settings)
+    return site.base_url if site.base_url and not pinned else settings.base_url
+
+
+def effective_settings(
+    session: Session, settings: Settings, site: SiteSettings | None = None
+) -> Settings:
     """``settings`` with the stored sender, base URL and DKIM key where no variable pins
-    them.
+    them (``site``: the stored site settings, when the caller has read them already).
 
     The From name falls back to the association's name before the built-in placeholder;
     the bounce domain follows the From address unless TIDINGS_BOUNCE_DOMAIN is set.
     """
-    site = stored_site_settings(session)
+    site = stored_site_settings(session) if site is None else site
     pinned = env_overrides(settings)
     changes: dict[str, object] = {}
     if "from_addr" not in pinned:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.mail.from_address import is_local_only
-from service.mail.sending_config import get_sending_config, through_relay
-from service.mail.site_settings import effective_settings, stored_site_settings
+from service.mail.sending_config import SendingConfig, get_sending_config, through_relay
+from service.mail.site_settings import SiteSettings, effective_settings, stored_site_settings
 from service.mail.transport import signer_for
 
 # Hosts a reader's mail client cannot reach: links in mail must not point at them.
@@ -38,15 +38,17 @@ def _public_host(url: str) -> bool:
 
 def first_run_steps(session: Session, settings: Settings) -> list[Step]:
     """The checklist in the order to work through it."""
-    effective = effective_settings(session, settings)
+    site = stored_site_settings(session)
+    return checklist(effective_settings(session, settings, site), site, get_sending_config(session))
+
+
+def checklist(effective: Settings, site: SiteSettings, sending: SendingConfig) -> list[Step]:
+    """The checklist of settings already read (``effective``: as ``effective_settings``
+    gives them), for a page that shows them too."""
     return [
-        Step("association", bool(stored_site_settings(session).org_name), "sender.site"),
+        Step("association", bool(site.org_name), "sender.site"),
         Step("from_domain", not is_local_only(effective.from_addr), "sender.site"),
-        Step(
-            "relay",
-            through_relay(effective, get_sending_config(session)),
-            "campaigns.sending_settings",
-        ),
+        Step("relay", through_relay(effective, sending), "campaigns.sending_settings"),
         Step("dkim", signer_for(effective) is not None, "sender.dkim"),
         Step("base_url", _public_host(effective.base_url), "sender.site"),
     ]

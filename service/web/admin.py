@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from service.mail.capture import CaptureStore
 from service.mail.capture_index import NO_CAMPAIGN, OutboxQuery
-from service.mail.site_settings import effective_settings
+from service.mail.sending_config import get_sending_config
+from service.mail.site_settings import effective_settings, stored_site_settings
 from service.model import Campaign, Issue, MailingList, Subscriber
-from service.ops.first_run import first_run_steps
+from service.ops.first_run import checklist
 from service.ops.metrics import last_errors, queue_state
 from service.web.context import confirmation_cap, db_session, settings
 from service.web.public import health_checks
@@ -67,8 +68,9 @@ def dashboard() -> Any:
         "outbox": outbox_store().count(),
     }
     checks = health_checks()
-    cfg = effective_settings(session, settings())  # what the admin set over the environment
-    steps = first_run_steps(session, settings()) if has_role("admin") else []
+    site = stored_site_settings(session)
+    cfg = effective_settings(session, settings(), site)  # the admin's over the environment
+    steps = checklist(cfg, site, get_sending_config(session)) if has_role("admin") else []
     return render_template(
         "dashboard.html",
         checks=checks,

@@ -51,7 +51,8 @@ def site() -> Any:
     session = db_session()
     pinned = env_overrides(settings())
     errors: dict[str, str] = {}
-    values = asdict(stored_site_settings(session))
+    site = stored_site_settings(session)
+    values = asdict(site)
     if request.method == "POST":
         # A pinned field is not in the form; what was stored for it stays as it was.
         submitted = {n: request.form.get(n, "") for n in FIELD_NAMES if n not in pinned}
@@ -73,7 +74,7 @@ def site() -> Any:
         values=values,
         errors=errors,
         pinned=pinned,
-        effective=effective_settings(session, settings()),
+        effective=effective_settings(session, settings(), site),
         logo=stored_logo(session),
         max_logo_kb=MAX_LOGO_BYTES // 1024,
     ), (400 if errors else 200)

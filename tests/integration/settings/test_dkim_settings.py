@@ -9,9 +9,14 @@ import re
 import dkim
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from service.campaigns import engine
+from service.campaigns.personalise import context_for
+from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.mail.capture import CaptureStore
 from service.mail.dkim_store import stored_dkim
@@ -20,6 +25,7 @@ from service.model import MailingList
 from service.subscribers.confirmation import send_confirmation
 from service.subscribers.subscriptions import subscribe
 from service.web import sender
+from service.web.app import get_db
 from tests.conftest import csrf_token
 
 DOMAIN = "example.org"  # the From domain of the test settings (aligned)
@@ -105,3 +111,52 @@ def test_reader_mail_is_signed_with_the_stored_key_unless_the_environment_sets_o
 
     pinned = settings.with_overrides(extra={**settings.extra, "TIDINGS_DKIM_DOMAIN": "example.org"})
     assert effective_settings(session, pinned).dkim_key_pem is None
+
+
+def test_a_running_campaign_reads_the_stored_key_once_per_process_and_signs_with_one_signer(
+    logged_in: FlaskClient, app: Flask, session: Session, settings: Settings
+) -> None:
+    _generate(logged_in)
+    members = MailingList(slug="members", name="会员单位")
+    session.add(members)
+    session.commit()
+    campaign = create_campaign(
+        session, settings, lists=[members.id], body_html="<p>本期</p>", subject="会刊"
+    )
+    session.commit()
+    engine.start(session, settings, campaign.id)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    db = get_db(app).engine
+    first = context_for(session, settings, campaign)  # the first batch builds the context
+    event.listen(db, "before_cursor_execute", seen)
+    try:
+        again = context_for(session, settings, campaign)  # every later batch reuses it
+        messages = [again.message(n, n, f"r{n}@example.org", "") for n in (1, 2)]
+    finally:
+        event.remove(db, "before_cursor_execute", seen)
+    assert again is first and again.signer is first.signer is not None
+    assert not [s for s in statements if "settings" in s]
+    assert all(f"s={SELECTOR}".encode() in m for m in messages)
+
+
+def _no_dns(name: str) -> list[str]:
+    raise sender.dns.DnsUnavailable("no servers could be reached")
+
+
+@pytest.mark.parametrize("resolver", [_no_dns, lambda name: []], ids=["unreachable", "private"])
+def test_the_check_without_a_public_dns_says_not_checked_not_missing(
+    logged_in: FlaskClient, monkeypatch: pytest.MonkeyPatch, resolver: sender.dns.TxtResolver
+) -> None:
+    _generate(logged_in)
+    token = csrf_token(logged_in, "/settings/dkim")
+    monkeypatch.setattr(sender, "DNS_RESOLVER", resolver)
+    resp = logged_in.post("/settings/dkim/check", data={"csrf_token": token})
+    assert resp.status_code == 200
+    shown = html_lib.unescape(resp.get_data(as_text=True))
+    # The UI is in Chinese: "not checked: no DNS server answered", not "has no record".
+    assert 'data-check="failed">未检查' in shown
+    assert "没有 DKIM 密钥记录" not in shown

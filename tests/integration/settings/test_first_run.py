@@ -4,8 +4,11 @@ step linking to the page that settles it, gone once everything is done."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -13,6 +16,7 @@ from service.mail.dkim_store import generate_dkim_key
 from service.mail.sending_config import save_sending_config
 from service.mail.site_settings import save_site_settings
 from service.ops.first_run import first_run_steps
+from service.web.app import get_db
 from tests.integration.security.helpers import act_as, make_staff
 from tests.integration.settings.test_site_settings import _unpinned
 
@@ -64,3 +68,26 @@ def test_every_step_is_done_once_the_sender_relay_key_and_public_url_are_set(
     save_sending_config(session, {"relays": [{"url": "smtp://relay.dldta.org.cn:587"}]})
     generate_dkim_key(session, "dldta.org.cn", "news202612")
     assert all(step.done for step in first_run_steps(session, config))
+
+
+def test_the_dashboard_reads_each_stored_setting_once(
+    client: FlaskClient, app: Flask, session: Session
+) -> None:
+    users = make_staff(session)
+    act_as(client, session, users["admin"])
+    save_site_settings(session, {"org_name": "大连市数字贸易协会"})
+    generate_dkim_key(session, "example.org", "news202612")
+    session.commit()
+    keys: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, params: Any, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM settings" in statement:
+            keys.extend(str(p) for p in (params.values() if isinstance(params, dict) else params))
+
+    db = get_db(app).engine
+    event.listen(db, "before_cursor_execute", seen)
+    try:
+        assert "data-checklist" in client.get("/").get_data(as_text=True)
+    finally:
+        event.remove(db, "before_cursor_execute", seen)
+    assert sorted(k for k in keys if k in ("site", "dkim")) == ["dkim", "site"]

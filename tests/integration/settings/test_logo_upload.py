@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.issues.layout import get_layout
+from service.issues.logo import MAX_LOGO_BYTES
 from service.issues.render import LOGO_WIDTH_PX, render_issue
 from service.issues.structure import Article, IssueDoc, Section
 from tests.conftest import csrf_token
@@ -68,3 +70,16 @@ def test_a_file_that_is_no_png_or_jpeg_is_refused_and_nothing_is_served(
     page = _upload(logged_in, b"GIF89a" + bytes(40), "logo.gif")
     assert 'class="flash flash-error"' in page
     assert app.test_client().get("/logo").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "data", [png(10, 10) + bytes(MAX_LOGO_BYTES), b""], ids=["too-large", "empty"]
+)
+def test_a_logo_too_large_or_empty_is_refused_and_the_earlier_one_stays(
+    logged_in: FlaskClient, app: Flask, data: bytes
+) -> None:
+    earlier = png(64, 16)
+    _upload(logged_in, earlier)
+    page = _upload(logged_in, data)
+    assert 'class="flash flash-error"' in page
+    assert app.test_client().get("/logo").data == earlier

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from service.mail.capture import CaptureStore
 from service.mail.sending_config import save_sending_config
 from tests.conftest import csrf_token
+from tests.integration.campaigns.sink import Sink
 
 
 def _closed_port() -> int:
@@ -49,3 +51,24 @@ def test_each_relay_is_tried_alone_and_its_reply_shown_without_sending(
     assert capture.count() == before  # nothing was sent
     token = csrf_token(logged_in, "/campaigns/settings")
     assert logged_in.post("/settings/relays/2/test", data={"csrf_token": token}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("refuse_login", "reply"), [(True, "535"), (False, "421")], ids=["login", "mail-from"]
+)
+def test_a_relay_that_refuses_the_login_or_the_sender_shows_its_refusal(
+    logged_in: FlaskClient, session: Session, refuse_login: bool, reply: str
+) -> None:
+    relay = Sink(refuse_login=refuse_login)  # a real SMTP server (aiosmtpd)
+    relay.state.busy_mail = 0 if refuse_login else 1  # 421 to the next MAIL FROM
+    try:
+        save_sending_config(session, {"relays": [{"url": relay.url, "weight": 1}]})
+        session.commit()
+        page = _test(logged_in, 1)
+    finally:
+        relay.stop()
+    assert 'class="flash flash-error"' in page and reply in page
+    assert "wrong-password" not in page
+    assert relay.state.total() == 0  # nothing was sent
+    assert bool(relay.state.logins) is refuse_login  # smtplib tries PLAIN, then LOGIN
+    assert relay.state.refused_mail == (0 if refuse_login else 1)

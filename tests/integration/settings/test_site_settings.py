@@ -18,6 +18,8 @@ from service.issues.layout import get_layout
 from service.issues.store import create_issue_from_document
 from service.mail.capture import CaptureStore
 from service.mail.site_settings import (
+    SiteSettings,
+    SiteSettingsError,
     effective_settings,
     save_site_settings,
     stored_site_settings,
@@ -180,3 +182,31 @@ def test_the_new_campaign_form_offers_the_stored_reply_to_and_an_emptied_one_mea
     assert kept.status_code == emptied.status_code == 302
     rows = session.scalars(select(Campaign).order_by(Campaign.id)).all()
     assert [c.reply_to for c in rows] == ["office@dldta.org.cn", None]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("from_addr", "not an address", "site.bad_address"),
+        ("from_addr", "news@", "site.bad_address"),
+        ("reply_to", "office@@dldta.org.cn", "site.bad_address"),
+        ("base_url", "news.dldta.org.cn", "site.bad_base_url"),  # no scheme
+        ("base_url", "ftp://news.dldta.org.cn", "site.bad_base_url"),
+        ("base_url", "https://", "site.bad_base_url"),  # no host
+        ("base_url", "https://news.dldta.org.cn/" + "a" * 500, "site.too_long"),
+        ("org_name", "协会\x00", "site.control_chars"),
+    ],
+)
+def test_a_bad_from_reply_to_or_base_url_is_refused_and_nothing_is_stored(
+    session: Session, settings: Settings, field: str, value: str, code: str
+) -> None:
+    with pytest.raises(SiteSettingsError) as caught:
+        save_site_settings(session, {"org_name": ASSOCIATION, field: value})
+    assert {name: error.code for name, error in caught.value.errors.items()} == {field: code}
+    assert stored_site_settings(session) == SiteSettings()
+    assert effective_settings(session, _unpinned(settings)).base_url == "http://127.0.0.1:8000"
+
+
+def test_a_stored_base_url_is_kept_without_its_trailing_slash(session: Session) -> None:
+    site = save_site_settings(session, {"base_url": "https://news.dldta.org.cn/"})
+    assert site.base_url == "https://news.dldta.org.cn"

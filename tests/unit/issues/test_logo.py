@@ -72,3 +72,22 @@ def test_a_logo_too_large_or_of_no_size_is_refused() -> None:
     with pytest.raises(LogoError) as empty:
         check_logo(jpeg_header(0, 50))
     assert empty.value.code == "logo.bad_dimensions"
+
+
+def test_a_png_whose_header_lies_is_refused() -> None:
+    real = png(10, 10)
+    # IHDR claims 100000 × 1 pixels: refused by its size, whatever the pixel data says.
+    huge = real[:16] + struct.pack(">II", 100_000, 1) + real[24:]
+    with pytest.raises(LogoError) as too_wide:
+        check_logo(huge)
+    assert too_wide.value.code == "logo.bad_dimensions"
+    # The signature of a PNG, but the first chunk is not IHDR.
+    not_first = real[:12] + b"IDAT" + real[16:]
+    with pytest.raises(LogoError) as no_header:
+        check_logo(not_first)
+    assert no_header.value.code == "logo.not_an_image"
+    # A JPEG segment whose length points past the end of the file.
+    runaway = b"\xff\xd8\xff\xe1" + struct.pack(">H", 60_000) + bytes(20)
+    with pytest.raises(LogoError) as cut:
+        check_logo(runaway)
+    assert cut.value.code == "logo.not_an_image"
