@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -40,7 +41,7 @@ from service.campaigns.service import (
 from service.issues.store import archive_url
 from service.mail.from_address import UnsendableFrom
 from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
-from service.mail.site_settings import default_reply_to, effective_settings
+from service.mail.site_settings import effective_settings, stored_site_settings
 from service.model import (
     Campaign,
     CampaignStatus,
@@ -164,7 +165,8 @@ def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
 def new() -> Any:
     """The create form: issue, lists (with active members), From, subject, tracking, mode."""
     session = db_session()
-    cfg = effective_settings(session, settings())  # the form shows the sender set in admin
+    site = stored_site_settings(session)  # the form shows the sender set in the admin
+    cfg = effective_settings(session, settings(), site)
     # The dropdown needs no original documents (up to 20 MB each): leave them unloaded.
     issues = session.scalars(
         select(Issue).options(defer(Issue.source_data)).order_by(Issue.id.desc()).limit(200)
@@ -210,7 +212,7 @@ def new() -> Any:
         form=form,
         error=error,
         cfg=cfg,
-        reply_to=default_reply_to(session) or "",
+        reply_to=site.reply_to,
     ), (400 if error else 200)
 
 
@@ -370,7 +372,7 @@ def progress(campaign_id: int) -> Any:
     )
 
 
-def _fetch_own(url: str) -> int:
+def _fetch_own(base: str, url: str) -> int:
     """What this service answers for one of its own links, asked of the app itself (a
     reader's request: no staff session), so the check needs no network.
 
@@ -379,7 +381,6 @@ def _fetch_own(url: str) -> int:
     staff login, the CSRF token (the confirm form then carried the reader page's token and
     its POST failed with 400) and the database session, which its teardown closed."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    base = effective_settings(db_session(), settings()).base_url  # as the preflight saw it
     path = url[len(base.rstrip("/")) :] or "/"
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: app.test_client().get(path).status_code).result()
@@ -390,8 +391,14 @@ def preflight(session: Session, campaign_id: int, *, external: bool = True) -> P
     ``external=False`` leaves the links to other sites out (the start after the confirm
     page: see ``start``)."""
     fetch_external = FETCH_EXTERNAL if external else None
+    # The base URL the preflight's links start with, read once (not once per link).
+    base = effective_settings(session, settings()).base_url
     return run_preflight(
-        session, settings(), campaign_id, fetch_own=_fetch_own, fetch_external=fetch_external
+        session,
+        settings(),
+        campaign_id,
+        fetch_own=partial(_fetch_own, base),
+        fetch_external=fetch_external,
     )
 
 
