@@ -60,17 +60,26 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from bench.send import bench_env, prepare_database, seed  # noqa: E402
 from service.embedded_redis import start_bundled_redis  # noqa: E402
 from service.model.base import utcnow  # noqa: E402
 from tests.integration.campaigns.conftest import Harness, OwnRedis  # noqa: E402
-from tests.integration.campaigns.sink import Sink  # noqa: E402
-from tests.integration.campaigns.test_crash_safety import (  # noqa: E402
+from tests.integration.campaigns.counting import (  # noqa: E402
     FAST_DEATH,
+    Row,
+    audience,
     finished,
     holding_rows,
+    judge,
     settled_total,
 )
+from tests.integration.campaigns.counting import tally as count_into  # noqa: E402
+from tests.integration.campaigns.demo_site import (  # noqa: E402
+    bench_env,
+    prepare_database,
+    seed,
+    start_campaign,
+)
+from tests.integration.campaigns.sink import Sink  # noqa: E402
 
 DEFAULT_RECIPIENTS = 2000
 FAULT_AT_SENT = 400
@@ -94,43 +103,21 @@ class Parts:
     campaign_id: int = 0
 
 
-@dataclass
-class Row:
-    """One line of the table."""
-
-    scenario: str
-    database: str
-    recipients: int = 0
-    once: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    unknown: int = 0
-    unknown_received: int = 0
-    open_connections: int | None = None
-    seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        """The verdict: ``ok``, or ``NOT OK`` with why."""
-        return "ok" if not self.problems else "NOT OK: " + "; ".join(self.problems)
-
-    def cells(self) -> list[str]:
-        """The row as table cells."""
-        conns = "—" if self.open_connections is None else str(self.open_connections)
-        return [
-            self.scenario,
-            self.database,
-            f"{self.recipients:,}",
-            f"{self.once:,}",
-            str(self.lost),
-            str(self.duplicated),
-            f"{self.unknown} ({self.unknown_received} accepted) / {conns}",
-            f"{self.seconds:.1f}",
-            self.verdict,
-            "; ".join(self.notes),
-        ]
+def cells(row: Row) -> list[str]:
+    """The row as table cells."""
+    conns = "—" if row.open_connections is None else str(row.open_connections)
+    return [
+        row.scenario,
+        row.database,
+        f"{row.recipients:,}",
+        f"{row.once:,}",
+        str(row.lost),
+        str(row.duplicated),
+        f"{row.unknown} ({row.unknown_received} accepted) / {conns}",
+        f"{row.seconds:.1f}",
+        row.verdict,
+        "; ".join(row.notes),
+    ]
 
 
 HEADER = [
@@ -183,37 +170,6 @@ def running_parts(
         get_db(app).dispose()
 
 
-def audience(h: Harness) -> list[str]:
-    """The addresses of the active members of list "members"."""
-    from service.model import MailingList, Membership, Subscriber
-
-    with h.session() as s:
-        return list(
-            s.scalars(
-                select(Subscriber.email)
-                .join(Membership, Membership.subscriber_id == Subscriber.id)
-                .join(MailingList, MailingList.id == Membership.list_id)
-                .where(MailingList.slug == "members", Membership.status == "active")
-            )
-        )
-
-
-def start_campaign(h: Harness) -> int:
-    """The demo issue to list "members", started (compiled, running)."""
-    from service.campaigns import engine
-    from service.campaigns.service import create_campaign
-    from service.model import Issue
-
-    with h.session() as s:
-        issue_id = s.scalar(select(Issue.id).order_by(Issue.id))
-        c = create_campaign(
-            s, h.settings, issue_id=issue_id, lists=["members"], content_mode="excerpt"
-        )
-        s.commit()
-        engine.start(s, h.settings, c.id)
-        return c.id
-
-
 def pool_pids(worker: subprocess.Popen[bytes]) -> list[int]:
     """The pool processes of a worker."""
     return [c.pid for c in psutil.Process(worker.pid).children()]
@@ -235,44 +191,7 @@ def sink_connections(pids: list[int], port: int) -> dict[int, int]:
 
 def tally(parts: Parts, row: Row, failed_by_design: frozenset[str] = frozenset()) -> None:
     """Count the sink's copies against the ledger's rows into ``row``."""
-    with parts.sink.state.lock:
-        received = {k: list(v) for k, v in parts.sink.state.received.items()}
-    rows = {r.email: r for r in parts.harness.rows(parts.campaign_id)}
-    row.recipients = len(parts.audience)
-    for email in parts.audience:
-        ids, r = received.get(email, []), rows.get(email)
-        row.once += len(ids) == 1
-        if r is not None and r.status == "unknown":
-            row.unknown += 1
-            row.unknown_received += bool(ids)
-        elif r is None or (not ids and not (r.status == "failed" and email in failed_by_design)):
-            row.lost += 1
-        if len(ids) > 1 and not reported_resend(r, ids):
-            row.duplicated += 1
-    strays = set(received) - set(parts.audience)
-    if strays:
-        row.problems.append(f"{len(strays)} addresses outside the audience received mail")
-    if failed_by_design & {e for e, ids in received.items() if ids}:
-        row.problems.append("a refused address was counted as accepted")
-
-
-def reported_resend(row: object, ids: list[str]) -> bool:
-    """The extra copies are resends the ledger counts, all under the first Message-ID (a
-    new Message-ID would make the mailbox keep both)."""
-    resends = getattr(row, "resends", 0) or 0
-    return resends >= len(ids) - 1 and len(set(ids)) == 1
-
-
-def judge(row: Row, status: str) -> None:
-    """The checks every scenario shares."""
-    if status != "finished":
-        row.problems.append(f"campaign {status}")
-    if row.lost:
-        row.problems.append(f"{row.lost} lost")
-    if row.duplicated:
-        row.problems.append(f"{row.duplicated} silent duplicates")
-    if row.unknown > (row.open_connections or 0):
-        row.problems.append("more unknown than open connections at the fault")
+    count_into(parts.harness, parts.sink, parts.campaign_id, parts.audience, row, failed_by_design)
 
 
 def drive_until_finished(parts: Parts, row: Row, t0: float) -> None:
@@ -287,6 +206,19 @@ def at_fault(parts: Parts, row: Row) -> None:
     row.notes.append(f"fault at {p['sent']} sent")
     if p["status"] == "finished":
         row.problems.append("the fault came after the campaign finished")
+
+
+def send_until_fault(parts: Parts, row: Row) -> float:
+    """A worker and the campaign started, beaten until ``FAULT_AT_SENT`` are sent; the
+    sink connections open then go into ``row``. Returns the start time."""
+    h = parts.harness
+    worker = h.start_worker(concurrency=POOL)
+    t0 = time.perf_counter()
+    parts.campaign_id = cid = start_campaign(h)
+    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)
+    row.open_connections = sum(sink_connections(pool_pids(worker), parts.sink.port).values())
+    at_fault(parts, row)
+    return t0
 
 
 def wait_for(what: Callable[[], bool], seconds: float) -> bool:
@@ -372,12 +304,8 @@ def run_421(parts: Parts, rows: list[Row]) -> None:
     from service.model import Campaign, RelayProbe
 
     h, sink, row = parts.harness, parts.sink, Row("421 storm, 20 s", parts.database)
-    worker = h.start_worker(concurrency=POOL)
-    t0 = time.perf_counter()
-    parts.campaign_id = cid = start_campaign(h)
-    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)
-    row.open_connections = sum(sink_connections(pool_pids(worker), sink.port).values())
-    at_fault(parts, row)
+    t0 = send_until_fault(parts, row)
+    cid = parts.campaign_id
     with sink.state.lock:
         sink.state.busy_mail = 10**9
     storm_at = utcnow()
@@ -442,13 +370,9 @@ def run_550(parts: Parts, rows: list[Row]) -> None:
 
 def run_redis(parts: Parts, rows: list[Row]) -> None:
     """Redis killed and started again empty mid-campaign."""
-    h, sink, row = parts.harness, parts.sink, Row("Redis killed, restarted empty", parts.database)
-    worker = h.start_worker(concurrency=POOL)
-    t0 = time.perf_counter()
-    parts.campaign_id = cid = start_campaign(h)
-    h.drive(cid, lambda p: int(p["sent"]) >= FAULT_AT_SENT)
-    row.open_connections = sum(sink_connections(pool_pids(worker), sink.port).values())
-    at_fault(parts, row)
+    h, row = parts.harness, Row("Redis killed, restarted empty", parts.database)
+    t0 = send_until_fault(parts, row)
+    cid = parts.campaign_id
     parts.redis.kill()
     time.sleep(1.0)
     parts.redis.start()
@@ -492,7 +416,7 @@ def print_table(rows: list[Row]) -> None:
     print("| " + " | ".join(HEADER) + " |")
     print("|" + "---|" * len(HEADER))
     for row in rows:
-        print("| " + " | ".join(row.cells()) + " |")
+        print("| " + " | ".join(cells(row)) + " |")
 
 
 def main() -> int:

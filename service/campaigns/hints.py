@@ -3,8 +3,8 @@
 The ledger is the truth and a Redis message only a hint (DESIGN §4): a ``queued`` row
 whose message is gone waits for the stale sweep (``queued_stale_seconds``, 15 minutes by
 default), and while it waits it holds a place in the campaign's batches in flight, so a
-Redis that restarted empty stalled a quarter of an hour of sending (bench/faults.py, "Redis
-killed, restarted empty", with the shipped settings).
+Redis that restarted empty stalled a quarter of an hour of sending with the shipped
+settings (tests/integration/campaigns/test_crash_safety.py, the sweep at an hour).
 
 So the service keeps an epoch in Redis: the ``run_id`` of the Redis server that holds its
 hints. A pass (the settle beat job, every few seconds) that finds the key missing or naming

@@ -177,28 +177,26 @@ class HealthCache:
     def checks(self, settings: Settings, db: Database) -> dict[str, Check]:
         """Every check by name: the last round while fresh, else a new one."""
         with self._lock:
-            if self._round is not None and self._fresh(*self._round):
+            if self._round is not None and self._fresh(
+                self._round[0], overall_status(self._round[1]) == "ok"
+            ):
                 return dict(self._round[1])
             checks = run_checks(settings, db, smtp=self._smtp_check(settings))
             self._round = (self._clock(), checks)
             return dict(checks)
 
-    def _fresh(self, at: float, checks: dict[str, Check]) -> bool:
-        ttl = HEALTH_CACHE_SECONDS if overall_status(checks) == "ok" else DEGRADED_RECHECK_SECONDS
-        return self._clock() - at < ttl
+    def _fresh(self, at: float, ok: bool) -> bool:
+        """A result taken at ``at`` still holds: for a period when good, briefly when not."""
+        return self._clock() - at < (HEALTH_CACHE_SECONDS if ok else DEGRADED_RECHECK_SECONDS)
 
     def _smtp_check(self, settings: Settings) -> Check:
         # A failed probe is tried again as soon as a degraded round is: a relay (or the
         # capture) that was still starting must not leave this process red for a whole
         # period while the others show green. A relay that is really down gets one
         # connection attempt per DEGRADED_RECHECK_SECONDS per process, which is cheap.
-        if self._smtp is None or self._clock() - self._smtp[0] >= self._smtp_ttl(self._smtp[1]):
+        if self._smtp is None or not self._fresh(self._smtp[0], self._smtp[1].ok):
             self._smtp = (self._clock(), check_smtp(settings))
         return self._smtp[1]
-
-    @staticmethod
-    def _smtp_ttl(check: Check) -> float:
-        return HEALTH_CACHE_SECONDS if check.ok else DEGRADED_RECHECK_SECONDS
 
 
 def overall_status(checks: dict[str, Check]) -> str:

@@ -10,39 +10,20 @@ import time
 
 import pytest
 
-from service.campaigns.claims import SettleResult
 from service.campaigns.service import cancel, pause, resume
 from service.model import SuppressionReason
 from service.subscribers.suppression import suppress
 from tests.integration.campaigns.conftest import Harness
+from tests.integration.campaigns.counting import (
+    FAST_DEATH,
+    assert_exactly_once,
+    finished,
+    holding_rows,
+    settled_total,
+)
 from tests.integration.campaigns.sink import Sink
 
 RECIPIENTS = 2000
-
-
-def finished(p: dict[str, object]) -> bool:
-    """The campaign is done according to the ledger."""
-    return p["status"] == "finished"
-
-
-def assert_exactly_once(h: Harness, sink: Sink, campaign_id: int) -> dict[str, int]:
-    """Every `sent` row was received exactly once, nothing else more than once.
-
-    Returns the statuses counted. ``unknown`` rows may have been received once or never.
-    """
-    counts = sink.state.counts()
-    by_status: dict[str, int] = {}
-    for row in h.rows(campaign_id):
-        by_status[row.status] = by_status.get(row.status, 0) + 1
-        got = counts.get(row.email, 0)
-        if row.status == "sent":
-            assert got == 1, f"{row.email} ({row.status}) received {got} messages"
-        elif row.status == "unknown":
-            assert got <= 1, f"{row.email} (unknown) received {got} messages"
-        else:
-            assert got == 0, f"{row.email} ({row.status}) received {got} messages"
-    assert max(counts.values(), default=0) <= 1
-    return by_status
 
 
 def test_a_campaign_reaches_every_recipient_exactly_once(harness: Harness, sink: Sink) -> None:
@@ -53,28 +34,6 @@ def test_a_campaign_reaches_every_recipient_exactly_once(harness: Harness, sink:
     assert p["sent"] == RECIPIENTS and p["total"] == RECIPIENTS
     assert assert_exactly_once(harness, sink, cid) == {"sent": RECIPIENTS}
     assert set(sink.state.counts()) == set(emails)
-
-
-# Test-lowered heartbeat knobs (sending settings): a claim beats every 0.3 s and is dead
-# after 2 s without a beat. The stale-row sweep stays at an hour: only the heartbeat may
-# release anything here.
-FAST_DEATH = {"heartbeat_seconds": 0.3, "worker_dead_seconds": 2}
-
-
-def settled_total(h: Harness) -> SettleResult:
-    """What the ticks so far settled of dead workers' claims, added up."""
-    total = SettleResult()
-    for one in h.settled:
-        total.claims += one.claims
-        total.requeued += one.requeued
-        total.sent += one.sent
-        total.unknown += one.unknown
-    return total
-
-
-def holding_rows(p: dict[str, object]) -> bool:
-    """Some rows sent, and some claimed and not yet recorded: a kill now lands mid-batch."""
-    return int(p["sent"]) >= 400 and int(p["sending"]) > 0  # type: ignore[call-overload]
 
 
 def test_a_killed_worker_s_unbegun_rows_go_out_again_and_only_its_open_messages_are_unknown(
