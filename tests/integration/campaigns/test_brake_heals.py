@@ -34,8 +34,8 @@ from service.mail.backends import (
 from service.model import Campaign, RelayProbe, utcnow
 from service.net import free_port
 from tests.integration.campaigns.conftest import Harness
+from tests.integration.campaigns.counting import assert_exactly_once, finished
 from tests.integration.campaigns.sink import Sink
-from tests.integration.campaigns.test_crash_safety import assert_exactly_once, finished
 from tests.integration.campaigns.test_send_core import _by_email, _campaign
 from tests.integration.security.helpers import demo_ids
 from tests.unit.campaigns.test_brake_heals import braked
