@@ -21,6 +21,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
@@ -123,10 +124,19 @@ def app(settings: Settings) -> Iterator[Flask]:
     database.dispose()
 
 
-def _empty_tables(database: Database) -> None:
-    with database.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
+def _empty_tables(database: Database, attempts: int = 3) -> None:
+    # The session's Celery worker may still be finishing a task a test started; on
+    # PostgreSQL its writes and these deletes can deadlock, and the loser is rolled back.
+    for attempt in range(attempts):
+        try:
+            with database.transaction() as session:
+                for table in reversed(Base.metadata.sorted_tables):
+                    session.execute(delete(table))
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture
