@@ -146,6 +146,26 @@ REASONS: tuple[Reason, ...] = (
         "the part before the @ is in quotes, which is not accepted",
     ),
     Reason(
+        "The part after the @-sign is not valid IDNA",
+        "address.bad_idna",
+        "the part after the @ is not a valid international domain name",
+    ),
+    Reason(
+        "An email address cannot have two letters followed by two dashes",
+        "address.double_hyphen",
+        "two hyphens follow two letters after the @ or a period (only xn-- may)",
+    ),
+    Reason(
+        "An open angle bracket at the start of the email address",
+        "address.unclosed_angle_bracket",
+        "the < before the address has no > after it",
+    ),
+    Reason(
+        "After the @-sign, periods cannot be separated by so many characters",
+        "address.domain_label_too_long",
+        "a part of the domain between periods is longer than 63 characters",
+    ),
+    Reason(
         "A bracketed IP address after the @-sign is not allowed here.",
         "address.ip_literal",
         "an IP address in brackets after the @ is not accepted; use a domain name",

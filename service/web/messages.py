@@ -160,6 +160,14 @@ MESSAGES: dict[str, LazyString] = {
     "address.too_long": _l("The address is too long."),
     "address.text_after_address": _l("Something follows the address; enter one address only."),
     "address.quoted_local_part": _l("The part before the @ is in quotes, which is not accepted."),
+    "address.bad_idna": _l("The part after the @ is not a valid international domain name."),
+    "address.double_hyphen": _l(
+        "Two hyphens follow two letters after the @ or a period (only xn-- may)."
+    ),
+    "address.unclosed_angle_bracket": _l("The < before the address has no > after it."),
+    "address.domain_label_too_long": _l(
+        "A part of the domain between periods is longer than 63 characters."
+    ),
     "address.ip_literal": _l(
         "An IP address in brackets after the @ is not accepted; use a domain name."
     ),

@@ -38,6 +38,10 @@ TYPED = {
     "a" * 300 + "@example.com": "address.too_long",
     '"zhang"@example.com': "address.quoted_local_part",
     "zhang@[192.0.2.1]": "address.ip_literal",
+    "zhang@xn--zz.com": "address.bad_idna",
+    "zhang@ab--cd.com": "address.double_hyphen",
+    "<zhang@example.com": "address.unclosed_angle_bracket",
+    "zhang@" + "a" * 64 + ".com": "address.domain_label_too_long",
 }
 
 
