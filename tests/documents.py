@@ -129,3 +129,17 @@ def build_docx(paragraphs: Sequence[Paragraph]) -> bytes:
         for n in range(1, images + 1):
             package.writestr(f"word/media/image{n}.png", PNG_1X1)
     return buffer.getvalue()
+
+
+def heavy_docx(articles: int = 180, headings: bool = True) -> bytes:
+    """A Word document whose body is large enough for the worker to import it (an
+    article of 58 paragraphs each, under a heading unless ``headings`` is False)."""
+    paragraphs: list[Paragraph] = []
+    for a in range(articles):
+        if headings:
+            paragraphs.append(("Heading1", [(f"第{a}篇文章的标题", False, None)]))
+        paragraphs += [
+            (None, [(f"第{a}篇第{p}段正文，说明一件事情。", False, None)]) for p in range(58)
+        ]
+        paragraphs.append((None, [("文章来源：国际商报", False, None)]))
+    return build_docx(paragraphs)

@@ -47,6 +47,7 @@ from service.issues.render import MODES, Mode
 from service.mail.site_settings import stored_site_settings
 from service.model import Issue, IssueImport
 from service.web.context import db_session, settings
+from service.web.issue_imports import enqueue_import, queue_heavy_import
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, has_role, require_role, staff_blueprint
 
@@ -172,28 +173,8 @@ def _upload_error(message: str) -> Any:
 
 def _queue_heavy(filename: str, data: bytes, *, allow_duplicate: bool) -> Any:
     """Keep a heavy upload for the worker and send the editor to its page."""
-    session = db_session()
-    job = import_jobs.queue_document(
-        session, settings().data_dir, filename, data, current_user_id()
-    )
-    job.allow_duplicate = allow_duplicate
-    session.commit()
-    _enqueue(job)
+    job = queue_heavy_import(filename, data, current_user_id(), allow_duplicate=allow_duplicate)
     return redirect(url_for("issues.import_status", job_id=job.id))
-
-
-def _enqueue(job: IssueImport) -> None:
-    from worker.tasks_issues import import_issue
-
-    try:
-        import_issue.delay(job.id)
-    except Exception:  # noqa: BLE001 - no queue: say so instead of a page polling for ever
-        session = db_session()
-        job.status = "failed"
-        job.error = Message.of(
-            "import.queue_unreachable", "the task queue is unreachable; try again"
-        ).dump()
-        session.commit()
 
 
 @bp.route("/issues/imports/<int:job_id>")
@@ -233,7 +214,7 @@ def import_again(job_id: int) -> Any:
     job = session.get(IssueImport, job_id) or abort(404)
     if import_jobs.queue_again(job):
         session.commit()
-        _enqueue(job)
+        enqueue_import(job)
     return redirect(url_for("issues.import_status", job_id=job.id))
 
 

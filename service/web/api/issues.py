@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from service.issues import store
+from service.errors import Message
+from service.issues import import_jobs, store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import get_layout
 from service.issues.render import Mode
-from service.model import Issue
+from service.model import Issue, IssueImport
 from service.web.api.auth import api_user_id
 from service.web.api.common import Done, PageQuery, Strict, fetch
 from service.web.api.common import Page as PageOf
@@ -23,6 +24,7 @@ from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
 from service.web.context import db_session, settings
+from service.web.issue_imports import queue_heavy_import
 
 TAG = "issues"
 # The same sandbox as the admin's preview iframes: email HTML shown without scripts.
@@ -62,6 +64,35 @@ class IssueDetail(IssueOut):
     """The issue with its whole structure (bodies, anchors, masthead, contact)."""
 
     structure: dict[str, Any]
+
+
+class IssueImportOut(BaseModel):
+    """A heavy upload the worker imports: poll ``GET /issues/imports/{id}`` until its
+    status is ``done`` (then ``issue_id`` is the new issue), ``failed`` (``error`` says
+    why) or ``duplicate`` (``duplicate_of`` is the issue imported from the same file)."""
+
+    id: int
+    filename: str
+    status: str
+    issue_id: int | None
+    duplicate_of: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def import_out(job: IssueImport) -> IssueImportOut:
+    """The API view of a heavy upload's import."""
+    return IssueImportOut(
+        id=job.id,
+        filename=job.filename,
+        status=job.status,
+        issue_id=job.issue_id,
+        duplicate_of=job.duplicate_of,
+        error=str(Message.load(job.error)) if job.error else None,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
 
 
 class UploadForm(Strict):
@@ -176,17 +207,27 @@ def register(bp: Blueprint) -> None:
         """Upload a .md or .docx file (``file``); the answer is its structure.
 
         The same file imported before is a 409 ``duplicate_issue`` (``details.duplicate_of``
-        is the existing issue's id) unless ``allow_duplicate`` is set.
+        is the existing issue's id) unless ``allow_duplicate`` is set. A Word document with
+        a large body is imported by the worker: the answer is then a 202 with the import
+        (``IssueImportOut``) to poll at ``GET /issues/imports/{id}``.
         """
         if (request.content_length or 0) > store.MAX_DOCUMENT_BYTES:
             raise ApiError(413, "too_large", "the document is larger than 20 MB")
         upload = files["file"]
         data = upload.read(store.MAX_DOCUMENT_BYTES + 1)
+        filename = upload.filename or ""
+        if import_jobs.is_heavy(filename, data):
+            job = queue_heavy_import(
+                filename, data, api_user_id(), allow_duplicate=query.allow_duplicate
+            )
+            return Response(
+                import_out(job).model_dump_json(), status=202, mimetype="application/json"
+            )
         session = db_session()
         try:
             issue = store.create_issue_from_document(
                 session,
-                upload.filename or "",
+                filename,
                 data,
                 api_user_id(),
                 allow_duplicate=query.allow_duplicate,
@@ -201,6 +242,20 @@ def register(bp: Blueprint) -> None:
             raise ApiError(422, "unreadable_document", str(exc)) from exc
         session.commit()
         return issue_out(issue, detail=True)
+
+    @operation(
+        bp,
+        "GET",
+        "/issues/imports/<job_id>",
+        summary="Get the import of a heavy upload",
+        tag=TAG,
+        role="editor",
+        response=IssueImportOut,
+    )
+    def issues_import_show(job_id: int) -> Any:
+        """A Word document the worker imports (see ``POST /issues``): queued, running,
+        done (``issue_id``), failed (``error``) or duplicate (``duplicate_of``)."""
+        return import_out(fetch(IssueImport, job_id, "issue import"))
 
     @operation(
         bp,

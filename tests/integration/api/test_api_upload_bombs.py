@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from tests.bombs import MIB, docx_bomb, sheet_xml, small_xlsx, xlsx_bomb, xlsx_with_sheet
+from tests.documents import heavy_docx
 from tests.integration.api.conftest import Api, error_code, make_list
 
 POLL_SECONDS = 0.2
@@ -56,11 +57,11 @@ def test_a_file_with_only_a_header_is_a_422_not_an_import_of_nothing(api: Api) -
     assert "no data rows" in _message(resp)
 
 
-def _wait(api: Api, job: dict[str, Any]) -> dict[str, Any]:
+def _wait(api: Api, job: dict[str, Any], jobs: str = "/subscribers/imports") -> dict[str, Any]:
     deadline = time.monotonic() + POLL_LIMIT_SECONDS
     while job["status"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        job = api.get(f"/subscribers/imports/{job['id']}").get_json()
+        job = api.get(f"{jobs}/{job['id']}").get_json()
     return job
 
 
@@ -103,3 +104,32 @@ def test_a_sheet_refused_by_the_worker_fails_its_job_with_the_reason(
     job = _wait(api, resp.get_json())
     assert job["status"] == "failed"
     assert "row 12000 has values in more than 200 columns" in json.dumps(job["errors"])
+
+
+def test_a_word_document_with_a_large_body_is_imported_by_the_worker_and_polled(
+    api: Api, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    data = heavy_docx()
+    resp = api.post(
+        "/issues",
+        data={"file": (io.BytesIO(data), "journal.docx")},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    job = resp.get_json()
+    assert job["status"] == "queued" and job["issue_id"] is None
+    assert api.get("/issues").get_json()["items"] == []  # nothing parsed in the request
+    job = _wait(api, job, "/issues/imports")
+    assert job["status"] == "done", job
+    issue = api.get(f"/issues/{job['issue_id']}").get_json()
+    assert len(issue["sections"][0]["articles"]) > 100
+    again = api.post(
+        "/issues",
+        data={"file": (io.BytesIO(data), "journal.docx")},
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 202
+    job = _wait(api, again.get_json(), "/issues/imports")
+    assert job["status"] == "duplicate" and job["duplicate_of"] == issue["id"], job
+    assert job["error"]
+    assert api.get("/issues/imports/987654").status_code == 404

@@ -18,21 +18,9 @@ from service.issues.importer import import_file
 from service.model import Issue, IssueImport
 from tests.bombs import MIB, docx_bomb
 from tests.conftest import csrf_token
-from tests.documents import Paragraph, build_docx
+from tests.documents import build_docx, heavy_docx
 
 JOB_TIMEOUT_SECONDS = 180
-
-
-def _heavy_docx(articles: int = 180, headings: bool = True) -> bytes:
-    paragraphs: list[Paragraph] = []
-    for a in range(articles):
-        if headings:
-            paragraphs.append(("Heading1", [(f"第{a}篇文章的标题", False, None)]))
-        paragraphs += [
-            (None, [(f"第{a}篇第{p}段正文，说明一件事情。", False, None)]) for p in range(58)
-        ]
-        paragraphs.append((None, [("文章来源：国际商报", False, None)]))
-    return build_docx(paragraphs)
 
 
 def _upload(client: FlaskClient, data: bytes, name: str = "journal.docx") -> str:
@@ -66,7 +54,7 @@ def test_only_a_word_document_with_a_large_body_is_heavy() -> None:
     assert not is_heavy("issue.md", b"# title\n" * 100_000)
     assert not is_heavy("issue.docx", build_docx([("Heading1", [("标题", False, None)])]))
     assert not is_heavy("bomb.docx", docx_bomb(64 * MIB))  # refused in the request at once
-    assert is_heavy("journal.docx", _heavy_docx())
+    assert is_heavy("journal.docx", heavy_docx())
     assert IN_REQUEST_MAX_TAGS < 200_000
 
 
@@ -74,7 +62,7 @@ def test_a_heavy_upload_is_imported_by_the_worker_and_then_opens_the_issue(
     logged_in: FlaskClient, session: Session, celery_worker: subprocess.Popen[bytes]
 ) -> None:
     logged_in.get("/lang/en")
-    data = _heavy_docx()
+    data = heavy_docx()
     location = _upload(logged_in, data)
     page = logged_in.get(location)
     if page.status_code == 200:  # the worker may already be done
@@ -107,7 +95,7 @@ def test_a_heavy_upload_that_fails_in_the_worker_says_why(
     logged_in: FlaskClient, session: Session, celery_worker: subprocess.Popen[bytes]
 ) -> None:
     logged_in.get("/lang/en")
-    location = _upload(logged_in, _heavy_docx(headings=False), "no-headings.docx")
+    location = _upload(logged_in, heavy_docx(headings=False), "no-headings.docx")
     job = _finished(session, location)
     assert job.status == "failed"
     page = logged_in.get(location)
