@@ -713,6 +713,11 @@ def _may_rejoin(session: Session, subscriber: Subscriber, evidence: _Evidence) -
 # --------------------------------------------------------------------------- embedding
 
 
+def signup_url(base_url: str, mailing_list: MailingList) -> str:
+    """The public sign-up page of ``mailing_list`` (where its embedded form posts, too)."""
+    return f"{base_url.rstrip('/')}/subscribe/{mailing_list.slug}"
+
+
 def embed_snippet(base_url: str, mailing_list: MailingList) -> str:
     """A plain HTML ``<form>`` that other sites can paste to subscribe to ``mailing_list``.
 
@@ -720,7 +725,7 @@ def embed_snippet(base_url: str, mailing_list: MailingList) -> str:
     subscribe endpoint accepts cross-site posts; double opt-in and rate limits guard it).
     The ``website`` field is the honeypot and is hidden from people.
     """
-    action = escape(f"{base_url.rstrip('/')}/subscribe/{mailing_list.slug}")
+    action = escape(signup_url(base_url, mailing_list))
     title = escape(mailing_list.name)
     return (
         f'<form method="post" action="{action}" accept-charset="utf-8">\n'

@@ -55,6 +55,7 @@ from service.subscribers.subscriptions import (
     public_list_by_slug,
     public_lists,
     renew_confirmation,
+    signup_url,
     subscribe,
     unsubscribe,
     update_preferences,
@@ -144,12 +145,19 @@ def _reader_headers(response: Response) -> Response:
 
 @bp.app_context_processor
 def _embed_helpers() -> dict[str, Any]:
-    """``embed_snippet_for(list)`` in every template (for the staff list page partial)."""
+    """``embed_snippet_for(list)`` and ``signup_url_for(list)`` in every template (for the
+    staff list page): both at the base URL readers use, never the host this request came to."""
+
+    def base_url() -> str:
+        return effective_settings(db_session(), settings()).base_url
 
     def embed_snippet_for(mailing_list: MailingList) -> str:
-        return embed_snippet(effective_settings(db_session(), settings()).base_url, mailing_list)
+        return embed_snippet(base_url(), mailing_list)
 
-    return {"embed_snippet_for": embed_snippet_for}
+    def signup_url_for(mailing_list: MailingList) -> str:
+        return signup_url(base_url(), mailing_list)
+
+    return {"embed_snippet_for": embed_snippet_for, "signup_url_for": signup_url_for}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.model import AuditEntry, ImportJob, MailingList, Membership, Subscriber, Suppression
 from tests.conftest import csrf_token
 from tests.integration.audience.conftest import run_import, upload
@@ -306,6 +308,22 @@ def test_the_list_page_of_a_public_list_shows_the_sign_up_link_and_an_embeddable
     assert f"/subscribe/{members.slug}" in page
     # The snippet is shown as text to copy, escaped, and posts to the public form.
     assert "&lt;form" in page and f"/subscribe/{members.slug}" in page
+
+
+def test_the_list_page_s_sign_up_link_and_embed_form_both_use_the_base_url_not_the_request_s(
+    logged_in: FlaskClient, session: Session, members: MailingList, settings: Settings
+) -> None:
+    # Issue 12: the page once showed the served port's sign-up link beside a form posting
+    # to another port. Asked for on another host and port, both still say the base URL.
+    members.public = True
+    session.commit()
+    resp = logged_in.get(f"/lists/{members.id}", base_url="http://localhost:8101")
+    assert resp.status_code == 200
+    page = html.unescape(resp.get_data(as_text=True))
+    urls = set(re.findall(r"https?://[^\s\"'&<>]+", page))
+    signup = f"{settings.base_url}/subscribe/{members.slug}"
+    assert signup in urls and f'action="{signup}"' in page
+    assert not [u for u in urls if u.startswith("http://localhost:8101")], urls
 
 
 def test_why_rows_were_not_imported_is_said_in_the_staff_language(
