@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
-from service.model import Campaign
+from service.issues.store import archive_url
+from service.model import Campaign, Issue
 from service.subscribers.suppression import suppress
 from service.web import campaigns as web_campaigns
 from tests.conftest import csrf_token
@@ -112,3 +113,30 @@ def test_the_confirm_page_counts_recipients_without_the_suppressed_addresses(
     reached = len(DEMO_SUBSCRIBERS) - 1
     assert f"<dd><strong>{reached}</strong>" in page  # what the line says: suppressed left out
     assert f"发送给 {reached} 位收件人" in page
+
+
+def test_the_confirm_page_says_sending_publishes_the_issue_or_that_it_stays_private(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    # Issue 12 item 4: the staff are told before they start that the archive page the
+    # mail links to goes public, or, for an issue kept private, that none is linked.
+    demo = load_demo(session)
+    issue = session.get(Issue, demo.issue_id)
+    assert issue is not None
+    c = create_campaign(session, settings, issue_id=issue.id, lists=["members"])
+    session.commit()
+
+    def notice() -> str | None:
+        page = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+        found = re.search(r'<p data-archive="(\w+)">([^<]*)</p>', page)
+        return f"{found.group(1)}: {found.group(2)}" if found else None
+
+    assert notice() is None  # the demo is published already: nothing new goes public
+    issue.published_at = None
+    session.commit()
+    publishes = notice()
+    assert publishes is not None and publishes.startswith("publish: ")
+    assert archive_url(settings, issue.slug) in publishes
+    issue.keep_private = True
+    session.commit()
+    assert notice() == "private: 这一期设为不公开：将发送全文，邮件中不含网页存档链接。"
