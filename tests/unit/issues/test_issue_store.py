@@ -107,7 +107,7 @@ def test_an_edit_that_drops_text_shows_up_as_missing(db: Session, demo: Issue) -
 
 
 def test_a_deleted_article_is_listed_as_removed_not_as_lost(db: Session, demo: Issue) -> None:
-    gone = store.delete_article(db, demo, "a3")
+    gone, _undo = store.delete_article(db, demo, "a3")
     assert gone.title not in _titles(demo)
     assert len(_titles(demo)) == 11
     assert gone.title in store.load_doc(demo).removed
