@@ -117,9 +117,7 @@ _PARENTHESISED = re.compile(r"[(（][^)）]*[)）]")
 _DIGITS = re.compile(r"\d+")
 _ANCHOR_NUMBER = re.compile(r"a(\d+)\Z")
 # 2026-03-31, 2026/3/31, 2026.3.31, 2026年3月31日; the day may be left out.
-_DATE = re.compile(
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:(?:月|[-/.])\s*(\d{1,2})\s*日?|月)?"
-)
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:(?:月|[-/.])\s*(\d{1,2})\s*日?|月)?")
 
 Direction = Literal["up", "down"]
 
@@ -655,12 +653,11 @@ def move_section(
     if direction not in ("up", "down"):
         raise IssueEditError("issue.bad_direction", "Unknown direction.")
     if not 0 <= other < len(doc.sections):
-        raise IssueEditError(
-            "issue.section_at_edge",
-            "The section is already the first one."
-            if direction == "up"
-            else "The section is already the last one.",
-        )
+        if direction == "up":
+            raise IssueEditError(
+                "issue.section_already_first", "The section is already the first one."
+            )
+        raise IssueEditError("issue.section_already_last", "The section is already the last one.")
     doc.sections[index], doc.sections[other] = doc.sections[other], doc.sections[index]
     save_doc(session, issue, doc)
     audit(
@@ -718,12 +715,18 @@ def update_details(
     clean_number = " ".join(strip_controls(number or "").split())
     if not clean_title:
         raise IssueEditError("issue.no_issue_title", "The issue needs a title.")
-    for value, limit, code in (
-        (clean_title, MAX_TITLE_CHARS, "issue.issue_title_too_long"),
-        (clean_number, MAX_NUMBER_CHARS, "issue.number_too_long"),
-    ):
-        if len(value) > limit:
-            raise IssueEditError(code, "Keep it to %(max)s characters.", max=limit)
+    if len(clean_title) > MAX_TITLE_CHARS:
+        raise IssueEditError(
+            "issue.title_too_long",
+            "The title is longer than %(max)s characters.",
+            max=MAX_TITLE_CHARS,
+        )
+    if len(clean_number) > MAX_NUMBER_CHARS:
+        raise IssueEditError(
+            "issue.number_too_long",
+            "The number is longer than %(max)s characters.",
+            max=MAX_NUMBER_CHARS,
+        )
     doc = load_doc(issue)
     typed = (issue_date or "").strip()
     new_date = doc.date if typed == (doc.date or "") else parse_issue_date(typed)

@@ -71,9 +71,7 @@ class IssueImage(Base):
     __tablename__ = "issue_images"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_id: Mapped[int] = mapped_column(
-        ForeignKey("issues.id", ondelete="CASCADE"), index=True
-    )
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     token: Mapped[str] = mapped_column(String(32), unique=True)
     # A safe ASCII file name (the last part of the address), e.g. "harbour.png".
     filename: Mapped[str] = mapped_column(String(120))

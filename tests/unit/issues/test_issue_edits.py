@@ -143,7 +143,7 @@ def test_sections_move_up_and_down_with_their_articles(db: Session, demo: Issue)
     assert _sections(demo)[3:] == ["协会动态", "政策报告"]
     with pytest.raises(store.IssueEditError) as caught:
         store.move_section(db, demo, 0, "up")
-    assert caught.value.code == "issue.section_at_edge"
+    assert caught.value.code == "issue.section_already_first"
 
 
 def test_an_article_moves_to_the_end_of_another_section(db: Session, demo: Issue) -> None:
