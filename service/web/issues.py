@@ -65,6 +65,7 @@ PREVIEW_CSP = (
 PHONE_WIDTH_PX = 375
 DESKTOP_WIDTH_PX = 640
 COVER_FIELD = "cover_lines"
+# The undo key: the review page's query argument and the undo form's field.
 UNDO_FIELD = "undo"
 IMAGE_FIELD = "image"
 ALT_FIELD = "alt"
@@ -418,7 +419,7 @@ def article_delete(issue_id: int, anchor: str) -> Any:
         return _back(row)
     db_session().commit()
     # No flash: the review page shows "deleted" with its Undo button while undo is possible.
-    return redirect(url_for("issues.issue", issue_id=row.id, **{UNDO_FIELD: key}))
+    return redirect(url_for("issues.issue", issue_id=row.id, undo=key))
 
 
 @bp.route("/issues/<int:issue_id>/articles/undo", methods=["POST"])
