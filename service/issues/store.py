@@ -568,7 +568,11 @@ def update_cover_lines(
 
 
 def _next_anchor(doc: IssueDoc) -> str:
-    numbers = [int(m.group(1)) for _, a in doc.articles() if (m := _ANCHOR_NUMBER.match(a.anchor))]
+    # The anchors of deleted articles kept for undo count too: undoing must not meet a
+    # new article that took its anchor.
+    anchors = [a.anchor for _, a in doc.articles()]
+    anchors += [str(d.get("article", {}).get("anchor", "")) for d in doc.deleted]
+    numbers = [int(m.group(1)) for anchor in anchors if (m := _ANCHOR_NUMBER.match(anchor))]
     return f"a{max(numbers, default=0) + 1}"
 
 

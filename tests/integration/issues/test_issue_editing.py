@@ -267,3 +267,19 @@ def test_an_article_edit_shows_in_the_preview(editor: FlaskClient, issue_id: int
     )
     frame = _page(editor, f"/issues/{issue_id}/preview.html?mode=full")
     assert "预览跟随编辑" in frame and "这是编辑后的正文。" in frame
+
+
+def test_deleting_an_issue_deletes_its_images(
+    editor: FlaskClient, issue_id: int, session: Session
+) -> None:
+    from sqlalchemy import func, select
+
+    from service.model import IssueImage
+
+    _upload_image(editor, issue_id, png(20, 10), "光谷")
+    assert session.scalar(select(func.count(IssueImage.id))) == 1
+    resp = _post(editor, f"/issues/{issue_id}/delete", issue_id)
+    assert resp.status_code == 302  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.get(Issue, issue_id) is None
+    assert session.scalar(select(func.count(IssueImage.id))) == 0
