@@ -2,35 +2,30 @@
 
 A PNG or JPEG of at most :data:`MAX_LOGO_BYTES`, kept in the settings store (base64
 under :data:`LOGO_KEY`, so every web process on every machine serves the same one) with
-its pixel size read from the file's own header: no image library is installed, and the
-two formats say their size in a few fixed bytes. The mail header shows it with that
-width and height scaled to the masthead, so a mail client lays the header out before the
-image loads (and a reader who blocks images sees a box of the right size).
+its pixel size read from the file's own header (``service.issues.image_files``). The
+mail header shows it with that width and height scaled to the masthead, so a mail client
+lays the header out before the image loads (and a reader who blocks images sees a box of
+the right size).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import struct
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
 from service.errors import DomainError
+from service.issues.image_files import JPEG, PNG, ImageError, check_image
+from service.issues.image_files import image_size as image_size  # re-exported
 
 LOGO_KEY = "logo"
 LOGO_PATH = "/logo"
 # A masthead logo needs no more; a mail client downloads it for every reader.
 MAX_LOGO_BYTES = 512 * 1024
 MAX_SIDE_PX = 4000
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SOI = b"\xff\xd8"
-# JPEG start-of-frame markers (baseline, progressive, ...) carry the size; C4, C8 and CC
-# share the range but are other segments.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class LogoError(DomainError, ValueError):
@@ -56,66 +51,28 @@ class Logo:
         return f"{base_url.rstrip('/')}{LOGO_PATH}?v={self.version}"
 
 
-def image_size(data: bytes) -> tuple[str, int, int]:
-    """``(mime, width, height)`` of a PNG or JPEG, from its header; raises ``LogoError``."""
-    if data.startswith(PNG_SIGNATURE):
-        # The first chunk is IHDR: length, type, then width and height (big-endian).
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise _not_an_image()
-        width, height = struct.unpack(">II", data[16:24])
-        return "image/png", width, height
-    if data.startswith(JPEG_SOI):
-        return "image/jpeg", *_jpeg_size(data)
-    raise _not_an_image()
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise _not_an_image()
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # stand-alone markers: no length
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker in _JPEG_SOF:
-            if pos + 9 > len(data):
-                break
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
-        if length < 2:
-            break
-        pos += 2 + length
-    raise _not_an_image()
-
-
-def _not_an_image() -> LogoError:
-    return LogoError("logo.not_an_image", "the file is not a PNG or JPEG image")
+# Mail clients show PNG and JPEG everywhere; the masthead takes nothing else.
+LOGO_TYPES = (PNG, JPEG)
+# The logo's wording of the checks of ``image_files`` (same codes under ``logo.``).
+_LOGO_MESSAGES = {
+    "image.too_large": ("logo.too_large", "the logo is %(size)s KB; at most %(limit)s KB"),
+    "image.not_an_image": ("logo.not_an_image", "the file is not a PNG or JPEG image"),
+    "image.wrong_type": ("logo.not_an_image", "the file is not a PNG or JPEG image"),
+    "image.bad_dimensions": (
+        "logo.bad_dimensions",
+        "the logo is %(width)s × %(height)s pixels; each side must be 1 to %(limit)s",
+    ),
+}
 
 
 def check_logo(data: bytes) -> Logo:
     """The upload as a ``Logo``: a PNG or JPEG within the size limits, or ``LogoError``."""
-    if len(data) > MAX_LOGO_BYTES:
-        raise LogoError(
-            "logo.too_large",
-            "the logo is %(size)s KB; at most %(limit)s KB",
-            size=(len(data) + 1023) // 1024,
-            limit=MAX_LOGO_BYTES // 1024,
-        )
-    mime, width, height = image_size(data)
-    if not (0 < width <= MAX_SIDE_PX and 0 < height <= MAX_SIDE_PX):
-        raise LogoError(
-            "logo.bad_dimensions",
-            "the logo is %(width)s × %(height)s pixels; each side must be 1 to %(limit)s",
-            width=width,
-            height=height,
-            limit=MAX_SIDE_PX,
-        )
-    return Logo(data, mime, width, height)
+    try:
+        found = check_image(data, max_bytes=MAX_LOGO_BYTES, max_side=MAX_SIDE_PX, types=LOGO_TYPES)
+    except ImageError as exc:
+        code, template = _LOGO_MESSAGES[exc.detail.code]
+        raise LogoError(code, template, **exc.detail.params) from exc
+    return Logo(found.data, found.mime, found.width, found.height)
 
 
 def save_logo(session: Session, data: bytes) -> Logo:

@@ -65,6 +65,10 @@ WEB_TEMPLATE = "web.html.j2"
 GMAIL_CLIP_BYTES = 102 * 1024
 DEFAULT_MAX_HTML_BYTES = 95_000
 BODY_WIDTH_PX = 600
+# The mj-text padding of the body (templates/email/newsletter: padding="0 28px"): an
+# article's image is at most the width between them.
+TEXT_PADDING_PX = 28
+CONTENT_WIDTH_PX = BODY_WIDTH_PX - 2 * TEXT_PADDING_PX
 BODY_FONT_SIZE_PX = 16
 LINE_HEIGHT = "1.7"
 LOGO_WIDTH_PX = 160
@@ -278,6 +282,7 @@ def _email_styles(layout: Layout) -> md.BodyStyles:
         li="margin:0 0 6px;",
         a=f"color:{layout.accent_color};text-decoration:underline;",
         img="display:block;max-width:100%;height:auto;border:0;margin:0 auto;",
+        img_max_width=CONTENT_WIDTH_PX,
         blockquote=f"margin:0 0 16px;padding:0 0 0 12px;border-left:3px solid "
         f"{layout.accent_color};color:{MUTED_COLOR};",
         pre="margin:0 0 16px;white-space:pre-wrap;font-family:Menlo,Consolas,monospace;"

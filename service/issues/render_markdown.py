@@ -21,6 +21,8 @@ from html import escape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from service.issues.image_files import size_in_url
+
 # Excerpt mode: collect leading paragraphs until this many characters are shown...
 EXCERPT_TARGET_CHARS = 160
 # ...but never show more than this; a longer first paragraph is cut at a sentence end.
@@ -64,6 +66,9 @@ class BodyStyles:
     li: str = ""
     a: str = ""
     img: str = ""
+    # The widest an uploaded image is shown (the email's content width); 0: no width and
+    # height attributes (the web archive's stylesheet sizes images).
+    img_max_width: int = 0
     blockquote: str = ""
     pre: str = ""
     code: str = ""
@@ -218,8 +223,21 @@ class _Walker:
         if not src.lower().startswith(TRACKABLE_SCHEMES):
             # data:/relative images are blocked or broken in mail clients: keep the alt text.
             return escape(text, quote=False), text
-        html = f'<img src="{escape(src)}" alt="{escape(alt)}"{_attr("style", self.styles.img)} />'
+        html = (
+            f'<img src="{escape(src)}" alt="{escape(alt)}"{self.image_box(src)}'
+            f"{_attr('style', self.styles.img)} />"
+        )
         return html, text
+
+    def image_box(self, src: str) -> str:
+        """Width and height attributes of an uploaded image, scaled to the content width:
+        Outlook takes the attributes, not CSS; ``max-width:100%`` shrinks it on a phone."""
+        size = size_in_url(src) if self.styles.img_max_width else None
+        if size is None:
+            return ""
+        width, height = size
+        shown = min(width, self.styles.img_max_width)
+        return f' width="{shown}" height="{max(round(height * shown / width), 1)}"'
 
     # ---- blocks -------------------------------------------------------------------------
     def blocks(self, tokens: Sequence[Token]) -> tuple[str, str]:

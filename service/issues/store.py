@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -60,20 +61,27 @@ __all__ = [
     "content_sha256",
     "create_issue_from_document",
     "delete_article",
+    "deleted_article",
     "delete_issue",
     "find_article",
     "find_duplicate",
     "issue_summary",
     "load_doc",
     "move_article",
+    "move_article_to_section",
+    "move_section",
+    "parse_issue_date",
     "preview",
     "publish",
+    "rename_section",
     "render_for_preview",
     "save_doc",
     "unpublish",
+    "undo_delete",
     "unique_slug",
     "update_article",
     "update_cover_lines",
+    "update_details",
 ]
 
 # An upload larger than this is not a newsletter; refuse it before parsing.
@@ -99,11 +107,17 @@ SAMPLE_LINK = "#"
 SAMPLE_PIXEL = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
 SAMPLE_LIST_LABEL = "newsletter"
 PREVIEW_CACHE_SIZE = 8
+MAX_SECTION_TITLE_CHARS = 200
+# Deleted articles kept for "undo", the newest first to go back.
+KEEP_DELETED = 5
+UNDO_KEY_BYTES = 9
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _PARENTHESISED = re.compile(r"[(（][^)）]*[)）]")
 _DIGITS = re.compile(r"\d+")
 _ANCHOR_NUMBER = re.compile(r"a(\d+)\Z")
+# 2026-03-31, 2026/3/31, 2026.3.31, 2026年3月31日; the day may be left out.
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:(?:月|[-/.])\s*(\d{1,2})\s*日?|月)?")
 
 Direction = Literal["up", "down"]
 
@@ -431,13 +445,17 @@ def update_article(
 
 def delete_article(
     session: Session, issue: Issue, anchor: str, user_id: int | None = None
-) -> Article:
-    """Remove an article. Its text goes to ``doc.removed``: the completeness report then
-    lists it as removed on purpose instead of lost."""
+) -> tuple[Article, str]:
+    """Remove an article; return it and the key that undoes the deletion.
+
+    Its text goes to ``doc.removed``: the completeness report then lists it as removed on
+    purpose instead of lost. A copy and its place are kept in ``doc.deleted`` (the last
+    :data:`KEEP_DELETED` deletions) for :func:`undo_delete`.
+    """
     doc = load_doc(issue)
     si, ai = find_article(doc, anchor)
     article = doc.sections[si].articles.pop(ai)
-    doc.removed.extend(
+    parts = [
         part
         for part in (
             article.title,
@@ -445,10 +463,77 @@ def delete_article(
             (article.source_label or "") + (article.source or ""),
         )
         if part
+    ]
+    doc.removed.extend(parts)
+    key = secrets.token_urlsafe(UNDO_KEY_BYTES)
+    doc.deleted.append(
+        {
+            "key": key,
+            "section": si,
+            "position": ai,
+            "article": article.to_dict(),
+            "removed": parts,
+        }
     )
+    del doc.deleted[:-KEEP_DELETED]
     save_doc(session, issue, doc)
     audit(session, user_id, "issue.article.delete", "issue", issue.id, anchor=anchor)
+    return article, key
+
+
+def deleted_article(issue: Issue, key: str) -> Article | None:
+    """The deleted article that ``key`` can still bring back, or None."""
+    kept = next((d for d in load_doc(issue).deleted if d.get("key") == key), None)
+    return Article.from_dict(kept["article"]) if kept else None
+
+
+def undo_delete(session: Session, issue: Issue, key: str, user_id: int | None = None) -> Article:
+    """Put a deleted article back in its place (once: the kept copy is used up).
+
+    Its place is the section and position it had; when the sections changed since, the
+    nearest that still exists. Raises :class:`IssueEditError` when there is nothing to
+    undo any more (already undone, or too many deletions since).
+    """
+    doc = load_doc(issue)
+    kept = next((d for d in doc.deleted if d.get("key") == key), None)
+    if kept is None:
+        raise IssueEditError(
+            "issue.undo_gone", "There is nothing to undo any more; the deletion stays."
+        )
+    doc.deleted.remove(kept)
+    article = Article.from_dict(kept["article"])
+    if any(a.anchor == article.anchor for _, a in doc.articles()):
+        article.anchor = _next_anchor(doc)  # cannot happen through the admin; stay unique
+    if not doc.sections:
+        doc.sections.append(Section(title="", articles=[]))
+    section = doc.sections[min(int(kept.get("section", 0)), len(doc.sections) - 1)]
+    section.articles.insert(min(int(kept.get("position", 0)), len(section.articles)), article)
+    for part in kept.get("removed", []):
+        if part in doc.removed:  # the last copy: the one this deletion added
+            del doc.removed[len(doc.removed) - 1 - doc.removed[::-1].index(part)]
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.article.undelete", "issue", issue.id, anchor=article.anchor)
     return article
+
+
+def move_article_to_section(
+    session: Session, issue: Issue, anchor: str, section_index: int, user_id: int | None = None
+) -> None:
+    """Move an article to the end of section ``section_index``."""
+    doc = load_doc(issue)
+    si, ai = find_article(doc, anchor)
+    target = _section(doc, section_index)
+    target.articles.append(doc.sections[si].articles.pop(ai))
+    save_doc(session, issue, doc)
+    audit(
+        session,
+        user_id,
+        "issue.article.move",
+        "issue",
+        issue.id,
+        anchor=anchor,
+        to_section=section_index,
+    )
 
 
 def update_cover_lines(
@@ -483,7 +568,11 @@ def update_cover_lines(
 
 
 def _next_anchor(doc: IssueDoc) -> str:
-    numbers = [int(m.group(1)) for _, a in doc.articles() if (m := _ANCHOR_NUMBER.match(a.anchor))]
+    # The anchors of deleted articles kept for undo count too: undoing must not meet a
+    # new article that took its anchor.
+    anchors = [a.anchor for _, a in doc.articles()]
+    anchors += [str(d.get("article", {}).get("anchor", "")) for d in doc.deleted]
+    numbers = [int(m.group(1)) for anchor in anchors if (m := _ANCHOR_NUMBER.match(anchor))]
     return f"a{max(numbers, default=0) + 1}"
 
 
@@ -503,15 +592,161 @@ def add_article(
     doc = load_doc(issue)
     if not doc.sections:
         doc.sections.append(Section(title="", articles=[]))
-    if not 0 <= section_index < len(doc.sections):
-        raise IssueEditError(
-            "issue.section_gone", "That section no longer exists; reload the page."
-        )
     article = Article(title=title, body=body, source=source, anchor=_next_anchor(doc))
-    doc.sections[section_index].articles.append(article)
+    _section(doc, section_index).articles.append(article)
     save_doc(session, issue, doc)
     audit(session, user_id, "issue.article.add", "issue", issue.id, anchor=article.anchor)
     return article
+
+
+# ---- sections -----------------------------------------------------------------------------------
+
+
+def _section(doc: IssueDoc, index: int, expected_title: str | None = None) -> Section:
+    """Section ``index``; with ``expected_title``, only if it still has that title (the
+    page the editor sees may be older than the last reorder)."""
+    if not 0 <= index < len(doc.sections) or (
+        expected_title is not None and doc.sections[index].title != expected_title
+    ):
+        raise IssueEditError(
+            "issue.section_gone", "That section no longer exists; reload the page."
+        )
+    return doc.sections[index]
+
+
+def rename_section(
+    session: Session,
+    issue: Issue,
+    index: int,
+    title: str,
+    *,
+    expected_title: str | None = None,
+    user_id: int | None = None,
+) -> Section:
+    """Give section ``index`` a new name (spaces squashed; an empty name is refused)."""
+    clean = " ".join(strip_controls(title or "").split())
+    if not clean:
+        raise IssueEditError("issue.section_no_title", "A section needs a name.")
+    if len(clean) > MAX_SECTION_TITLE_CHARS:
+        raise IssueEditError(
+            "issue.section_title_too_long",
+            "The section name is longer than %(max)s characters.",
+            max=MAX_SECTION_TITLE_CHARS,
+        )
+    doc = load_doc(issue)
+    section = _section(doc, index, expected_title)
+    old, section.title = section.title, clean
+    save_doc(session, issue, doc)
+    audit(session, user_id, "issue.section.rename", "issue", issue.id, old=old, new=clean)
+    return section
+
+
+def move_section(
+    session: Session,
+    issue: Issue,
+    index: int,
+    direction: Direction,
+    *,
+    expected_title: str | None = None,
+    user_id: int | None = None,
+) -> None:
+    """Swap section ``index`` with the one before (``up``) or after it (``down``)."""
+    doc = load_doc(issue)
+    _section(doc, index, expected_title)
+    other = index - 1 if direction == "up" else index + 1
+    if direction not in ("up", "down"):
+        raise IssueEditError("issue.bad_direction", "Unknown direction.")
+    if not 0 <= other < len(doc.sections):
+        if direction == "up":
+            raise IssueEditError(
+                "issue.section_already_first", "The section is already the first one."
+            )
+        raise IssueEditError("issue.section_already_last", "The section is already the last one.")
+    doc.sections[index], doc.sections[other] = doc.sections[other], doc.sections[index]
+    save_doc(session, issue, doc)
+    audit(
+        session,
+        user_id,
+        "issue.section.move",
+        "issue",
+        issue.id,
+        section=doc.sections[other].title,
+        to=direction,
+    )
+
+
+# ---- the issue's own details --------------------------------------------------------------------
+
+
+def parse_issue_date(text: str) -> str | None:
+    """The publication date typed by an editor, as ``YYYY-MM-DD`` (or ``YYYY-MM`` for a
+    month), None when empty. "2026-3-5", "2026/03/05", "2026年3月5日" are all understood.
+
+    Raises :class:`IssueEditError` for anything else or a day the calendar has not.
+    """
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    if not raw:
+        return None
+    match = _DATE.fullmatch(raw)
+    if match is None:
+        raise IssueEditError("issue.bad_date", "Write the date as year-month-day, e.g. 2026-03-31.")
+    year, month, day = (int(g) if g else None for g in match.groups())
+    try:
+        date(year or 0, month or 0, day or 1)
+    except ValueError:
+        raise IssueEditError(
+            "issue.no_such_date", "There is no such day as %(date)s.", date=raw
+        ) from None
+    return f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day else "")
+
+
+def update_details(
+    session: Session,
+    issue: Issue,
+    *,
+    title: str,
+    number: str,
+    issue_date: str,
+    user_id: int | None = None,
+) -> None:
+    """Change the issue's title (the journal's name in the masthead), number (期号) and
+    publication date. The slug stays: archive links in mail already sent use it.
+
+    A date not changed is kept as it was imported, even in a form :func:`parse_issue_date`
+    would not take ("2026 年 3 月"), so saving the other fields never loses it.
+    """
+    clean_title = " ".join(strip_controls(title or "").split())
+    clean_number = " ".join(strip_controls(number or "").split())
+    if not clean_title:
+        raise IssueEditError("issue.no_issue_title", "The issue needs a title.")
+    if len(clean_title) > MAX_TITLE_CHARS:
+        raise IssueEditError(
+            "issue.title_too_long",
+            "The title is longer than %(max)s characters.",
+            max=MAX_TITLE_CHARS,
+        )
+    if len(clean_number) > MAX_NUMBER_CHARS:
+        raise IssueEditError(
+            "issue.number_too_long",
+            "The number is longer than %(max)s characters.",
+            max=MAX_NUMBER_CHARS,
+        )
+    doc = load_doc(issue)
+    typed = (issue_date or "").strip()
+    new_date = doc.date if typed == (doc.date or "") else parse_issue_date(typed)
+    doc.journal, doc.number, doc.date = clean_title, clean_number or None, new_date
+    save_doc(session, issue, doc)
+    issue.title = clean_title
+    audit(
+        session,
+        user_id,
+        "issue.details.edit",
+        "issue",
+        issue.id,
+        title=clean_title,
+        number=clean_number,
+        date=new_date,
+    )
 
 
 # ---- publishing and completeness ----------------------------------------------------------------

@@ -106,6 +106,9 @@ class IssueDoc:
     # Lines of the printed cover ("季刊", "大连市数字贸易协会秘书处编", "内部资料"): metadata of
     # the issue, shown to staff and editable, never rendered for subscribers (see cover.py).
     cover_lines: list[str] = field(default_factory=list)
+    # Copies of the articles deleted last, for "undo" (see store.delete_article): each
+    # ``{"key", "section", "position", "article", "removed"}``. Never rendered.
+    deleted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -125,6 +128,7 @@ class IssueDoc:
             "contact": [[label, value] for label, value in self.contact],
             "removed": list(self.removed),
             "cover_lines": list(self.cover_lines),
+            "deleted": list(self.deleted),
         }
 
     @classmethod
@@ -148,6 +152,7 @@ class IssueDoc:
             contact=[(str(pair[0]), str(pair[1])) for pair in d.get("contact", [])],
             removed=[str(x) for x in d.get("removed", [])],
             cover_lines=cover,
+            deleted=[x for x in d.get("deleted") or [] if isinstance(x, dict)],
         )
 
     def articles(self) -> Iterator[tuple[Section, Article]]:

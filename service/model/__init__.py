@@ -26,7 +26,7 @@ from service.model.campaigns import (
     campaign_lists,
 )
 from service.model.events import Engagement, Event, EventHour
-from service.model.issues import Issue, IssueImport
+from service.model.issues import Issue, IssueImage, IssueImport
 from service.model.subscribers import (
     Consent,
     ImportJob,
@@ -57,6 +57,7 @@ __all__ = [
     "EventHour",
     "ImportJob",
     "Issue",
+    "IssueImage",
     "IssueImport",
     "Link",
     "MailingList",

@@ -32,7 +32,9 @@ from werkzeug.datastructures import FileStorage
 from service.accounts.audit import audit
 from service.campaigns.archive_links import live_links
 from service.errors import Message
-from service.issues import import_jobs, store
+from service.issues import images, import_jobs, store
+from service.issues.image_files import ImageError
+from service.issues.images import MAX_IMAGE_BYTES
 from service.issues.importer import DocumentImportError
 from service.issues.layout import (
     FIELD_NAMES,
@@ -64,6 +66,11 @@ PREVIEW_CSP = (
 PHONE_WIDTH_PX = 375
 DESKTOP_WIDTH_PX = 640
 COVER_FIELD = "cover_lines"
+# The undo key: the review page's query argument and the undo form's field.
+UNDO_FIELD = "undo"
+IMAGE_FIELD = "image"
+ALT_FIELD = "alt"
+IMAGE_ACCEPT = "image/png,image/jpeg,image/gif,image/webp"
 # An upload refused as a duplicate waits in the data folder for "import anyway": a browser
 # cannot send the chosen file a second time by itself. Abandoned ones are swept after this.
 PENDING_DIR = "issue-uploads"
@@ -269,6 +276,8 @@ def issue(issue_id: int) -> Any:
 
 def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status: int = 200) -> Any:
     doc = store.load_doc(row)
+    undo_key = request.args.get(UNDO_FIELD, "")
+    undo = store.deleted_article(row, undo_key) if undo_key else None
     try:
         missing: list[str] | None = store.completeness(row)
     except DocumentImportError:
@@ -282,6 +291,11 @@ def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status:
         drafts=drafts or {},
         source_bytes=len(row.source_data or b""),
         archive_url=store.archive_url(settings(), row.slug),
+        undo=undo,
+        undo_key=undo_key,
+        undo_field=UNDO_FIELD,
+        max_image_kb=MAX_IMAGE_BYTES // 1024,
+        image_accept=IMAGE_ACCEPT,
     )
     return page, status
 
@@ -302,6 +316,8 @@ def article_update(issue_id: int, anchor: str) -> Any:
     """Save an article's title, Markdown body and source."""
     row = _issue_or_404(issue_id)
     fields = _form_fields()
+    with_image = request.form.get("action") == "image"
+    alt = request.form.get(ALT_FIELD, "")
     try:
         store.update_article(
             db_session(),
@@ -312,12 +328,29 @@ def article_update(issue_id: int, anchor: str) -> Any:
             source=fields["source"],
             user_id=current_user_id(),
         )
-    except store.IssueEditError as exc:
+        if with_image:
+            _insert_image(row, anchor, alt)
+    except (store.IssueEditError, ImageError) as exc:
         db_session().rollback()
-        return _review(row, {anchor: {**fields, "error": describe(exc)}}, 400)
+        draft = {**fields, ALT_FIELD: alt, "error": describe(exc)}
+        return _review(row, {anchor: draft}, 400)
     db_session().commit()
-    flash(_("Article saved."), "info")
+    flash(
+        _("Image added at the end of the article.") if with_image else _("Article saved."), "info"
+    )
     return _back(row, anchor)
+
+
+def _insert_image(row: Issue, anchor: str, alt: str) -> None:
+    """Store the uploaded image of the article form and append it to the article."""
+    upload: FileStorage | None = request.files.get(IMAGE_FIELD)
+    if upload is None or not upload.filename:
+        raise ImageError("image.none_chosen", "choose an image file to upload")
+    session = db_session()
+    # One byte over the limit is enough to refuse it; never read a huge upload whole.
+    data = upload.read(MAX_IMAGE_BYTES + 1)
+    image = images.add_image(session, row, upload.filename, data, alt, current_user_id())
+    images.insert_into_article(session, row, anchor, image, settings().base_url, current_user_id())
 
 
 @bp.route("/issues/<int:issue_id>/articles/<anchor>/move", methods=["POST"])
@@ -340,20 +373,149 @@ def article_move(issue_id: int, anchor: str) -> Any:
     return _back(row, anchor)
 
 
-@bp.route("/issues/<int:issue_id>/articles/<anchor>/delete", methods=["POST"])
+@bp.route("/issues/<int:issue_id>/articles/<anchor>/delete", methods=["GET", "POST"])
 @require_role("editor")
 def article_delete(issue_id: int, anchor: str) -> Any:
-    """Delete an article (its text is kept in the list of removed text)."""
+    """Confirm (GET), then delete (POST) an article; its text is kept in the list of
+    removed text, and the review page offers to undo the deletion."""
     row = _issue_or_404(issue_id)
+    if request.method == "GET":
+        doc = store.load_doc(row)
+        try:
+            si, ai = store.find_article(doc, anchor)
+        except store.ArticleNotFound as exc:
+            flash_error(exc)
+            return _back(row)
+        return render_template(
+            "issues/article_delete.html",
+            issue=row,
+            section=doc.sections[si],
+            article=doc.sections[si].articles[ai],
+        )
     try:
-        gone = store.delete_article(db_session(), row, anchor, current_user_id())
+        _gone, key = store.delete_article(db_session(), row, anchor, current_user_id())
     except store.IssueEditError as exc:
         db_session().rollback()
         flash_error(exc)
         return _back(row)
     db_session().commit()
-    flash(_("Deleted “%(title)s”.", title=gone.title), "info")
-    return _back(row)
+    # No flash: the review page shows "deleted" with its Undo button while undo is possible.
+    return redirect(url_for("issues.issue", issue_id=row.id, undo=key))
+
+
+@bp.route("/issues/<int:issue_id>/articles/undo", methods=["POST"])
+@require_role("editor")
+def article_undo(issue_id: int) -> Any:
+    """Put the article deleted last back in its place (once)."""
+    row = _issue_or_404(issue_id)
+    try:
+        back = store.undo_delete(
+            db_session(), row, request.form.get(UNDO_FIELD, ""), current_user_id()
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        flash_error(exc)
+        return _back(row)
+    db_session().commit()
+    flash(_("“%(title)s” is back in its place.", title=back.title), "info")
+    return _back(row, back.anchor)
+
+
+@bp.route("/issues/<int:issue_id>/articles/<anchor>/section", methods=["POST"])
+@require_role("editor")
+def article_to_section(issue_id: int, anchor: str) -> Any:
+    """Move an article to the end of another section."""
+    row = _issue_or_404(issue_id)
+    section = request.form.get("section", type=int)
+    try:
+        store.move_article_to_section(
+            db_session(), row, anchor, -1 if section is None else section, current_user_id()
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        flash_error(exc)
+        return _back(row)
+    db_session().commit()
+    flash(_("Article moved."), "info")
+    return _back(row, anchor)
+
+
+# ---- sections and the issue's details ----------------------------------------------------------
+
+
+def _back_to_section(row: Issue, index: int) -> Any:
+    return redirect(url_for("issues.issue", issue_id=row.id, _anchor=f"sec-{index}"))
+
+
+@bp.route("/issues/<int:issue_id>/sections/<int:index>", methods=["POST"])
+@require_role("editor")
+def section_rename(issue_id: int, index: int) -> Any:
+    """Rename a section (the page's name for it is checked, in case it moved meanwhile)."""
+    row = _issue_or_404(issue_id)
+    title = request.form.get("title", "")
+    try:
+        store.rename_section(
+            db_session(),
+            row,
+            index,
+            title,
+            expected_title=request.form.get("was"),
+            user_id=current_user_id(),
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        return _review(row, {f"section-{index}": {"title": title, "error": describe(exc)}}, 400)
+    db_session().commit()
+    flash(_("Section renamed."), "info")
+    return _back_to_section(row, index)
+
+
+@bp.route("/issues/<int:issue_id>/sections/<int:index>/move", methods=["POST"])
+@require_role("editor")
+def section_move(issue_id: int, index: int) -> Any:
+    """Move a section, with its articles, one place up or down."""
+    row = _issue_or_404(issue_id)
+    direction = request.form.get("direction", "")
+    if direction not in ("up", "down"):
+        abort(400)
+    try:
+        store.move_section(
+            db_session(),
+            row,
+            index,
+            cast(store.Direction, direction),
+            expected_title=request.form.get("was"),
+            user_id=current_user_id(),
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        flash_error(exc)
+        return _back(row)
+    db_session().commit()
+    return _back_to_section(row, index - 1 if direction == "up" else index + 1)
+
+
+@bp.route("/issues/<int:issue_id>/details", methods=["POST"])
+@require_role("editor")
+def details_update(issue_id: int) -> Any:
+    """Save the issue's title, number (期号) and publication date."""
+    row = _issue_or_404(issue_id)
+    fields = {k: request.form.get(k, "") for k in ("title", "number", "date")}
+    try:
+        store.update_details(
+            db_session(),
+            row,
+            title=fields["title"],
+            number=fields["number"],
+            issue_date=fields["date"],
+            user_id=current_user_id(),
+        )
+    except store.IssueEditError as exc:
+        db_session().rollback()
+        return _review(row, {"details": {**fields, "error": describe(exc)}}, 400)
+    db_session().commit()
+    flash(_("Title, number and date saved."), "info")
+    return redirect(url_for("issues.issue", issue_id=row.id, _anchor="details"))
 
 
 @bp.route("/issues/<int:issue_id>/articles", methods=["POST"])

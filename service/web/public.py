@@ -1,4 +1,5 @@
-"""Public endpoints that need no login: health, the language switch and the logo."""
+"""Public endpoints that need no login: health, the language switch, the logo and the
+images of articles."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, session, url_for
 
+from service.issues.image_files import IMAGE_PATH
+from service.issues.images import find_image
 from service.issues.logo import LOGO_PATH, stored_logo
 from service.ops.health import Check, HealthCache, as_json, as_status
 from service.web import LOCALES
@@ -17,6 +20,8 @@ from service.web.roles import has_role
 
 bp = Blueprint("public", __name__)
 HEALTH_CACHE_KEY = "tidings_health"
+# An image's address never shows other bytes (a new upload gets a new token): a year.
+IMAGE_CACHE = "public, max-age=31536000, immutable"
 
 
 def health_checks() -> dict[str, Check]:
@@ -73,4 +78,19 @@ def logo() -> Any:
         abort(404)
     response = current_app.response_class(found.data, mimetype=found.mime)
     response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.route(f"{IMAGE_PATH}/<token>/<size>/<name>")
+def article_image(token: str, size: str, name: str) -> Any:
+    """An image of an article (mail readers fetch it, so no login). The random token
+    finds it; the size and name in the address are for the renderer and for people."""
+    from service.web.context import db_session
+
+    found = find_image(db_session(), token)
+    if found is None:
+        abort(404)
+    response = current_app.response_class(found.data, mimetype=found.mime)
+    response.headers["Cache-Control"] = IMAGE_CACHE
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -3,9 +3,10 @@
 Debian's Chromium (Playwright) talks to the app on a local port; the real Celery worker
 imports the subscribers and sends the campaign through Redis to the SMTP capture server,
 on the test database. The admin logs in, imports the demo issue through the upload page,
-reviews and previews it, makes a list and imports its members, sends a test, creates a
-campaign, confirms and sends it, watches the progress bar reach 100 % without reloading,
-and reads the report. A viewer then reads the report but can start nothing.
+reviews it, retitles it and uploads an image into an article, previews it, makes a list
+and imports its members, sends a test, creates a campaign, confirms and sends it, watches
+the progress bar reach 100 % without reloading, and reads the report. A viewer then reads
+the report but can start nothing.
 
 Every step leaves a screenshot in tests/artifacts/staff-NN-*.png for a person to look at.
 """
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from service.mail.capture import CaptureStore
 from tests.browser import log_in, screenshot
 from tests.integration.security.helpers import PASSWORD, make_staff
+from tests.unit.issues.test_logo import png
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +39,8 @@ MEMBERS = {
 }
 TESTER = "tester@e2e.example.org"
 LIST_NAME, LIST_SLUG = "会员单位（测试）", "e2e-members"
+EDITED_TITLE = "大连数字贸易通讯"
+IMAGE_ALT = "大连港全景"
 # The worker is a separate process: the import and the send take it a few seconds.
 WORKER_WAIT_MS = 60_000
 
@@ -86,6 +90,29 @@ def _import_the_demo_issue(page: Page) -> int:
     assert page.locator("[data-article]").count() >= 10
     _shot(page, 4, "review")
     return _id_in_url(page, r"/issues/(\d+)$")
+
+
+def _edit_the_issue(page: Page, tmp_path: Path) -> None:
+    """Retitle the issue and upload an image into its second article (issue 16, item 3)."""
+    page.fill("[data-issue-title]", EDITED_TITLE)
+    page.click("[data-details] button[type=submit]")
+    expect(page.locator("h1")).to_contain_text(EDITED_TITLE)
+    image = tmp_path / "harbour.png"
+    image.write_bytes(png(1088, 600))
+    article = page.locator("[data-article='a2']")
+    article.locator("details summary").first.click()
+    article.locator("input[name=image]").set_input_files(str(image))
+    article.locator("input[name=alt]").fill(IMAGE_ALT)
+    article.locator("[data-insert-image]").click()
+    expect(page.locator(".flash-info")).to_contain_text("图片已添加")
+    _shot(page, 4, "review-edited")
+    # The demo is mailed as excerpts (too long in full), which leave images to the web
+    # archive; the full email has it at the content width.
+    issue_url = page.url.split("#")[0]
+    full = page.request.get(f"{issue_url}/preview.html?mode=full").text()
+    image = re.search(r'<img src="[^"]+/images/[^"]+/1088x600/harbour\.png"[^>]*>', full)
+    assert image, "the uploaded image is not in the full email"
+    assert 'width="544" height="300"' in image.group(0) and f'alt="{IMAGE_ALT}"' in image.group(0)
 
 
 def _frame_fits(page: Page, which: str, width: int) -> None:
@@ -179,7 +206,7 @@ def _send_a_test(page: Page, capture: CaptureStore) -> None:
     assert capture.summary(msg_id).rcpt_tos == [TESTER]
     message = capture.message(msg_id)
     assert message["X-Tidings-Test"] == "1"
-    assert "大连数字贸易" in str(message["Subject"])
+    assert EDITED_TITLE in str(message["Subject"])
     assert f"尊敬的{name}，您好！" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     _shot(page, 11, "test-sent")
     page.click('nav a[href="/outbox"]')
@@ -285,6 +312,7 @@ def test_a_newcomer_imports_previews_tests_sends_and_reads_the_report_and_a_view
     try:
         _log_in_as_admin(page, live_url)
         issue_id = _import_the_demo_issue(page)
+        _edit_the_issue(page, tmp_path)
         _preview_at_both_widths(page)
         _make_the_list(page)
         _import_the_members(page, tmp_path)

@@ -405,6 +405,13 @@ def logo_requests(s: Seeded) -> list[Request]:
     return out + [("POST", "/logo", {}), ("GET", "/logo", {"headers": {"Range": "bytes=x"}})]
 
 
+def article_image_requests(s: Seeded) -> list[Request]:
+    """GET /images/<token>/<size>/<name> (none uploaded in the seed) with odd tokens."""
+    out: list[Request] = [("GET", f"/images/{p}/10x10/x.png", {}) for p in _path_values()]
+    out += [("GET", f"/images/abcdefghijkl/{p}/{p}", {}) for p in _path_values()]
+    return out + [("POST", "/images/abcdefghijkl/10x10/x.png", {})]
+
+
 def metrics_requests(s: Seeded) -> list[Request]:
     """GET /metrics with garbage bearer tokens."""
     out: list[Request] = []
@@ -711,6 +718,7 @@ CASES: dict[str, Callable[[Seeded], list[Request]]] = {
     "public.healthz": healthz_requests,
     "public.set_language": language_requests,
     "public.logo": logo_requests,
+    "public.article_image": article_image_requests,
     "metrics.metrics": metrics_requests,
     "auth.login": login_requests,
     "auth.logout": logout_requests,

@@ -107,7 +107,7 @@ def test_an_edit_that_drops_text_shows_up_as_missing(db: Session, demo: Issue) -
 
 
 def test_a_deleted_article_is_listed_as_removed_not_as_lost(db: Session, demo: Issue) -> None:
-    gone = store.delete_article(db, demo, "a3")
+    gone, _undo = store.delete_article(db, demo, "a3")
     assert gone.title not in _titles(demo)
     assert len(_titles(demo)) == 11
     assert gone.title in store.load_doc(demo).removed
@@ -233,3 +233,12 @@ def test_the_preview_reports_sizes_and_what_auto_picks(demo: Issue) -> None:
     assert dict(result.headers)["To"] == "会员 <member@example.org>"
     full = store.preview(demo, default_layout(settings), settings, "full")
     assert full.mode_used == "full" and "阅读全文" not in full.html
+
+
+def test_an_article_added_after_a_deletion_never_takes_the_deleted_ones_anchor(
+    db: Session, demo: Issue
+) -> None:
+    _gone, key = store.delete_article(db, demo, "a12")
+    added = store.add_article(db, demo, 4, title="协会通知", body="下周开会。", source=None)
+    assert added.anchor == "a13"
+    assert store.undo_delete(db, demo, key).anchor == "a12"
