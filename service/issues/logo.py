@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting, set_setting
-from service.errors import DomainError
+from service.errors import DomainError, Message
 from service.issues.image_files import JPEG, PNG, ImageError, check_image
 from service.issues.image_files import image_size as image_size  # re-exported
 
@@ -55,10 +55,12 @@ class Logo:
 LOGO_TYPES = (PNG, JPEG)
 # The logo's wording of the checks of ``image_files`` (same codes under ``logo.``).
 _LOGO_MESSAGES = {
-    "image.too_large": ("logo.too_large", "the logo is %(size)s KB; at most %(limit)s KB"),
-    "image.not_an_image": ("logo.not_an_image", "the file is not a PNG or JPEG image"),
-    "image.wrong_type": ("logo.not_an_image", "the file is not a PNG or JPEG image"),
-    "image.bad_dimensions": (
+    "image.too_large": Message.of(
+        "logo.too_large", "the logo is %(size)s KB; at most %(limit)s KB"
+    ),
+    "image.not_an_image": Message.of("logo.not_an_image", "the file is not a PNG or JPEG image"),
+    "image.wrong_type": Message.of("logo.not_an_image", "the file is not a PNG or JPEG image"),
+    "image.bad_dimensions": Message.of(
         "logo.bad_dimensions",
         "the logo is %(width)s × %(height)s pixels; each side must be 1 to %(limit)s",
     ),
@@ -70,8 +72,9 @@ def check_logo(data: bytes) -> Logo:
     try:
         found = check_image(data, max_bytes=MAX_LOGO_BYTES, max_side=MAX_SIDE_PX, types=LOGO_TYPES)
     except ImageError as exc:
-        code, template = _LOGO_MESSAGES[exc.detail.code]
-        raise LogoError(code, template, **exc.detail.params) from exc
+        wording = _LOGO_MESSAGES[exc.detail.code]
+        # The wording holds the unfilled template (made with no parameters).
+        raise LogoError(wording.code, wording.text, **exc.detail.params) from exc
     return Logo(found.data, found.mime, found.width, found.height)
 
 
