@@ -166,7 +166,7 @@ class ProviderGroup:
 
 
 @dataclass
-class ProviderTable:
+class ProviderGroups:
     """The report page's table: the biggest groups, the rest folded as "others"."""
 
     groups: list[ProviderGroup]
@@ -175,7 +175,7 @@ class ProviderTable:
     totals: dict[str, int]
 
 
-def by_provider(rows: list[dict[str, Any]], top: int = TOP_GROUPS) -> ProviderTable:
+def by_provider(rows: list[dict[str, Any]], top: int = TOP_GROUPS) -> ProviderGroups:
     """``domain_table`` rows grouped by known provider (a company domain on its own
     server, or of unknown provider, is a group by its own name), most recipients first."""
     groups: dict[str, ProviderGroup] = {}
@@ -191,4 +191,4 @@ def by_provider(rows: list[dict[str, Any]], top: int = TOP_GROUPS) -> ProviderTa
     for group in ordered[top:]:
         _add(others, group.totals)
     folded = sum(len(g.domains) for g in ordered[top:])
-    return ProviderTable(ordered[:top], folded, others, totals)
+    return ProviderGroups(ordered[:top], folded, others, totals)
