@@ -273,13 +273,18 @@ def _cached(session: Session, domains: list[str]) -> dict[str, str]:
     now = utcnow()
     out: dict[str, str] = {}
     for start in range(0, len(domains), 500):  # stay under SQLite's parameter limit
+        # Columns, not entities: a report reads thousands of these.
         rows = session.execute(
-            select(RecipientDomain).where(RecipientDomain.domain.in_(domains[start : start + 500]))
-        ).scalars()
-        for row in rows:
-            fresh = now - row.checked_at < (RESOLVED_FOR if row.resolved else UNRESOLVED_RETRY)
-            if fresh:
-                out[row.domain] = row.provider if row.resolved else UNKNOWN
+            select(
+                RecipientDomain.domain,
+                RecipientDomain.provider,
+                RecipientDomain.resolved,
+                RecipientDomain.checked_at,
+            ).where(RecipientDomain.domain.in_(domains[start : start + 500]))
+        )
+        for domain, provider, resolved, checked_at in rows:
+            if now - checked_at < (RESOLVED_FOR if resolved else UNRESOLVED_RETRY):
+                out[domain] = provider if resolved else UNKNOWN
     return out
 
 
