@@ -22,3 +22,8 @@ REPORT_KEYS = frozenset(
         "links",
     }
 )
+
+# Each row of the report's ``domains`` key (issue 17, item 4, which names these fields).
+DOMAIN_KEYS = frozenset(
+    {"domain", "provider", "sent", "deferred", "bounced_hard", "bounced_soft", "complaints"}
+)

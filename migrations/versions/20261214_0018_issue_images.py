@@ -18,7 +18,7 @@ import service.model.base
 
 revision: str = "0018"
 # 0017 is being written in parallel; the chain is re-linked when both are merged.
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

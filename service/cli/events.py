@@ -19,6 +19,8 @@ import click
 from service.cli.common import settings as load_settings
 
 DEFAULT_BOUNCE_PORT = 2525
+# Recipient domains a plain-text report lists (the biggest; ``--json`` has all).
+DOMAINS_PRINTED = 20
 
 
 def enqueue_bounce(path: Path) -> None:
@@ -78,6 +80,8 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
             click.echo(attention_line(value))
         elif key == "organisations":
             _print_organisations(value)
+        elif key == "domains":
+            _print_domains(value)
         elif key == "rates":
             for name, rate in value.items():
                 click.echo(
@@ -93,6 +97,18 @@ def _print_organisations(value: dict[str, Any]) -> None:
     click.echo(f"organisations reached: {value['reached']:,} of {value['total']:,}")
     for org in value["unreached"]:
         click.echo(f"  not reached: {org['name']} ({org['reason']})")
+
+
+def _print_domains(rows: list[dict[str, Any]]) -> None:
+    """The biggest recipient domains of a plain-text report (``--json`` has them all)."""
+    from service.reports.domains import COUNTS
+
+    click.echo(f"domains: {len(rows):,} (recipients sent deferred hard soft complaints opens)")
+    for row in rows[:DOMAINS_PRINTED]:
+        figures = " ".join(f"{row[k]:>7,}" for k in COUNTS)
+        click.echo(f"  {figures}  {row['domain']} ({row['provider']})")
+    if len(rows) > DOMAINS_PRINTED:
+        click.echo(f"  … {len(rows) - DOMAINS_PRINTED:,} more (see --json)")
 
 
 @click.command("report")

@@ -1,14 +1,17 @@
-"""The sender domain's DNS records as receiving servers read them: SPF, DKIM keys, DMARC.
+"""The sender domain's DNS records as receiving servers read them: SPF, DKIM keys, DMARC;
+and the MX hosts of a recipient domain (which mailbox provider runs it, for the report).
 
-A lookup goes through a ``TxtResolver`` (a name in, its TXT strings out), so a check can be
-given a fake one; ``dns_resolver`` is the real one (dnspython, short timeouts). A resolver
-raises ``DnsUnavailable`` when no server answered at all: a check then says "not checked",
-never "fine", because nothing was seen.
+A lookup goes through a ``TxtResolver`` (a name in, its TXT strings out) or an
+``MxResolver`` (a name in, its ``(preference, host)`` pairs out), so a check can be given
+a fake one; ``dns_resolver`` and ``mx_resolver`` are the real ones (dnspython, short
+timeouts). A resolver raises ``DnsUnavailable`` when no server answered at all: a check
+then says "not checked", never "fine", because nothing was seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 # Seconds for a whole lookup (all servers, all tries): the confirm page waits for it.
 DNS_LIFETIME_SECONDS = 3.0
@@ -17,25 +20,43 @@ DNS_LIFETIME_SECONDS = 3.0
 CANARY_DOMAIN = "gmail.com"
 
 TxtResolver = Callable[[str], list[str]]
+MxResolver = Callable[[str], list[tuple[int, str]]]
 
 
 class DnsUnavailable(OSError):
     """No DNS server answered (no network, no resolver configured)."""
 
 
-def dns_resolver(name: str) -> list[str]:
-    """The TXT strings at ``name`` ([] when it has none or does not exist), each record's
-    chunks joined. Raises ``DnsUnavailable`` when no server answers."""
+def _records(name: str, kind: str, lifetime: float) -> list[Any]:
+    """The records of type ``kind`` at ``name`` ([] when none or no such name). Raises
+    ``DnsUnavailable`` when no server answers within ``lifetime`` seconds."""
     import dns.exception
     import dns.resolver
 
     try:
-        answer = dns.resolver.resolve(name, "TXT", lifetime=DNS_LIFETIME_SECONDS)
+        return list(dns.resolver.resolve(name, kind, lifetime=lifetime))
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return []
     except (dns.exception.DNSException, OSError) as exc:  # timeout, no servers, SERVFAIL
         raise DnsUnavailable(str(exc) or type(exc).__name__) from exc
-    return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
+
+
+def dns_resolver(name: str) -> list[str]:
+    """The TXT strings at ``name`` ([] when it has none or does not exist), each record's
+    chunks joined. Raises ``DnsUnavailable`` when no server answers."""
+    return [
+        b"".join(record.strings).decode("utf-8", "replace")
+        for record in _records(name, "TXT", DNS_LIFETIME_SECONDS)
+    ]
+
+
+def mx_resolver(name: str, lifetime: float = DNS_LIFETIME_SECONDS) -> list[tuple[int, str]]:
+    """The MX records of ``name`` (an A-label) as ``(preference, host)``, host lower-case
+    without its final dot ([] when none or no such name). Raises ``DnsUnavailable``."""
+    return [
+        (int(r.preference), r.exchange.to_text().rstrip(".").lower())
+        for r in _records(name, "MX", lifetime)
+    ]
 
 
 class PublicDns:

@@ -203,3 +203,23 @@ class Link(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "position", name="uq_links_campaign_position"),
     )
+
+
+class RecipientDomain(Base):
+    """What the MX of a company recipient domain says about its mailbox provider, kept so
+    that a report does not look up thousands of domains on every view
+    (``service.mail.providers``). Consumer domains (qq.com, 163.com, …) are never stored:
+    a table in the code names their provider."""
+
+    __tablename__ = "recipient_domains"
+
+    # The domain as addresses store it: lower-case, an IDN as its U-label.
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # A provider code (``providers.PROVIDERS``), or the domain itself when its MX matches
+    # no known host; empty while ``resolved`` is false.
+    provider: Mapped[str] = mapped_column(String(255), default="")
+    # The MX host that decided it (the most preferred one), "" when the domain has none.
+    mx: Mapped[str] = mapped_column(String(255), default="")
+    # False: no DNS server answered (or it sees no public name); looked up again later.
+    resolved: Mapped[bool] = mapped_column(Boolean, default=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

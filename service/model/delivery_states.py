@@ -146,6 +146,9 @@ MOVES = (
     BOUNCE_HARD,
     COMPLAIN,
 )
+# States of a row whose message left (a bounce or a complaint proves it did): what the
+# reports count as sent.
+LEFT = (S.SENT, S.BOUNCED_SOFT, S.BOUNCED_HARD, S.COMPLAINED)
 # States no move leaves: the row's story is over.
 TERMINAL = frozenset({S.FAILED, S.SKIPPED, S.BOUNCED_HARD, S.COMPLAINED})
 

@@ -23,7 +23,10 @@ Definitions (the report page explains them too):
   (``service.campaigns.attention``);
 - ``organisations``: ``{total, reached, unreached: [{name, reason}]}``, the member
   organisations the campaign reached and why the others were not
-  (``service.reports.coverage``, where "reached" is defined).
+  (``service.reports.coverage``, where "reached" is defined);
+- ``domains``: ``[{domain, provider, recipients, sent, deferred, bounced_hard,
+  bounced_soft, complaints, opens}]``, most recipients first (``service.reports.domains``,
+  where "deferred" is defined; ``service.mail.providers`` names the providers).
 """
 
 from __future__ import annotations
@@ -63,18 +66,14 @@ from service.model import (
     Link,
     MailingList,
 )
+from service.model.delivery_states import LEFT as LEFT_STATUSES
 from service.reports.coverage import Coverage, coverage
+from service.reports.domains import domain_table
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
 # A subscription counts when it becomes active: confirmed (double opt-in), imported, or
 # a single opt-in "subscribe" whose membership went straight to active.
 SUBSCRIBE_ACTIONS = ("confirm", "import")
-LEFT_STATUSES = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.BOUNCED_SOFT,
-    DeliveryStatus.BOUNCED_HARD,
-    DeliveryStatus.COMPLAINED,
-)
 BOUNCE_EVENT_TYPES = ("bounce_hard", "bounce_soft", "complaint", "sender_alert")
 MAX_LIST_ROWS = 500
 SERIES_MAX_HOURS = 24 * 14  # the chart covers the first two weeks after sending
@@ -217,11 +216,15 @@ def _figures(statuses: dict[str, int], events: dict[str, int], unsubscribes: int
 
 
 def campaign_report(
-    session: Session, campaign_id: int, organisations: Coverage | None = None
+    session: Session,
+    campaign_id: int,
+    organisations: Coverage | None = None,
+    domains: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """The figures of one campaign (DESIGN §7 keys + ``rates``), or None if unknown.
 
-    ``organisations``: the campaign's coverage when the caller has it already."""
+    ``organisations``, ``domains``: the campaign's coverage and domain table when the
+    caller has them already."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return None
@@ -236,6 +239,7 @@ def campaign_report(
     figures["needs_attention"] = attention_json(campaign.status, figures["unknown"])
     figures["links"] = link_table(session, campaign_id)
     figures["organisations"] = (organisations or coverage(session, campaign_id)).as_json()
+    figures["domains"] = domains if domains is not None else domain_table(session, campaign_id)
     return {"campaign_id": campaign_id, "subject": campaign.subject, **figures}
 
 

@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
         content_mode_label,
         coverage_reason_label,
         parenthesised,
+        provider_label,
         status_label,
     )
     from service.web.messages import describe
@@ -102,6 +103,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["plain"] = plain_text
     app.jinja_env.filters["parenthesised"] = parenthesised
     app.jinja_env.filters["coverage_reason"] = coverage_reason_label
+    app.jinja_env.filters["provider"] = provider_label
     app.after_request(_security_headers)
 
     for code in (400, 403, 404, 405, 413, 429, 500):

@@ -64,6 +64,39 @@ COVERAGE_REASON_LABELS = {
 }
 
 
+# Mailbox providers (service.mail.providers.PROVIDERS: the same codes).
+PROVIDER_LABELS = {
+    "tencent": _l("Tencent (QQ Mail)"),
+    "netease": _l("NetEase"),
+    "sina": _l("Sina"),
+    "sohu": _l("Sohu"),
+    "china_mobile": _l("China Mobile 139"),
+    "china_telecom": _l("China Telecom 189"),
+    "aliyun": _l("Aliyun Mail"),
+    "tom": _l("TOM"),
+    "gmail": _l("Gmail"),
+    "outlook": _l("Outlook"),
+    "yahoo": _l("Yahoo"),
+    "icloud": _l("iCloud"),
+    "tencent_exmail": _l("Tencent Exmail"),
+    "netease_qiye": _l("NetEase Qiye"),
+    "alibaba_mail": _l("Alibaba Mail"),
+    "google_workspace": _l("Google Workspace"),
+    "microsoft_365": _l("Microsoft 365"),
+    "zoho": _l("Zoho Mail"),
+    # A company domain whose MX no DNS answered for (yet).
+    "unknown": _l("provider not known (no DNS answer)"),
+}
+
+
+def provider_label(value: object) -> str:
+    """The translated name of a mailbox provider code; a company domain on its own mail
+    server (its provider is the domain) reads as "own mail server"."""
+    key = str(value or "")
+    label = PROVIDER_LABELS.get(key)
+    return str(label) if label is not None else gettext("own mail server")
+
+
 def coverage_reason_label(value: object) -> str:
     """The translated label of an unreached organisation's reason code."""
     key = str(value or "")

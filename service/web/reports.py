@@ -18,6 +18,7 @@ from service.events.policy import recent_alerts
 from service.model import Campaign
 from service.reports import queries
 from service.reports.coverage import across, coverage
+from service.reports.domains import by_provider, domain_table, export_rows
 from service.spreadsheets import csv_pieces, write_xlsx_sheets
 from service.web.context import db_session
 from service.web.roles import require_role, staff_blueprint
@@ -63,15 +64,17 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 @require_role("viewer")
 def campaign(campaign_id: int) -> Any:
     """One campaign: figures, opens/clicks over time, links, bounces and failures, the
-    organisations reached and the contacts to fix."""
+    organisations reached and the contacts to fix, delivery by mailbox provider."""
     session = db_session()
     item = _campaign_or_404(campaign_id)
     organisations = coverage(session, campaign_id)
-    report = queries.campaign_report(session, campaign_id, organisations)
+    domains = domain_table(session, campaign_id)
+    report = queries.campaign_report(session, campaign_id, organisations, domains)
     return render_template(
         "reports/campaign.html",
         campaign=item,
         report=report,
+        providers=by_provider(domains),
         attention=needs_attention(item.status, int(report["unknown"])) if report else None,
         article_titles=queries.article_titles(session, campaign_id),
         series=queries.time_series(session, campaign_id),
@@ -103,16 +106,19 @@ def export_csv(campaign_id: int) -> Any:
 @bp.route("/reports/<int:campaign_id>/export.xlsx")
 @require_role("viewer")
 def export_xlsx(campaign_id: int) -> Any:
-    """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed), and
-    the organisations reached and the contacts to fix on a sheet of their own."""
+    """Per-recipient outcomes as XLSX (write-only workbook on disk, then streamed), the
+    organisations reached and the contacts to fix on a sheet of their own, and one row
+    per recipient domain on a third."""
     _campaign_or_404(campaign_id)
     session = db_session()
     table = itertools.chain(
         [queries.EXPORT_COLUMNS], queries.recipient_outcomes(session, campaign_id)
     )
     organisations = coverage(session, campaign_id).export_rows()
+    domains = export_rows(domain_table(session, campaign_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed by the streaming generator
-    write_xlsx_sheets([("outcomes", table), ("organisations", organisations)], spool)
+    sheets = [("outcomes", table), ("organisations", organisations), ("domains", domains)]
+    write_xlsx_sheets(sheets, spool)
     spool.seek(0)
 
     def chunks() -> Iterator[bytes]:

@@ -23,7 +23,7 @@ from tests.acceptance.outside import (
     wait_finished,
     workbook,
 )
-from tests.contract import REPORT_KEYS
+from tests.contract import DOMAIN_KEYS, REPORT_KEYS
 from tests.documents import build_docx
 
 pytestmark = pytest.mark.slow
@@ -170,6 +170,11 @@ def test_the_section_7_contract_runs_as_a_script_on_the_embedded_defaults(
     assert report.keys() >= REPORT_KEYS, report
     assert report["recipients"] == report["sent"] == recipients, report
     assert report["failed"] == report["unknown"] == 0, report
+    # Every member is at one documentation domain: its own provider, never looked up.
+    assert [(d["domain"], d["provider"]) for d in report["domains"]] == [
+        ("members.example.org", "members.example.org")
+    ], report
+    assert report["domains"][0].keys() >= DOMAIN_KEYS
 
     # What went out went to the local capture, and the rendered file was its exact twin.
     outbox = sorted((data / "outbox").glob("*.eml"))

@@ -165,6 +165,25 @@ class LinkStats(BaseModel):
     clicks_total: int
 
 
+class DomainStats(BaseModel):
+    """Delivery to one recipient domain (``service.reports.domains`` defines each count)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    domain: str
+    provider: str = Field(
+        description="A provider code (tencent, netease, tencent_exmail, …), the domain "
+        "itself for a company on its own mail server, or unknown when no DNS answered."
+    )
+    recipients: int
+    sent: int
+    deferred: int = Field(description="Refused for now (4xx) by the relay at least once.")
+    bounced_hard: int
+    bounced_soft: int
+    complaints: int
+    opens: int = Field(description="Recipients with a likely-human open.")
+
+
 class ReportOut(BaseModel):
     """The campaign report (DESIGN §7 keys, plus ``rates`` and whatever the report adds)."""
 
@@ -186,6 +205,9 @@ class ReportOut(BaseModel):
     clicks_total: int
     unsubscribes: int
     links: list[LinkStats]
+    domains: list[DomainStats] = Field(
+        default_factory=list, description="By recipient domain, most recipients first."
+    )
 
 
 class DeliveryQuery(BaseModel):

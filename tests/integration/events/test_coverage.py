@@ -191,7 +191,7 @@ def test_the_report_page_and_the_xlsx_show_the_coverage(logged_in, journal_campa
     assert "每个联系人都已退信" in html  # the reason's label, in the admin's Chinese
     xlsx = logged_in.get(f"/reports/{journal_campaign.id}/export.xlsx")
     book = load_workbook(io.BytesIO(xlsx.data), read_only=True)
-    assert book.sheetnames == ["outcomes", "organisations"]
+    assert book.sheetnames == ["outcomes", "organisations", "domains"]
     rows = [tuple(r) for r in book["organisations"].iter_rows(values_only=True)]
     assert rows[0] == ("organisation", "reached", "reason", "email", "state", "detail")
     assert ("A 甲科技", "yes", None, None, None, None) in rows  # an empty cell reads as None
