@@ -17,7 +17,6 @@ from alembic import op
 import service.model.base
 
 revision: str = "0018"
-# 0017 is being written in parallel; the chain is re-linked when both are merged.
 down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
