@@ -5,7 +5,7 @@ that carries the row's random token; the bytes live in the database like the ori
 documents, so every web process on every machine serves the same image.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-14 10:00:00
 """
 
