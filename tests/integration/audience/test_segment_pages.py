@@ -7,7 +7,7 @@ import html
 import re
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.campaigns.service import create_campaign
@@ -128,7 +128,7 @@ def test_a_segment_in_use_by_a_draft_is_not_deleted_and_the_page_says_why(
     said = resp.get_data(as_text=True)
     assert f"used by campaigns that have not finished (#{campaign.id})" in said
     assert session.get(Segment, sid) is not None
-    session.execute(Campaign.__table__.update().values(status="cancelled"))
+    session.execute(update(Campaign).values(status="cancelled"))
     session.commit()
     resp = client.post(
         f"/segments/{sid}/delete",

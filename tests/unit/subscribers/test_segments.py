@@ -152,7 +152,7 @@ def test_has_and_has_no_organisation_split_everyone(
 
 
 def test_all_conditions_must_hold(session: Session, people: dict[str, Subscriber]) -> None:
-    both = [
+    both: list[dict[str, Any]] = [
         {"kind": "org_level_in", "levels": ["理事单位"]},
         {"kind": "attribute_equals", "key": "城市", "value": "大连"},
     ]
