@@ -20,9 +20,10 @@ not one inside ``session.begin()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.attention import attention_json
 from service.campaigns.campaign_states import LIVE
-from service.campaigns.service import campaign_list_ids, finish
+from service.campaigns.service import campaign_conditions, campaign_list_ids, finish
 from service.db import refresh_statistics
 from service.model import (
     Campaign,
@@ -56,7 +57,7 @@ from service.model.delivery_states import (
     moved,
     removed,
 )
-from service.subscribers.lists import mailable
+from service.subscribers.segments import audience
 from service.subscribers.suppression import suppressed_reasons
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).
@@ -99,17 +100,23 @@ def _insert(session: Session) -> Callable[..., object]:
 # ------------------------------------------------------------------ materialize
 
 
-def _audience(list_ids: Sequence[int]) -> Select[int, str]:
-    """Enabled subscribers with an active membership in any of the lists (before
-    suppression), as ``(id, email)``."""
-    return select(Subscriber.id, Subscriber.email).where(mailable(list_ids))
+Conditions = Sequence[Mapping[str, Any]]
+
+
+def _audience(list_ids: Sequence[int], conditions: Conditions = ()) -> Select[int, str]:
+    """Enabled subscribers with an active membership in any of the lists who match the
+    segment's ``conditions`` (before suppression), as ``(id, email)``."""
+    return select(Subscriber.id, Subscriber.email).where(audience(list_ids, conditions))
 
 
 def _audience_chunk(
-    session: Session, list_ids: Sequence[int], after: int, limit: int
+    session: Session, list_ids: Sequence[int], conditions: Conditions, after: int, limit: int
 ) -> list[tuple[int, str]]:
     rows = session.execute(
-        _audience(list_ids).where(Subscriber.id > after).order_by(Subscriber.id).limit(limit)
+        _audience(list_ids, conditions)
+        .where(Subscriber.id > after)
+        .order_by(Subscriber.id)
+        .limit(limit)
     )
     return [(r[0], r[1]) for r in rows]
 
@@ -135,12 +142,14 @@ def reserve(session: Session, campaign_id: int, subscriber_id: int) -> int:
     if campaign is None or campaign.materialized_at is not None:
         raise NotARecipient(f"subscriber {subscriber_id} is not a recipient of this campaign")
     row = session.execute(
-        _audience(campaign_list_ids(session, campaign_id)).where(Subscriber.id == subscriber_id)
+        _audience(
+            campaign_list_ids(session, campaign_id), campaign_conditions(session, campaign_id)
+        ).where(Subscriber.id == subscriber_id)
     ).first()
     if row is None or _suppressed(session, [row[1]]):
         raise NotARecipient(
             f"subscriber {subscriber_id} is not in the audience of campaign {campaign_id} "
-            "(no active membership of its lists, disabled, or suppressed)"
+            "(no active membership of its lists, outside its segment, disabled, or suppressed)"
         )
     delivery = Delivery(
         campaign_id=campaign_id,
@@ -163,12 +172,14 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
     """Insert one ``pending`` row per recipient; commits after every chunk.
 
     Recipients: enabled subscribers with an active membership in any of the campaign's
-    lists, minus suppressed addresses. Safe to run again (or concurrently): existing rows
+    lists who match its segment (judged now, chunk by chunk), minus suppressed addresses.
+    Safe to run again (or concurrently): existing rows
     are left alone. Sets ``materialized_at`` and ``recipients_total`` at the end and
     returns the total. Each chunk re-checks the campaign: once it is no longer running or
     paused (cancelled meanwhile), the chunk is dropped and 0 is returned.
     """
     list_ids = campaign_list_ids(session, campaign_id)
+    conditions = campaign_conditions(session, campaign_id)
     insert = _insert(session)
     reserved = _has_reserved(session, campaign_id)
     # Right after an import the statistics still say "empty table"; the planner then
@@ -177,7 +188,7 @@ def materialize(session: Session, campaign_id: int, chunk: int = MATERIALIZE_CHU
     refresh_statistics(session, ["subscribers", "memberships"])
     after = 0
     while True:
-        people = _audience_chunk(session, list_ids, after, chunk)
+        people = _audience_chunk(session, list_ids, conditions, after, chunk)
         if not people:
             break
         after = people[-1][0]
@@ -264,11 +275,13 @@ def _still_sendable(session: Session, campaign_id: int) -> bool:
     return status in LIVE
 
 
-def audience_count(session: Session, list_ids: Sequence[int]) -> int:
-    """How many distinct enabled, active subscribers the lists reach (before suppression)."""
+def audience_count(session: Session, list_ids: Sequence[int], conditions: Conditions = ()) -> int:
+    """How many distinct enabled, active subscribers the lists reach who match the
+    segment's ``conditions`` (before suppression)."""
     if not list_ids:
         return 0
-    return int(session.scalar(select(func.count(Subscriber.id)).where(mailable(list_ids))) or 0)
+    where = audience(list_ids, conditions)
+    return int(session.scalar(select(func.count(Subscriber.id)).where(where)) or 0)
 
 
 @dataclass(frozen=True)
@@ -282,12 +295,16 @@ class AudienceSummary:
 
 
 def audience_summary(
-    session: Session, list_ids: Sequence[int], chunk: int = MATERIALIZE_CHUNK
+    session: Session,
+    list_ids: Sequence[int],
+    conditions: Conditions = (),
+    chunk: int = MATERIALIZE_CHUNK,
 ) -> AudienceSummary:
-    """What ``materialize`` would make of the lists now, counted without writing rows."""
+    """What ``materialize`` would make of the lists (and segment ``conditions``) now,
+    counted without writing rows."""
     recipients = suppressed = after = 0
     first: str | None = None
-    while list_ids and (people := _audience_chunk(session, list_ids, after, chunk)):
+    while list_ids and (people := _audience_chunk(session, list_ids, conditions, after, chunk)):
         after = people[-1][0]
         blocked = _suppressed(session, [email for _, email in people])
         suppressed += len(blocked)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.campaigns import preflight_links as links
 from service.campaigns.ledger import audience_summary
 from service.campaigns.previews import render_message, render_sample
-from service.campaigns.service import campaign_list_ids, no_campaign
+from service.campaigns.service import campaign_conditions, campaign_list_ids, no_campaign
 from service.config import Settings
 from service.errors import DomainError, Message, message_of
 from service.issues.render import GMAIL_CLIP_BYTES
@@ -134,9 +134,12 @@ def _domain(address: str) -> str:
 
 
 def check_recipients(session: Session, campaign: Campaign) -> tuple[Check, str | None]:
-    """How many the campaign reaches and how many suppressed addresses it leaves out
-    (for information), and the first recipient's address (None: nobody)."""
-    summary = audience_summary(session, campaign_list_ids(session, campaign.id))
+    """How many the campaign reaches (its lists' members who match its segment, if it has
+    one) and how many suppressed addresses it leaves out (for information), and the first
+    recipient's address (None: nobody)."""
+    summary = audience_summary(
+        session, campaign_list_ids(session, campaign.id), campaign_conditions(session, campaign.id)
+    )
     check = Check(
         RECIPIENTS,
         True,

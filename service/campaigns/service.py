@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parseaddr
+from types import EllipsisType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,8 +39,9 @@ from service.errors import DomainError, Message
 from service.mail.addresses import InvalidAddress, normalise
 from service.mail.from_address import sender_address
 from service.mail.site_settings import default_reply_to, effective_settings
-from service.model import Campaign, Delivery, Issue, MailingList, campaign_lists, utcnow
+from service.model import Campaign, Delivery, Issue, MailingList, Segment, campaign_lists, utcnow
 from service.model import delivery_states as deliveries
+from service.subscribers.segments import conditions_of
 
 CONTENT_MODES = ("auto", "full", "excerpt")
 MAX_SUBJECT_CHARS = 300
@@ -98,10 +100,13 @@ def create_campaign(
     tracking: bool = True,
     content_mode: str = "auto",
     created_by: int | None = None,
+    segment_id: int | None = None,
 ) -> Campaign:
     """Create a draft campaign of an issue (or a plain HTML body) for one or more lists.
 
-    ``lists`` are slugs or ids; a subscriber on two of them gets one message. The subject
+    ``lists`` are slugs or ids; a subscriber on two of them gets one message.
+    ``segment_id``: a saved segment the lists' members must match (judged when the rows
+    are made at start, not now). The subject
     defaults to the issue's title and number; From and Reply-To default to the sender
     settings (``service.mail.site_settings``).
     """
@@ -113,6 +118,7 @@ def create_campaign(
             "campaign.no_issue", "there is no issue %(issue_id)s", issue_id=issue_id
         )
     list_rows = _lists(session, lists)
+    _check_segment(session, segment_id)
     if content_mode not in CONTENT_MODES:
         raise CampaignError(
             "campaign.bad_content_mode",
@@ -142,6 +148,7 @@ def create_campaign(
         content_mode=content_mode,
         status=CREATE.target,
         created_by=created_by,
+        segment_id=segment_id,
     )
     session.add(campaign)
     session.flush()
@@ -150,24 +157,38 @@ def create_campaign(
 
 
 def edit_campaign(
-    session: Session, campaign_id: int, *, subject: str, preheader: str, lists: Sequence[str | int]
+    session: Session,
+    campaign_id: int,
+    *,
+    subject: str,
+    preheader: str,
+    lists: Sequence[str | int],
+    segment_id: int | None | EllipsisType = ...,
 ) -> None:
-    """Change the subject, preheader and lists of a campaign that has not started (a
-    draft, or a scheduled campaign): one UPDATE guarded by the status, so a campaign that
-    started meanwhile keeps what it is being sent with. The name follows the subject unless
-    it was given one of its own. Raises ``CampaignError`` (bad input) and
-    ``TransitionError`` (``campaign.not_editable``: it has started)."""
+    """Change the subject, preheader, lists and segment (``...`` keeps it, None: no
+    segment) of a campaign that has not started (a draft, or a scheduled campaign): one
+    UPDATE guarded by the status, so a campaign that started meanwhile keeps what it is
+    being sent with. The name follows the subject unless it was given one of its own.
+    Raises ``CampaignError`` (bad input) and ``TransitionError``
+    (``campaign.not_editable``: it has started)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise no_campaign(campaign_id)
     subject = _checked_subject(subject.strip())
     _check_one_line(preheader)
     list_rows = _lists(session, lists)
+    segment = {} if segment_id is ... else {"segment_id": _check_segment(session, segment_id)}
     name = subject if campaign.name == campaign.subject else campaign.name
     result = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status.in_(_states(EDITABLE)))
-        .values(subject=subject, name=name, preheader=preheader.strip(), updated_at=utcnow())
+        .values(
+            subject=subject,
+            name=name,
+            preheader=preheader.strip(),
+            updated_at=utcnow(),
+            **segment,
+        )
         .returning(Campaign.id)
     )
     if result.first() is None:
@@ -207,6 +228,15 @@ def _check_one_line(*values: str) -> None:
         raise CampaignError(
             "campaign.multiline_header", "the From name and preheader must be one line"
         )
+
+
+def _check_segment(session: Session, segment_id: int | None) -> int | None:
+    """``segment_id`` when it names a saved segment (or is None)."""
+    if segment_id is not None and session.get(Segment, segment_id) is None:
+        raise CampaignError(
+            "campaign.unknown_segment", "there is no segment %(segment_id)s", segment_id=segment_id
+        )
+    return segment_id
 
 
 def _link_lists(session: Session, campaign_id: int, list_rows: Sequence[MailingList]) -> None:
@@ -260,6 +290,12 @@ def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
         .order_by(campaign_lists.c.list_id)
     )
     return list(rows)
+
+
+def campaign_conditions(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """The conditions of the campaign's segment (none: every member of its lists)."""
+    segment_id = session.scalar(select(Campaign.segment_id).where(Campaign.id == campaign_id))
+    return conditions_of(session, segment_id)
 
 
 # ------------------------------------------------------------------ transitions

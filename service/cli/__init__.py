@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import click
 
-from service.cli import admin, audience, campaigns, events, issues, organisations, parts
+from service.cli import (
+    admin,
+    audience,
+    campaigns,
+    events,
+    issues,
+    organisations,
+    parts,
+    segments,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +28,5 @@ def main() -> None:
 for _group in (parts.group, admin.group):
     for _command in _group.commands.values():
         main.add_command(_command)
-for _module in (audience, organisations, issues, campaigns, events):
+for _module in (audience, organisations, segments, issues, campaigns, events):
     _module.register(main)

@@ -46,6 +46,14 @@ def campaign() -> None:
     help="A plain HTML body instead of an issue.",
 )
 @click.option("--list", "lists", multiple=True, required=True, help="List slug; repeat for more.")
+@click.option(
+    "--segment",
+    "segment_id",
+    type=int,
+    default=None,
+    help="Send only to the lists' members who match this segment (see 'tidings segment "
+    "list'), judged when sending starts.",
+)
 @click.option("--subject", default=None, help="Default: the issue's title and number.")
 @click.option("--preheader", default="")
 @click.option("--from-name", default=None, help="Default: the name in TIDINGS_FROM.")
@@ -66,6 +74,7 @@ def add(
     issue_id: int | None,
     html_file: Path | None,
     lists: tuple[str, ...],
+    segment_id: int | None,
     subject: str | None,
     preheader: str,
     from_name: str | None,
@@ -94,6 +103,7 @@ def add(
                 reply_to=reply_to,
                 tracking=not no_tracking,
                 content_mode=mode,
+                segment_id=segment_id,
             )
             if at:
                 schedule(session, new.id, parse_local_time(at, settings.zone))

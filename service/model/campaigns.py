@@ -101,6 +101,13 @@ class Campaign(Base):
     probe_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     probe_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     recipients_total: Mapped[int] = mapped_column(Integer, default=0)
+    # The saved filter on the lists' members (None: every member). Judged when the rows
+    # are made, not when the campaign is created. No ON DELETE action: a segment in use
+    # is not deleted (``segments.delete_segment`` refuses, or unlinks finished campaigns),
+    # and SQLite adds the key in place only without one (migration 0017).
+    segment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("segments.id"), nullable=True, index=True
+    )
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

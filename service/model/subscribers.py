@@ -93,6 +93,24 @@ class Organisation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Segment(Base):
+    """A saved, named filter on the audience, reusable by many campaigns.
+
+    ``conditions`` is structured JSON, never SQL: a list of conditions that must all hold,
+    each of a closed set of kinds (``service.subscribers.segments`` checks and applies
+    them). A campaign with a segment mails the members of its lists who match it, judged
+    when its delivery rows are made.
+    """
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class Subscriber(Base):
     """One person (one address), whatever lists they are on."""
 

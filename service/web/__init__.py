@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = (
     "campaigns",
     "audience",
     "organisations",
+    "segments",
     "reports",
     "reader",
     "archive",

@@ -26,6 +26,7 @@ from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
+    campaign_conditions,
     campaign_list_ids,
     cancel,
     create_campaign,
@@ -51,8 +52,10 @@ from service.model import (
     MailingList,
     Membership,
     MembershipStatus,
+    Segment,
 )
 from service.ops.secrets import mask_url, restore_masked
+from service.subscribers.segments import SegmentError, all_segments, conditions_of
 from service.web.context import db_session, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
@@ -160,6 +163,35 @@ def _chosen_lists(lists: list[tuple[MailingList, int]]) -> set[str]:
     return {lists[0][0].slug} if len(lists) == 1 else set()
 
 
+def _chosen_segment() -> int | None:
+    """The segment chosen on the form (None: every member of the lists)."""
+    form = request.form if request.method == "POST" else request.args
+    return form.get("segment_id", type=int)
+
+
+def _form_audience(
+    session: Session,
+    lists: list[tuple[MailingList, int]],
+    chosen: set[str],
+    segment_id: int | None,
+) -> ledger.AudienceSummary | None:
+    """Who the lists ticked and the segment chosen on a form reach now, as the preflight
+    counts them (None: no list ticked, or the segment is gone)."""
+    list_ids = [lst.id for lst, _n in lists if lst.slug in chosen]
+    if not list_ids:
+        return None
+    try:
+        conditions = conditions_of(session, segment_id)
+    except SegmentError:
+        return None
+    return ledger.audience_summary(session, list_ids, conditions)
+
+
+def _wants_count() -> bool:
+    """The form's "Count recipients" button: show the count, change nothing."""
+    return request.method == "POST" and request.form.get("count") == "1"
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @require_role("editor")
 def new() -> Any:
@@ -173,7 +205,7 @@ def new() -> Any:
     ).all()
     form = request.form if request.method == "POST" else request.args
     error = None
-    if request.method == "POST":
+    if request.method == "POST" and not _wants_count():
         try:
             campaign = create_campaign(
                 session,
@@ -194,6 +226,7 @@ def new() -> Any:
                 tracking=request.form.get("tracking") == "1",
                 content_mode=request.form.get("content_mode", "auto"),
                 created_by=current_user_id(),
+                segment_id=_chosen_segment(),
             )
             _audit(session, "campaign.create", campaign.id, subject=campaign.subject)
             session.commit()
@@ -203,11 +236,15 @@ def new() -> Any:
             session.rollback()
             error = describe(exc)
     lists = _lists_with_counts(session)
+    chosen = _chosen_lists(lists)
     return render_template(
         "campaigns/new.html",
         issues=issues,
         lists=lists,
-        chosen_lists=_chosen_lists(lists),
+        chosen_lists=chosen,
+        segments=all_segments(session),
+        chosen_segment=_chosen_segment(),
+        audience=_form_audience(session, lists, chosen, _chosen_segment()),
         modes=CONTENT_MODES,
         form=form,
         error=error,
@@ -230,7 +267,7 @@ def edit(campaign_id: int) -> Any:
     session = db_session()
     campaign = _campaign(session, campaign_id)
     error = None
-    if request.method == "POST" and campaign.status in EDITABLE:
+    if request.method == "POST" and campaign.status in EDITABLE and not _wants_count():
         try:
             edit_campaign(
                 session,
@@ -238,6 +275,7 @@ def edit(campaign_id: int) -> Any:
                 subject=request.form.get("subject", ""),
                 preheader=request.form.get("preheader", ""),
                 lists=request.form.getlist("lists"),
+                segment_id=_chosen_segment(),
             )
             text = request.form.get("at", "").strip()
             at = parse_local_time(text, settings().zone) if text else None
@@ -261,15 +299,20 @@ def edit(campaign_id: int) -> Any:
     lists = _lists_with_counts(session)
     if request.method == "POST":
         chosen = set(request.form.getlist("lists"))
+        segment_id = _chosen_segment()
     else:
         linked = set(campaign_list_ids(session, campaign_id))  # once, not once per list
         chosen = {lst.slug for lst, _n in lists if lst.id in linked}
+        segment_id = campaign.segment_id
     return render_template(
         "campaigns/edit.html",
         c=campaign,
         started=started,
         lists=lists,
         chosen_lists=chosen,
+        segments=all_segments(session),
+        chosen_segment=segment_id,
+        audience=None if started else _form_audience(session, lists, chosen, segment_id),
         form=request.form if request.method == "POST" else {},
         at=_local_input(campaign.scheduled_at),
         error=error,
@@ -296,10 +339,17 @@ def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
     return {
         "issue": session.get(Issue, campaign.issue_id) if campaign.issue_id else None,
         "lists": session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
-        "audience": ledger.audience_count(session, list_ids),
+        "segment": _segment_of(session, campaign),
+        "audience": ledger.audience_count(
+            session, list_ids, campaign_conditions(session, campaign.id)
+        ),
         "cfg": settings(),
         "editable": campaign.status in EDITABLE,
     }
+
+
+def _segment_of(session: Session, campaign: Campaign) -> Segment | None:
+    return session.get(Segment, campaign.segment_id) if campaign.segment_id else None
 
 
 # Pauses nothing resumes by itself: the page says a person must act.
@@ -420,6 +470,7 @@ def confirm(campaign_id: int) -> Any:
         # The preflight's count: suppressed addresses left out, as the page says.
         audience=checked.recipients,
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
+        segment=_segment_of(session, campaign),
         preflight=checked,
         check_labels=CHECK_LABELS,
         describe=describe,

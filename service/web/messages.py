@@ -184,6 +184,30 @@ MESSAGES: dict[str, LazyString] = {
     "list.slug_taken": _l("A list with the slug “%(slug)s” already exists."),
     "list.missing": _l("There is no list %(list_id)s."),
     "organisation.bad_level": _l("The membership level must be one of %(levels)s."),
+    # ---- segments
+    "segment.not_a_list": _l("The conditions must be a JSON list."),
+    "segment.too_many": _l("A segment has at most %(max)s conditions."),
+    "segment.not_an_object": _l("Condition %(n)s must be a JSON object with a kind."),
+    "segment.unknown_kind": _l("Condition %(n)s: unknown kind “%(kind)s” (one of %(kinds)s)."),
+    "segment.unknown_field": _l("Condition %(n)s: unknown field %(field)s."),
+    "segment.missing_value": _l("Condition %(n)s: %(field)s is missing."),
+    "segment.bad_levels": _l("Condition %(n)s: the levels must be a list of levels."),
+    "segment.unknown_level": _l("Condition %(n)s: the levels must be among %(levels)s."),
+    "segment.not_text": _l("Condition %(n)s: give text, not a list."),
+    "segment.bad_text": _l("Condition %(n)s: give between 1 and %(max)s characters."),
+    "segment.bad_key": _l('Condition %(n)s: an attribute key cannot contain " or \\.'),
+    "segment.bad_last": _l(
+        "Condition %(n)s: the number of campaigns must be a whole number from 1 to %(max)s."
+    ),
+    "segment.missing": _l("There is no segment %(segment_id)s."),
+    "segment.no_name": _l("A segment needs a name."),
+    "segment.name_too_long": _l("The name is longer than %(max)s characters."),
+    "segment.name_taken": _l("A segment named “%(name)s” already exists."),
+    "segment.in_use": _l(
+        "The segment is used by campaigns that have not finished (%(campaigns)s); it can be "
+        "deleted once they finish or are cancelled."
+    ),
+    "campaign.unknown_segment": _l("There is no segment %(segment_id)s."),
     "list.override_needs_admin": _l(
         "Only an admin can make a public list single opt-in. Nothing was changed."
     ),

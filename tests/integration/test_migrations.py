@@ -242,3 +242,43 @@ def test_0016_links_existing_organisations_by_folded_name_and_downgrades(
     assert names[links[3]] == "ABC科技有限责任公司" and links[4] is None
     assert members == 4  # adding the column rebuilt nothing: no membership cascaded away
     assert "organisation_id" not in columns and kept == 4
+
+
+def test_0019_adds_segments_without_rebuilding_campaigns_and_downgrades(
+    empty_database: str,
+) -> None:
+    from alembic import command
+
+    upgrade(empty_database, "0018")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO campaigns (id, name, subject, preheader, from_name, from_addr, "
+                    "status, tracking, content_mode, status_reason, status_code, probe_attempts, "
+                    "recipients_total, created_at, updated_at) VALUES (1, 's', 's', '', '', "
+                    "'news@example.org', 'finished', true, 'auto', '', '', 0, 1, :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, campaign_id, email, status, attempts, resends) "
+                    "VALUES (1, 1, 'a@example.org', 'sent', 1, 0)"
+                )
+            )
+        upgrade(empty_database)
+        with engine.connect() as conn:
+            segment_ids = conn.execute(text("SELECT segment_id FROM campaigns")).scalars().all()
+            deliveries = conn.execute(text("SELECT count(*) FROM deliveries")).scalar()
+        command.downgrade(alembic_config(empty_database), "0018")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("campaigns")}
+            tables = set(inspect(conn).get_table_names())
+            kept = conn.execute(text("SELECT count(*) FROM deliveries")).scalar()
+    finally:
+        engine.dispose()
+    assert segment_ids == [None]
+    assert deliveries == 1  # adding the column rebuilt nothing: no delivery cascaded away
+    assert "segment_id" not in columns and "segments" not in tables and kept == 1

@@ -18,6 +18,7 @@ from service.web.api import (
     lists,
     meta,
     organisations,
+    segments,
     subscribers,
     suppressions,
 )
@@ -41,6 +42,7 @@ for _module in (
     lists,
     subscribers,
     organisations,
+    segments,
     imports,
     suppressions,
     issues,

@@ -32,6 +32,10 @@ TAG = "campaigns"
 MAX_TEST_ADDRESSES = 5
 Line = Annotated[str, Field(max_length=domain.MAX_SUBJECT_CHARS)]
 Address = Annotated[str, Field(min_length=3, max_length=320)]
+SEGMENT_FIELD = Field(
+    description="A saved segment (GET /segments): only the lists' members who match it are "
+    "sent to, judged when sending starts."
+)
 
 
 class CampaignQuery(BaseModel):
@@ -68,6 +72,27 @@ class CampaignCreate(Strict):
     reply_to: Address | None = None
     tracking: bool = True
     content_mode: Annotated[str, Field(pattern="^(auto|full|excerpt)$")] = "auto"
+    segment_id: Annotated[Id | None, SEGMENT_FIELD] = None
+
+
+class CampaignUpdate(Strict):
+    """What to change in a campaign that has not started (absent fields stay as they
+    are; ``segment_id: null`` drops the segment)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"segment_id": 1}, {"segment_id": None}]}
+    )
+
+    subject: Annotated[str, Field(min_length=1, max_length=domain.MAX_SUBJECT_CHARS)] | None = None
+    preheader: Line | None = None
+    lists: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=64)] | Id],
+            Field(min_length=1, max_length=50, description="list slugs or ids"),
+        ]
+        | None
+    ) = None
+    segment_id: Annotated[Id | None, SEGMENT_FIELD] = None
 
 
 class CampaignOut(BaseModel):
@@ -79,6 +104,7 @@ class CampaignOut(BaseModel):
     status_reason: str
     issue_id: int | None
     list_ids: list[int]
+    segment_id: int | None
     preheader: str
     from_name: str
     from_addr: str
@@ -244,6 +270,7 @@ def campaign_out(row: Campaign) -> CampaignOut:
         status_reason=row.status_reason or "",
         issue_id=row.issue_id,
         list_ids=domain.campaign_list_ids(db_session(), row.id),
+        segment_id=row.segment_id,
         preheader=row.preheader or "",
         from_name=row.from_name or "",
         from_addr=row.from_addr,
@@ -341,6 +368,7 @@ def _register_crud(bp: Blueprint) -> None:
                 tracking=body.tracking,
                 content_mode=body.content_mode,
                 created_by=api_user_id(),
+                segment_id=body.segment_id,
             )
         except domain.CampaignError as exc:
             session.rollback()
@@ -359,6 +387,41 @@ def _register_crud(bp: Blueprint) -> None:
     )
     def campaigns_show(campaign_id: int) -> Any:
         """The campaign's settings and state."""
+        return campaign_out(_get(campaign_id))
+
+    @operation(
+        bp,
+        "PATCH",
+        "/campaigns/<campaign_id>",
+        summary="Change a campaign",
+        tag=TAG,
+        role="editor",
+        body=CampaignUpdate,
+        response=CampaignOut,
+    )
+    def campaigns_update(campaign_id: int, body: CampaignUpdate) -> Any:
+        """Subject, preheader, lists or segment of a campaign that has not started (409
+        once it has, 422 for bad input)."""
+        session = db_session()
+        row = _get(campaign_id)
+        given = body.model_fields_set
+        try:
+            domain.edit_campaign(
+                session,
+                campaign_id,
+                subject=body.subject if body.subject is not None else row.subject,
+                preheader=body.preheader if body.preheader is not None else row.preheader,
+                lists=body.lists or domain.campaign_list_ids(session, campaign_id),
+                segment_id=body.segment_id if "segment_id" in given else ...,
+            )
+        except domain.CampaignError as exc:
+            session.rollback()
+            raise ApiError(422, "invalid_campaign", str(exc)) from exc
+        except domain.TransitionError as exc:
+            session.rollback()
+            raise ApiError(409, "invalid_transition", str(exc)) from exc
+        record("campaign.edit", "campaign", campaign_id, fields=sorted(given))
+        session.commit()
         return campaign_out(_get(campaign_id))
 
     @operation(
