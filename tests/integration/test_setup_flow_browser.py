@@ -149,12 +149,17 @@ class Walk:
         self.step += 1
         stem = f"walk-{self.lang}-{self.step:02d}-{name}"
         screenshot(self.page, stem, folder=self.shots)
+        self._fits(name, DESKTOP["width"])
         if phone:
             self.page.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
-            width = self.page.evaluate("document.documentElement.scrollWidth")
             screenshot(self.page, f"{stem}-phone", folder=self.shots)
+            self._fits(name, PHONE_WIDTH)
             self.page.set_viewport_size(DESKTOP)
-            assert width <= PHONE_WIDTH, f"{name}: {width}px wide on a {PHONE_WIDTH}px phone"
+
+    def _fits(self, name: str, width: int) -> None:
+        """Nothing on the page is wider than the screen (no sideways scrolling)."""
+        wide = self.page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name}: {wide}px of page on a {width}px screen"
 
     def read(self) -> None:
         """No error page; on a Chinese page no English sentence and no half-width
