@@ -386,6 +386,8 @@ def test_an_admin_sets_the_sender_and_dkim_then_edits_tests_checks_and_schedules
         after = _open_checklist(walk)
         assert after["association"] == after["from_domain"] == after["dkim"] == "yes"
         assert after["relay"] == "no"  # mail still lands in the Outbox
+        # The base URL is not pinned here: the warning leads to where it is set.
+        expect(page.locator('[data-warning="base-url"] a[href="/settings/sender"]')).to_be_visible()
         walk.shot("dashboard-after")
         _make_the_campaign(walk, issue_id)
         _edit_the_draft(walk)
