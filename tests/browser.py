@@ -6,13 +6,14 @@ the helpers here are what those tests do with a page.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE_WIDTH = 375
 
 
 def require_chromium() -> None:
@@ -50,9 +53,17 @@ def log_in(page: Page, base_url: str, email: str, password: str) -> None:
     page.wait_for_url(f"{base_url}/")
 
 
-def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """Save what the page shows to tests/artifacts/NAME.png (gitignored) for a person."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+def id_in_url(page: Page, pattern: str) -> int:
+    """The number ``pattern``'s group catches in the page's address (a new row's id)."""
+    match = re.search(pattern, page.url)
+    assert match, f"{page.url} does not match {pattern}"
+    return int(match.group(1))
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True, folder: Path = ARTIFACTS) -> Path:
+    """Save what the page shows to FOLDER/NAME.png (by default tests/artifacts, which is
+    gitignored) for a person to look at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from service.mail.capture import CaptureStore
 from service.mail.capture_index import NO_CAMPAIGN, OutboxQuery
 from service.mail.sending_config import get_sending_config
-from service.mail.site_settings import effective_settings, stored_site_settings
+from service.mail.site_settings import effective_settings, env_overrides, stored_site_settings
 from service.model import Campaign, Issue, MailingList, Subscriber
 from service.ops.first_run import checklist
 from service.ops.metrics import last_errors, queue_state
@@ -75,6 +75,8 @@ def dashboard() -> Any:
         "dashboard.html",
         checks=checks,
         elsewhere=arrived_elsewhere(request.host_url, cfg.base_url),
+        # Only a base URL no variable pins can be changed in the admin.
+        base_url_pinned="base_url" in env_overrides(settings()),
         counts=counts,
         cfg=cfg,
         steps=steps if not all(step.done for step in steps) else [],

@@ -56,7 +56,7 @@ from service.model import (
 )
 from service.ops.secrets import mask_url, restore_masked
 from service.subscribers.segments import SegmentError, all_segments, conditions_of
-from service.web.context import db_session, settings
+from service.web.context import db_session, mail_settings, settings
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, require_role, staff_blueprint
 
@@ -343,7 +343,7 @@ def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
         "audience": ledger.audience_count(
             session, list_ids, campaign_conditions(session, campaign.id)
         ),
-        "cfg": settings(),
+        "cfg": mail_settings(),  # its DKIM warning goes once a key is stored
         "editable": campaign.status in EDITABLE,
     }
 
@@ -466,7 +466,7 @@ def confirm(campaign_id: int) -> Any:
         "campaigns/confirm.html",
         c=campaign,
         issue=issue,
-        archive_url=archive_url(settings(), issue.slug) if issue else None,
+        archive_url=archive_url(mail_settings(), issue.slug) if issue else None,
         # The preflight's count: suppressed addresses left out, as the page says.
         audience=checked.recipients,
         lists=session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),

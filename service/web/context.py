@@ -10,6 +10,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.mail.site_settings import effective_settings
 from service.subscribers.confirmation_cap import ConfirmationCap
 from service.web.app import get_db
 
@@ -37,6 +38,12 @@ def settings() -> Settings:
     """The running configuration."""
     value: Settings = current_app.config["TIDINGS"]
     return value
+
+
+def mail_settings() -> Settings:
+    """The configuration mail goes out with: the sender, base URL and DKIM key staff
+    stored in the admin laid over the environment (for pages that show what mail says)."""
+    return effective_settings(db_session(), settings())
 
 
 def install_prefix(config: Settings) -> str:

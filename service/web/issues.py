@@ -48,7 +48,7 @@ from service.issues.logo import stored_logo
 from service.issues.render import MODES, Mode
 from service.mail.site_settings import stored_site_settings
 from service.model import Issue, IssueImport
-from service.web.context import db_session, settings
+from service.web.context import db_session, mail_settings, settings
 from service.web.issue_imports import enqueue_import, queue_heavy_import
 from service.web.messages import describe, flash_error
 from service.web.roles import current_user_id, has_role, require_role, staff_blueprint
@@ -290,7 +290,7 @@ def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status:
         missing=missing,
         drafts=drafts or {},
         source_bytes=len(row.source_data or b""),
-        archive_url=store.archive_url(settings(), row.slug),
+        archive_url=store.archive_url(mail_settings(), row.slug),
         undo=undo,
         undo_key=undo_key,
         undo_field=UNDO_FIELD,
@@ -663,7 +663,9 @@ def preview(issue_id: int) -> Any:
         flash(_("This issue has no articles yet: add one before previewing."), "warning")
         return _back(row)
     mode = _mode()
-    result = store.preview(row, get_layout(db_session(), settings()), settings(), mode)
+    # The sample headers and links as mail has them: with the sender stored in the admin.
+    config = mail_settings()
+    result = store.preview(row, get_layout(db_session(), config), config, mode)
     return render_template(
         "issues/preview.html",
         issue=row,
@@ -682,7 +684,8 @@ def preview_html(issue_id: int) -> Any:
     row = _issue_or_404(issue_id)
     if not any(True for _ in store.load_doc(row).articles()):
         abort(404)
-    result = store.preview(row, get_layout(db_session(), settings()), settings(), _mode())
+    config = mail_settings()
+    result = store.preview(row, get_layout(db_session(), config), config, _mode())
     resp = Response(result.html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = PREVIEW_CSP
     resp.headers["Cache-Control"] = "no-store"

@@ -18,19 +18,17 @@ from pathlib import Path
 from subprocess import Popen
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy.orm import Session
 
 from service.mail.capture import CaptureStore
-from tests.browser import log_in, screenshot
+from tests.browser import DESKTOP, PHONE_WIDTH, id_in_url, log_in, screenshot
 from tests.integration.security.helpers import PASSWORD, make_staff
 from tests.unit.issues.test_logo import png
 
 pytestmark = pytest.mark.browser
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "dldta-2026-q1.md"
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE_WIDTH = 375
 # Addresses no other test uses, so the shared capture store can be searched by recipient.
 MEMBERS = {
     "li.lei@e2e.example.org": "李雷",
@@ -47,12 +45,6 @@ WORKER_WAIT_MS = 60_000
 
 def _shot(page: Page, step: int, name: str) -> None:
     screenshot(page, f"staff-{step:02d}-{name}")
-
-
-def _id_in_url(page: Page, pattern: str) -> int:
-    match = re.search(pattern, page.url)
-    assert match, f"{page.url} does not match {pattern}"
-    return int(match.group(1))
 
 
 def _captured_to(capture: CaptureStore, addresses: set[str]) -> list[str]:
@@ -89,7 +81,7 @@ def _import_the_demo_issue(page: Page) -> int:
     )
     assert page.locator("[data-article]").count() >= 10
     _shot(page, 4, "review")
-    return _id_in_url(page, r"/issues/(\d+)$")
+    return id_in_url(page, r"/issues/(\d+)$")
 
 
 def _edit_the_issue(page: Page, tmp_path: Path) -> None:
@@ -193,7 +185,7 @@ def _create_the_campaign(page: Page, base: str, issue_id: int) -> int:
     expect(page.locator(".flash-info")).to_contain_text("群发已创建")
     expect(page.locator("dl.meta")).to_contain_text("内容：自动")  # full-width colon (issue 7)
     expect(page.locator("#campaign-progress [data-not-started]")).to_be_visible()
-    return _id_in_url(page, r"/campaigns/(\d+)$")
+    return id_in_url(page, r"/campaigns/(\d+)$")
 
 
 def _send_a_test(page: Page, capture: CaptureStore) -> None:
