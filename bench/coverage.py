@@ -13,18 +13,15 @@ runs of ``coverage`` (the report's two statements and the suppression lookup) an
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
+from bench.timing import median_ms  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.migrate import upgrade  # noqa: E402
 from service.model import (  # noqa: E402
@@ -146,16 +143,6 @@ def _seed(db: Database, organisations: int, contacts: int) -> list[int]:
         return [c.id for c in reversed(campaigns)]
 
 
-def _median_ms(db: Database, run: Callable[[Any], Any]) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(ROUNDS):
-        with db.session() as s:
-            start = time.perf_counter()
-            result = run(s)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), result
-
-
 def main() -> None:
     """Seed, time, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,8 +156,8 @@ def main() -> None:
         db = Database(url)
         try:
             newest, older = _seed(db, args.organisations, args.contacts)
-            one, found = _median_ms(db, lambda s: coverage(s, newest))
-            both, _ = _median_ms(db, lambda s: across(s, [newest, older]))
+            one, found = median_ms(db, lambda s: coverage(s, newest), ROUNDS)
+            both, _ = median_ms(db, lambda s: across(s, [newest, older]), ROUNDS)
         finally:
             db.dispose()
     print(f"{args.organisations} organisations × {args.contacts} contacts, {url.split(':')[0]}")

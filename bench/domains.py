@@ -13,18 +13,16 @@ cached, as after a first view), their ratio, and the first view's cost with no D
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import delete, insert, select  # noqa: E402
 
+from bench.timing import median_ms  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.migrate import upgrade  # noqa: E402
 from service.model import (  # noqa: E402
@@ -99,16 +97,6 @@ def exmail(name: str) -> list[tuple[int, str]]:
     return [(5, "gmail-smtp-in.l.google.com" if name == "gmail.com" else "mxbiz1.qq.com")]
 
 
-def _median_ms(db: Database, run: Callable[[Any], Any]) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(ROUNDS):
-        with db.session() as s:
-            start = time.perf_counter()
-            result = run(s)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), result
-
-
 def main() -> None:
     """Seed, time, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -129,8 +117,8 @@ def main() -> None:
                 s.execute(delete(RecipientDomain))
                 s.commit()
                 domain_table(s, cid, exmail)  # what a DNS said once: now cached
-            without, _ = _median_ms(db, lambda s: campaign_report(s, cid, domains=[]))
-            with_domains, report = _median_ms(db, lambda s: campaign_report(s, cid))
+            without, _ = median_ms(db, lambda s: campaign_report(s, cid, domains=[]), ROUNDS)
+            with_domains, report = median_ms(db, lambda s: campaign_report(s, cid), ROUNDS)
         finally:
             db.dispose()
     print(
