@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "service" / "translations"
@@ -76,7 +77,9 @@ def compile_catalogs() -> None:
 
 
 def fill(json_path: str) -> None:
-    """Set zh translations from a JSON object {msgid: msgstr} (only empty ones)."""
+    """Set zh translations from a JSON object {msgid: msgstr} (only empty ones). A plural
+    message (``ngettext``) is keyed by its singular msgid; Chinese has one plural form, so
+    its one string serves every count."""
     import json
 
     from babel.messages.pofile import read_po, write_po
@@ -86,8 +89,8 @@ def fill(json_path: str) -> None:
         catalog = read_po(fh, locale="zh")
     for msgid, msgstr in json.loads(Path(json_path).read_text()).items():
         message = catalog.get(msgid)
-        if message is not None and not message.string:
-            message.string = msgstr
+        if message is not None and not _translated(message):
+            message.string = (msgstr,) * catalog.num_plurals if message.pluralizable else msgstr
     with po.open("wb") as fh:
         write_po(fh, catalog, width=PO_WIDTH)
 
@@ -99,7 +102,14 @@ def untranslated() -> list[str]:
     po = TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
     with po.open("rb") as fh:
         catalog = read_po(fh, locale="zh")
-    return [str(m.id) for m in catalog if m.id and not m.string]
+    return [str(m.id) for m in catalog if m.id and not _translated(m)]
+
+
+def _translated(message: Any) -> bool:
+    # A plural message's string is a tuple, one per plural form: ("",) is not translated.
+    if isinstance(message.string, tuple | list):
+        return all(message.string)
+    return bool(message.string)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
     from service.web.labels import (
         content_mode_label,
         coverage_reason_label,
+        enumerated,
         parenthesised,
         provider_label,
         status_label,
@@ -103,6 +104,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_url"] = mask_url
     app.jinja_env.filters["plain"] = plain_text
     app.jinja_env.filters["parenthesised"] = parenthesised
+    app.jinja_env.filters["enumerated"] = enumerated
     app.jinja_env.filters["coverage_reason"] = coverage_reason_label
     app.jinja_env.filters["provider"] = provider_label
     app.after_request(_security_headers)

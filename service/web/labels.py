@@ -3,6 +3,8 @@ mode of a campaign, translatable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -123,3 +125,9 @@ def parenthesised(text: object) -> Markup:
     in English. A template that types ASCII brackets around a translated word puts
     half-width ones into Chinese text (issue 16, item 8)."""
     return Markup(escape(gettext("(%(text)s)"))) % {"text": text}
+
+
+def enumerated(names: Iterable[object]) -> str:
+    """``names`` listed with the reader's separator: 「会员单位、理事单位」 in Chinese, "members,
+    council" in English (a template's ``join(', ')`` put half-width commas into Chinese)."""
+    return gettext(", ").join(str(n) for n in names)

@@ -6,12 +6,28 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CATALOG = ROOT / "service" / "translations" / "zh" / "LC_MESSAGES"
+
+
+def _key(message: Any) -> str:
+    # A plural message (ngettext) is known by its singular msgid.
+    return str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
+
+
+def _strings(message: Any) -> tuple[str, ...]:
+    # One string, or one per plural form (a tuple in a .po, a list in a .mo).
+    string = message.string
+    return tuple(string) if isinstance(string, tuple | list) else (string,)
+
+
+def _translated(message: Any) -> bool:
+    return all(_strings(message))
 
 
 def _run_extract(tree: Path, pot: Path) -> subprocess.CompletedProcess[str]:
@@ -45,13 +61,13 @@ def _extract(tmp_path: Path) -> set[str]:
     extraction = _run_extract(ROOT, pot)
     assert extraction.returncode == 0, extraction.stderr
     with pot.open("rb") as fh:
-        return {str(m.id) for m in read_po(fh) if m.id}
+        return {_key(m) for m in read_po(fh) if m.id}
 
 
 def test_every_translatable_string_has_a_chinese_translation(tmp_path: Path) -> None:
     wanted = _extract(tmp_path)
     with (CATALOG / "messages.po").open("rb") as fh:
-        catalog = {str(m.id): m.string for m in read_po(fh, locale="zh") if m.id}
+        catalog = {_key(m): _translated(m) for m in read_po(fh, locale="zh") if m.id}
     missing = sorted(m for m in wanted if not catalog.get(m))
     assert not missing, "untranslated (run tools/i18n.py update and translate):\n" + "\n".join(
         missing
@@ -60,9 +76,9 @@ def test_every_translatable_string_has_a_chinese_translation(tmp_path: Path) -> 
 
 def test_the_compiled_catalogue_matches_the_po_file() -> None:
     with (CATALOG / "messages.po").open("rb") as fh:
-        po = {str(m.id): m.string for m in read_po(fh, locale="zh") if m.id and m.string}
+        po = {_key(m): _strings(m) for m in read_po(fh, locale="zh") if m.id and _translated(m)}
     with (CATALOG / "messages.mo").open("rb") as fh:
-        mo = {str(m.id): m.string for m in read_mo(fh) if m.id}
+        mo = {_key(m): _strings(m) for m in read_mo(fh) if m.id}
     assert po == mo, "messages.mo is stale: run python tools/i18n.py compile"
 
 
@@ -71,10 +87,10 @@ def test_chinese_labels_use_the_full_width_colon() -> None:
     # translation can use "："), never typed after the translated label in a template.
     with (CATALOG / "messages.po").open("rb") as fh:
         ascii_after_chinese = sorted(
-            str(m.id)
+            _key(m)
             for m in read_po(fh, locale="zh")
             # (":" inside a URL pattern such as smtp://用户:密码@主机 is not a label's)
-            if m.id and re.search(r"[\u4e00-\u9fff）]:(\s|$)", m.string or "")
+            if m.id and any(re.search(r"[\u4e00-\u9fff）]:(\s|$)", t) for t in _strings(m))
         )
     assert ascii_after_chinese == []
     colon_after_label = re.compile(r"\{\{ _\('[^']*'\) \}\}:")
@@ -111,9 +127,9 @@ def test_chinese_sentences_use_full_width_punctuation() -> None:
     # Issue 16 item 8: "，？：（）", not ",?:()", in every Chinese string of the interface.
     with (CATALOG / "messages.po").open("rb") as fh:
         half_width = {
-            str(m.id): marks
+            _key(m): marks
             for m in read_po(fh, locale="zh")
-            if m.id and isinstance(m.string, str) and (marks := _half_width_marks(m.string))
+            if m.id and (marks := _half_width_marks(" ".join(_strings(m))))
         }
     assert half_width == {}
 

@@ -13,7 +13,8 @@ from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.issues.store import archive_url
-from service.model import Campaign, Issue
+from service.model import Campaign, Issue, MailingList
+from service.subscribers.lists import create_list
 from service.subscribers.suppression import suppress
 from service.web import campaigns as web_campaigns
 from tests.conftest import csrf_token
@@ -140,3 +141,23 @@ def test_the_confirm_page_says_sending_publishes_the_issue_or_that_it_stays_priv
     issue.keep_private = True
     session.commit()
     assert notice() == "private: 这一期设为不公开：将发送全文，邮件中不含网页存档链接。"
+
+
+def test_the_confirm_page_lists_names_and_counts_in_the_reader_s_language(
+    logged_in: FlaskClient, session: Session, settings: Settings
+) -> None:
+    demo = load_demo(session)
+    create_list(session, "board", "理事会")
+    for email, _name, _org in DEMO_SUBSCRIBERS[1:]:
+        suppress(session, email, "manual", "test")
+    c = create_campaign(session, settings, issue_id=demo.issue_id, lists=["members", "board"])
+    session.commit()
+    demo_list = session.get(MailingList, demo.list_id)
+    assert demo_list is not None
+    zh = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    # 「、」 between the names and no space before 的 (the template joined them with ", ").
+    assert f"{demo_list.name}、理事会的有效成员" in zh
+    logged_in.get("/lang/en")
+    en = logged_in.get(f"/campaigns/{c.id}/confirm").get_data(as_text=True)
+    assert f"active members of {demo_list.name}, 理事会" in en
+    assert re.search(r"Yes, send to 1 recipient\s*</button>", en)  # one, not "1 recipients"
