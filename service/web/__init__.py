@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
     from service.web.labels import (
         content_mode_label,
         coverage_reason_label,
+        machine_reason_label,
         parenthesised,
         provider_label,
         status_label,
@@ -104,6 +105,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["plain"] = plain_text
     app.jinja_env.filters["parenthesised"] = parenthesised
     app.jinja_env.filters["coverage_reason"] = coverage_reason_label
+    app.jinja_env.filters["machine_reason"] = machine_reason_label
     app.jinja_env.filters["provider"] = provider_label
     app.after_request(_security_headers)
 
