@@ -82,6 +82,9 @@ def _print_report(campaign_id: int, as_json: bool) -> None:
             _print_organisations(value)
         elif key == "domains":
             _print_domains(value)
+        elif key == "machine_opens_by_reason":
+            for reason, count in value.items():
+                click.echo(f"  machine opens, {reason}: {count:,}")
         elif key == "rates":
             for name, rate in value.items():
                 click.echo(

@@ -8,9 +8,11 @@ between commit and delete replays the batch on the next flush, and the per-recor
 (UNIQUE provider + provider_event_id) makes the replay insert nothing twice. While the
 worker is down, records simply wait in Redis.
 
-Machine opens (Apple Mail Privacy Protection's proxy, Google's image proxy, opens
-seconds after the message left) and scanner clicks (security gateways) are stored
-with ``machine = true`` and reported apart (STANDARDS §4).
+Machine opens (Apple Mail Privacy Protection's proxy, Gmail's and Yahoo's image proxies,
+Gmail's prefetch, opens seconds after the message left) and scanner clicks (security
+gateways) are stored with ``machine = true`` and their reason code in
+``detail.machine_reason`` (the patterns: ``service.events.machine_opens``), and reported
+apart (STANDARDS §4).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db import Database, refresh_statistics
+from service.events.machine_opens import SECONDS_AFTER_SENDING, agent_rule
 from service.model import Delivery, Engagement, Event, EventHour, Link
 
 log = logging.getLogger(__name__)
@@ -48,29 +51,6 @@ MAX_USER_AGENT = 300
 # An open or click this soon after the message left is a machine (prefetch, scanner).
 MACHINE_OPEN_SECONDS = 10
 SCANNER_CLICK_SECONDS = 10
-# Apple MPP's proxy sends exactly this user agent (STANDARDS §4).
-APPLE_MPP_USER_AGENT = "Mozilla/5.0"
-MACHINE_OPEN_AGENTS = ("googleimageproxy", "yahoomailproxy", "ggpht.com")
-SCANNER_AGENTS = (
-    "barracuda",
-    "mimecast",
-    "proofpoint",
-    "safelinks",
-    "trend micro",
-    "symantec",
-    "forcepoint",
-    "cisco",
-    "fortinet",
-    "bot",
-    "spider",
-    "crawler",
-    "python-requests",
-    "curl/",
-    "wget/",
-    "go-http-client",
-    "java/",
-    "headlesschrome",
-)
 
 # A transparent 1×1 GIF (43 bytes).
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -149,21 +129,15 @@ def click_target(session: Session, delivery_id: int, position: int) -> str | Non
 def machine_reason(
     kind: str, user_agent: str, at: datetime, sent_at: datetime | None
 ) -> str | None:
-    """Why a hit looks automated, or None for a likely human."""
-    agent = user_agent.strip()
-    lowered = agent.lower()
-    if kind == "open":
-        if agent == APPLE_MPP_USER_AGENT:
-            return "apple-mpp"
-        if any(marker in lowered for marker in MACHINE_OPEN_AGENTS):
-            return "image-proxy"
-        window = MACHINE_OPEN_SECONDS
-    else:
-        if any(marker in lowered for marker in SCANNER_AGENTS):
-            return "scanner-agent"
-        window = SCANNER_CLICK_SECONDS
+    """Why a hit looks automated (a reason code of `machine_opens.REASONS`), or None for
+    a likely human: its User-Agent matches a rule of `machine_opens.RULES`, or it came
+    seconds after the message left."""
+    rule = agent_rule(kind, user_agent)
+    if rule is not None:
+        return rule.reason
+    window = MACHINE_OPEN_SECONDS if kind == "open" else SCANNER_CLICK_SECONDS
     if sent_at is not None and timedelta(0) <= at - sent_at < timedelta(seconds=window):
-        return "seconds-after-sending"
+        return SECONDS_AFTER_SENDING
     return None
 
 

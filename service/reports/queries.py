@@ -13,6 +13,8 @@ Definitions (the report page explains them too):
 - ``delivered`` (rates only): sent minus hard and soft bounces and blocked;
 - ``opens_unique`` / ``opens_total``: likely-human opens; ``opens_machine``: machine
   opens (Apple MPP, image proxies, seconds after sending), counted apart;
+  ``machine_opens_by_reason``: ``{reason: opens}`` of those, most first
+  (``service.reports.opens``; the reasons: ``service.events.machine_opens``);
 - ``clicks_unique`` / ``clicks_total``: clicks not flagged as scanners;
 - ``unsubscribes``: distinct subscribers who unsubscribed from this campaign (consent
   rows naming it in ``detail.campaign_id``, and provider ``unsubscribe`` events);
@@ -69,6 +71,7 @@ from service.model import (
 from service.model.delivery_states import LEFT as LEFT_STATUSES
 from service.reports.coverage import Coverage, coverage
 from service.reports.domains import domain_table
+from service.reports.opens import machine_opens_by_reason
 
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "unsubscribe_all")
 # A subscription counts when it becomes active: confirmed (double opt-in), imported, or
@@ -236,6 +239,7 @@ def campaign_report(
         _unsubscribe_counts(session, [campaign_id]).get(campaign_id, 0),
     )
     figures.update(_resent_counts(session, campaign_id))
+    figures["machine_opens_by_reason"] = machine_opens_by_reason(session, campaign_id)
     figures["needs_attention"] = attention_json(campaign.status, figures["unknown"])
     figures["links"] = link_table(session, campaign_id)
     figures["organisations"] = (organisations or coverage(session, campaign_id)).as_json()

@@ -92,6 +92,7 @@ def init_app(app: Flask) -> None:
         content_mode_label,
         coverage_reason_label,
         enumerated,
+        machine_reason_label,
         parenthesised,
         provider_label,
         status_label,
@@ -106,6 +107,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["parenthesised"] = parenthesised
     app.jinja_env.filters["enumerated"] = enumerated
     app.jinja_env.filters["coverage_reason"] = coverage_reason_label
+    app.jinja_env.filters["machine_reason"] = machine_reason_label
     app.jinja_env.filters["provider"] = provider_label
     app.after_request(_security_headers)
 

@@ -66,6 +66,21 @@ COVERAGE_REASON_LABELS = {
 }
 
 
+# Why an open was counted as a machine's (service.events.machine_opens.REASONS, the
+# codes stored before the table, and service.reports.opens.UNRECORDED).
+MACHINE_REASON_LABELS = {
+    "apple-mpp": _l("Apple Mail Privacy Protection (fetched whether read or not)"),
+    "prefetch:gmail": _l("Gmail prefetch (before the message was shown)"),
+    "image-proxy:gmail": _l("Gmail image proxy (on opening; repeat opens are cached)"),
+    "image-proxy:yahoo": _l("Yahoo Mail image proxy"),
+    "scanner": _l("security scanner or automated client"),
+    "seconds-after-sending": _l("seconds after sending"),
+    "image-proxy": _l("image proxy (recorded before proxies were told apart)"),
+    "scanner-agent": _l("scanner (recorded before proxies were told apart)"),
+    "unrecorded": _l("reason not recorded"),
+}
+
+
 # Mailbox providers (service.mail.providers.PROVIDERS: the same codes).
 PROVIDER_LABELS = {
     "tencent": _l("Tencent (QQ Mail)"),
@@ -103,6 +118,13 @@ def coverage_reason_label(value: object) -> str:
     """The translated label of an unreached organisation's reason code."""
     key = str(value or "")
     label = COVERAGE_REASON_LABELS.get(key)
+    return str(label) if label is not None else key
+
+
+def machine_reason_label(value: object) -> str:
+    """The translated label of a machine open's reason code (the code if it has none)."""
+    key = str(value or "")
+    label = MACHINE_REASON_LABELS.get(key)
     return str(label) if label is not None else key
 
 

@@ -227,6 +227,12 @@ class ReportOut(BaseModel):
     opens_unique: int
     opens_total: int
     opens_machine: int
+    machine_opens_by_reason: dict[str, int] = Field(
+        default_factory=dict,
+        description="Machine opens by reason code (apple-mpp, prefetch:gmail, "
+        "image-proxy:gmail, image-proxy:yahoo, scanner, seconds-after-sending, …), most "
+        "first; they add up to opens_machine. docs/machine-opens.md lists the patterns.",
+    )
     clicks_unique: int
     clicks_total: int
     unsubscribes: int

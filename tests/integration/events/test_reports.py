@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -55,6 +56,7 @@ def known(session):
                 at=start + timedelta(hours=hours),
                 machine=machine,
                 link_id=links.get(link) if link is not None else None,
+                detail={"machine_reason": "apple-mpp"} if machine and kind == "open" else {},
             )
         )
 
@@ -113,6 +115,7 @@ def test_the_report_has_the_design_keys_and_the_known_numbers(session, known):
     report = campaign_report(session, known.id)
     assert set(report) >= DESIGN_KEYS
     assert {k: report[k] for k in EXPECTED} == EXPECTED
+    assert report["machine_opens_by_reason"] == {"apple-mpp": 1}
     assert report["links"] == [
         {
             "url": URLS[0],
@@ -165,8 +168,10 @@ def test_the_cli_prints_the_report_as_json(session, known, test_env):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert {k: data[k] for k in EXPECTED} == EXPECTED
+    assert data["machine_opens_by_reason"] == {"apple-mpp": 1}
     text = CliRunner().invoke(main, ["report", "campaign", str(known.id)])
     assert text.exit_code == 0 and "recipients: 11" in text.output
+    assert "machine opens, apple-mpp: 1" in text.output
     assert "open_rate: 33.33%" in text.output
     missing = CliRunner().invoke(main, ["report", "campaign", "999999", "--json"])
     assert missing.exit_code != 0 and "no campaign" in missing.output
@@ -183,6 +188,9 @@ def test_the_report_pages_show_the_figures_and_export_csv_and_xlsx(logged_in, kn
     assert f'<td class="num">1</td><td><a href="{URLS[0]}"' in html
     assert f'<td class="num">2</td><td><a href="{URLS[1]}"' in html
     assert "<title>报告：Known" in html  # a full-width colon after the label
+    # The machine opens by reason, beside the likely-human ones (3 opens of a and b).
+    assert re.search(r'data-reason="human"><td>[^<]+</td><td class="num">3</td>', html)
+    assert re.search(r'data-reason="apple-mpp"><td>Apple[^<]+</td><td class="num">1</td>', html)
     exported = logged_in.get(f"/reports/{known.id}/export.csv")
     assert exported.status_code == 200
     lines = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service import tokens
+from service.events.machine_opens import RULES
 from service.events.tracking import (
     PENDING_KEY,
     PIXEL_GIF,
@@ -219,3 +220,55 @@ def test_the_real_worker_flushes_recorded_opens_into_the_database(
         count = session.scalar(select(func.count(Event.id)).where(Event.type == "open")) or 0
     assert count == 3, celery_worker.log_path.read_text()[-2000:]
     assert pending_count(queue) == 0
+
+
+# A proxy's request to the pixel, with the headers its source documents (the User-Agent:
+# no source documents any other header), and the reason it is recorded under.
+PROXY_REQUESTS = [
+    (rule.sample, rule.reason) for rule in RULES if rule.sample and "open" in rule.hits
+]
+BROWSERS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0",
+)
+
+
+@pytest.mark.parametrize(("agent", "reason"), PROXY_REQUESTS)
+def test_a_proxy_fetching_the_pixel_is_recorded_as_a_machine_open_with_its_reason(
+    app, client, settings, session, delivery, queue, agent, reason
+):
+    resp = client.get(
+        _open(settings, delivery.id), headers={"User-Agent": agent, "Accept": "image/*"}
+    )
+    assert resp.status_code == 200 and resp.data == PIXEL_GIF
+    flush_hits(get_db(app), queue)
+    event = session.scalars(select(Event)).one()
+    assert event.machine is True and event.detail["machine_reason"] == reason
+    report = campaign_report(session, delivery.campaign_id)
+    assert report["machine_opens_by_reason"] == {reason: 1}
+    assert report["opens_machine"] == 1 and report["opens_total"] == 0
+
+
+def test_a_browser_open_is_human_and_the_breakdown_adds_up_to_the_machine_opens(
+    app, client, settings, session, delivery, queue
+):
+    for agent in BROWSERS:
+        client.get(_open(settings, delivery.id), headers={"User-Agent": agent})
+    for agent, _ in PROXY_REQUESTS + [PROXY_REQUESTS[0]]:
+        client.get(_open(settings, delivery.id), headers={"User-Agent": agent})
+    flush_hits(get_db(app), queue)
+    humans = session.scalars(select(Event).where(Event.machine.is_(False))).all()
+    assert sorted(e.detail["ua"] for e in humans) == sorted(BROWSERS)
+    assert all("machine_reason" not in e.detail for e in humans)
+    report = campaign_report(session, delivery.campaign_id)
+    by_reason = report["machine_opens_by_reason"]
+    assert by_reason == {
+        "apple-mpp": 2,
+        "image-proxy:gmail": 1,
+        "image-proxy:yahoo": 1,
+        "prefetch:gmail": 1,
+    }
+    assert list(by_reason)[0] == "apple-mpp"  # most first
+    assert sum(by_reason.values()) == report["opens_machine"] == 5
+    assert report["opens_total"] == 2

@@ -19,7 +19,7 @@ def test_google_image_proxy_is_a_machine_open():
     agent = (
         "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
     )
-    assert machine_reason("open", agent, LATER, SENT) == "image-proxy"
+    assert machine_reason("open", agent, LATER, SENT) == "image-proxy:gmail"
 
 
 def test_an_open_seconds_after_sending_is_a_machine_open():
@@ -33,7 +33,7 @@ def test_a_real_browser_open_hours_later_is_human():
 
 
 def test_scanner_agents_and_instant_clicks_are_flagged_but_people_are_not():
-    assert machine_reason("click", "Mimecast-URL-Protect/1.0", LATER, SENT) == "scanner-agent"
+    assert machine_reason("click", "Mimecast-URL-Protect/1.0", LATER, SENT) == "scanner"
     assert machine_reason("click", IPHONE, SENT + timedelta(seconds=2), SENT) == (
         "seconds-after-sending"
     )
