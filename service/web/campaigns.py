@@ -741,7 +741,9 @@ def _settings_form(form: Any) -> dict[str, Any]:
         parts = line.split()
         if parts:
             relays.append({"url": parts[0], "weight": parts[1] if len(parts) > 1 else "1"})
-    data: dict[str, Any] = {"domain_limits": limits, "provider_limits": presets, "relays": relays}
+    data: dict[str, Any] = {"domain_limits": limits, "relays": relays}
+    if "provider_limits" in form:  # a form without the field keeps the stored presets
+        data["provider_limits"] = presets
     for name in ("global_rate", "error_brake", "primary_weight", "batch_size", "max_attempts"):
         if form.get(name, "").strip():
             data[name] = form.get(name).strip()
