@@ -10,6 +10,17 @@ accepted, and reports only the message on the wire as ``unknown``. Messages are 
 ``personalise``, results written by ``results``, and too many transport failures in a
 row trip ``brake``.
 
+PROVIDER QUEUES (issue 17, item 5). Each recipient's domain belongs to a provider queue:
+its mailbox provider (``mail.providers``: the consumer table, or the cached MX of a
+company domain, looked up once per batch, never by DNS here), else the domain itself.
+The throttle keeps a window per provider with a preset and a shared pause per queue. A
+reply that means "slow down" (``mail.provider_replies``; for a provider with a preset,
+any 4xx the table does not know too) pauses that queue for every worker and puts the
+row back as ``retry_due`` for after the pause, with an attempt counted (the report's
+``deferred``); it is never a bounce, suppresses nobody and does not feed the error
+brake. The batch goes on at once with the other queues' rows; the paused queue's rows
+are deferred to the pause's end without being tried.
+
 COMMIT GROUPS (the README trade-off). Results are written with one executemany UPDATE per
 group of ``commit_group`` messages (default 20) instead of one commit per message. A
 commit per message costs a database round trip and an fsync-ish write per message, which
@@ -44,8 +55,10 @@ from service.errors import Message
 from service.events.policy import record_smtp_refusal, smtp_refusal_kind
 from service.mail.backends import PermanentSendError, SendError, TransientSendError
 from service.mail.message import NeedsSMTPUTF8
+from service.mail.provider_replies import SLOW_DOWN, TEMPORARY, meaning_of
+from service.mail.providers import known_providers
 from service.mail.relays import RelayPool, supports_smtputf8
-from service.mail.sending_config import SendingConfig, get_sending_config
+from service.mail.sending_config import SendingConfig, get_sending_config, provider_presets
 from service.mail.throttle import Throttle
 from service.mail.transport import (
     ConnectRefused,
@@ -66,6 +79,10 @@ REDIS_GRACE_SECONDS = 10.0
 REDIS_RETRY_SLEEP = 0.5
 # Connection failures in a row within one batch after which the batch gives up.
 BATCH_CONNECT_FAILURES = 2
+# A row a provider keeps asking us to slow down for gives up after this many times the
+# attempts of an ordinary temporary failure: the pauses grow to an hour, so the default
+# (8 attempts) gives a provider about a day to let us through.
+SLOW_DOWN_ATTEMPTS_FACTOR = 3
 
 
 def backoff_delay(attempt: int, config: SendingConfig, rng: random.Random | None = None) -> float:
@@ -85,6 +102,7 @@ class BatchResult:
     retry: int = 0
     deferred: int = 0
     released: int = 0
+    slowed: int = 0  # rows a provider asked us to slow down for (also in ``retry``)
     braked: bool = False
 
 
@@ -99,12 +117,20 @@ class _Batch:
         client: redis.Redis,
         transport: Transport,
         marks: Marks,
+        queues: dict[str, str] | None = None,
     ) -> None:
         self.session = session
         self.marks = marks
         self.ctx = ctx
         self.config = config
-        self.throttle = Throttle.from_settings(client, config.global_rate, config.domain_limits)
+        self.throttle = Throttle.from_settings(
+            client,
+            config.global_rate,
+            config.domain_limits,
+            provider_presets(ctx.settings, config),
+        )
+        # Recipient domain → its provider queue (see PROVIDER QUEUES); else the domain.
+        self.queues = queues or {}
         self.brake = ErrorBrake(client, ctx.campaign_id, config.error_brake)
         self.transport = transport
         self.pending: list[Outcome] = []
@@ -179,7 +205,7 @@ class _Batch:
         deadline = time.monotonic() + REDIS_GRACE_SECONDS
         while True:
             try:
-                wait = self.throttle.try_acquire(recipient.domain)
+                wait = self.throttle.try_acquire(recipient.domain, self.queue_of(recipient))
             except (redis.RedisError, OSError):
                 if time.monotonic() > deadline:
                     return -1.0
@@ -200,7 +226,11 @@ class _Batch:
             self.later(r, backoff_delay(1, self.config), f"deferred: {reason}", attempted=False)
             return reason
         if wait > 0:
-            self.later(r, wait, f"throttled: {r.domain} limit reached", attempted=False)
+            if self.throttle.blocked_by == "paused":
+                why = f"deferred: {self.queue_of(r)} asked us to slow down"
+            else:
+                why = f"throttled: {r.domain} limit reached"
+            self.later(r, wait, why, attempted=False)
             return None
         # The begun mark goes to Redis now and is confirmed before MAIL FROM: building and
         # signing the message meanwhile hides the round trip (``claims.Marks``).
@@ -241,11 +271,8 @@ class _Batch:
             self.transport.send(self.ctx.mail_from(r.delivery_id), r.wire, data)
         except ConnectRefused:
             raise
-        except PermanentSendError as exc:
-            self.fail(r, message_id, str(exc), refusal=exc)
-            return None
-        except TransientSendError as exc:
-            return self.transient(r, message_id, exc, connect=False)
+        except (PermanentSendError, TransientSendError) as exc:
+            return self.answered(r, message_id, exc)
         except SendError as exc:  # pragma: no cover - every SendError is one of the two
             self.fail(r, message_id, str(exc))
             return None
@@ -260,13 +287,57 @@ class _Batch:
             self.brake.reset()
         return None
 
+    def queue_of(self, r: Recipient) -> str:
+        """The provider queue of a recipient (its provider code, else its domain)."""
+        return self.queues.get(r.domain) or r.domain
+
+    def answered(self, r: Recipient, message_id: str, exc: SendError) -> str | None:
+        """The relay refused this message: what the reply means decides (see PROVIDER
+        QUEUES); a reply the table does not know keeps the rules by code."""
+        known = meaning_of(exc.code, exc.enhanced, str(exc))
+        if known is not None and known.meaning == SLOW_DOWN:
+            attempts = self.config.max_attempts * SLOW_DOWN_ATTEMPTS_FACTOR
+            self.slow_down(r, message_id, exc, known.min_pause, attempts)
+            return None
+        if isinstance(exc, TransientSendError):
+            if known is None and self.queue_of(r) in self.throttle.providers:
+                # A provider with a preset deferring us: its queue backs off as a whole.
+                self.slow_down(r, message_id, exc, 0.0, self.config.max_attempts)
+                return None
+            return self.transient(r, message_id, exc, connect=False)
+        if known is not None and known.meaning == TEMPORARY:
+            return self.transient(r, message_id, exc, connect=False)
+        self.fail(r, message_id, str(exc), refusal=exc)
+        return None
+
+    def slow_down(
+        self, r: Recipient, message_id: str, exc: SendError, min_pause: float, give_up_at: int
+    ) -> None:
+        """Pause the recipient's provider queue (for every worker) and put the row back
+        for after the pause; an attempt is counted, nothing is suppressed, the error
+        brake is not fed."""
+        queue = self.queue_of(r)
+        try:
+            pause = self.throttle.back_off(queue, min_pause)
+        except (redis.RedisError, OSError):
+            pause = max(min_pause, backoff_delay(1, self.config))
+        self.result.slowed += 1
+        attempts = self._attempts(r.delivery_id) + 1
+        if attempts >= give_up_at:
+            # Not a refusal of the address: failed, never suppressed.
+            self.fail(r, message_id, f"gave up after {attempts} attempts: {exc}")
+            return
+        # Spread the queue's rows a little past the pause's end (never before it).
+        delay = pause * random.uniform(1.0, 1.0 + self.config.retry_jitter)
+        self.later(r, delay, f"{queue} asked us to slow down: {exc}", attempted=True)
+
     def fail(
         self, r: Recipient, message_id: str, error: str, refusal: SendError | None = None
     ) -> None:
         self.pending.append(Outcome(r.delivery_id, DeliveryStatus.FAILED, message_id, error))
         self.marks.not_sent(r.delivery_id)
         self.result.failed += 1
-        kind = smtp_refusal_kind(refusal.code, refusal.enhanced) if refusal else None
+        kind = smtp_refusal_kind(refusal.code, refusal.enhanced, str(refusal)) if refusal else None
         if refusal is not None and kind:
             self.flush()
             record_refusal(self.session, r.delivery_id, refusal)
@@ -286,9 +357,7 @@ class _Batch:
         else:
             self.result.deferred += 1
 
-    def transient(
-        self, r: Recipient, message_id: str, exc: TransientSendError, connect: bool
-    ) -> str | None:
+    def transient(self, r: Recipient, message_id: str, exc: SendError, connect: bool) -> str | None:
         if connect:
             # We could not reach a relay: our problem, not this recipient's, so it costs
             # no attempt (else a relay outage would fail the first rows of every batch).
@@ -411,12 +480,13 @@ def _send(
     assert campaign is not None  # claim only succeeds for an existing, running campaign
     ctx = context_for(session, settings, campaign)
     recipients = load_recipients(session, ctx, ids)
+    queues = known_providers(session, {r.domain for r in recipients})
     session.commit()
     transport = checkout_transport(pool or relay_pool(settings, config))
     marks = Marks(client, held)
     healthy = False
     try:
-        result = _Batch(session, ctx, config, client, transport, marks).run(recipients)
+        result = _Batch(session, ctx, config, client, transport, marks, queues).run(recipients)
         healthy = True
     finally:
         marks.close()

@@ -6,8 +6,11 @@
   once per day per address, over the run of the address's latest deliveries that bounced
   (a later successful delivery ends the run); at the threshold (settings "bounces",
   ``soft_threshold``, default 3) the address is suppressed;
-- 5.7.x policy refusal: nothing happens to the recipient; a ``sender_alert`` event is
-  stored with the provider's text and shown on the dashboard.
+- 5.7.x policy refusal (or a provider's known reply that blames us or our content,
+  ``mail.provider_replies``): nothing happens to the recipient; a ``sender_alert``
+  event is stored with the provider's text and shown on the dashboard;
+- a provider's "slow down" (QQ's "frequency limited", NetEase's MI:SFQ ...): never a
+  bounce; the sender backs off that provider's queue and tries the row again.
 
 Every effect is one stored `Event` (UNIQUE provider + provider_event_id), so the same
 bounce arriving twice changes nothing the second time. Duplicate and out-of-order events
@@ -27,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import get_setting
+from service.mail import provider_replies as replies
 from service.model import Delivery, DeliveryStatus, Event, SuppressionReason, utcnow
 from service.model import delivery_states as deliveries
 from service.subscribers.suppression import suppress
@@ -47,6 +51,17 @@ SMTP_HARD_BOUNCE_CODES = frozenset({550, 551, 553})
 HARD_ENHANCED_PREFIXES = ("5.1.",)
 HARD_ENHANCED_CODES = frozenset({"5.2.1"})
 SMTP_PROVIDER = "smtp"
+# What a known provider reply (``mail.provider_replies``) makes of a refusal: its table
+# decides before the codes do (QQ's "550 Mailbox unavailable or access denied" is a
+# bare 550 that says nothing bad about the address; NetEase's "550 MI:IMF" blames us).
+REPLY_KINDS: dict[str, str | None] = {
+    replies.NO_SUCH_USER: "hard",
+    replies.POLICY_BLOCK: "policy",
+    replies.SPAM_CONTENT: "policy",
+    replies.SLOW_DOWN: None,
+    replies.TEMPORARY: None,
+    replies.MAILBOX_FULL: None,
+}
 
 # Event types written here (reports count them by these names).
 BOUNCE_HARD = "bounce_hard"
@@ -204,13 +219,18 @@ def _store_alert(session: Session, delivery: Delivery | None, signal: Signal) ->
     return Applied(event.id, "alert")
 
 
-def smtp_refusal_kind(code: int | None, enhanced: str | None) -> str | None:
+def smtp_refusal_kind(code: int | None, enhanced: str | None, reply: str = "") -> str | None:
     """What a permanent refusal at SMTP time means: "hard", "policy" or None (nothing).
 
-    The enhanced code decides when there is one: Gmail's ``550 5.7.26`` or Microsoft's
-    ``550 5.7.515`` mean OUR authentication failed, and suppressing on them would wipe
-    out whole audiences. A bare 550/551/553 keeps the old meaning (no such user).
+    A known provider reply (``reply`` is its text) decides first (``REPLY_KINDS``: a
+    "slow down" is never a bounce). Else the enhanced code decides when there is one:
+    Gmail's ``550 5.7.26`` or Microsoft's ``550 5.7.515`` mean OUR authentication
+    failed, and suppressing on them would wipe out whole audiences. A bare 550/551/553
+    keeps the old meaning (no such user).
     """
+    known = replies.meaning_of(code, enhanced, reply) if reply else None
+    if known is not None:
+        return REPLY_KINDS[known.meaning]
     if enhanced:
         if enhanced.startswith(HARD_ENHANCED_PREFIXES) or enhanced in HARD_ENHANCED_CODES:
             return "hard"
@@ -229,7 +249,7 @@ def record_smtp_refusal(
     the recipient alone. At most one event per delivery (UNIQUE provider id). Does not
     commit.
     """
-    kind = smtp_refusal_kind(code, enhanced)
+    kind = smtp_refusal_kind(code, enhanced, reply)
     if kind is None:
         return NoOp("the refusal says nothing about the address")
     signal = Signal(

@@ -223,6 +223,9 @@ class SMTPBackend(MailBackend):
             )
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (None, b""))
+            # smtplib closes the connection after a 421 to RCPT (QQ's "421 … frequency
+            # limited"): the next message must open a new one, not fail on the dead one.
+            self._drop_if_broken(code or 0)
             raise classify_reply(code, text) from exc
         except smtplib.SMTPResponseException as exc:
             self._drop_if_broken(exc.smtp_code)

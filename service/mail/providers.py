@@ -341,3 +341,17 @@ def _store(session: Session, rows: dict[str, RecipientDomain]) -> None:
             writer.commit()
     except SQLAlchemyError:
         log.warning("could not keep the providers of %d domains", len(values), exc_info=True)
+
+
+def known_providers(session: Session, domains: Iterable[str]) -> dict[str, str]:
+    """The provider code of each of ``domains`` (any spelling) that names one without
+    DNS: a consumer domain, or a company domain whose cached MX is a known provider's.
+    The send path's question (once per batch): it never looks anything up, so a company
+    domain not yet in the cache (or on its own server) is left out."""
+    keys = {d: domain_key(d) for d in domains}
+    found = {d: code for d, k in keys.items() if (code := consumer_provider(k)) is not None}
+    company = sorted({k for d, k in keys.items() if d not in found and not is_reserved(k)})
+    if company:
+        cached = {k: p for k, p in _cached(session, company).items() if p in PROVIDERS}
+        found.update({d: cached[k] for d, k in keys.items() if k in cached})
+    return found

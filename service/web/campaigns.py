@@ -39,9 +39,18 @@ from service.campaigns.service import (
     set_schedule,
     unschedule,
 )
+from service.config import ConfigError
 from service.issues.store import archive_url
 from service.mail.from_address import UnsendableFrom
-from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
+from service.mail.providers import PROVIDERS
+from service.mail.sending_config import (
+    PROVIDER_FIELDS,
+    PROVIDER_LIMITS_ENV,
+    SendingConfigError,
+    env_provider_limits,
+    get_sending_config,
+    save_sending_config,
+)
 from service.mail.site_settings import effective_settings, stored_site_settings
 from service.model import (
     Campaign,
@@ -664,13 +673,18 @@ def sending_settings() -> Any:
         except SendingConfigError as exc:
             session.rollback()
             errors = {name: describe(error) for name, error in exc.errors.items()}
-        except ValueError as exc:
-            # Only the domain limits have a syntax of their own (see _settings_form).
-            errors = {"domain_limits": str(exc)}
+        except LineSyntaxError as exc:
+            # The domain and provider limits have a syntax of their own (_settings_form).
+            errors = {exc.field: str(exc)}
+    pinned, env_error = _pinned_presets()
     return render_template(
         "campaigns/settings.html",
         config=get_sending_config(session),
         errors=errors,
+        providers=PROVIDERS,
+        pinned=pinned,
+        env_error=env_error,
+        env_variable=PROVIDER_LIMITS_ENV,
         primary=smtp.display if smtp else _("local capture"),
         relay_names=[
             smtp.display if smtp else _("local capture"),
@@ -679,22 +693,57 @@ def sending_settings() -> Any:
     ), (400 if errors else 200)
 
 
+class LineSyntaxError(ValueError):
+    """A line of a limits field of the settings form is not in its syntax."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _pinned_presets() -> tuple[dict[str, dict[str, float]], str]:
+    """The provider presets TIDINGS_PROVIDER_LIMITS pins, and what is wrong with it."""
+    try:
+        return env_provider_limits(settings()), ""
+    except ConfigError as exc:
+        return {}, str(exc)
+
+
 def _settings_form(form: Any) -> dict[str, Any]:
-    """Parse the settings form: one "domain limit window" and one "url weight" per line."""
+    """Parse the settings form: one "domain limit window", one "provider limit window
+    [backoff [longest backoff]]" and one "url weight" per line."""
     limits: dict[str, dict[str, str]] = {}
     for line in form.get("domain_limits", "").splitlines():
         parts = line.split()
         if not parts:
             continue
         if len(parts) not in (2, 3):
-            raise ValueError(_("Write each domain limit as: domain limit [window seconds]"))
+            raise LineSyntaxError(
+                "domain_limits", _("Write each domain limit as: domain limit [window seconds]")
+            )
         limits[parts[0]] = {"limit": parts[1], "window": parts[2] if len(parts) == 3 else "60"}
+    presets: dict[str, dict[str, str]] = {}
+    for line in form.get("provider_limits", "").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if not 2 <= len(parts) <= 5:
+            raise LineSyntaxError(
+                "provider_limits",
+                _(
+                    "Write each provider as: provider limit [window [back-off "
+                    "[longest back-off]]], in seconds"
+                ),
+            )
+        presets[parts[0]] = dict(zip(PROVIDER_FIELDS, parts[1:], strict=False))
     relays = []
     for line in form.get("relays", "").splitlines():
         parts = line.split()
         if parts:
             relays.append({"url": parts[0], "weight": parts[1] if len(parts) > 1 else "1"})
     data: dict[str, Any] = {"domain_limits": limits, "relays": relays}
+    if "provider_limits" in form:  # a form without the field keeps the stored presets
+        data["provider_limits"] = presets
     for name in ("global_rate", "error_brake", "primary_weight", "batch_size", "max_attempts"):
         if form.get(name, "").strip():
             data[name] = form.get(name).strip()

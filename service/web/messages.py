@@ -115,6 +115,11 @@ MESSAGES: dict[str, LazyString] = {
     "settings.domain_limit_not_positive": _l(
         "%(domain)s: the limit and the window must be positive."
     ),
+    "settings.unknown_provider": _l("%(provider)s: not a provider code (one of %(codes)s)."),
+    "settings.bad_provider_limit": _l(
+        "%(provider)s: give a limit (0 for none) and a window, first and longest "
+        "back-off in seconds, all positive, the longest at least the first."
+    ),
     "settings.bad_relay": _l("%(url)s: %(error)s"),
     "settings.dead_too_soon": _l("Allow at least three heartbeats before a worker counts as dead."),
     # ---- addresses

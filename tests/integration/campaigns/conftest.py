@@ -52,6 +52,7 @@ TEST_SENDING = {
     "domain_limits": {},
     "batch_size": 50,
     "max_batches_in_flight": 6,
+    "provider_limits": {},
     "retry_base_seconds": 0.3,
     "retry_max_seconds": 2,
     "max_attempts": 8,

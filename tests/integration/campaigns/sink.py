@@ -11,9 +11,14 @@ Behaviours, all switchable while it runs:
   relay: the message is kept, the client waits);
 * ``replies``: answer RCPT TO for these recipients with the given reply (e.g.
   ``"550 5.7.26 unauthenticated sender"``);
+* ``domain_replies``: answer RCPT TO for recipients at a domain with the given reply,
+  ``domain_replies_left[domain]`` times (a provider's "slow down" that passes);
 * ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8);
 * ``drop_clients()``: close every client connection from the sink's end, as a relay
   drops a quiet client.
+
+Every RCPT answer and every accepted message is logged in ``log`` as ``(monotonic time,
+recipient, client peer, "rcpt <code>" or "data")``.
 
 Only messages answered 250 are counted (``received``: recipient → Message-IDs;
 ``mail_from``: recipient → the MAIL FROM addresses they came with).
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +54,9 @@ class SinkState:
     slow_data: dict[str, float] = field(default_factory=dict)
     slowed: int = 0
     replies: dict[str, str] = field(default_factory=dict)
+    domain_replies: dict[str, str] = field(default_factory=dict)
+    domain_replies_left: dict[str, int] = field(default_factory=dict)
+    log: list[tuple[float, str, Any, str]] = field(default_factory=list)
     logins: int = 0
     peers: set[Any] = field(default_factory=set)  # one (host, port) per client connection
     servers: list[Any] = field(default_factory=list)  # the SMTP session of each connection
@@ -97,15 +106,26 @@ class SinkHandler:
         self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.state.lock:
-            if address in self.state.reject:
-                return "550 5.1.1 no such user here"
-            if address in self.state.replies:
-                return self.state.replies[address]
-            if self.state.busy_rcpt > 0:
-                self.state.busy_rcpt -= 1
-                self.state.refused_rcpt += 1
-                return "451 4.7.1 greylisted, try again later"
-        envelope.rcpt_tos.append(address)
+            reply = self._rcpt_reply(address)
+            self.state.log.append((time.monotonic(), address, session.peer, f"rcpt {reply[:3]}"))
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    def _rcpt_reply(self, address: str) -> str:
+        """The answer to RCPT TO ``address`` (called under the lock)."""
+        domain = address.rpartition("@")[2].lower()
+        if address in self.state.reject:
+            return "550 5.1.1 no such user here"
+        if address in self.state.replies:
+            return self.state.replies[address]
+        if self.state.domain_replies_left.get(domain, 0) > 0:
+            self.state.domain_replies_left[domain] -= 1
+            return self.state.domain_replies[domain]
+        if self.state.busy_rcpt > 0:
+            self.state.busy_rcpt -= 1
+            self.state.refused_rcpt += 1
+            return "451 4.7.1 greylisted, try again later"
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
@@ -123,6 +143,7 @@ class SinkHandler:
                 match = _MESSAGE_ID.search(data)
                 self.state.received[rcpt].append(match.group(1).decode() if match else "")
                 self.state.mail_from[rcpt].append(envelope.mail_from or "")
+                self.state.log.append((time.monotonic(), rcpt, session.peer, "data"))
                 if self.state.keep_raw:
                     self.state.raw[rcpt] = data
             delay = self.state.slow_data.get(rcpt, 0.0)

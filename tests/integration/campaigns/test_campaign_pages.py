@@ -176,6 +176,38 @@ def test_the_sending_settings_page_saves_limits_and_relays(
     assert '<span class="field-error" data-error="global_rate">请输入数字。</span>' in html
 
 
+def test_the_sending_settings_page_saves_provider_presets_and_explains_bad_ones(
+    logged_in: FlaskClient, session: Session
+) -> None:
+    page = logged_in.get("/campaigns/settings").get_data(as_text=True)
+    assert "tencent 60 60 60 3600" in page  # the default presets, editable
+    resp = logged_in.post(
+        "/campaigns/settings",
+        data={
+            "csrf_token": csrf_token(logged_in, "/campaigns/settings"),
+            "provider_limits": "tencent 30 60 120 1800\nnetease 20",
+        },
+    )
+    assert resp.status_code == 302
+    assert get_sending_config(session).provider_limits == {
+        "tencent": {"limit": 30, "window": 60, "backoff": 120, "backoff_max": 1800},
+        "netease": {"limit": 20, "window": 60, "backoff": 60, "backoff_max": 3600},
+    }
+    for text, error in [("hotmail 5", "不是服务商代码"), ("tencent", "每个服务商请写成")]:
+        bad = logged_in.post(
+            "/campaigns/settings",
+            data={
+                "csrf_token": csrf_token(logged_in, "/campaigns/settings"),
+                "provider_limits": text,
+            },
+        )
+        html = bad.get_data(as_text=True)
+        assert bad.status_code == 400 and 'data-error="provider_limits"' in html
+        assert error in html
+    session.expire_all()
+    assert get_sending_config(session).provider_limits["tencent"]["limit"] == 30
+
+
 def test_a_viewer_reads_reports_but_not_campaigns(client: FlaskClient, session: Session) -> None:
     from service.accounts.users import create_user
 
