@@ -152,7 +152,10 @@ def test_policy_refusals_are_kept_apart_from_no_such_user_and_suppress_nobody(
 def test_two_workers_share_one_providers_window_and_its_back_off(
     harness: Harness, sink: Sink
 ) -> None:
-    window, limit, pause = 2.0, 3, 2.5
+    window, limit, pause = 3.0, 3, 2.5
+    # A slot is taken before the message is built, signed and sent; on a loaded machine
+    # the sink sees DATA up to ~0.6 s later, so the window is checked with this margin.
+    margin = 0.8
     harness.configure(
         batch_size=3,
         provider_limits={
@@ -171,12 +174,12 @@ def test_two_workers_share_one_providers_window_and_its_back_off(
     log = list(sink.state.log)
     accepted = sorted(t for t, rcpt, _, what in log if what == "data" and rcpt in qq)
     assert len(accepted) == len(qq)
-    # Both workers sent to the provider, and together they kept to its window (a small
+    # Both workers sent to the provider, and together they kept to its window (with the
     # margin for the time between taking a slot and the sink's answer to DATA).
     peers = {peer for _, rcpt, peer, what in log if what == "data" and rcpt in qq}
     assert len(peers) >= 2
     for i, start in enumerate(accepted):
-        in_window = [t for t in accepted[i:] if t < start + window - 0.2]
+        in_window = [t for t in accepted[i:] if t < start + window - margin]
         assert len(in_window) <= limit, f"{len(in_window)} messages within {window} s"
     # After the slow-down, neither worker sent to the provider until the pause was over;
     # only the other worker's message already on the wire may land just after the refusal.
