@@ -39,7 +39,7 @@ from service.campaigns.service import (
     set_schedule,
     unschedule,
 )
-from service.issues.store import archive_url
+from service.issues.publishing import archive_url
 from service.mail.from_address import UnsendableFrom
 from service.mail.sending_config import SendingConfigError, get_sending_config, save_sending_config
 from service.mail.site_settings import effective_settings, stored_site_settings

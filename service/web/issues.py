@@ -32,7 +32,7 @@ from werkzeug.datastructures import FileStorage
 from service.accounts.audit import audit
 from service.campaigns.archive_links import live_links
 from service.errors import Message
-from service.issues import images, import_jobs, store
+from service.issues import edits, images, import_jobs, previews, publishing, store
 from service.issues.image_files import ImageError
 from service.issues.images import MAX_IMAGE_BYTES
 from service.issues.importer import DocumentImportError
@@ -277,7 +277,7 @@ def issue(issue_id: int) -> Any:
 def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status: int = 200) -> Any:
     doc = store.load_doc(row)
     undo_key = request.args.get(UNDO_FIELD, "")
-    undo = store.deleted_article(row, undo_key) if undo_key else None
+    undo = edits.deleted_article(row, undo_key) if undo_key else None
     try:
         missing: list[str] | None = store.completeness(row)
     except DocumentImportError:
@@ -290,7 +290,7 @@ def _review(row: Issue, drafts: dict[str, dict[str, str]] | None = None, status:
         missing=missing,
         drafts=drafts or {},
         source_bytes=len(row.source_data or b""),
-        archive_url=store.archive_url(mail_settings(), row.slug),
+        archive_url=publishing.archive_url(mail_settings(), row.slug),
         undo=undo,
         undo_key=undo_key,
         undo_field=UNDO_FIELD,
@@ -319,7 +319,7 @@ def article_update(issue_id: int, anchor: str) -> Any:
     with_image = request.form.get("action") == "image"
     alt = request.form.get(ALT_FIELD, "")
     try:
-        store.update_article(
+        edits.update_article(
             db_session(),
             row,
             anchor,
@@ -362,8 +362,8 @@ def article_move(issue_id: int, anchor: str) -> Any:
     if direction not in ("up", "down"):
         abort(400)
     try:
-        store.move_article(
-            db_session(), row, anchor, cast(store.Direction, direction), current_user_id()
+        edits.move_article(
+            db_session(), row, anchor, cast(edits.Direction, direction), current_user_id()
         )
     except store.IssueEditError as exc:
         db_session().rollback()
@@ -393,7 +393,7 @@ def article_delete(issue_id: int, anchor: str) -> Any:
             article=doc.sections[si].articles[ai],
         )
     try:
-        _gone, key = store.delete_article(db_session(), row, anchor, current_user_id())
+        _gone, key = edits.delete_article(db_session(), row, anchor, current_user_id())
     except store.IssueEditError as exc:
         db_session().rollback()
         flash_error(exc)
@@ -409,7 +409,7 @@ def article_undo(issue_id: int) -> Any:
     """Put the article deleted last back in its place (once)."""
     row = _issue_or_404(issue_id)
     try:
-        back = store.undo_delete(
+        back = edits.undo_delete(
             db_session(), row, request.form.get(UNDO_FIELD, ""), current_user_id()
         )
     except store.IssueEditError as exc:
@@ -428,7 +428,7 @@ def article_to_section(issue_id: int, anchor: str) -> Any:
     row = _issue_or_404(issue_id)
     section = request.form.get("section", type=int)
     try:
-        store.move_article_to_section(
+        edits.move_article_to_section(
             db_session(), row, anchor, -1 if section is None else section, current_user_id()
         )
     except store.IssueEditError as exc:
@@ -454,7 +454,7 @@ def section_rename(issue_id: int, index: int) -> Any:
     row = _issue_or_404(issue_id)
     title = request.form.get("title", "")
     try:
-        store.rename_section(
+        edits.rename_section(
             db_session(),
             row,
             index,
@@ -479,11 +479,11 @@ def section_move(issue_id: int, index: int) -> Any:
     if direction not in ("up", "down"):
         abort(400)
     try:
-        store.move_section(
+        edits.move_section(
             db_session(),
             row,
             index,
-            cast(store.Direction, direction),
+            cast(edits.Direction, direction),
             expected_title=request.form.get("was"),
             user_id=current_user_id(),
         )
@@ -502,7 +502,7 @@ def details_update(issue_id: int) -> Any:
     row = _issue_or_404(issue_id)
     fields = {k: request.form.get(k, "") for k in ("title", "number", "date")}
     try:
-        store.update_details(
+        edits.update_details(
             db_session(),
             row,
             title=fields["title"],
@@ -526,7 +526,7 @@ def article_add(issue_id: int) -> Any:
     fields = _form_fields()
     section = request.form.get("section", type=int)
     try:
-        added = store.add_article(
+        added = edits.add_article(
             db_session(),
             row,
             section if section is not None else -1,
@@ -550,7 +550,7 @@ def cover_update(issue_id: int) -> Any:
     row = _issue_or_404(issue_id)
     text = request.form.get(COVER_FIELD, "")
     try:
-        store.update_cover_lines(db_session(), row, text, current_user_id())
+        edits.update_cover_lines(db_session(), row, text, current_user_id())
     except store.IssueEditError as exc:
         db_session().rollback()
         return _review(row, {"cover": {COVER_FIELD: text, "error": describe(exc)}}, 400)
@@ -626,10 +626,10 @@ def publish_switch(issue_id: int) -> Any:
             )
     try:
         if wanted == "1":
-            store.publish(session, row, current_user_id())
+            publishing.publish(session, row, current_user_id())
             flash(_("Published in the web archive."), "info")
         elif wanted == "private":
-            store.unpublish(session, row, current_user_id(), keep_private=True)
+            publishing.unpublish(session, row, current_user_id(), keep_private=True)
             flash(
                 _(
                     "Kept private: not in the web archive, and its campaigns go out in full "
@@ -638,7 +638,7 @@ def publish_switch(issue_id: int) -> Any:
                 "info",
             )
         else:
-            store.unpublish(session, row, current_user_id())
+            publishing.unpublish(session, row, current_user_id())
             flash(_("Taken out of the web archive."), "info")
     except store.IssueEditError as exc:
         session.rollback()
@@ -665,7 +665,7 @@ def preview(issue_id: int) -> Any:
     mode = _mode()
     # The sample headers and links as mail has them: with the sender stored in the admin.
     config = mail_settings()
-    result = store.preview(row, get_layout(db_session(), config), config, mode)
+    result = previews.preview(row, get_layout(db_session(), config), config, mode)
     return render_template(
         "issues/preview.html",
         issue=row,
@@ -685,7 +685,7 @@ def preview_html(issue_id: int) -> Any:
     if not any(True for _ in store.load_doc(row).articles()):
         abort(404)
     config = mail_settings()
-    result = store.preview(row, get_layout(db_session(), config), config, _mode())
+    result = previews.preview(row, get_layout(db_session(), config), config, _mode())
     resp = Response(result.html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = PREVIEW_CSP
     resp.headers["Cache-Control"] = "no-store"
