@@ -25,12 +25,8 @@ from sqlalchemy.orm import Session, defer
 
 from service.accounts.audit import audit
 from service.errors import DomainError
-from service.issues.importer import (
-    DocumentImportError,
-    import_file,
-    missing_sentences,
-    source_markdown,
-)
+from service.issues.importer import DocumentImportError, import_file, source_markdown
+from service.issues.sentences import missing_sentences
 from service.issues.structure import IssueDoc
 from service.model import Campaign, Issue, utcnow
 
