@@ -14,13 +14,8 @@ from urllib.parse import urlsplit
 
 from service.config import Settings
 from service.issues.publishing import archive_url
-from service.issues.render import (
-    DEFAULT_MAX_HTML_BYTES,
-    Layout,
-    Mode,
-    RenderedIssue,
-    render_issue,
-)
+from service.issues.render import DEFAULT_MAX_HTML_BYTES, Mode, RenderedIssue, render_issue
+from service.issues.render_parts import Layout
 from service.issues.structure import IssueDoc
 from service.model import Issue
 

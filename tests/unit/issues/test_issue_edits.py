@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from service.issues import edits, images, previews, store
 from service.issues.image_files import ImageError, image_size, size_in_url
-from service.issues.render import CONTENT_WIDTH_PX, Layout, render_issue
+from service.issues.render import render_issue
+from service.issues.render_parts import CONTENT_WIDTH_PX, Layout
 from service.model import AuditEntry, Issue, IssueImage
 from tests.unit.issues.test_logo import jpeg_header, png
 
