@@ -22,7 +22,7 @@ from service.issues.layout import get_layout
 from service.issues.render import render_web
 from service.mail.site_settings import effective_settings
 from service.model import Issue
-from service.subscribers.subscriptions import public_lists
+from service.subscribers.public_lists import public_lists
 from service.web.context import db_session, settings
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
