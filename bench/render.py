@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.issues.importer import import_markdown  # noqa: E402
-from service.issues.render import Layout, Mode, RenderedIssue, render_issue  # noqa: E402
+from service.issues.render import Mode, RenderedIssue, render_issue  # noqa: E402
+from service.issues.render_parts import Layout  # noqa: E402
 
 DEMO = ROOT / "demo" / "dldta-2026-q1.md"
 ARCHIVE_URL = "https://news.example.org/archive/dldta-2026-q1"

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.campaigns.content import ContentError
-from service.issues import store
+from service.issues import publishing, store
 from service.model import Campaign, Delivery, DeliveryStatus, Issue
 
 # Rows whose message left: its links are in a mailbox now.
@@ -74,7 +74,7 @@ def publish_for_sending(session: Session, campaign: Campaign, user_id: int | Non
         return False
     if issue.published_at is None:
         try:
-            store.publish(session, issue, user_id)
+            publishing.publish(session, issue, user_id)
         except store.IssueEditError as exc:  # nothing to show, so nothing to send either
             raise ContentError(exc.code, exc.message) from exc
     return True

@@ -120,7 +120,7 @@ def _from_issue(
             issue_id=campaign.issue_id,
         )
     from service.issues.layout import get_layout
-    from service.issues.store import archive_url, preview_archive_url
+    from service.issues.publishing import archive_url, preview_archive_url
 
     page = preview_archive_url(settings, issue) if for_test else archive_url(settings, issue.slug)
     # A private issue has no public page (its mail goes out in full, without links to

@@ -25,9 +25,9 @@ from service.campaigns.previews import render_message, render_sample
 from service.campaigns.service import campaign_conditions, campaign_list_ids, no_campaign
 from service.config import Settings
 from service.errors import DomainError, Message, message_of
+from service.issues.publishing import archive_url
 from service.issues.render import GMAIL_CLIP_BYTES
 from service.issues.render_compiled import base64_size
-from service.issues.store import archive_url
 from service.mail import dns_records as dns
 from service.mail.sending_config import get_sending_config, through_relay
 from service.mail.site_settings import effective_settings

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.events.tracking import click_target
-from service.issues import store
+from service.issues import publishing
 from service.model import Issue
 from service.tokens import CLICK, OPEN, read_token
 
@@ -156,7 +156,7 @@ def own_url_to_fetch(session: Session, settings: Settings, url: str) -> str:
     if slug is None:
         return url
     joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}preview={store.preview_token(settings.secret_key, slug)}"
+    return f"{url}{joiner}preview={publishing.preview_token(settings.secret_key, slug)}"
 
 
 def fetched(fetch: Fetch, url: str, shown: str | None = None) -> LinkResult:

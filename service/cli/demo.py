@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.issues.store import create_issue_from_document, find_duplicate, publish
+from service.issues.publishing import publish
+from service.issues.store import create_issue_from_document, find_duplicate
 from service.model import (
     Consent,
     Issue,

@@ -46,7 +46,7 @@ def is_unsubscribe_address(address: str, settings: Settings) -> bool:
 
 def process_unsubscribe_mail(session: Session, settings: Settings, raw: bytes) -> Outcome:
     """Apply an unsubscribe request sent by mail (idempotent)."""
-    from service.subscribers.subscriptions import unsubscribe
+    from service.subscribers.unsubscribing import unsubscribe
 
     msg = email.message_from_bytes(raw, policy=default_policy)
     if str(msg.get("Auto-Submitted", "no")).strip().lower().startswith(AUTOMATIC):

@@ -19,7 +19,7 @@ from service.accounts.settings_store import get_setting, set_setting
 from service.config import DEFAULT_FROM, Settings
 from service.errors import FieldErrors, Message
 from service.issues.logo import stored_logo
-from service.issues.render import LANGUAGES, Layout
+from service.issues.render_parts import LANGUAGES, Layout
 from service.mail.site_settings import public_base_url, stored_site_settings
 
 LAYOUT_KEY = "layout"

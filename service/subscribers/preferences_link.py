@@ -16,7 +16,8 @@ from service.mail.addresses import InvalidAddress, normalise
 from service.mail.site_settings import effective_settings
 from service.mail.transactional import build_button_mail, fill_strings, send_button_mail
 from service.model import Subscriber, SubscriberStatus
-from service.subscribers.subscriptions import address_confirmed, clean_language
+from service.subscribers.preferences import address_confirmed
+from service.subscribers.subscriptions import clean_language
 from service.subscribers.suppression import is_suppressed
 
 STRINGS: dict[str, dict[str, str]] = {

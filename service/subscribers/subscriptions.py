@@ -1,4 +1,6 @@
-"""What a reader does with their subscription: subscribe, confirm, unsubscribe, preferences.
+"""A reader's subscription begins: subscribe and confirm (double opt-in), and the input
+checks and consent evidence that the other reader-side flows share (``unsubscribing``,
+``preferences``; the lists a stranger may see are in ``public_lists``).
 
 Plain functions over a ``Session`` (the public pages, the REST API, the sending engine and
 the staff side all call these). The caller commits. Every action appends a consent row
@@ -17,10 +19,8 @@ import enum
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from html import escape
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,21 +28,19 @@ from sqlalchemy.orm import Session
 
 from service.mail.addresses import email_hash, normalise
 from service.model import (
-    Delivery,
     MailingList,
     Membership,
     MembershipStatus,
     Subscriber,
     SubscriberStatus,
     SubscriberToken,
-    Suppression,
-    SuppressionReason,
     TokenPurpose,
     utcnow,
 )
 from service.subscribers import organisations
 from service.subscribers.consent import record_consent
-from service.subscribers.suppression import is_suppressed, suppress, unsuppress
+from service.subscribers.public_lists import ListUnavailable
+from service.subscribers.suppression import is_suppressed
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +53,9 @@ DEFAULT_LANGUAGE = "zh-CN"
 # several MTAs refuse (NUL); the rest of C0 is dropped silently as noise.
 _HEADER_BREAKERS = frozenset("\r\n\0")
 _CONTROL = {c: None for c in range(32) if chr(c) not in "\t"}
-# What a confirm token (secrets.token_urlsafe) and a list slug can look like; anything
-# else is refused before it reaches the database.
+# What a confirm token (secrets.token_urlsafe) can look like; anything else is refused
+# before it reaches the database.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
-_SLUG_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
 SOURCES = ("form", "one-click", "preferences", "api", "admin", "undo")
 
@@ -71,10 +68,6 @@ class SubscriptionInputError(ValueError):
         super().__init__(message)
         self.field = field
         self.reason = reason
-
-
-class ListUnavailable(LookupError):
-    """The list does not exist or is archived: nobody can subscribe to it."""
 
 
 class SubscribeOutcome(enum.StrEnum):
@@ -122,30 +115,7 @@ class ConfirmResult:
 
 
 @dataclass(frozen=True)
-class UnsubscribeResult:
-    """The outcome of ``unsubscribe``; ``changed`` is False for a repeat (idempotent)."""
-
-    found: bool
-    changed: bool
-    lists: tuple[int, ...] = ()
-    # Of ``lists``, those that were active (not waiting for confirmation) until now.
-    were_active: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class PreferencesResult:
-    """What ``update_preferences`` changed."""
-
-    added: tuple[int, ...] = ()
-    removed: tuple[int, ...] = ()
-    refused: tuple[int, ...] = ()  # lists not added because the address is suppressed
-    profile_changed: bool = False
-    unsubscribed_all: bool = False
-    changes: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Evidence:
+class Evidence:
     """Who asked and how: written into every consent row of one action."""
 
     ip: str | None
@@ -203,50 +173,6 @@ def clean_language(value: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
-def public_lists(session: Session) -> list[MailingList]:
-    """Lists a stranger may subscribe to on the public pages: public and not archived."""
-    return list(
-        session.scalars(
-            select(MailingList)
-            .where(MailingList.public.is_(True), MailingList.archived_at.is_(None))
-            .order_by(MailingList.id)
-        )
-    )
-
-
-def public_list_by_slug(session: Session, slug: str) -> MailingList:
-    """The public, open list with this slug, or ``ListUnavailable`` (a private list is
-    answered like one that does not exist: its slug tells a stranger nothing)."""
-    if not _SLUG_SHAPE.match(slug or ""):
-        raise ListUnavailable(slug)
-    found = session.scalar(
-        select(MailingList).where(
-            MailingList.slug == slug,
-            MailingList.public.is_(True),
-            MailingList.archived_at.is_(None),
-        )
-    )
-    if found is None:
-        raise ListUnavailable(slug)
-    return found
-
-
-def preference_lists(session: Session, subscriber_id: int) -> list[MailingList]:
-    """The lists a reader's preferences page shows: the public ones (to join or leave)
-    and the private ones they are on (to leave), none archived."""
-    on = current_list_ids(session, subscriber_id)
-    return list(
-        session.scalars(
-            select(MailingList)
-            .where(
-                MailingList.archived_at.is_(None),
-                MailingList.public.is_(True) | MailingList.id.in_(on),
-            )
-            .order_by(MailingList.id)
-        )
-    )
-
-
 # --------------------------------------------------------------------------- subscribe
 
 
@@ -273,7 +199,7 @@ def subscribe(
     clean_name = clean_text(name, "name")
     clean_org = clean_text(organisation, "organisation")
     lang = clean_language(language)
-    evidence = _Evidence(ip, user_agent, source)
+    evidence = Evidence(ip, user_agent, source)
 
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
     if is_suppressed(session, address.email):
@@ -332,7 +258,7 @@ def _join(
     subscriber: Subscriber,
     mailing_list: MailingList,
     membership: Membership | None,
-    evidence: _Evidence,
+    evidence: Evidence,
 ) -> SubscribeResult:
     """Make the membership unconfirmed (double opt-in) or active, and log the consent."""
     status = MembershipStatus.UNCONFIRMED if mailing_list.double_opt_in else MembershipStatus.ACTIVE
@@ -467,7 +393,7 @@ def confirm(
     subscriber.status = SubscriberStatus.ENABLED
     organisations.link_confirmed(session, subscriber)
     session.flush()
-    _Evidence(ip, user_agent, source).record(
+    Evidence(ip, user_agent, source).record(
         session, sub_id, list_id, "confirm", {"token_id": row.id}
     )
     return ConfirmResult(ConfirmOutcome.CONFIRMED, sub_id, list_id, membership_active=True)
@@ -494,250 +420,4 @@ def renew_confirmation(session: Session, token: str) -> SubscribeResult | None:
     new_token = issue_confirm_token(session, row.subscriber_id, row.list_id)
     return SubscribeResult(
         SubscribeOutcome.CONFIRMATION_NEEDED, row.list_id, row.subscriber_id, new_token
-    )
-
-
-# --------------------------------------------------------------------------- unsubscribe
-
-
-def unsubscribe(
-    session: Session,
-    subscriber_id: int,
-    list_ids: int | Sequence[int] | None,
-    source: str,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    everything: bool = False,
-    campaign_id: int | None = None,
-) -> UnsubscribeResult:
-    """Leave the given lists, or everything (``everything=True``: all lists, status
-    ``unsubscribed`` and a suppression with reason ``unsubscribed``). Idempotent.
-
-    ``campaign_id`` is the campaign whose link was used, for the report; without it the
-    newest campaign that reached this person is credited. Safe to call in the request
-    that receives an RFC 8058 one-click POST: it only writes to the database (the caller
-    commits before answering).
-    """
-    wanted = (list_ids,) if isinstance(list_ids, int) else tuple(list_ids or ())
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
-        # Nothing to do: an erased person is already suppressed by the hash of the address.
-        return UnsubscribeResult(found=False, changed=False)
-    now = utcnow()
-    query = select(Membership).where(
-        Membership.subscriber_id == subscriber_id,
-        Membership.status != MembershipStatus.UNSUBSCRIBED,
-    )
-    if not everything:
-        query = query.where(Membership.list_id.in_(wanted))
-    left = list(session.scalars(query))
-    were_active = tuple(sorted(m.list_id for m in left if m.status == MembershipStatus.ACTIVE))
-    for membership in left:
-        membership.status = MembershipStatus.UNSUBSCRIBED
-        membership.unsubscribed_at = now
-    changed = bool(left)
-    if everything:
-        if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-            subscriber.status = SubscriberStatus.UNSUBSCRIBED
-            changed = True
-        if not is_suppressed(session, subscriber.email):
-            suppress(session, subscriber.email, SuppressionReason.UNSUBSCRIBED, source)
-            changed = True
-    session.flush()
-    left_ids = tuple(sorted(m.list_id for m in left))
-    detail = {
-        "changed": changed,
-        "lists": list(left_ids),
-        "requested": list(wanted),
-        "campaign_id": campaign_id or _latest_campaign(session, subscriber_id),
-    }
-    # One row per list left, so each list's growth chart counts it; a repeat (nothing
-    # left) is still logged, under no list, so it is never counted twice.
-    for list_id in left_ids or (None,):
-        record_consent(
-            session,
-            subscriber_id=subscriber_id,
-            list_id=list_id,
-            action="unsubscribe_all" if everything else "unsubscribe",
-            source=source,
-            ip=ip,
-            user_agent=user_agent,
-            detail=detail,
-        )
-    return UnsubscribeResult(found=True, changed=changed, lists=left_ids, were_active=were_active)
-
-
-def _latest_campaign(session: Session, subscriber_id: int) -> int | None:
-    # A link from before campaign-bound unsubscribe tokens carries no campaign, so the
-    # report credits the newest campaign that reached this person: almost always the one
-    # whose link or List-Unsubscribe header was used.
-    return session.scalar(
-        select(Delivery.campaign_id)
-        .where(Delivery.subscriber_id == subscriber_id, Delivery.sent_at.is_not(None))
-        .order_by(Delivery.sent_at.desc())
-        .limit(1)
-    )
-
-
-# --------------------------------------------------------------------------- preferences
-
-
-def current_list_ids(session: Session, subscriber_id: int) -> set[int]:
-    """Lists the subscriber is on (active or waiting for confirmation)."""
-    return set(
-        session.scalars(
-            select(Membership.list_id).where(
-                Membership.subscriber_id == subscriber_id,
-                Membership.status != MembershipStatus.UNSUBSCRIBED,
-            )
-        )
-    )
-
-
-def address_confirmed(session: Session, subscriber_id: int) -> bool:
-    """Whether the address has shown it wants our mail: a membership that is active or
-    was confirmed once (the confirm button, an import, staff). Until then, nothing typed
-    into a public form (the name, the organisation) may reach that address's mail."""
-    return (
-        session.scalar(
-            select(Membership.list_id)
-            .where(
-                Membership.subscriber_id == subscriber_id,
-                (Membership.status == MembershipStatus.ACTIVE)
-                | Membership.confirmed_at.is_not(None),
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def update_preferences(
-    session: Session,
-    subscriber_id: int,
-    list_ids: Iterable[int],
-    name: str | None,
-    language: str | None,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    source: str = "preferences",
-    unsubscribe_all: bool = False,
-) -> PreferencesResult:
-    """Apply the preferences page: the lists to be on, name and language.
-
-    Lists are joined directly as active: the preferences link reached the reader's own
-    mailbox, which is what double opt-in proves. Public lists can be joined or left; a
-    private list can only be left (it is shown only while the reader is on it).
-    An address suppressed because its owner unsubscribed from everything is released
-    when the owner picks lists again here (their own re-consent); any other suppression
-    (bounce, complaint, manual, erasure) refuses new lists. Raises
-    ``SubscriptionInputError`` for a bad name, ``LookupError`` for an unknown subscriber.
-    """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.status == SubscriberStatus.ERASED:
-        raise LookupError(subscriber_id)
-    clean_name = clean_text(name, "name")
-    lang = clean_language(language)
-    evidence = _Evidence(ip, user_agent, source)
-    if unsubscribe_all:
-        unsubscribe(session, subscriber_id, None, source, ip, user_agent, everything=True)
-        return PreferencesResult(unsubscribed_all=True)
-
-    profile_changed = (subscriber.name, subscriber.language) != (clean_name, lang)
-    subscriber.name, subscriber.language = clean_name, lang
-    shown = {m.id for m in preference_lists(session, subscriber_id)}
-    wanted = set(list_ids) & shown
-    current = current_list_ids(session, subscriber_id) & shown
-    # Only public lists can be joined here; a private one shown is one the reader is on.
-    to_add, to_remove = wanted - current, current - wanted
-    refused: set[int] = set()
-    if to_add and not _may_rejoin(session, subscriber, evidence):
-        refused, to_add = to_add, set()
-    _set_memberships(session, subscriber, to_add, to_remove)
-    changes: dict[str, object] = {
-        "added": sorted(to_add),
-        "removed": sorted(to_remove),
-        "refused": sorted(refused),
-        "language": lang,
-        "profile_changed": profile_changed,
-    }
-    evidence.record(session, subscriber_id, None, "preferences", changes)
-    return PreferencesResult(
-        added=tuple(sorted(to_add)),
-        removed=tuple(sorted(to_remove)),
-        refused=tuple(sorted(refused)),
-        profile_changed=profile_changed,
-        changes=changes,
-    )
-
-
-def _set_memberships(
-    session: Session, subscriber: Subscriber, to_add: set[int], to_remove: set[int]
-) -> None:
-    """Join ``to_add`` as active (the reader chose them) and leave ``to_remove``."""
-    now = utcnow()
-    for list_id in sorted(to_add):
-        joined = session.get(Membership, (subscriber.id, list_id))
-        if joined is None:
-            joined = Membership(subscriber_id=subscriber.id, list_id=list_id)
-            session.add(joined)
-        joined.status = MembershipStatus.ACTIVE
-        joined.confirmed_at = now
-        joined.unsubscribed_at = None
-    for list_id in sorted(to_remove):
-        left = session.get(Membership, (subscriber.id, list_id))
-        if left is not None:
-            left.status = MembershipStatus.UNSUBSCRIBED
-            left.unsubscribed_at = now
-    if to_add:
-        subscriber.status = SubscriberStatus.ENABLED
-    session.flush()
-
-
-def _may_rejoin(session: Session, subscriber: Subscriber, evidence: _Evidence) -> bool:
-    """Whether the subscriber may be put on lists again; lifts a self-made suppression."""
-    row = session.scalar(
-        select(Suppression).where(Suppression.email_hash == email_hash(subscriber.email))
-    )
-    if row is None:
-        return True
-    if row.reason != SuppressionReason.UNSUBSCRIBED:
-        return False
-    unsuppress(session, subscriber.email)
-    evidence.record(
-        session, subscriber.id, None, "resubscribe", {"lifted_suppression": str(row.reason)}
-    )
-    return True
-
-
-# --------------------------------------------------------------------------- embedding
-
-
-def signup_url(base_url: str, mailing_list: MailingList) -> str:
-    """The public sign-up page of ``mailing_list`` (where its embedded form posts, too)."""
-    return f"{base_url.rstrip('/')}/subscribe/{mailing_list.slug}"
-
-
-def embed_snippet(base_url: str, mailing_list: MailingList) -> str:
-    """A plain HTML ``<form>`` that other sites can paste to subscribe to ``mailing_list``.
-
-    It posts to ``{base_url}/subscribe/<slug>`` (no JavaScript, no CSRF token: the public
-    subscribe endpoint accepts cross-site posts; double opt-in and rate limits guard it).
-    The ``website`` field is the honeypot and is hidden from people.
-    """
-    action = escape(signup_url(base_url, mailing_list))
-    title = escape(mailing_list.name)
-    return (
-        f'<form method="post" action="{action}" accept-charset="utf-8">\n'
-        f"  <p><strong>{title}</strong></p>\n"
-        '  <p><label>Email / 邮箱<br><input type="email" name="email" required '
-        'autocomplete="email"></label></p>\n'
-        '  <p><label>Name / 姓名<br><input type="text" name="name" maxlength="200" '
-        'autocomplete="name"></label></p>\n'
-        '  <p><label>Organisation / 单位<br><input type="text" name="organisation" '
-        'maxlength="200" autocomplete="organization"></label></p>\n'
-        '  <p style="position:absolute;left:-10000px" aria-hidden="true">'
-        '<input type="text" name="website" tabindex="-1" autocomplete="off"></p>\n'
-        '  <p><button type="submit">Subscribe / 订阅</button></p>\n'
-        "</form>\n"
     )

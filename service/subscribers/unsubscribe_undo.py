@@ -31,8 +31,8 @@ from service.model import (
     utcnow,
 )
 from service.subscribers.consent import record_consent
-from service.subscribers.subscriptions import UnsubscribeResult
 from service.subscribers.suppression import unsuppress
+from service.subscribers.unsubscribing import UnsubscribeResult
 
 UNDO_SOURCE = "undo"
 

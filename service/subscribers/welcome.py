@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.issues.store import archive_url, latest_published
+from service.issues.publishing import archive_url, latest_published
 from service.mail.site_settings import effective_settings
 from service.mail.transactional import (
     ReadyMail,

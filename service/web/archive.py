@@ -17,12 +17,12 @@ from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
-from service.issues import store
+from service.issues import publishing, store
 from service.issues.layout import get_layout
 from service.issues.render import render_web
 from service.mail.site_settings import effective_settings
 from service.model import Issue
-from service.subscribers.subscriptions import public_lists
+from service.subscribers.public_lists import public_lists
 from service.web.context import db_session, settings
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
@@ -177,6 +177,6 @@ def issue(slug: str) -> Any:
 
 def _preview_allowed(slug: str) -> bool:
     """Whether the request carries the preview token of this issue (test sends link to
-    the archive page before the issue is published; see ``store.preview_token``)."""
+    the archive page before the issue is published; see ``publishing.preview_token``)."""
     token = request.args.get("preview", "")
-    return bool(token) and store.read_preview_token(settings().secret_key, token) == slug
+    return bool(token) and publishing.read_preview_token(settings().secret_key, token) == slug

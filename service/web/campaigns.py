@@ -40,7 +40,7 @@ from service.campaigns.service import (
     unschedule,
 )
 from service.config import ConfigError
-from service.issues.store import archive_url
+from service.issues.publishing import archive_url
 from service.mail.from_address import UnsendableFrom
 from service.mail.providers import PROVIDERS
 from service.mail.sending_config import (

@@ -38,27 +38,26 @@ from service import tokens
 from service.mail.addresses import InvalidAddress, email_hash, normalise
 from service.mail.site_settings import effective_settings
 from service.model import MailingList, Subscriber, SubscriberStatus
+from service.subscribers.preferences import current_list_ids, preference_lists, update_preferences
 from service.subscribers.preferences_link import subscriber_to_mail
+from service.subscribers.public_lists import (
+    ListUnavailable,
+    embed_snippet,
+    public_list_by_slug,
+    public_lists,
+    signup_url,
+)
 from service.subscribers.subscriptions import (
     MAX_NAME_LENGTH,
     ConfirmOutcome,
     ConfirmResult,
-    ListUnavailable,
     SubscribeResult,
     SubscriptionInputError,
     confirm,
     confirm_state,
-    current_list_ids,
-    embed_snippet,
     find_confirm_token,
-    preference_lists,
-    public_list_by_slug,
-    public_lists,
     renew_confirmation,
-    signup_url,
     subscribe,
-    unsubscribe,
-    update_preferences,
 )
 from service.subscribers.unsubscribe_links import (
     UnsubscribeLink,
@@ -70,6 +69,7 @@ from service.subscribers.unsubscribe_undo import (
     remember_for_undo,
     undo_unsubscribe,
 )
+from service.subscribers.unsubscribing import unsubscribe
 from service.web import LOCALES
 from service.web.context import confirmation_cap, db_session, install_prefix, settings
 from service.web.extensions import csrf, limiter

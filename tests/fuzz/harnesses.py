@@ -27,7 +27,8 @@ from service.errors import DomainError
 from service.events import webhooks as hooks
 from service.events.bounces import parse_report
 from service.issues.importer import import_file as import_issue
-from service.issues.importer import missing_sentences, source_markdown
+from service.issues.importer import source_markdown
+from service.issues.sentences import missing_sentences
 from service.issues.structure import IssueDoc
 from service.subscribers.import_columns import complete_mapping
 from service.subscribers.import_rows import RowParser

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from service.errors import Message
-from service.issues import import_jobs, store
+from service.issues import import_jobs, previews, store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import get_layout
 from service.issues.render import Mode
@@ -310,7 +310,7 @@ def register(bp: Blueprint) -> None:
         if not any(True for _ in store.load_doc(issue).articles()):
             raise ApiError(409, "no_articles", "the issue has no articles to preview")
         session = db_session()
-        result = store.preview(
+        result = previews.preview(
             issue, get_layout(session, settings()), settings(), cast(Mode, str(query.mode))
         )
         if query.format == PreviewFormat.JSON:

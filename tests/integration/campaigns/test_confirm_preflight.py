@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
-from service.issues.store import archive_url
+from service.issues.publishing import archive_url
 from service.model import Campaign, Issue, MailingList
 from service.subscribers.lists import create_list
 from service.subscribers.suppression import suppress

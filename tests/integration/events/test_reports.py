@@ -230,7 +230,7 @@ def test_an_unsubscribe_counts_for_the_newest_campaign_that_reached_the_reader(s
 
     from service.model import Delivery, utcnow
     from service.reports.queries import campaign_report
-    from service.subscribers.subscriptions import unsubscribe
+    from service.subscribers.unsubscribing import unsubscribe
 
     old = make_campaign(session, "Issue 13")
     new = make_campaign(session, "Issue 14")

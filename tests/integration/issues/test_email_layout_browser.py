@@ -11,8 +11,9 @@ from playwright.sync_api import Browser
 
 from service.issues.importer import import_markdown
 from service.issues.layout import DEFAULT_ADDRESS, DEFAULT_EMAIL, DEFAULT_PHONE, DEFAULT_WEBSITE
-from service.issues.render import Layout, render_issue, render_web
-from service.issues.store import sample_values
+from service.issues.previews import sample_values
+from service.issues.render import render_issue, render_web
+from service.issues.render_parts import Layout
 from tests.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser

@@ -10,14 +10,14 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.issues import store
+from service.issues import publishing, store
 from service.model import Issue, MailingList
 from tests.documents import DEMO_PATH, HARBOUR_PATH
 
 
 def _published(session: Session, path: Path) -> Issue:
     issue = store.create_issue_from_document(session, path.name, path.read_bytes())
-    store.publish(session, issue)
+    publishing.publish(session, issue)
     session.commit()
     return issue
 

@@ -17,7 +17,7 @@ from service.model import (
     SubscriberToken,
     SuppressionReason,
 )
-from service.subscribers.subscriptions import embed_snippet
+from service.subscribers.public_lists import embed_snippet
 from service.subscribers.suppression import suppress
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from service.issues import store
+from service.issues import publishing, store
 from service.mail.capture import CaptureStore
 from service.model import Issue, MailingList
 from tests.conftest import csrf_token
@@ -24,7 +24,7 @@ LINK = re.compile(r"http://localhost(/\S+)")
 def _issue(session: Session, path: Path, *, publish: bool) -> Issue:
     issue = store.create_issue_from_document(session, path.name, path.read_bytes())
     if publish:
-        store.publish(session, issue)
+        publishing.publish(session, issue)
     session.commit()
     return issue
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.issues.layout import get_layout
 from service.issues.logo import MAX_LOGO_BYTES
-from service.issues.render import LOGO_WIDTH_PX, render_issue
+from service.issues.render import render_issue
+from service.issues.render_parts import LOGO_WIDTH_PX
 from service.issues.structure import Article, IssueDoc, Section
 from tests.conftest import csrf_token
 from tests.unit.issues.test_logo import png

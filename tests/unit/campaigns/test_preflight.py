@@ -16,7 +16,7 @@ from service.campaigns.preflight_links import http_fetch
 from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
-from service.issues import store
+from service.issues import publishing
 from service.issues.render import GMAIL_CLIP_BYTES
 from service.mail.dkim_sign import generate_key
 from service.mail.dns_records import DnsUnavailable, PublicDns
@@ -74,7 +74,7 @@ def _campaign(session: Session, settings: Settings, **kw: object) -> int:
 def _unpublish(session: Session, keep_private: bool = False) -> None:
     issue = session.get(Issue, load_demo(session).issue_id)
     assert issue is not None
-    store.unpublish(session, issue, keep_private=keep_private)
+    publishing.unpublish(session, issue, keep_private=keep_private)
     session.commit()
 
 
@@ -218,7 +218,7 @@ def test_a_published_issue_is_public_and_a_private_one_is_not_linked(
     fetch = app_fetch(app, settings)
     issue = session.get(Issue, load_demo(session).issue_id)
     assert issue is not None
-    store.publish(session, issue)
+    publishing.publish(session, issue)
     session.commit()
     result = _run(session, settings, cid, fetch_own=fetch)
     assert _by_name(result)[pf.ARCHIVE_PUBLIC].detail.code == "preflight.archive_public"

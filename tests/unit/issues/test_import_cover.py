@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from service.issues.cover import is_cover_line
-from service.issues.importer import import_file, import_markdown, missing_sentences, source_markdown
-from service.issues.render import Layout, render_issue, render_web
-from service.issues.store import sample_values
+from service.issues.importer import import_file, import_markdown, source_markdown
+from service.issues.previews import sample_values
+from service.issues.render import render_issue, render_web
+from service.issues.render_parts import Layout
+from service.issues.sentences import missing_sentences
 from service.issues.structure import IssueDoc
 
 # A .docx paragraph for the make_docx fixture: (style id, [(text, bold, link)]).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.issues.importer import missing_sentences, sentences
+from service.issues.sentences import missing_sentences, sentences
 from service.issues.structure import IssueDoc
 
 EXPECTED_SECTIONS = ["专家观点", "国内资讯", "国际资讯", "政策报告", "协会动态"]

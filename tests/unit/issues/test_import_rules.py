@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from service.issues.importer import import_markdown, missing_sentences
+from service.issues.importer import import_markdown
+from service.issues.sentences import missing_sentences
 
 
 def _bodies(text: str) -> list[str]:

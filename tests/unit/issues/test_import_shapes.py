@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from service.issues.blocks import parse_blocks
-from service.issues.importer import (
-    import_docx,
-    import_file,
-    import_markdown,
-    missing_sentences,
-    source_markdown,
-)
+from service.issues.importer import import_docx, import_file, import_markdown, source_markdown
+from service.issues.sentences import missing_sentences
 from service.issues.structure import IssueDoc
 
 # A .docx paragraph for the make_docx fixture: (style id, [(text, bold, link)]).

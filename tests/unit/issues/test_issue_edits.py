@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.issues import images, store
+from service.issues import edits, images, previews, store
 from service.issues.image_files import ImageError, image_size, size_in_url
-from service.issues.render import CONTENT_WIDTH_PX, Layout, render_issue
+from service.issues.render import render_issue
+from service.issues.render_parts import CONTENT_WIDTH_PX, Layout
 from service.model import AuditEntry, Issue, IssueImage
 from tests.unit.issues.test_logo import jpeg_header, png
 
@@ -64,7 +65,7 @@ def webp_lossless(width: int, height: int) -> bytes:
 
 def test_the_title_number_and_date_are_changed_and_the_slug_stays(db: Session, demo: Issue) -> None:
     slug = demo.slug
-    store.update_details(
+    edits.update_details(
         db,
         demo,
         title=" 大连  数字贸易 ",
@@ -90,19 +91,19 @@ def test_the_title_number_and_date_are_changed_and_the_slug_stays(db: Session, d
     ],
 )
 def test_a_date_is_understood_in_the_forms_editors_type(typed: str, stored: str | None) -> None:
-    assert store.parse_issue_date(typed) == stored
+    assert edits.parse_issue_date(typed) == stored
 
 
 @pytest.mark.parametrize("typed", ["next Tuesday", "2026-02-30", "2026-13-01", "31.03.2026"])
 def test_a_date_that_is_not_one_is_refused(db: Session, demo: Issue, typed: str) -> None:
     with pytest.raises(store.IssueEditError) as caught:
-        store.update_details(db, demo, title="大连数字贸易", number="", issue_date=typed)
+        edits.update_details(db, demo, title="大连数字贸易", number="", issue_date=typed)
     assert caught.value.code in ("issue.bad_date", "issue.no_such_date")
 
 
 def test_an_empty_title_is_refused_and_nothing_changes(db: Session, demo: Issue) -> None:
     with pytest.raises(store.IssueEditError) as caught:
-        store.update_details(db, demo, title="  ", number="第2期", issue_date="")
+        edits.update_details(db, demo, title="  ", number="第2期", issue_date="")
     assert caught.value.code == "issue.no_issue_title"
     assert demo.title == "大连数字贸易"
 
@@ -111,7 +112,7 @@ def test_an_imported_date_not_touched_is_kept_as_it_was_written(db: Session, dem
     doc = store.load_doc(demo)
     doc.date = "2026 年春"  # not a date parse_issue_date takes
     store.save_doc(db, demo, doc)
-    store.update_details(db, demo, title="大连数字贸易", number="第2期", issue_date="2026 年春")
+    edits.update_details(db, demo, title="大连数字贸易", number="第2期", issue_date="2026 年春")
     assert store.load_doc(demo).date == "2026 年春"
 
 
@@ -119,40 +120,40 @@ def test_an_imported_date_not_touched_is_kept_as_it_was_written(db: Session, dem
 
 
 def test_a_section_is_renamed_and_an_empty_name_refused(db: Session, demo: Issue) -> None:
-    store.rename_section(db, demo, 1, "  国内 动态 ", expected_title="国内资讯")
+    edits.rename_section(db, demo, 1, "  国内 动态 ", expected_title="国内资讯")
     assert _sections(demo)[1] == "国内 动态"
     with pytest.raises(store.IssueEditError) as caught:
-        store.rename_section(db, demo, 1, " ")
+        edits.rename_section(db, demo, 1, " ")
     assert caught.value.code == "issue.section_no_title"
 
 
 def test_a_section_renamed_from_a_stale_page_is_refused(db: Session, demo: Issue) -> None:
-    store.move_section(db, demo, 0, "down")
+    edits.move_section(db, demo, 0, "down")
     with pytest.raises(store.IssueEditError) as caught:
-        store.rename_section(db, demo, 0, "新名字", expected_title="专家观点")
+        edits.rename_section(db, demo, 0, "新名字", expected_title="专家观点")
     assert caught.value.code == "issue.section_gone"
     assert "新名字" not in _sections(demo)
 
 
 def test_sections_move_up_and_down_with_their_articles(db: Session, demo: Issue) -> None:
     first_articles = [a.title for a in store.load_doc(demo).sections[0].articles]
-    store.move_section(db, demo, 0, "down")
+    edits.move_section(db, demo, 0, "down")
     assert _sections(demo)[:2] == ["国内资讯", "专家观点"]
     assert [a.title for a in store.load_doc(demo).sections[1].articles] == first_articles
-    store.move_section(db, demo, 4, "up")
+    edits.move_section(db, demo, 4, "up")
     assert _sections(demo)[3:] == ["协会动态", "政策报告"]
     with pytest.raises(store.IssueEditError) as caught:
-        store.move_section(db, demo, 0, "up")
+        edits.move_section(db, demo, 0, "up")
     assert caught.value.code == "issue.section_already_first"
 
 
 def test_an_article_moves_to_the_end_of_another_section(db: Session, demo: Issue) -> None:
-    store.move_article_to_section(db, demo, "a1", 4)
+    edits.move_article_to_section(db, demo, "a1", 4)
     doc = store.load_doc(demo)
     assert doc.sections[4].articles[-1].anchor == "a1"
     assert all(a.anchor != "a1" for a in doc.sections[0].articles)
     with pytest.raises(store.IssueEditError):
-        store.move_article_to_section(db, demo, "a2", 9)
+        edits.move_article_to_section(db, demo, "a2", 9)
 
 
 # ---- delete and undo ----------------------------------------------------------------------------
@@ -161,25 +162,25 @@ def test_an_article_moves_to_the_end_of_another_section(db: Session, demo: Issue
 def test_a_deleted_article_comes_back_in_its_place_once(db: Session, demo: Issue) -> None:
     before = _titles(demo)
     removed_before = list(store.load_doc(demo).removed)
-    gone, key = store.delete_article(db, demo, "a3")
+    gone, key = edits.delete_article(db, demo, "a3")
     assert gone.title not in _titles(demo)
-    assert store.deleted_article(demo, key) == gone
-    back = store.undo_delete(db, demo, key)
+    assert edits.deleted_article(demo, key) == gone
+    back = edits.undo_delete(db, demo, key)
     assert back.anchor == "a3"
     assert _titles(demo) == before
     assert store.load_doc(demo).removed == removed_before  # no longer "removed on purpose"
     assert store.completeness(demo) == []
     with pytest.raises(store.IssueEditError) as again:
-        store.undo_delete(db, demo, key)
+        edits.undo_delete(db, demo, key)
     assert again.value.code == "issue.undo_gone"
     assert _titles(demo) == before
 
 
 def test_only_the_last_deletions_can_be_undone(db: Session, demo: Issue) -> None:
-    keys = [store.delete_article(db, demo, f"a{n}")[1] for n in range(1, 8)]
-    assert store.deleted_article(demo, keys[0]) is None
-    assert store.deleted_article(demo, keys[-1]) is not None
-    assert len(store.load_doc(demo).deleted) == store.KEEP_DELETED
+    keys = [edits.delete_article(db, demo, f"a{n}")[1] for n in range(1, 8)]
+    assert edits.deleted_article(demo, keys[0]) is None
+    assert edits.deleted_article(demo, keys[-1]) is not None
+    assert len(store.load_doc(demo).deleted) == edits.KEEP_DELETED
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def test_the_email_shows_an_uploaded_image_scaled_to_its_content_width_with_its_
     for image in (wide, small):
         images.insert_into_article(db, demo, "a2", image, BASE)
     rendered = render_issue(store.load_doc(demo), Layout(), mode="full", archive_url=None)
-    html, text = rendered.compiled.fill(store.sample_values(rendered))
+    html, text = rendered.compiled.fill(previews.sample_values(rendered))
     assert CONTENT_WIDTH_PX == 544
     wide_tag = html[html.index(f'src="{images.image_url(BASE, wide)}"') :].split(">", 1)[0]
     assert 'alt="港口全景"' in wide_tag

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.issues import store
+from service.issues import edits, store
 from service.model import AuditEntry, Campaign, Issue
 from tests.documents import DEMO_PATH, HARBOUR_PATH
 
@@ -95,7 +95,7 @@ def test_an_issue_a_campaign_used_cannot_be_deleted_and_the_error_names_the_camp
 def test_the_cover_lines_are_replaced_one_per_line_and_blank_lines_dropped(
     db: Session, demo: Issue
 ) -> None:
-    lines = store.update_cover_lines(db, demo, "季刊\r\n\r\n  大连市数字贸易协会   秘书处编 \n")
+    lines = edits.update_cover_lines(db, demo, "季刊\r\n\r\n  大连市数字贸易协会   秘书处编 \n")
     assert lines == ["季刊", "大连市数字贸易协会 秘书处编"]
     doc = store.load_doc(demo)
     assert doc.cover_lines == lines
@@ -107,7 +107,7 @@ def test_the_cover_lines_are_replaced_one_per_line_and_blank_lines_dropped(
 
 def test_a_cover_that_is_really_pasted_text_is_refused(db: Session, demo: Issue) -> None:
     with pytest.raises(store.IssueEditError, match="20 lines"):
-        store.update_cover_lines(db, demo, "\n".join(f"第 {n} 行" for n in range(21)))
+        edits.update_cover_lines(db, demo, "\n".join(f"第 {n} 行" for n in range(21)))
     with pytest.raises(store.IssueEditError, match="200 characters"):
-        store.update_cover_lines(db, demo, "长" * 201)
+        edits.update_cover_lines(db, demo, "长" * 201)
     assert store.load_doc(demo).cover_lines == ["季刊", "大连市数字贸易协会秘书处编", "内部资料"]

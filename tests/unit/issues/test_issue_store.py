@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import load_settings
-from service.issues import store
+from service.issues import edits, previews, publishing, store
 from service.issues.importer import DocumentImportError
 from service.issues.layout import LayoutError, default_layout, get_layout, save_layout
 from service.model import AuditEntry, Issue
@@ -94,7 +94,7 @@ def test_the_demo_import_loses_no_sentence(demo: Issue) -> None:
 def test_an_edit_that_drops_text_shows_up_as_missing(db: Session, demo: Issue) -> None:
     article = store.load_doc(demo).sections[1].articles[0]
     first_paragraph = article.body.split("\n\n")[0]
-    store.update_article(
+    edits.update_article(
         db,
         demo,
         article.anchor,
@@ -107,7 +107,7 @@ def test_an_edit_that_drops_text_shows_up_as_missing(db: Session, demo: Issue) -
 
 
 def test_a_deleted_article_is_listed_as_removed_not_as_lost(db: Session, demo: Issue) -> None:
-    gone, _undo = store.delete_article(db, demo, "a3")
+    gone, _undo = edits.delete_article(db, demo, "a3")
     assert gone.title not in _titles(demo)
     assert len(_titles(demo)) == 11
     assert gone.title in store.load_doc(demo).removed
@@ -116,30 +116,30 @@ def test_a_deleted_article_is_listed_as_removed_not_as_lost(db: Session, demo: I
 
 def test_moving_an_article_reorders_it_within_its_section(db: Session, demo: Issue) -> None:
     before = _titles(demo)
-    store.move_article(db, demo, "a3", "up")
+    edits.move_article(db, demo, "a3", "up")
     after = _titles(demo)
     assert after[1:3] == [before[2], before[1]]
     assert [a.anchor for a in store.load_doc(demo).sections[1].articles][:2] == ["a3", "a2"]
 
 
 def test_moving_past_a_section_edge_crosses_into_the_next_section(db: Session, demo: Issue) -> None:
-    store.move_article(db, demo, "a1", "down")  # the only article of 专家观点
+    edits.move_article(db, demo, "a1", "down")  # the only article of 专家观点
     doc = store.load_doc(demo)
     assert doc.sections[0].articles == []
     assert doc.sections[1].articles[0].anchor == "a1"
-    store.move_article(db, demo, "a1", "up")
+    edits.move_article(db, demo, "a1", "up")
     assert store.load_doc(demo).sections[0].articles[0].anchor == "a1"
 
 
 def test_the_first_article_cannot_move_up(db: Session, demo: Issue) -> None:
     with pytest.raises(store.IssueEditError):
-        store.move_article(db, demo, "a1", "up")
+        edits.move_article(db, demo, "a1", "up")
     with pytest.raises(store.IssueEditError):
-        store.move_article(db, demo, "a12", "down")
+        edits.move_article(db, demo, "a12", "down")
 
 
 def test_an_edit_changes_title_body_and_source(db: Session, demo: Issue) -> None:
-    store.update_article(
+    edits.update_article(
         db, demo, "a2", title=" 新标题 ", body="第一段。\r\n\r\n第二段。", source="新华社"
     )
     article = store.load_doc(demo).sections[1].articles[0]
@@ -152,31 +152,31 @@ def test_an_edit_changes_title_body_and_source(db: Session, demo: Issue) -> None
 
 def test_an_edit_without_a_title_is_refused(db: Session, demo: Issue) -> None:
     with pytest.raises(store.IssueEditError, match="title"):
-        store.update_article(db, demo, "a2", title="  ", body="x", source=None)
+        edits.update_article(db, demo, "a2", title="  ", body="x", source=None)
     assert _titles(demo)[1] == "中国光谷加速发展人工智能产业 发布十大重点任务"
 
 
 def test_an_unknown_anchor_is_reported(db: Session, demo: Issue) -> None:
     with pytest.raises(store.ArticleNotFound):
-        store.delete_article(db, demo, "a99")
+        edits.delete_article(db, demo, "a99")
 
 
 def test_an_added_article_gets_a_fresh_anchor_at_the_end_of_its_section(
     db: Session, demo: Issue
 ) -> None:
-    store.move_article(db, demo, "a12", "up")  # anchors stay with their articles
-    added = store.add_article(db, demo, 4, title="协会通知", body="下周开会。", source=None)
+    edits.move_article(db, demo, "a12", "up")  # anchors stay with their articles
+    added = edits.add_article(db, demo, 4, title="协会通知", body="下周开会。", source=None)
     assert added.anchor == "a13"
     assert store.load_doc(demo).sections[4].articles[-1].title == "协会通知"
 
 
 def test_publish_and_unpublish_switch_the_archive_state(db: Session, demo: Issue) -> None:
-    store.publish(db, demo)
+    publishing.publish(db, demo)
     first = demo.published_at
     assert first is not None
-    store.publish(db, demo)
+    publishing.publish(db, demo)
     assert demo.published_at == first  # publishing again keeps the first date
-    store.unpublish(db, demo)
+    publishing.unpublish(db, demo)
     assert demo.published_at is None
 
 
@@ -185,7 +185,7 @@ def test_an_issue_without_articles_cannot_be_published(db: Session) -> None:
     db.add(empty)
     db.flush()
     with pytest.raises(store.IssueEditError):
-        store.publish(db, empty)
+        publishing.publish(db, empty)
 
 
 def test_the_summary_has_the_cli_json_shape(demo: Issue) -> None:
@@ -225,20 +225,20 @@ def test_a_bad_layout_is_refused_field_by_field(db: Session) -> None:
 
 def test_the_preview_reports_sizes_and_what_auto_picks(demo: Issue) -> None:
     settings = load_settings({"TIDINGS_SECRET_KEY": "k" * 32})
-    result = store.preview(demo, default_layout(settings), settings, "auto")
+    result = previews.preview(demo, default_layout(settings), settings, "auto")
     assert result.sizes["excerpt"] < result.limit
     assert result.mode_used == result.auto_picks
     assert result.html_bytes <= result.limit  # the demo stays under the limit in auto mode
     assert "尊敬的会员" in result.text and "会员" in result.html
     assert dict(result.headers)["To"] == "会员 <member@example.org>"
-    full = store.preview(demo, default_layout(settings), settings, "full")
+    full = previews.preview(demo, default_layout(settings), settings, "full")
     assert full.mode_used == "full" and "阅读全文" not in full.html
 
 
 def test_an_article_added_after_a_deletion_never_takes_the_deleted_ones_anchor(
     db: Session, demo: Issue
 ) -> None:
-    _gone, key = store.delete_article(db, demo, "a12")
-    added = store.add_article(db, demo, 4, title="协会通知", body="下周开会。", source=None)
+    _gone, key = edits.delete_article(db, demo, "a12")
+    added = edits.add_article(db, demo, 4, title="协会通知", body="下周开会。", source=None)
     assert added.anchor == "a13"
-    assert store.undo_delete(db, demo, key).anchor == "a12"
+    assert edits.undo_delete(db, demo, key).anchor == "a12"

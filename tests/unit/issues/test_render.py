@@ -13,17 +13,17 @@ import html5lib
 import pytest
 from markdown_it import MarkdownIt
 
-from service.issues import render as render_module
+from service.issues import render_email, render_parts
 from service.issues.render import (
     FONT_STACK,
     CompiledEmail,
-    Layout,
     MissingSlotError,
     Mode,
     RenderedIssue,
     render_issue,
     render_web,
 )
+from service.issues.render_parts import Layout
 from service.issues.structure import Article, IssueDoc, Section
 from service.mail.templating import PREHEADER_STYLE
 
@@ -186,7 +186,7 @@ def paragraph_texts(markdown: str) -> list[str]:
 
 
 def strip_controls(text: str) -> str:
-    return render_module.clean_text(text)
+    return render_parts.clean_text(text)
 
 
 # ---- HTML validity and email-client safety -------------------------------------------------
@@ -215,14 +215,14 @@ def test_mso_blocks_and_media_rules_survive_premailer(
     sample_doc: IssueDoc, layout: Layout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    real = render_module.mjml.mjml2html
+    real = render_email.mjml.mjml2html
 
     def spy(source: str, **kwargs: Any) -> str:
         out: str = real(source, **kwargs)
         seen.append(out)
         return out
 
-    monkeypatch.setattr(render_module.mjml, "mjml2html", spy)
+    monkeypatch.setattr(render_email.mjml, "mjml2html", spy)
     rendered = render_issue(sample_doc, layout, mode="full", archive_url=ARCHIVE)
     html, _ = fill(rendered)
     (before,) = seen
@@ -568,9 +568,9 @@ def test_fill_runs_no_mjml_premailer_or_jinja(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("per-recipient fill must not render")
 
-    monkeypatch.setattr(render_module.mjml, "mjml2html", boom)
-    monkeypatch.setattr(render_module.Premailer, "transform", boom)
-    monkeypatch.setattr(render_module.Environment, "get_template", boom)
+    monkeypatch.setattr(render_email.mjml, "mjml2html", boom)
+    monkeypatch.setattr(render_email.Premailer, "transform", boom)
+    monkeypatch.setattr(render_parts.Environment, "get_template", boom)
     html, text = fill(tracked)
     assert "张三" in html and "张三" in text
 

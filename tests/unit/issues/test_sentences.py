@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from service.issues.importer import import_markdown, missing_sentences, sentences
+from service.issues.importer import import_markdown
+from service.issues.sentences import missing_sentences, sentences
 from service.issues.structure import IssueDoc
 
 SAMPLE = """# 简报

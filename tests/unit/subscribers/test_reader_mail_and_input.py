@@ -13,12 +13,8 @@ from service.mail.templating import PREHEADER_STYLE
 from service.mail.transactional import build_button_mail
 from service.model import MailingList
 from service.subscribers.confirmation import build_confirmation
-from service.subscribers.subscriptions import (
-    SubscriptionInputError,
-    clean_language,
-    clean_text,
-    embed_snippet,
-)
+from service.subscribers.public_lists import embed_snippet
+from service.subscribers.subscriptions import SubscriptionInputError, clean_language, clean_text
 
 
 @pytest.fixture
