@@ -65,25 +65,26 @@ def enqueue_batch(campaign_id: int, delivery_ids: list[int]) -> None:
 
 @celery.task(name="tidings.send.batch", ignore_result=True)
 def send_batch(campaign_id: int, delivery_ids: list[int]) -> None:
-    """Claim and send one batch, then top up the campaign's queue."""
-    from service.campaigns.engine import dispatch_one
+    """Claim and send one batch, then top up the campaign's queue (or finish it)."""
+    from service.campaigns.engine import after_batch
     from service.campaigns.sender import send_batch as send
 
     with work_session() as session:
         send(session, settings, redis_client(), campaign_id, delivery_ids)
-        dispatch_one(session, campaign_id, enqueue_batch)
+        after_batch(session, campaign_id, enqueue_batch)
 
 
 @celery.task(name="tidings.send.materialize", ignore_result=True)
 def materialize(campaign_id: int) -> None:
-    """Make the delivery rows of a started campaign, then dispatch its first batches."""
+    """Make the delivery rows of a started campaign; its first batches are dispatched as
+    soon as the first chunk of rows exists (``engine.materialize``)."""
     from service.campaigns.engine import dispatch_one
-    from service.campaigns.ledger import materialize as make_rows
+    from service.campaigns.engine import materialize as make_rows
 
     with work_session() as session:
         if materialize_lock(campaign_id):
             try:
-                make_rows(session, campaign_id)
+                make_rows(session, campaign_id, enqueue_batch)
             finally:
                 materialize_unlock(campaign_id)
         dispatch_one(session, campaign_id, enqueue_batch)
@@ -96,7 +97,7 @@ def start_due() -> None:
 
     with work_session() as session:
         start_due(session, settings)
-        for campaign_id in materialize_running(session, materialize_lock):
+        for campaign_id in materialize_running(session, materialize_lock, enqueue_batch):
             materialize_unlock(campaign_id)
 
 

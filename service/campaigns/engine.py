@@ -119,12 +119,15 @@ def _note(session: Session, campaign_id: int, reason: Message) -> None:
 
 
 def materialize_running(
-    session: Session, may_run: Callable[[int], bool] = lambda _campaign_id: True
+    session: Session,
+    may_run: Callable[[int], bool] = lambda _campaign_id: True,
+    enqueue: ledger.Enqueue | None = None,
 ) -> list[int]:
     """Materialize every running campaign that is not yet; commits per chunk.
 
     ``may_run(campaign_id)`` lets the caller skip a campaign another process is already
     materializing (the tasks use a Redis lock); running twice is harmless, only wasteful.
+    With ``enqueue``, each campaign's first rows are dispatched as soon as they exist.
     """
     ids = list(
         session.scalars(
@@ -138,9 +141,17 @@ def materialize_running(
     done = []
     for campaign_id in ids:
         if may_run(campaign_id):
-            ledger.materialize(session, campaign_id)
+            materialize(session, campaign_id, enqueue)
             done.append(campaign_id)
     return done
+
+
+def materialize(session: Session, campaign_id: int, enqueue: ledger.Enqueue | None) -> int:
+    """Make the campaign's rows (commits per chunk); with ``enqueue``, its first batches
+    are queued right after the first chunk, so sending starts before the audience is
+    whole. Returns the rows made."""
+    started = (lambda: dispatch_one(session, campaign_id, enqueue)) if enqueue else None
+    return ledger.materialize(session, campaign_id, started=started)
 
 
 def dispatch_all(session: Session, enqueue: ledger.Enqueue) -> int:
@@ -172,6 +183,15 @@ def dispatch_one(session: Session, campaign_id: int, enqueue: ledger.Enqueue) ->
         batch_size=config.batch_size,
         max_batches_in_flight=config.max_batches_in_flight,
     )
+
+
+def after_batch(session: Session, campaign_id: int, enqueue: ledger.Enqueue) -> bool:
+    """What a worker does after each batch: top up the campaign's queue and, when nothing
+    was left to queue, finish the campaign if its last row is recorded — at once, not at
+    the beat's next finalize (up to ``FINALIZE_EVERY`` later). True when it finished."""
+    if dispatch_one(session, campaign_id, enqueue):
+        return False
+    return bool(ledger.finalize(session, campaign_id))
 
 
 def sweep(session: Session) -> ledger.SweepResult:
@@ -209,18 +229,27 @@ class TickResult:
 
 
 def tick(session: Session, settings: Settings, enqueue: ledger.Enqueue) -> TickResult:
-    """One pass of every beat job, in order: due → probe → materialize → queue hints
-    Redis lost → settle dead claims → sweep → dispatch → finalize."""
+    """One pass of every beat job, in order: due → probe → queue hints Redis lost →
+    materialize (its first rows dispatched at once) → settle dead claims → sweep →
+    dispatch → finalize."""
     result = TickResult()
     result.started = start_due(session, settings)
     probes = healing.probe_due(session, settings)
     result.probed = [p.campaign_id for p in probes]
     result.resumed = [p.campaign_id for p in probes if p.resumed]
-    result.materialized = materialize_running(session)
+    # Hints before materializing: the first rows are queued as soon as they exist, and a
+    # first pass (no epoch yet) would take their fresh hints for lost ones.
     result.rehinted = hints.requeue_if_hints_lost(session, claims.redis_for(settings.redis_url))
+    early: list[int] = []  # rows dispatched right after a campaign's first chunk
+
+    def counted(campaign_id: int, ids: list[int]) -> None:
+        early.append(len(ids))
+        enqueue(campaign_id, ids)
+
+    result.materialized = materialize_running(session, enqueue=counted)
     result.settled = settle_dead_claims(session, claims.redis_for(settings.redis_url))
     swept = sweep(session)
     result.requeued, result.unknown = swept.requeued, swept.unknown
-    result.queued = dispatch_all(session, enqueue)
+    result.queued = sum(early) + dispatch_all(session, enqueue)
     result.finished = ledger.finalize(session)
     return result
