@@ -12,18 +12,15 @@ runs of ``coverage`` (the report's two statements and the suppression lookup) an
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bench.timing import median_ms  # noqa: E402
+from bench.timing import bench_database, median_ms, report_args  # noqa: E402
 from service.db import Database  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
 from service.model import (  # noqa: E402
     Campaign,
     Delivery,
@@ -145,21 +142,11 @@ def _seed(db: Database, organisations: int, contacts: int) -> list[int]:
 
 def main() -> None:
     """Seed, time, print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--organisations", type=int, default=500)
-    parser.add_argument("--contacts", type=int, default=4)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        url = args.database_url or f"sqlite:///{Path(work) / 'coverage.db'}"
-        upgrade(url)
-        db = Database(url)
-        try:
-            newest, older = _seed(db, args.organisations, args.contacts)
-            one, found = median_ms(db, lambda s: coverage(s, newest), ROUNDS)
-            both, _ = median_ms(db, lambda s: across(s, [newest, older]), ROUNDS)
-        finally:
-            db.dispose()
+    args = report_args(__doc__, {"organisations": 500, "contacts": 4})
+    with bench_database("coverage", args.database_url) as (db, url):
+        newest, older = _seed(db, args.organisations, args.contacts)
+        one, found = median_ms(db, lambda s: coverage(s, newest), ROUNDS)
+        both, _ = median_ms(db, lambda s: across(s, [newest, older]), ROUNDS)
     print(f"{args.organisations} organisations × {args.contacts} contacts, {url.split(':')[0]}")
     print(f"coverage: {one:.1f} ms (median of {ROUNDS})")
     print(

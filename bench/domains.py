@@ -12,9 +12,7 @@ cached, as after a first view), their ratio, and the first view's cost with no D
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import delete, insert, select  # noqa: E402
 
-from bench.timing import median_ms  # noqa: E402
+from bench.timing import bench_database, median_ms, report_args  # noqa: E402
 from service.db import Database  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
 from service.model import (  # noqa: E402
     Campaign,
     Delivery,
@@ -99,28 +96,18 @@ def exmail(name: str) -> list[tuple[int, str]]:
 
 def main() -> None:
     """Seed, time, print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--domains", type=int, default=2_000)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        url = args.database_url or f"sqlite:///{Path(work) / 'domains.db'}"
-        upgrade(url)
-        db = Database(url)
-        try:
-            cid = _seed(db, args.recipients, args.domains)
-            with db.session() as s:
-                start = time.perf_counter()
-                cold = domain_table(s, cid, no_dns)
-                first = (time.perf_counter() - start) * 1000
-                s.execute(delete(RecipientDomain))
-                s.commit()
-                domain_table(s, cid, exmail)  # what a DNS said once: now cached
-            without, _ = median_ms(db, lambda s: campaign_report(s, cid, domains=[]), ROUNDS)
-            with_domains, report = median_ms(db, lambda s: campaign_report(s, cid), ROUNDS)
-        finally:
-            db.dispose()
+    args = report_args(__doc__, {"recipients": 10_000, "domains": 2_000})
+    with bench_database("domains", args.database_url) as (db, url):
+        cid = _seed(db, args.recipients, args.domains)
+        with db.session() as s:
+            start = time.perf_counter()
+            cold = domain_table(s, cid, no_dns)
+            first = (time.perf_counter() - start) * 1000
+            s.execute(delete(RecipientDomain))
+            s.commit()
+            domain_table(s, cid, exmail)  # what a DNS said once: now cached
+        without, _ = median_ms(db, lambda s: campaign_report(s, cid, domains=[]), ROUNDS)
+        with_domains, report = median_ms(db, lambda s: campaign_report(s, cid), ROUNDS)
     print(
         f"{args.recipients} recipients over {len(report['domains'])} domains, {url.split(':')[0]}"
     )

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,6 +79,18 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections (after a fork, and at shutdown)."""
         self.engine.dispose()
+
+
+def insert_on_conflict(session: Session, table: Any) -> Any:
+    """This dialect's INSERT into ``table`` that knows ON CONFLICT (SQLite and PostgreSQL
+    share the API: ``on_conflict_do_nothing``, ``on_conflict_do_update``, ``excluded``)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def insert_ignoring_duplicates(session: Session, table: Any, keys: Sequence[str]) -> Any:
+    """INSERT … ON CONFLICT (``keys``) DO NOTHING into ``table``, for this dialect."""
+    return insert_on_conflict(session, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 # A table counts as stale for the planner once this many rows changed since its last

@@ -30,10 +30,14 @@ from typing import Any
 
 import redis
 from sqlalchemy import case, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db import Database, refresh_statistics
+from service.db import (
+    Database,
+    insert_ignoring_duplicates,
+    insert_on_conflict,
+    refresh_statistics,
+)
 from service.events.machine_opens import SECONDS_AFTER_SENDING, agent_rule
 from service.model import Delivery, Engagement, Event, EventHour, Link
 
@@ -186,7 +190,7 @@ def insert_hits(session: Session, hits: Iterable[Hit]) -> int:
         return 0
     # RETURNING names only the rows really inserted (a replayed id returns nothing), the
     # same way on SQLite and PostgreSQL; only those feed the rollups.
-    stmt = _insert_ignoring_duplicates(session, Event, ["provider", "provider_event_id"])
+    stmt = insert_ignoring_duplicates(session, Event, ["provider", "provider_event_id"])
     inserted = {
         r[0] for r in session.connection().execute(stmt.returning(Event.provider_event_id), rows)
     }
@@ -216,7 +220,7 @@ def add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         hours[(row["campaign_id"], hour, row["type"], row["machine"])] += 1
     if not engagement:
         return
-    upsert = _upsert(session, Engagement)
+    upsert = insert_on_conflict(session, Engagement)
     excluded = upsert.excluded
     session.connection().execute(
         upsert.on_conflict_do_update(
@@ -235,7 +239,7 @@ def add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         ),
         list(engagement.values()),
     )
-    hour_upsert = _upsert(session, EventHour)
+    hour_upsert = insert_on_conflict(session, EventHour)
     session.connection().execute(
         hour_upsert.on_conflict_do_update(
             index_elements=["campaign_id", "hour", "type", "machine"],
@@ -327,17 +331,6 @@ def _link_ids(
         )
     )
     return {(row.campaign_id, row.position): row.id for row in found}
-
-
-def _upsert(session: Session, table: Any) -> Any:
-    """This dialect's INSERT that knows ON CONFLICT (SQLite and PostgreSQL share the API)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def _insert_ignoring_duplicates(session: Session, table: Any, keys: list[str]) -> Any:
-    """INSERT … ON CONFLICT (keys) DO NOTHING, for this dialect."""
-    return _upsert(session, table).on_conflict_do_nothing(index_elements=keys)
 
 
 def flush_hits(

@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from service.issues import render_markdown as md
 from service.issues.render_compiled import CompiledEmail, MissingSlotError, base64_size
-from service.issues.render_email import render_once
+from service.issues.render_email import EmailPass, render_once
 from service.issues.render_markdown import LinkInfo
 from service.issues.render_parts import (
     WEB_TEMPLATE,
@@ -149,7 +149,7 @@ def render_issue(
         ["excerpt"] if mode == "excerpt" else ["full"] if mode == "full" else ["full", "excerpt"]
     )
     for attempt in order:
-        compiled, links, view_warnings = render_once(
+        job = EmailPass(
             cleaned,
             layout,
             excerpt=attempt == "excerpt",
@@ -157,8 +157,8 @@ def render_issue(
             archive_url=archive_url,
             preheader=preheader,
             parse=parse,
-            content=content,
         )
+        compiled, links, view_warnings = render_once(job, content)
         size = base64_size(compiled.html_bytes_worst_case())
         sizes[attempt] = size
         if size <= max_html_bytes:

@@ -92,6 +92,23 @@ def _email_styles(layout: Layout) -> md.BodyStyles:
     )
 
 
+@dataclass(frozen=True)
+class EmailPass:
+    """What one build of an issue's email is asked for: the issue, its layout and the mode.
+
+    ``parse`` turns Markdown into tokens; ``render`` hands in a cached one, so that a
+    second pass (auto mode) does not parse the articles again.
+    """
+
+    doc: IssueDoc
+    layout: Layout
+    excerpt: bool
+    tracking: bool
+    archive_url: str | None
+    preheader: str
+    parse: Callable[[str], list[Token]] = md.parse
+
+
 @dataclass
 class _View:
     """Everything both templates need, HTML and text side by side."""
@@ -102,20 +119,11 @@ class _View:
     warnings: list[str]
 
 
-def _build_view(
-    doc: IssueDoc,
-    layout: Layout,
-    *,
-    excerpt: bool,
-    tracking: bool,
-    archive_url: str | None,
-    preheader: str,
-    markers: SlotMarkers,
-    parse: Callable[[str], list[Token]] = md.parse,
-) -> _View:
+def _build_view(job: EmailPass, markers: SlotMarkers) -> _View:
+    doc, layout, parse, archive_url = job.doc, job.layout, job.parse, job.archive_url
     s = layout.strings
     styles = _email_styles(layout)
-    registry = md.LinkRegistry(tracking=tracking, marker=markers)
+    registry = md.LinkRegistry(tracking=job.tracking, marker=markers)
     warnings: list[str] = []
 
     def full(markdown: str, anchor: str | None) -> md.Rendered:
@@ -135,7 +143,7 @@ def _build_view(
             number += 1
             tokens = parse(article.body)
             read_more: str | None = None
-            if excerpt and archive_url:
+            if job.excerpt and archive_url:
                 chosen, cut = md.excerpt_tokens(tokens)
                 body = render_body(chosen, styles, layout, links=registry, anchor=article.anchor)
                 if cut is not None:
@@ -182,7 +190,7 @@ def _build_view(
         "issue_line": issue_line(doc),
         "archive_url": archive_url,
         "toc": toc,
-        "excerpt": excerpt,
+        "excerpt": job.excerpt,
         "org_name": clean_text(layout.org_name),
         "unsubscribe_href": markers(SLOT_UNSUBSCRIBE),
         "preferences_href": markers(SLOT_PREFERENCES),
@@ -285,41 +293,26 @@ def _add_pixel(html: str, src: str) -> str:
     return html[:at] + pixel + html[at:]
 
 
-def render_once(
-    doc: IssueDoc,
-    layout: Layout,
-    *,
-    excerpt: bool,
-    tracking: bool,
-    archive_url: str | None,
-    preheader: str,
-    parse: Callable[[str], list[Token]],
-    content: str,
-) -> tuple[CompiledEmail, list[LinkInfo], list[str]]:
-    """Build the email of ``doc`` in one mode: compiled, its links and its warnings."""
+def render_once(job: EmailPass, content: str) -> tuple[CompiledEmail, list[LinkInfo], list[str]]:
+    """Build the email ``job`` asks for: compiled, its links and its warnings.
+
+    ``content`` is all the issue's text, so the slot markers chosen are in none of it.
+    """
     markers = SlotMarkers()
     while markers.nonce in content:  # a 48-bit nonce in the text: never, but cheap to rule out
         markers = SlotMarkers()
-    view = _build_view(
-        doc,
-        layout,
-        excerpt=excerpt,
-        tracking=tracking,
-        archive_url=archive_url,
-        preheader=preheader,
-        markers=markers,
-        parse=parse,
-    )
+    view = _build_view(job, markers)
     env = jinja_env()
     mjml_src = env.get_template(EMAIL_TEMPLATE).render(view.context)
     # fonts={}: no web-font <link>s; an @font-face can make Word-engine Outlook fall back to
     # Times New Roman for the whole stack (STANDARDS §6.3).
     html = _premailer_inline(mjml.mjml2html(mjml_src, fonts={}))
-    html = add_preheader(html, preheader)
-    if tracking:
+    html = add_preheader(html, job.preheader)
+    if job.tracking:
         html = _add_pixel(html, markers(SLOT_OPEN_PIXEL))
     text = env.get_template(TEXT_TEMPLATE).render(view.text_context)
-    compiled = compile_email(html, _tidy_text(text), markers, layout.strings["name_fallback"])
+    fallback = job.layout.strings["name_fallback"]
+    compiled = compile_email(html, _tidy_text(text), markers, fallback)
     return compiled, view.links, view.warnings
 
 

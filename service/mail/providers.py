@@ -33,10 +33,10 @@ from fnmatch import fnmatchcase
 
 import idna
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from service.db import insert_on_conflict
 from service.mail.dns_records import CANARY_DOMAIN, DnsUnavailable, MxResolver, mx_resolver
 from service.model import RecipientDomain, utcnow
 
@@ -327,11 +327,12 @@ def _store(session: Session, rows: dict[str, RecipientDomain]) -> None:
         for r in rows.values()
     ]
     bind = session.get_bind()
-    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
     try:
         with Session(bind) as writer:
             for start in range(0, len(values), 500):
-                stmt = insert(RecipientDomain).values(values[start : start + 500])
+                stmt = insert_on_conflict(writer, RecipientDomain).values(
+                    values[start : start + 500]
+                )
                 writer.execute(
                     stmt.on_conflict_do_update(
                         index_elements=["domain"],

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
+from service.db import insert_ignoring_duplicates
 from service.errors import DomainError
 from service.model import (
     MailingList,
@@ -29,7 +28,6 @@ from service.model import (
     Subscriber,
     SuppressionReason,
 )
-from service.subscribers.import_params import is_postgresql
 from service.subscribers.lists import mailable
 from service.subscribers.organisation_names import display_name, name_key
 from service.subscribers.suppression import suppressed_reasons
@@ -58,11 +56,10 @@ def resolve(session: Session, names: Iterable[str]) -> dict[str, int]:
     found = _ids_by_key(session, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        insert = pg_insert if is_postgresql(session) else sqlite_insert
         session.execute(
-            insert(Organisation)
-            .values([{"name": wanted[k], "name_key": k, "attributes": {}} for k in missing])
-            .on_conflict_do_nothing(index_elements=["name_key"])
+            insert_ignoring_duplicates(session, Organisation, ["name_key"]).values(
+                [{"name": wanted[k], "name_key": k, "attributes": {}} for k in missing]
+            )
         )
         found.update(_ids_by_key(session, missing))
     return found

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from service.model import Membership, Subscriber
@@ -85,6 +85,19 @@ class SubscriberFilter:
         return not (self.q or self.list_id or self.status or self.member_status or self.attr_key)
 
 
+def json_text_is(column: Any, key: str, value: str | None = None) -> ColumnElement[bool]:
+    """The JSON object ``column`` holds the text ``value`` under ``key`` (any text when
+    ``value`` is None).
+
+    SQLite (3.40) finds a key in a JSON path only as it is spelt in the stored text, and
+    the JSON type stores a non-ASCII key escaped (城市 as \\u57ce\\u5e02): both spellings
+    are asked. PostgreSQL reads keys decoded; the escaped spelling is a key nobody has.
+    """
+    spellings = dict.fromkeys([key, json.dumps(key)[1:-1]])
+    texts = [column[k].as_string() for k in spellings]
+    return or_(*(t.is_not(None) if value is None else t == value for t in texts))
+
+
 def _starts_with(column: Any, text: str) -> Any:
     # A range, not LIKE: it uses the column's btree index on SQLite and on PostgreSQL
     # whatever the collation, so a search stays an index range scan at any table size.
@@ -117,8 +130,7 @@ def _conditions(flt: SubscriberFilter) -> list[Any]:
             member.append(Membership.status == flt.member_status)
         conds.append(exists().where(*member))
     if flt.attr_key:
-        value = Subscriber.attributes[flt.attr_key].as_string()
-        conds.append(value == flt.attr_value if flt.attr_value else value.is_not(None))
+        conds.append(json_text_is(Subscriber.attributes, flt.attr_key, flt.attr_value or None))
     return conds
 
 

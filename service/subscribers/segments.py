@@ -15,12 +15,11 @@ sent nothing yet has opened none of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, select, true, update
 from sqlalchemy.orm import Session
 
 from service.accounts.audit import audit
@@ -39,6 +38,7 @@ from service.model import (
 from service.subscribers.lists import mailable
 from service.subscribers.organisation_names import name_key
 from service.subscribers.organisations import LEVELS
+from service.subscribers.query import json_text_is
 
 NAME_MAX = 200
 MAX_CONDITIONS = 20
@@ -82,25 +82,14 @@ def _org_name_contains(c: Mapping[str, Any]) -> ColumnElement[bool]:
     )
 
 
-def _json_text_is(column: Any, key: str, value: str) -> ColumnElement[bool]:
-    """The JSON object ``column`` holds ``value`` under ``key``.
-
-    SQLite (3.40) finds a key in a JSON path only as it is spelt in the stored text, and
-    the JSON type stores a non-ASCII key escaped (城市 as \\u57ce\\u5e02): both spellings
-    are asked. PostgreSQL reads keys decoded; the escaped spelling is a key nobody has.
-    """
-    spellings = dict.fromkeys([key, json.dumps(key)[1:-1]])
-    return or_(*(column[k].as_string() == value for k in spellings))
-
-
 def _attribute_equals(c: Mapping[str, Any]) -> ColumnElement[bool]:
-    return _json_text_is(Subscriber.attributes, c["key"], c["value"])
+    return json_text_is(Subscriber.attributes, c["key"], c["value"])
 
 
 def _org_attribute_equals(c: Mapping[str, Any]) -> ColumnElement[bool]:
     return exists().where(
         Organisation.id == Subscriber.organisation_id,
-        _json_text_is(Organisation.attributes, c["key"], c["value"]),
+        json_text_is(Organisation.attributes, c["key"], c["value"]),
     )
 
 

@@ -77,51 +77,35 @@ class Words:
     relay_answered: str
 
 
+# What each page says, in Chinese and in English: one row a word.
+_SAID = {
+    "sender_h1": ("发件人与站点", "Sender and site"),
+    "settings_saved": ("发件人与站点设置已保存。", "Sender and site settings saved."),
+    "dkim_h1": ("DKIM 签名", "DKIM signing"),
+    "generate": ("生成 2048 位密钥", "Generate a 2048-bit key"),
+    "publish": (
+        "请在您的域名解析服务商处发布以下 TXT 记录：",
+        "Publish this TXT record at your DNS provider:",
+    ),
+    "first_steps": ("首次使用", "First steps"),
+    "create": ("创建群发", "Create campaign"),
+    "edit": ("编辑", "Edit"),
+    "edit_h1": ("编辑群发", "Edit campaign"),
+    "save": ("保存", "Save"),
+    "campaign_saved": ("群发已保存。", "Campaign saved."),
+    "send_test": ("发送测试邮件", "Send test"),
+    "test_sent": ("测试邮件已发送至 {}。", "Test sent to {}."),
+    "send_now": ("立即发送", "Send now"),
+    "confirm_h1": ("现在发送这次群发？", "Send this campaign now?"),
+    "preflight": ("发送前检查", "Preflight"),
+    "schedule": ("定时", "Schedule"),
+    "schedule_saved": ("定时已保存。", "Schedule saved."),
+    "scheduled_h1": ("定时群发", "Scheduled campaigns"),
+    "relay_answered": ("中继服务器答复：", "The relay answered: "),
+}
 WORDS = {
-    "zh": Words(
-        sender_h1="发件人与站点",
-        settings_saved="发件人与站点设置已保存。",
-        dkim_h1="DKIM 签名",
-        generate="生成 2048 位密钥",
-        publish="请在您的域名解析服务商处发布以下 TXT 记录：",
-        first_steps="首次使用",
-        create="创建群发",
-        edit="编辑",
-        edit_h1="编辑群发",
-        save="保存",
-        campaign_saved="群发已保存。",
-        send_test="发送测试邮件",
-        test_sent="测试邮件已发送至 {}。",
-        send_now="立即发送",
-        confirm_h1="现在发送这次群发？",
-        preflight="发送前检查",
-        schedule="定时",
-        schedule_saved="定时已保存。",
-        scheduled_h1="定时群发",
-        relay_answered="中继服务器答复：",
-    ),
-    "en": Words(
-        sender_h1="Sender and site",
-        settings_saved="Sender and site settings saved.",
-        dkim_h1="DKIM signing",
-        generate="Generate a 2048-bit key",
-        publish="Publish this TXT record at your DNS provider:",
-        first_steps="First steps",
-        create="Create campaign",
-        edit="Edit",
-        edit_h1="Edit campaign",
-        save="Save",
-        campaign_saved="Campaign saved.",
-        send_test="Send test",
-        test_sent="Test sent to {}.",
-        send_now="Send now",
-        confirm_h1="Send this campaign now?",
-        preflight="Preflight",
-        schedule="Schedule",
-        schedule_saved="Schedule saved.",
-        scheduled_h1="Scheduled campaigns",
-        relay_answered="The relay answered: ",
-    ),
+    lang: Words(**{name: said[i] for name, said in _SAID.items()})
+    for i, lang in enumerate(("zh", "en"))
 }
 
 

@@ -9,6 +9,7 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from service.campaigns.service import create_campaign
 from service.config import Settings
@@ -49,23 +50,30 @@ def _post(client: FlaskClient, path: str, **data: object) -> tuple[int, str]:
     return resp.status_code, resp.get_data(as_text=True)
 
 
+def _new_segment(client: FlaskClient, name: str, *rows: dict[str, str]) -> tuple[int, str]:
+    """Post the new-segment form: ``rows`` are the condition rows' fields, in order."""
+    fields = {f"{key}_{i}": value for i, row in enumerate(rows) for key, value in row.items()}
+    return _post(client, "/segments/new", name=name, rows=str(len(rows)), **fields)
+
+
+def _delete(client: FlaskClient, sid: int, **kwargs: object) -> TestResponse:
+    """Press the segment page's delete button."""
+    token = csrf_token(client, f"/segments/{sid}")
+    return client.post(f"/segments/{sid}/delete", data={"csrf_token": token}, **kwargs)
+
+
 def test_a_segment_is_made_from_the_form_rows_and_listed_with_its_count(
     logged_in: FlaskClient, session: Session, members: MailingList
 ) -> None:
     _people(session, members)
     client = _english(logged_in)
     assert "No segments yet" in client.get("/segments").get_data(as_text=True)
-    status, _page = _post(
+    status, _page = _new_segment(
         client,
-        "/segments/new",
-        name="理事单位，近两期未打开",
-        rows="3",
-        kind_0="org_level_in",
-        levels_0="理事单位",
-        kind_1="opened_none",
-        last_1="2",
-        kind_2="",
-        text_2="ignored: the row has no kind",
+        "理事单位，近两期未打开",
+        {"kind": "org_level_in", "levels": "理事单位"},
+        {"kind": "opened_none", "last": "2"},
+        {"kind": "", "text": "ignored: the row has no kind"},
     )
     assert status == 302
     row = session.scalar(select(Segment))
@@ -85,21 +93,17 @@ def test_bad_conditions_answer_400_with_the_message_and_keep_what_was_typed(
     logged_in: FlaskClient, session: Session, members: MailingList
 ) -> None:
     client = _english(logged_in)
-    status, page = _post(
+    status, page = _new_segment(
         client,
-        "/segments/new",
-        name="近期未打开",
-        rows="2",
-        kind_0="attribute_equals",
-        key_0="城市",
-        kind_1="opened_none",
-        last_1="abc",
+        "近期未打开",
+        {"kind": "attribute_equals", "key": "城市"},
+        {"kind": "opened_none", "last": "abc"},
     )
     assert status == 400
     assert "Condition 1: value is missing." in html.unescape(page)
     assert 'value="近期未打开"' in page and 'name="key_0" maxlength="200" value="城市"' in page
     assert 'name="last_1" maxlength="4" value="abc"' in page
-    status, page = _post(client, "/segments/new", name="x", rows="1", kind_0="no_such_kind")
+    status, page = _new_segment(client, "x", {"kind": "no_such_kind"})
     assert status == 400 and "unknown kind “no_such_kind”" in html.unescape(page)
     assert session.scalar(select(Segment)) is None
 
@@ -120,21 +124,12 @@ def test_a_segment_in_use_by_a_draft_is_not_deleted_and_the_page_says_why(
     session.commit()
     sid = segment.id
     assert "data-in-use" in client.get(f"/segments/{sid}").get_data(as_text=True)
-    resp = client.post(
-        f"/segments/{sid}/delete",
-        data={"csrf_token": csrf_token(client, f"/segments/{sid}")},
-        follow_redirects=True,
-    )
-    said = resp.get_data(as_text=True)
+    said = _delete(client, sid, follow_redirects=True).get_data(as_text=True)
     assert f"used by campaigns that have not finished (#{campaign.id})" in said
     assert session.get(Segment, sid) is not None
     session.execute(update(Campaign).values(status="cancelled"))
     session.commit()
-    resp = client.post(
-        f"/segments/{sid}/delete",
-        data={"csrf_token": csrf_token(client, f"/segments/{sid}")},
-    )
-    assert resp.status_code == 302
+    assert _delete(client, sid).status_code == 302
     session.expire_all()
     assert session.get(Segment, sid) is None
     assert client.get(f"/segments/{sid}").status_code == 404
@@ -147,28 +142,18 @@ def test_the_campaign_forms_choose_a_segment_and_count_who_it_reaches(
     segment = create_segment(session, "理事单位", COUNCIL)
     session.commit()
     client = _english(logged_in)
-    status, page = _post(
-        client,
-        "/campaigns/new",
-        issue_id="",
-        body_html="<p>理事会</p>",
-        subject="理事会通知",
-        lists="members",
-        segment_id=str(segment.id),
-        count="1",
-    )
+    form = {
+        "issue_id": "",
+        "body_html": "<p>理事会</p>",
+        "subject": "理事会通知",
+        "lists": "members",
+        "segment_id": str(segment.id),
+    }
+    status, page = _post(client, "/campaigns/new", **form, count="1")
     assert status == 200 and 'data-audience="2"' in page  # counted, nothing created
     assert f'value="{segment.id}" selected' in page and 'value="理事会通知"' in page
     assert session.scalar(select(Campaign)) is None
-    status, _page = _post(
-        client,
-        "/campaigns/new",
-        issue_id="",
-        body_html="<p>理事会</p>",
-        subject="理事会通知",
-        lists="members",
-        segment_id=str(segment.id),
-    )
+    status, _page = _post(client, "/campaigns/new", **form)
     assert status == 302
     campaign = session.scalar(select(Campaign))
     assert campaign is not None and campaign.segment_id == segment.id

@@ -106,6 +106,20 @@ def test_filters_search_list_status_and_attribute(
     assert not query.count(session, SubscriberFilter(attr_key="city")).counted
 
 
+def test_an_attribute_with_a_chinese_key_filters_by_its_value_and_by_its_presence(
+    session: Session,
+) -> None:
+    people = [
+        Subscriber(email=f"{n}@example.org", email_ascii=f"{n}@example.org", attributes=a)
+        for n, a in (("mfg", {"行业": "制造"}), ("fin", {"行业": "金融"}), ("none", {}))
+    ]
+    session.add_all(people)
+    session.commit()
+    mfg, fin, _ = (p.id for p in people)
+    assert walk(session, SubscriberFilter(attr_key="行业", attr_value="制造")) == [mfg]
+    assert sorted(walk(session, SubscriberFilter(attr_key="行业"))) == [mfg, fin]
+
+
 def test_bulk_add_to_list_skips_suppressed_and_unsubscribed_people(
     session: Session, crowd: list[Subscriber], members: MailingList
 ) -> None:

@@ -33,31 +33,22 @@ def gif(width: int, height: int) -> bytes:
     return b"GIF89a" + struct.pack("<HH", width, height) + b"\x80\x00\x00" + bytes(20)
 
 
+def _webp(chunk: bytes, body: bytes) -> bytes:
+    """A WebP file of one chunk: RIFF and its size, WEBP, then the chunk's name, size, body."""
+    size = struct.pack("<I", len(body))
+    return b"RIFF" + struct.pack("<I", 4 + 8 + len(body)) + b"WEBP" + chunk + size + body
+
+
 def webp_lossy(width: int, height: int) -> bytes:
     """The head of a lossy WebP: RIFF, the VP8 chunk, the frame tag and start code."""
     vp8 = b"\x00\x00\x00" + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) + bytes(10)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 4 + 8 + len(vp8))
-        + b"WEBP"
-        + b"VP8 "
-        + struct.pack("<I", len(vp8))
-        + vp8
-    )
+    return _webp(b"VP8 ", vp8)
 
 
 def webp_lossless(width: int, height: int) -> bytes:
     """The head of a lossless WebP: the VP8L signature, then 14-bit sizes minus one."""
     bits = (width - 1) | ((height - 1) << 14)
-    body = b"\x2f" + struct.pack("<I", bits) + bytes(10)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 4 + 8 + len(body))
-        + b"WEBP"
-        + b"VP8L"
-        + struct.pack("<I", len(body))
-        + body
-    )
+    return _webp(b"VP8L", b"\x2f" + struct.pack("<I", bits) + bytes(10))
 
 
 # ---- title, number, date ------------------------------------------------------------------------
