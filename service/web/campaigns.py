@@ -451,7 +451,7 @@ def preflight(session: Session, campaign_id: int, *, external: bool = True) -> P
     page: see ``start``)."""
     fetch_external = FETCH_EXTERNAL if external else None
     # The base URL the preflight's links start with, read once (not once per link).
-    base = effective_settings(session, settings()).base_url
+    base = mail_settings().base_url
     return run_preflight(
         session,
         settings(),
