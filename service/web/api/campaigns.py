@@ -519,7 +519,7 @@ def _register_actions(bp: Blueprint) -> None:
         from service.campaigns.campaign_states import START
         from service.campaigns.engine import start_and_prepare
         from service.campaigns.preflight import refusal
-        from service.web.campaigns import preflight
+        from service.web.campaign_sending import preflight
 
         session = db_session()
         # One that cannot start is refused by start_and_prepare (409), unchecked.
