@@ -11,6 +11,8 @@ from flask import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from service.web.api import (
+    campaign_actions,
+    campaign_results,
     campaigns,
     events,
     imports,
@@ -47,6 +49,8 @@ for _module in (
     suppressions,
     issues,
     campaigns,
+    campaign_actions,
+    campaign_results,
     events,
     meta,
 ):

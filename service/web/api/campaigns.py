@@ -1,27 +1,24 @@
-"""``/campaigns``: create, test send, schedule, start, pause, resume, cancel, status,
-report, deliveries. Thin: each operation is one call into ``service.campaigns``."""
+"""``/campaigns``: create, list, get, change, status. Thin: each operation is one call
+into ``service.campaigns``. The actions (test send, schedule, start, pause, resume,
+cancel) are in ``campaign_actions``, the report and the deliveries in ``campaign_results``,
+over the campaign lookup and the progress view made here."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from service.campaigns import ledger
 from service.campaigns import service as domain
-from service.campaigns.content import ContentError
-from service.mail.from_address import UnsendableFrom
-from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from service.reports.queries import campaign_report
+from service.model import Campaign, CampaignStatus
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record
-from service.web.api.errors import ApiError, not_found
+from service.web.api.errors import ApiError
 from service.web.api.pagination import page_by_id
 from service.web.api.registry import operation
 from service.web.context import db_session, settings
@@ -29,7 +26,6 @@ from service.web.context import db_session, settings
 log = logging.getLogger(__name__)
 
 TAG = "campaigns"
-MAX_TEST_ADDRESSES = 5
 Line = Annotated[str, Field(max_length=domain.MAX_SUBJECT_CHARS)]
 Address = Annotated[str, Field(min_length=3, max_length=320)]
 SEGMENT_FIELD = Field(
@@ -148,122 +144,8 @@ class ProgressOut(BaseModel):
     needs_attention: NeedsAttention | None = None
 
 
-class ScheduleBody(Strict):
-    """An ISO time; without an offset it is in the configured zone. ``null`` unschedules."""
-
-    at: Annotated[str, Field(min_length=1, max_length=64, examples=["2026-12-01T09:00"])] | None
-
-
-class StartQuery(BaseModel):
-    """``?force=1`` starts even when a preflight check of level error fails."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    force: bool = Field(
-        default=False,
-        description="Start even when the preflight (tidings campaign check) fails a check "
-        "of level error (otherwise 422 preflight_failed, naming the check). Warnings never "
-        "refuse an API start, as on the command line.",
-    )
-
-
-class TestSendBody(Strict):
-    """Up to five addresses for a test (subject prefixed, not counted in reports)."""
-
-    to: Annotated[list[Address], Field(min_length=1, max_length=MAX_TEST_ADDRESSES)]
-    # Render every test as this subscriber (their name and links); still sent to ``to`` only.
-    as_subscriber: Address | None = None
-
-
-class TestSendOut(BaseModel):
-    """What happened per address."""
-
-    results: list[str]
-
-
-class LinkStats(BaseModel):
-    """Clicks of one link."""
-
-    model_config = ConfigDict(extra="allow")
-
-    url: str
-    clicks_unique: int
-    clicks_total: int
-
-
-class DomainStats(BaseModel):
-    """Delivery to one recipient domain (``service.reports.domains`` defines each count)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    domain: str
-    provider: str = Field(
-        description="A provider code (tencent, netease, tencent_exmail, …), the domain "
-        "itself for a company on its own mail server, or unknown when no DNS answered."
-    )
-    recipients: int
-    sent: int
-    deferred: int = Field(description="Refused for now (4xx) by the relay at least once.")
-    bounced_hard: int
-    bounced_soft: int
-    complaints: int
-    opens: int = Field(description="Recipients with a likely-human open.")
-
-
-class ReportOut(BaseModel):
-    """The campaign report (DESIGN §7 keys, plus ``rates`` and whatever the report adds)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    campaign_id: int
-    subject: str
-    recipients: int
-    sent: int
-    failed: int
-    unknown: int
-    bounced_hard: int
-    bounced_soft: int
-    complaints: int
-    opens_unique: int
-    opens_total: int
-    opens_machine: int
-    machine_opens_by_reason: dict[str, int] = Field(
-        default_factory=dict,
-        description="Machine opens by reason code (apple-mpp, prefetch:gmail, "
-        "image-proxy:gmail, image-proxy:yahoo, scanner, seconds-after-sending, …), most "
-        "first; they add up to opens_machine. docs/machine-opens.md lists the patterns.",
-    )
-    clicks_unique: int
-    clicks_total: int
-    unsubscribes: int
-    links: list[LinkStats]
-    domains: list[DomainStats] = Field(
-        default_factory=list, description="By recipient domain, most recipients first."
-    )
-
-
-class DeliveryQuery(BaseModel):
-    """Filter by delivery status."""
-
-    status: DeliveryStatus | None = None
-    cursor: Cursor = None
-    limit: Limit = 50
-
-
-class DeliveryOut(BaseModel):
-    """One recipient's row of the ledger."""
-
-    id: int
-    subscriber_id: int | None
-    email: str
-    status: str
-    attempts: int
-    sent_at: datetime | None
-    message_id: str | None
-    last_error: str | None
-
-
-def _get(campaign_id: int) -> Campaign:
+def get_campaign(campaign_id: int) -> Campaign:
+    """The campaign with this id, or the API's 404."""
     return fetch(Campaign, campaign_id, "campaign")
 
 
@@ -298,34 +180,9 @@ def progress_out(campaign_id: int) -> ProgressOut:
     return ProgressOut.model_validate({**data, "counts": counts})
 
 
-def _transition(campaign_id: int, action: str, fn: Callable[[Session, int], object]) -> Any:
-    """Run one state change; 409 when the campaign is not in a state that allows it."""
-    session = db_session()
-    _get(campaign_id)
-    try:
-        result = fn(session, campaign_id)
-    except domain.TransitionError as exc:
-        session.rollback()
-        raise ApiError(409, "invalid_transition", str(exc)) from exc
-    record(f"campaign.{action}", "campaign", campaign_id, result=result)
-    session.commit()
-    return progress_out(campaign_id)
-
-
-def _queue_materialize(campaign_id: int) -> None:
-    from worker.tasks_send import materialize
-
-    materialize.apply_async(args=[campaign_id], retry=False)
-
-
 def register(bp: Blueprint) -> None:
     """Add the campaign operations to ``bp``."""
-    _register_crud(bp)
-    _register_actions(bp)
-    _register_results(bp)
 
-
-def _register_crud(bp: Blueprint) -> None:
     @operation(
         bp,
         "GET",
@@ -393,7 +250,7 @@ def _register_crud(bp: Blueprint) -> None:
     )
     def campaigns_show(campaign_id: int) -> Any:
         """The campaign's settings and state."""
-        return campaign_out(_get(campaign_id))
+        return campaign_out(get_campaign(campaign_id))
 
     @operation(
         bp,
@@ -409,7 +266,7 @@ def _register_crud(bp: Blueprint) -> None:
         """Subject, preheader, lists or segment of a campaign that has not started (409
         once it has, 422 for bad input)."""
         session = db_session()
-        row = _get(campaign_id)
+        row = get_campaign(campaign_id)
         given = body.model_fields_set
         try:
             domain.edit_campaign(
@@ -428,7 +285,7 @@ def _register_crud(bp: Blueprint) -> None:
             raise ApiError(409, "invalid_transition", str(exc)) from exc
         record("campaign.edit", "campaign", campaign_id, fields=sorted(given))
         session.commit()
-        return campaign_out(_get(campaign_id))
+        return campaign_out(get_campaign(campaign_id))
 
     @operation(
         bp,
@@ -440,194 +297,5 @@ def _register_crud(bp: Blueprint) -> None:
     )
     def campaigns_status(campaign_id: int) -> Any:
         """Poll this while sending: counters, percent, rate per minute, ETA."""
-        _get(campaign_id)
+        get_campaign(campaign_id)
         return progress_out(campaign_id)
-
-
-def _register_actions(bp: Blueprint) -> None:
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/test",
-        summary="Send a test",
-        tag=TAG,
-        role="editor",
-        body=TestSendBody,
-        response=TestSendOut,
-    )
-    def campaigns_test(campaign_id: int, body: TestSendBody) -> Any:
-        """Send the campaign to a few addresses now; one result line per address."""
-        from service.campaigns.previews import send_test
-
-        session = db_session()
-        _get(campaign_id)
-        try:
-            results = send_test(
-                session, settings(), campaign_id, body.to, as_subscriber=body.as_subscriber
-            )
-        except (LookupError, ContentError) as exc:
-            session.rollback()
-            raise ApiError(422, "cannot_render", str(exc)) from exc
-        except UnsendableFrom as exc:
-            session.rollback()
-            raise ApiError(422, "unsendable_from", str(exc)) from exc
-        session.rollback()  # the preview render must leave nothing behind
-        record("campaign.test", "campaign", campaign_id, to=body.to, shown_as=body.as_subscriber)
-        session.commit()
-        return TestSendOut(results=[r.line for r in results])
-
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/schedule",
-        summary="Schedule or unschedule",
-        tag=TAG,
-        role="editor",
-        body=ScheduleBody,
-        response=ProgressOut,
-    )
-    def campaigns_schedule(campaign_id: int, body: ScheduleBody) -> Any:
-        """Send at a future time (``at``), or back to draft (``at: null``)."""
-        if body.at is None:
-            return _transition(campaign_id, "unschedule", domain.unschedule)
-        try:
-            at = domain.parse_local_time(body.at, settings().zone)
-            if at.tzinfo is None or at.utcoffset() is None:
-                raise domain.time_without_zone()
-
-            def scheduled(session: Session, cid: int) -> object:
-                domain.schedule(session, cid, at)
-                return at.isoformat()
-
-            return _transition(campaign_id, "schedule", scheduled)
-        except (domain.CampaignError, OverflowError) as exc:
-            raise ApiError(422, "invalid_time", str(exc)) from exc
-
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/start",
-        summary="Start sending now",
-        tag=TAG,
-        role="editor",
-        query=StartQuery,
-        response=ProgressOut,
-    )
-    def campaigns_start(campaign_id: int, query: StartQuery) -> Any:
-        """Run the preflight, then compile the content and start; the audience is
-        prepared by the worker. A failed error check refuses unless ``force``."""
-        from service.campaigns.campaign_states import START
-        from service.campaigns.engine import start_and_prepare
-        from service.campaigns.preflight import refusal
-        from service.web.campaigns import preflight
-
-        session = db_session()
-        # One that cannot start is refused by start_and_prepare (409), unchecked.
-        if START.allows(_get(campaign_id).status) and not query.force:
-            checked = preflight(session, campaign_id)
-            refused = refusal(checked, acknowledged=True)
-            if refused is not None:
-                failed = [c.name for c in checked.errors]
-                raise ApiError(422, "preflight_failed", str(refused), {"checks": failed})
-        try:
-            start_and_prepare(session, settings(), campaign_id, _queue_materialize)
-        except domain.TransitionError as exc:
-            session.rollback()
-            raise ApiError(409, "invalid_transition", str(exc)) from exc
-        except ContentError as exc:
-            session.rollback()
-            raise ApiError(422, "cannot_render", str(exc)) from exc
-        except UnsendableFrom as exc:
-            session.rollback()
-            raise ApiError(422, "unsendable_from", str(exc)) from exc
-        record("campaign.start", "campaign", campaign_id)
-        session.commit()
-        return progress_out(campaign_id)
-
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/pause",
-        summary="Pause",
-        tag=TAG,
-        role="editor",
-        response=ProgressOut,
-    )
-    def campaigns_pause(campaign_id: int) -> Any:
-        """Workers stop within one batch."""
-        return _transition(
-            campaign_id, "pause", lambda s, i: domain.pause(s, i, domain.PAUSED_THROUGH_API)
-        )
-
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/resume",
-        summary="Resume",
-        tag=TAG,
-        role="editor",
-        response=ProgressOut,
-    )
-    def campaigns_resume(campaign_id: int) -> Any:
-        """Carry on sending a paused campaign."""
-        return _transition(campaign_id, "resume", domain.resume)
-
-    @operation(
-        bp,
-        "POST",
-        "/campaigns/<campaign_id>/cancel",
-        summary="Cancel",
-        tag=TAG,
-        role="editor",
-        response=ProgressOut,
-    )
-    def campaigns_cancel(campaign_id: int) -> Any:
-        """For good: rows not yet sent become ``skipped``."""
-        return _transition(campaign_id, "cancel", domain.cancel)
-
-
-def _register_results(bp: Blueprint) -> None:
-    @operation(
-        bp,
-        "GET",
-        "/campaigns/<campaign_id>/report",
-        summary="Campaign report",
-        tag=TAG,
-        response=ReportOut,
-    )
-    def campaigns_report(campaign_id: int) -> Any:
-        """Sent, bounces, complaints, opens (human and machine), clicks, unsubscribes,
-        links; the keys are a contract (DESIGN §7)."""
-        report = campaign_report(db_session(), campaign_id)
-        if report is None:
-            raise not_found("campaign", campaign_id)
-        return ReportOut.model_validate(report)
-
-    @operation(
-        bp,
-        "GET",
-        "/campaigns/<campaign_id>/deliveries",
-        summary="Deliveries",
-        tag=TAG,
-        role="editor",
-        query=DeliveryQuery,
-        response=Page[DeliveryOut],
-    )
-    def campaigns_deliveries(campaign_id: int, query: DeliveryQuery) -> Any:
-        """The recipients' rows, newest first, optionally one status only."""
-        _get(campaign_id)
-        stmt = select(Delivery).where(Delivery.campaign_id == campaign_id)
-        if query.status is not None:
-            stmt = stmt.where(Delivery.status == str(query.status))
-        rows, cursor = page_by_id(
-            db_session(),
-            stmt,
-            Delivery.id,
-            f"deliveries:{campaign_id}",
-            query.cursor,
-            query.limit,
-        )
-        return Page[DeliveryOut](
-            items=[DeliveryOut.model_validate(r, from_attributes=True) for r in rows],
-            next_cursor=cursor,
-        )

@@ -16,7 +16,7 @@ from service.issues.publishing import archive_url
 from service.model import Campaign, Issue, MailingList
 from service.subscribers.lists import create_list
 from service.subscribers.suppression import suppress
-from service.web import campaigns as web_campaigns
+from service.web import campaign_sending
 from tests.conftest import csrf_token
 
 
@@ -88,7 +88,7 @@ def test_the_start_asks_links_to_other_sites_no_second_time(
         asked.append(url)
         return 200
 
-    monkeypatch.setattr(web_campaigns, "FETCH_EXTERNAL", answers)
+    monkeypatch.setattr(campaign_sending, "FETCH_EXTERNAL", answers)
     load_demo(session)
     body = '<p><a href="https://other.example.net/page">elsewhere</a></p>'
     c = create_campaign(session, settings, body_html=body, subject="Out", lists=["members"])
