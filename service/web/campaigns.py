@@ -19,8 +19,9 @@ from service.campaigns import healing, ledger
 from service.campaigns.attention import needs_attention
 from service.campaigns.campaign_states import EDITABLE
 from service.campaigns.content import ContentError
-from service.campaigns.preflight import Preflight, refusal, run_preflight
+from service.campaigns.preflight import run_preflight
 from service.campaigns.preflight_links import Fetch, http_fetch
+from service.campaigns.preflight_result import Preflight, refusal
 from service.campaigns.service import (
     CONTENT_MODES,
     PAUSED_BY_STAFF,

@@ -518,7 +518,7 @@ def _register_actions(bp: Blueprint) -> None:
         prepared by the worker. A failed error check refuses unless ``force``."""
         from service.campaigns.campaign_states import START
         from service.campaigns.engine import start_and_prepare
-        from service.campaigns.preflight import refusal
+        from service.campaigns.preflight_result import refusal
         from service.web.campaigns import preflight
 
         session = db_session()
