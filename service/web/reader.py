@@ -36,7 +36,6 @@ from flask_wtf.csrf import CSRFError
 
 from service import tokens
 from service.mail.addresses import InvalidAddress, email_hash, normalise
-from service.mail.site_settings import effective_settings
 from service.model import MailingList, Subscriber, SubscriberStatus
 from service.subscribers.preferences import current_list_ids, preference_lists, update_preferences
 from service.subscribers.preferences_link import subscriber_to_mail
@@ -71,7 +70,13 @@ from service.subscribers.unsubscribe_undo import (
 )
 from service.subscribers.unsubscribing import unsubscribe
 from service.web import LOCALES
-from service.web.context import confirmation_cap, db_session, install_prefix, settings
+from service.web.context import (
+    confirmation_cap,
+    db_session,
+    install_prefix,
+    mail_settings,
+    settings,
+)
 from service.web.extensions import csrf, limiter
 from service.web.messages import describe
 
@@ -149,7 +154,7 @@ def _embed_helpers() -> dict[str, Any]:
     staff list page): both at the base URL readers use, never the host this request came to."""
 
     def base_url() -> str:
-        return effective_settings(db_session(), settings()).base_url
+        return mail_settings().base_url
 
     def embed_snippet_for(mailing_list: MailingList) -> str:
         return embed_snippet(base_url(), mailing_list)
