@@ -17,7 +17,7 @@ from service.cli.common import emit, fail, json_option
 from service.cli.common import session as session_for
 
 if TYPE_CHECKING:
-    from service.campaigns.preflight import Preflight
+    from service.campaigns.preflight_result import Preflight
 
 
 def _queue_materialize(campaign_id: int) -> None:
@@ -169,7 +169,8 @@ def start_cmd(campaign_id: int, force: bool, as_json: bool) -> None:
     ``--force``; warnings are printed (with ``--json``, their names under ``warnings``)."""
     from service.campaigns.content import ContentError
     from service.campaigns.engine import start_and_prepare
-    from service.campaigns.preflight import refusal, run_preflight
+    from service.campaigns.preflight import run_preflight
+    from service.campaigns.preflight_result import refusal
     from service.campaigns.service import TransitionError
     from service.mail.from_address import UnsendableFrom
 

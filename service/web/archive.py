@@ -20,10 +20,9 @@ from sqlalchemy.orm import defer
 from service.issues import publishing, store
 from service.issues.layout import get_layout
 from service.issues.render import render_web
-from service.mail.site_settings import effective_settings
 from service.model import Issue
 from service.subscribers.public_lists import public_lists
-from service.web.context import db_session, settings
+from service.web.context import db_session, mail_settings, settings
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
 PAGE_SIZE = 30
@@ -39,7 +38,7 @@ def _published() -> Any:
 
 def _base() -> str:
     # The public base URL set in the admin, unless TIDINGS_BASE_URL pins it.
-    return effective_settings(db_session(), settings()).base_url.rstrip("/")
+    return mail_settings().base_url.rstrip("/")
 
 
 @bp.route("/")

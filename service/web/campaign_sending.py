@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns.content import ContentError
-from service.campaigns.preflight import Preflight, refusal, run_preflight
+from service.campaigns.preflight import run_preflight
 from service.campaigns.preflight_links import Fetch, http_fetch
+from service.campaigns.preflight_result import Preflight, refusal
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,

@@ -15,7 +15,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from service.accounts.audit import audit
-from service.campaigns.preflight import ERROR, Check, check_dkim_record
+from service.campaigns.preflight_auth import check_dkim_record
+from service.campaigns.preflight_result import ERROR, Check
 from service.issues.logo import MAX_LOGO_BYTES, LogoError, remove_logo, save_logo, stored_logo
 from service.mail import dns_records as dns
 from service.mail.backends import SendError

@@ -152,7 +152,7 @@ def register(bp: Blueprint) -> None:
         prepared by the worker. A failed error check refuses unless ``force``."""
         from service.campaigns.campaign_states import START
         from service.campaigns.engine import start_and_prepare
-        from service.campaigns.preflight import refusal
+        from service.campaigns.preflight_result import refusal
         from service.web.campaign_sending import preflight
 
         session = db_session()

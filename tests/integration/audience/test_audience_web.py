@@ -237,11 +237,11 @@ def test_an_upload_is_mapped_and_imported_by_the_real_worker_with_a_report(
 def test_an_upload_over_the_size_limit_or_of_the_wrong_kind_is_refused_clearly(
     logged_in: FlaskClient, members: MailingList, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.web import audience
+    from service.web import audience_imports
 
     logged_in.get("/lang/en")
     token = csrf_token(logged_in, "/subscribers/import")
-    monkeypatch.setattr(audience, "MAX_IMPORT_BYTES", 10_000)
+    monkeypatch.setattr(audience_imports, "MAX_IMPORT_BYTES", 10_000)
     big = b"email\n" + b"someone@example.org\n" * 2000
     resp = upload(logged_in, members.id, "big.csv", big, token=token)
     assert resp.status_code == 400

@@ -11,8 +11,11 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from service.campaigns import preflight as pf
+from service.campaigns import preflight_result as pf
+from service.campaigns.preflight import run_preflight
+from service.campaigns.preflight_auth import check_alignment, check_dmarc, check_spf
 from service.campaigns.preflight_links import http_fetch
+from service.campaigns.preflight_message import check_list_unsubscribe
 from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
@@ -91,7 +94,7 @@ def _run(
     fetch_external: Callable[[str], int] = offline,
 ) -> pf.Preflight:
     """The preflight with nothing on the network unless a test gives it a fetch or a zone."""
-    return pf.run_preflight(
+    return run_preflight(
         session,
         settings,
         campaign_id,
@@ -258,35 +261,35 @@ def test_html_over_gmails_clip_is_an_error(
 def test_a_missing_one_click_header_and_an_unsigned_one() -> None:
     message = EmailMessage()
     message["List-Unsubscribe"] = "<https://news.example.org/unsubscribe/x>"
-    missing = pf.check_list_unsubscribe(message, pf.ERROR)
+    missing = check_list_unsubscribe(message, pf.ERROR)
     assert (missing.ok, missing.detail.params) == (False, {"headers": "List-Unsubscribe-Post"})
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["DKIM-Signature"] = "v=1; d=example.org; s=s; h=from:to:list-unsubscribe; b=x"
-    unsigned = pf.check_list_unsubscribe(message, pf.WARNING)
+    unsigned = check_list_unsubscribe(message, pf.WARNING)
     assert (unsigned.ok, unsigned.level) == (False, pf.WARNING)
     assert unsigned.detail.params == {"headers": "List-Unsubscribe-Post"}
 
 
 def test_spf_records_that_do_not_fit() -> None:
     many = zone({"example.org": ["v=spf1 -all", "v=spf1 mx -all"]})
-    assert pf.check_spf(many, "example.org", pf.ERROR).detail.code == "preflight.spf_many"
+    assert check_spf(many, "example.org", pf.ERROR).detail.code == "preflight.spf_many"
     everyone = zone({"example.org": ["v=spf1 +all"]})
-    assert pf.check_spf(everyone, "example.org", pf.ERROR).detail.code == "preflight.spf_all"
-    assert pf.check_spf(zone({}), "example.org", pf.ERROR).detail.code == "preflight.spf_missing"
+    assert check_spf(everyone, "example.org", pf.ERROR).detail.code == "preflight.spf_all"
+    assert check_spf(zone({}), "example.org", pf.ERROR).detail.code == "preflight.spf_missing"
 
 
 def test_dmarc_is_found_at_the_parent_domain_and_needs_a_policy() -> None:
     parent = zone({"_dmarc.example.org": ["v=DMARC1; p=reject"]})
-    assert pf.check_dmarc(parent, "news.example.org", pf.ERROR).detail.params["domain"] == (
+    assert check_dmarc(parent, "news.example.org", pf.ERROR).detail.params["domain"] == (
         "example.org"
     )
     no_policy = zone({"_dmarc.example.org": ["v=DMARC1; rua=mailto:x@example.org"]})
-    assert not pf.check_dmarc(no_policy, "example.org", pf.ERROR).ok
+    assert not check_dmarc(no_policy, "example.org", pf.ERROR).ok
 
 
 def test_a_return_path_outside_the_from_domain_is_a_warning() -> None:
-    assert pf.check_alignment("example.org", "bounces.example.org").ok
-    other = pf.check_alignment("example.org", "mail.relay.example.net")
+    assert check_alignment("example.org", "bounces.example.org").ok
+    other = check_alignment("example.org", "mail.relay.example.net")
     assert (other.ok, other.level) == (False, pf.WARNING)
 
 
@@ -294,7 +297,7 @@ def test_a_resolver_that_knows_no_public_name_is_not_trusted() -> None:
     sandbox = PublicDns(zone({}))  # "no such name" to everything, gmail.com included
     with pytest.raises(DnsUnavailable):
         sandbox("example.org")
-    assert pf.check_spf(sandbox, "example.org", pf.ERROR).detail.code == "preflight.dns_not_checked"
+    assert check_spf(sandbox, "example.org", pf.ERROR).detail.code == "preflight.dns_not_checked"
     public = PublicDns(zone({"gmail.com": ["v=spf1 redirect=_spf.google.com"]}))
     assert public("example.org") == []
 
