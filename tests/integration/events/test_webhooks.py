@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from service.accounts.settings_store import set_setting
-from service.events.webhooks import masked, sns_string_to_sign
+from service.events.webhook_ses import sns_string_to_sign
+from service.events.webhooks import masked
 from service.mail.message_ids import message_id_for
 from service.model import Event
 from service.subscribers.suppression import is_suppressed
