@@ -54,7 +54,7 @@ from service.config import Settings
 from service.errors import Message
 from service.events.policy import record_smtp_refusal, smtp_refusal_kind
 from service.mail.backends import PermanentSendError, SendError, TransientSendError
-from service.mail.message import NeedsSMTPUTF8
+from service.mail.message_addresses import NeedsSMTPUTF8
 from service.mail.provider_replies import SLOW_DOWN, TEMPORARY, meaning_of
 from service.mail.providers import known_providers
 from service.mail.relays import RelayPool, supports_smtputf8

@@ -28,7 +28,7 @@ from service.config import Settings
 from service.events.bounces import BounceRecipient, Kind, Report, Severity, parse_report
 from service.events.mailto_unsubscribe import is_unsubscribe_address, process_unsubscribe_mail
 from service.events.policy import NoOp, Outcome, Signal, apply_signal, event_id_for
-from service.mail.message import parse_message_id
+from service.mail.message_ids import parse_message_id
 from service.mail.verp import parse_verp
 from service.model import Delivery, DeliveryStatus
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from service.mail.message import canonical_text, normalize_crlf
+from service.mail.message_bodies import canonical_text, normalize_crlf
 
 # Version of the to_dict() shape; from_dict refuses others so a stale cache entry is rebuilt
 # instead of being misread.

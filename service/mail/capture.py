@@ -27,7 +27,7 @@ from service.mail.capture_index import CaptureIndex, OutboxPage, OutboxQuery, en
 from service.net import free_port
 
 MESSAGE_ID_RE = re.compile(r"^\d{19}-[0-9a-f]{8}$")
-# A campaign's mail says which campaign it is twice (personalise.py, message.py):
+# A campaign's mail says which campaign it is twice (personalise.py, message_ids.py):
 # Feedback-ID ``c12:newsletter:tidings`` and Message-ID ``<c12.d3456.<hmac>@domain>``.
 _FEEDBACK_CAMPAIGN_RE = re.compile(r"^\s*c(\d+):")
 _MESSAGE_ID_CAMPAIGN_RE = re.compile(r"^\s*<c(\d+)\.d\d+\.")

@@ -23,7 +23,7 @@ import idna
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from service.mail.message import MessageBytes, normalize_crlf
+from service.mail.message_bodies import MessageBytes, normalize_crlf
 
 __all__ = [
     "DEFAULT_KEY_BITS",

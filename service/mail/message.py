@@ -14,28 +14,28 @@ The message format follows STANDARDS.md §2.1-§2.6 and DESIGN.md §5: multipart
 (text/plain first, text/html last), UTF-8, base64 bodies with 76-character lines, CRLF,
 RFC 2047 B-encoded words of at most 75 characters on lines of at most 76, exactly one of
 each header, List-Unsubscribe unfolded on one line.
+
+The pieces the builder joins live beside it: `message_addresses` (addresses as the wire
+writes them), `message_headers` (encoded-words, folding, address lines), `message_bodies`
+(canonical text, base64 lines, `MessageBytes`) and `message_ids` (the Message-ID).
 """
 
 from __future__ import annotations
 
-import binascii
-import hmac
 import re
 import secrets
-import struct
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import lru_cache
-from itertools import chain
 from zoneinfo import ZoneInfo
 
-import idna
-
-from service.fast_hmac import hmac_sha256
+from service.mail.message_addresses import DOT_ATOM, a_label_domain, encode_address, split_address
+from service.mail.message_bodies import MessageBytes, base64_lines, body_octets
+from service.mail.message_headers import address_line, fold_words, phrase_words, unstructured_line
+from service.mail.message_ids import message_id_for
 from service.mail.policy import (
     MAX_LINE_OCTETS,
     POLICY,
@@ -50,55 +50,14 @@ __all__ = [
     "HeaderInjectionError",
     "ListId",
     "MessageBuilder",
-    "MessageBytes",
     "MessageParts",
-    "NeedsSMTPUTF8",
-    "encode_address",
-    "encode_words",
-    "message_id_for",
-    "canonical_text",
-    "normalize_crlf",
-    "parse_message_id",
 ]
 
 # The first customer is a Chinese association; Date then carries +0800 (STANDARDS §2.7.6).
 DEFAULT_TZ = "Asia/Shanghai"
 
-# RFC 2047 §2: an encoded-word is at most 75 characters, and a header line that contains
-# encoded-words is at most 76 characters.
-MAX_ENCODED_WORD = 75
-MAX_ENCODED_LINE = 76
-# RFC 5322 §2.1.1 SHOULD limit for lines without encoded-words.
-SOFT_LINE_LIMIT = 78
-# RFC 2045 §6.8: base64 lines are at most 76 characters (57 input octets).
-BASE64_LINE = 76
 # RFC 2919 §2: a list-id is at most 255 octets.
 MAX_LIST_ID = 255
-# Longest ASCII display name written as a quoted-string; longer ones are encoded-words,
-# which can be folded across lines.
-MAX_QUOTED_NAME = 200
-# Hex characters of HMAC in a Message-ID: 48 bits, so ids cannot be guessed or forged.
-MESSAGE_ID_TAG_CHARS = 12
-# Domain separation: the same secret also keys VERP addresses and tokens elsewhere.
-MESSAGE_ID_HMAC_CONTEXT = b"tidings/message-id\x00"
-# Base64 lines split per block with one precompiled `struct` unpack (see `_base64_lines`).
-_B64_BLOCK_LINES = 64
-
-_EW_PREFIX = "=?utf-8?b?"
-_EW_SUFFIX = "?="
-_EW_OVERHEAD = len(_EW_PREFIX) + len(_EW_SUFFIX)
-
-# RFC 5322 atext; a display name made only of such words (single spaces) is written bare.
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
-_ATOM_PHRASE = re.compile(rf"[{_ATEXT}]+(?: [{_ATEXT}]+)*\Z")
-_DOT_ATOM = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*\Z")
-# RFC 6532 §3.2 extends atext with any non-ASCII UTF-8 character.
-_UTEXT = rf"\u0080-\U0010ffff{_ATEXT}"  # non-ASCII first: _ATEXT ends with a literal "-"
-_DOT_ATOM_UTF8 = re.compile(rf"[{_UTEXT}]+(?:\.[{_UTEXT}]+)*\Z")
-_UTF8_ATOM_PHRASE = re.compile(rf"[{_UTEXT}]+(?: [{_UTEXT}]+)*\Z")
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
-_ASCII_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
-_PRINTABLE_ASCII = re.compile(r"[ -~]*\Z")
 _VISIBLE_ASCII = re.compile(r"[!-~]+\Z")
 _HEADER_NAME = re.compile(r"[!-9;-~]+\Z")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>\Z")
@@ -108,8 +67,6 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>\Z")
 _UNSUBSCRIBE_URL = re.compile(r"https?://[!#-;=?-~]+\Z")
 ONE_CLICK_LINE = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 _MAILTO_URL = re.compile(r"mailto:[!#-;=?-~]+\Z")
-_NEWLINES = re.compile(rb"\r\n|\r|\n")
-_MESSAGE_ID_PARSE = re.compile(r"<c([0-9]+)\.d([0-9]+)\.([0-9a-f]+)@([^<>@\s]+)>\Z")
 
 # Headers the builder writes itself; extra headers may not repeat them (RFC 2369 §3,
 # RFC 5322 §3.6: exactly one of each).
@@ -135,14 +92,6 @@ MANAGED_HEADERS = frozenset(
         "return-path",
     }
 )
-
-
-class NeedsSMTPUTF8(ValueError):
-    """The address has a non-ASCII local part and can only be sent over SMTPUTF8.
-
-    Such an address cannot be downgraded (STANDARDS §2.6): skip the recipient, or pass
-    ``smtputf8=True`` when every hop is known to support RFC 6531.
-    """
 
 
 @dataclass(frozen=True)
@@ -183,295 +132,6 @@ class MessageParts:
     # The MIME boundary's distinct part (hex); random when not given. A campaign derives
     # it from its id, so the file `campaign render` writes is the message later sent.
     boundary_seed: str | None = None
-
-
-# --------------------------------------------------------------------------- addresses
-
-
-@lru_cache(maxsize=4096)
-def _a_label_domain(domain: str) -> str:
-    """Return `domain` in ASCII (A-labels for IDN), validated; cached per domain."""
-    if domain.isascii():
-        if not _ASCII_DOMAIN.match(domain) and not (
-            domain.startswith("[") and domain.endswith("]") and " " not in domain
-        ):
-            raise ValueError(f"invalid mail domain: {domain!r}")
-        return domain
-    try:
-        # The `idna` package implements IDNA 2008 + UTS #46; Python's built-in "idna"
-        # codec is IDNA 2003 and maps some names differently (STANDARDS §2.6).
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"invalid internationalised domain {domain!r}: {exc}") from exc
-
-
-def _split_address(addr: str, *, smtputf8: bool) -> tuple[str, str]:
-    """Split and validate `addr`; return (local part, ASCII domain)."""
-    sanitize_header_value("address", addr)
-    local, sep, domain = addr.strip().rpartition("@")
-    if not sep or not local or not domain:
-        raise ValueError(f"not an email address: {addr!r}")
-    if not local.isascii():
-        if not smtputf8:
-            raise NeedsSMTPUTF8(
-                f"{addr!r} has a non-ASCII local part; it can only be delivered over an "
-                "SMTPUTF8 path (pass smtputf8=True if every hop supports it), so skip it"
-            )
-        if not _DOT_ATOM_UTF8.match(local):
-            raise ValueError(f"unsupported local part in {addr!r}")
-    elif not _DOT_ATOM.match(local):
-        # Quoted local parts are legal but practically undeliverable; email-validator
-        # rejects them at subscription time too.
-        raise ValueError(f"unsupported (quoted or malformed) local part in {addr!r}")
-    return local, _a_label_domain(domain)
-
-
-def encode_address(addr: str, *, smtputf8: bool = False) -> str:
-    """Return `addr` as written on the wire: IDN domain as A-label, local part unchanged.
-
-    Raises `NeedsSMTPUTF8` for a non-ASCII local part unless `smtputf8` is true, and
-    `ValueError` for a malformed address.  Use the result for RCPT TO and the To header.
-    """
-    local, domain = _split_address(addr, smtputf8=smtputf8)
-    return f"{local}@{domain}"
-
-
-# --------------------------------------------------------------------------- RFC 2047
-
-
-def _payload_octets(word_budget: int) -> int:
-    """Return how many UTF-8 octets fit in a B encoded-word of `word_budget` characters."""
-    return (word_budget - _EW_OVERHEAD) // 4 * 3
-
-
-def encode_words(text: str, first_budget: int = MAX_ENCODED_WORD) -> list[str]:
-    """Split `text` into RFC 2047 ``=?utf-8?b?...?=`` encoded-words.
-
-    The first word is at most `first_budget` characters (room left on the header's first
-    line), every other word at most `MAX_ENCODED_WORD`.  Words always hold whole
-    characters, so a multi-byte character is never split (RFC 2047 §5 rule 3).  Join the
-    words with ``"\\r\\n "``: decoders drop whitespace between adjacent encoded-words.
-    """
-    budget = min(first_budget, MAX_ENCODED_WORD)
-    limit = _payload_octets(budget)
-    if limit < 4:  # a 4-octet character (emoji) must always fit in one word
-        raise ValueError(f"encoded-word budget {first_budget} is too small")
-    words: list[str] = []
-    chunk = bytearray()
-    for char in text:
-        octets = char.encode("utf-8")
-        if len(chunk) + len(octets) > limit:
-            words.append(_EW_PREFIX + binascii.b2a_base64(chunk, newline=False).decode() + "?=")
-            chunk.clear()
-            limit = _payload_octets(MAX_ENCODED_WORD)
-        chunk += octets
-    if chunk or not words:
-        words.append(_EW_PREFIX + binascii.b2a_base64(chunk, newline=False).decode() + "?=")
-    return words
-
-
-def _fold_words(prefix: str, words: list[str], suffix: str = "") -> str:
-    """Return ``prefix + words + suffix`` folded with CRLF SP, lines ≤ 76 characters.
-
-    `prefix` is the ``"Name: "`` part; `suffix` (e.g. `` <addr>``) stays whole and goes on
-    a new line when it does not fit on the last one.
-    """
-    lines: list[str] = []
-    line = prefix.rstrip(" ")
-    # Never break straight after "Name:": an empty first line confuses some parsers.
-    has_content = False
-    for word in words:
-        if len(line) + 1 + len(word) > MAX_ENCODED_LINE and has_content:
-            lines.append(line)
-            line = ""
-        line = f"{line} {word}"
-        has_content = True
-    if suffix:
-        if len(line) + len(suffix) > MAX_ENCODED_LINE and has_content:
-            lines.append(line)
-            line = ""
-        line += suffix
-    lines.append(line)
-    return "\r\n".join(lines)
-
-
-def _needs_encoding(text: str) -> bool:
-    """True if `text` cannot be written as plain unstructured ASCII and round-trip."""
-    return (
-        not text.isascii()
-        or "=?" in text
-        or not _PRINTABLE_ASCII.match(text)
-        or text != text.strip()
-        or "  " in text
-    )
-
-
-def _unstructured_line(name: str, value: str) -> str:
-    """Return the header line(s), without the final CRLF, for unstructured `value`."""
-    prefix = f"{name}: "
-    if not _needs_encoding(value):
-        words = value.split(" ")
-        if max(map(len, words)) + 1 + len(prefix) <= MAX_LINE_OCTETS:
-            return _fold_plain(prefix, words)
-    return _fold_words(prefix, encode_words(value, MAX_ENCODED_LINE - len(prefix)))
-
-
-def _fold_plain(prefix: str, words: list[str]) -> str:
-    """Fold plain ASCII words at spaces so lines stay ≤ 78 where the words allow."""
-    lines: list[str] = []
-    line = prefix + words[0]
-    for word in words[1:]:
-        if len(line) + 1 + len(word) > SOFT_LINE_LIMIT:
-            lines.append(line)
-            line = " " + word
-        else:
-            line = f"{line} {word}"
-    lines.append(line)
-    return "\r\n".join(lines)
-
-
-def _phrase_words(name: str, prefix_len: int, *, raw_utf8: bool = False) -> list[str]:
-    """Return the display-name `name` as phrase tokens (atoms, quoted-string or words).
-
-    A non-ASCII name becomes encoded-words, never a whole ``name <addr>`` string, so the
-    address cannot be swallowed into an encoded-word (STANDARDS §2.7 item 1).  With
-    `raw_utf8` (an SMTPUTF8 message) it is written as UTF-8 per RFC 6532 instead.
-    """
-    atoms = _UTF8_ATOM_PHRASE if raw_utf8 else _ATOM_PHRASE
-    if atoms.match(name) and "=?" not in name:
-        return [name]
-    printable = _PRINTABLE_ASCII.match(name) if name.isascii() else raw_utf8
-    if printable and len(name) <= MAX_QUOTED_NAME and "=?" not in name:
-        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        return [f'"{escaped}"']
-    return encode_words(name, MAX_ENCODED_LINE - prefix_len)
-
-
-def _address_line(
-    name: str, display_name: str | None, addr_spec: str, *, raw_utf8: bool = False
-) -> str:
-    """Return an address header line (no final CRLF): ``Name: phrase <addr>`` or bare."""
-    prefix = f"{name}: "
-    if not display_name:
-        return prefix + addr_spec
-    sanitize_header_value(name, display_name)
-    words = _phrase_words(display_name, len(prefix), raw_utf8=raw_utf8)
-    return _fold_words(prefix, words, f" <{addr_spec}>")
-
-
-# --------------------------------------------------------------------------- bodies
-
-
-@lru_cache(maxsize=_B64_BLOCK_LINES + 1)
-def _line_struct(lines: int) -> struct.Struct:
-    """Return a Struct that cuts `lines` base64 lines out of a buffer in one C call."""
-    return struct.Struct(f"{BASE64_LINE}s" * lines)
-
-
-_BLOCK = _line_struct(_B64_BLOCK_LINES)
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """Base64-encode `data` as CRLF-separated 76-character lines, no final CRLF.
-
-    `binascii` encodes in one call; cutting the result into lines with a slice per line
-    in Python cost ~110 µs for 60 KB, a precompiled `struct` unpack per block of 64
-    lines does the same in ~25 µs.
-    """
-    encoded = binascii.b2a_base64(data, newline=False)
-    full_lines, rest = divmod(len(encoded), BASE64_LINE)
-    blocks, tail_lines = divmod(full_lines, _B64_BLOCK_LINES)
-    view = memoryview(encoded)
-    block_end = blocks * _B64_BLOCK_LINES * BASE64_LINE
-    lines_end = full_lines * BASE64_LINE
-    parts = list(chain.from_iterable(_BLOCK.iter_unpack(view[:block_end])))
-    if tail_lines:
-        parts.extend(_line_struct(tail_lines).unpack(view[block_end:lines_end]))
-    if rest:
-        parts.append(encoded[lines_end:])
-    return b"\r\n".join(parts)
-
-
-def normalize_crlf(data: bytes) -> bytes:
-    """Return `data` with every line break (CRLF, bare LF or bare CR) written as CRLF.
-
-    This is what smtplib does to bare line breaks on the wire, and what base64-encoded
-    text must contain (RFC 2045 §6.8).  Written for speed on 60+ KB: the common cases
-    (LF-only, or already CRLF) use only one-byte `in`/`replace` and `translate`, which
-    run at memory speed (~25 µs for 60 KB, against ~230 µs for the regex).
-    """
-    if b"\r" not in data:
-        return data.replace(b"\n", b"\r\n")
-    if data.translate(None, b"\r").replace(b"\n", b"\r\n") == data:
-        return data  # already CRLF everywhere, no bare CR
-    return _NEWLINES.sub(b"\r\n", data)
-
-
-def canonical_text(data: bytes) -> bytes:
-    """Return text octets with CRLF line breaks and a final CRLF (RFC 2046 §4.1.1).
-
-    Base64 hides line breaks from relays, so the canonical form must be produced before
-    encoding (RFC 2045 §6.8).  This also matches what `EmailMessage.set_content` does.
-    """
-    data = normalize_crlf(data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data
-
-
-def _body_octets(body: str | bytes) -> bytes:
-    """A text part's octets in canonical form; bytes are taken as already canonical."""
-    return body if isinstance(body, bytes) else canonical_text(body.encode("utf-8"))
-
-
-class MessageBytes(bytes):
-    """Message bytes made by `MessageBuilder.build()`: a plain `bytes` with a guarantee.
-
-    The guarantee is that every line ends in CRLF and the body is already in DKIM relaxed
-    canonical form (base64 lines, single spaces, no trailing whitespace, one final CRLF).
-    `DkimSigner.sign()` then skips its ~250 µs of scans for bare line breaks and
-    whitespace.  Any edit (slicing, ``+``, ``replace``) returns plain `bytes`, which are
-    checked in full again, so the guarantee cannot outlive a change.
-    """
-
-    __slots__ = ()
-
-
-# --------------------------------------------------------------------------- Message-ID
-
-
-def _message_id_tag(delivery_id: int, campaign_id: int, secret: bytes) -> str:
-    """Return the HMAC fragment binding a Message-ID to its delivery and campaign."""
-    msg = MESSAGE_ID_HMAC_CONTEXT + f"{campaign_id}.{delivery_id}".encode("ascii")
-    return hmac_sha256(secret, msg).hex()[:MESSAGE_ID_TAG_CHARS]
-
-
-def message_id_for(delivery_id: int, campaign_id: int, secret: bytes, domain: str) -> str:
-    """Return the deterministic Message-ID ``<c12.d3456.<hmac>@domain>`` of a delivery.
-
-    The same delivery always gets the same id (a retry is recognisably the same message;
-    `deliveries.message_id` is UNIQUE), the ids are traceable from bounces and replies,
-    and the HMAC fragment makes them impossible to guess or forge without `secret`.
-    """
-    if delivery_id < 0 or campaign_id < 0:
-        raise ValueError("delivery_id and campaign_id must be non-negative")
-    tag = _message_id_tag(delivery_id, campaign_id, secret)
-    return f"<c{campaign_id}.d{delivery_id}.{tag}@{_a_label_domain(domain)}>"
-
-
-def parse_message_id(message_id: str, secret: bytes, domain: str) -> tuple[int, int] | None:
-    """Return ``(campaign_id, delivery_id)`` for an id made by `message_id_for`, else None.
-
-    The HMAC is compared in constant time, so a forged or foreign id yields None.
-    """
-    match = _MESSAGE_ID_PARSE.match(message_id.strip())
-    if match is None or match.group(4).lower() != _a_label_domain(domain).lower():
-        return None
-    campaign_id, delivery_id = int(match.group(1)), int(match.group(2))
-    expected = _message_id_tag(delivery_id, campaign_id, secret)
-    if not hmac.compare_digest(expected, match.group(3)):
-        return None
-    return campaign_id, delivery_id
 
 
 # --------------------------------------------------------------------------- builder
@@ -530,7 +190,7 @@ class MessageBuilder:
                 "Feedback-ID", parts.feedback_id, _VISIBLE_ASCII, "printable ASCII, no spaces"
             )
         self._extra = self._check_extra_headers(parts.extra_headers)
-        self.message_id_domain = _a_label_domain(parts.message_id_domain)
+        self.message_id_domain = a_label_domain(parts.message_id_domain)
 
         # Neither `_` nor `.` occur in base64 text, so this boundary can never appear in
         # a body part and needs no collision check (RFC 2046 §5.1.1).
@@ -540,8 +200,8 @@ class MessageBuilder:
         self.boundary = f"=_tidings.{seed}"
         boundary = self.boundary.encode("ascii")
 
-        self._from_line = _line(_address_line("From", parts.from_name, self._from_addr))
-        self._subject_line = _line(_unstructured_line("Subject", parts.subject))
+        self._from_line = _line(address_line("From", parts.from_name, self._from_addr))
+        self._subject_line = _line(unstructured_line("Subject", parts.subject))
         middle: list[bytes] = []
         if self._reply_to:
             middle.append(_line(f"Reply-To: {self._reply_to}"))
@@ -553,7 +213,7 @@ class MessageBuilder:
         if parts.feedback_id is not None:
             tail.append(_line(f"Feedback-ID: {parts.feedback_id}"))
         for name, value in self._extra:
-            tail.append(_line(_unstructured_line(name, value)))
+            tail.append(_line(unstructured_line(name, value)))
         part_head = b'Content-Type: %s; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n'
         tail.append(b"\r\n--" + boundary + b"\r\n" + part_head % b"text/plain" + b"\r\n")
         self._tail_plain = b"".join(tail)
@@ -572,8 +232,8 @@ class MessageBuilder:
     @staticmethod
     def _list_id_value(list_id: ListId) -> str:
         """Return the validated ``label.domain`` list identifier (RFC 2919 §2)."""
-        label = _check_ascii_token("List-Id", list_id.label, _DOT_ATOM, "a dot-atom label")
-        value = f"{label}.{_a_label_domain(list_id.domain)}"
+        label = _check_ascii_token("List-Id", list_id.label, DOT_ATOM, "a dot-atom label")
+        value = f"{label}.{a_label_domain(list_id.domain)}"
         if len(value) > MAX_LIST_ID:
             raise ValueError(f"List-Id is {len(value)} octets, over RFC 2919's {MAX_LIST_ID}")
         return value
@@ -585,7 +245,7 @@ class MessageBuilder:
             return f"List-Id: <{list_id}>"
         sanitize_header_value("List-Id", description)
         # The `<list-id>` token itself is never folded or encoded (STANDARDS §2.7 item 2).
-        return _fold_words("List-Id: ", _phrase_words(description, 9), f" <{list_id}>")
+        return fold_words("List-Id: ", phrase_words(description, 9), f" <{list_id}>")
 
     @staticmethod
     def _check_extra_headers(
@@ -628,9 +288,9 @@ class MessageBuilder:
 
     def _to_line(self, to_addr: str, to_name: str | None, smtputf8: bool) -> bytes:
         """Return the To line; raw UTF-8 (RFC 6532) only for an EAI-only address."""
-        local, domain = _split_address(to_addr, smtputf8=smtputf8)
+        local, domain = split_address(to_addr, smtputf8=smtputf8)
         raw_utf8 = not local.isascii()
-        return _line(_address_line("To", to_name, f"{local}@{domain}", raw_utf8=raw_utf8))
+        return _line(address_line("To", to_name, f"{local}@{domain}", raw_utf8=raw_utf8))
 
     @staticmethod
     def _message_id_line(message_id: str) -> bytes:
@@ -687,9 +347,9 @@ class MessageBuilder:
                     self._middle,
                     lu_line,
                     self._tail if url.startswith(b"https:") else self._tail_plain,
-                    _base64_lines(_body_octets(text)),
+                    base64_lines(body_octets(text)),
                     self._html_head,
-                    _base64_lines(_body_octets(html)),
+                    base64_lines(body_octets(html)),
                     self._closing,
                 )
             )
@@ -713,7 +373,7 @@ class MessageBuilder:
         back with ``policy=email.policy.default``.
         """
         parts = self.parts
-        local, domain = _split_address(to_addr, smtputf8=smtputf8)
+        local, domain = split_address(to_addr, smtputf8=smtputf8)
         msg = EmailMessage(policy=SMTPUTF8_POLICY if smtputf8 else POLICY)
         msg["From"] = Address(display_name=parts.from_name, addr_spec=self._from_addr)
         msg["To"] = Address(display_name=to_name or "", username=local, domain=domain)
@@ -724,7 +384,7 @@ class MessageBuilder:
             msg["Reply-To"] = self._reply_to
         description = parts.list_id.description
         # The policy never folds List-Id, so the phrase goes in already encoded.
-        phrase = " ".join(_phrase_words(description, 9)) + " " if description else ""
+        phrase = " ".join(phrase_words(description, 9)) + " " if description else ""
         msg["List-Id"] = f"{phrase}<{self._list_id}>"
         url = self._check_unsubscribe_url(unsubscribe_url).decode("ascii")
         # STANDARDS §1.5: EmailMessage allows duplicate List-Unsubscribe; delete first.

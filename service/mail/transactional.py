@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.mail.backends import PermanentSendError
-from service.mail.message import encode_address
+from service.mail.message_addresses import encode_address
 from service.mail.outbound import send_message
 from service.mail.policy import POLICY, SMTPUTF8_POLICY, sanitize_header_value
 from service.mail.templating import FONT_STACK, add_preheader, template_env

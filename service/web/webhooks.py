@@ -15,6 +15,10 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from service.accounts.settings_store import get_setting
+from service.events import webhook_mailgun as mailgun
+from service.events import webhook_postmark as postmark
+from service.events import webhook_sendgrid as sendgrid
+from service.events import webhook_ses as ses
 from service.events import webhooks as hooks
 from service.web.context import db_session, settings
 from service.web.extensions import csrf
@@ -22,24 +26,24 @@ from service.web.extensions import csrf
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
 
-_cert_caches: dict[int, hooks.CertCache] = {}
+_cert_caches: dict[int, ses.CertCache] = {}
 
 
-def _certs() -> hooks.CertCache:
+def _certs() -> ses.CertCache:
     # Tests inject their own fetcher through app.config (a self-signed certificate).
-    fetch = current_app.config.get("SNS_CERT_FETCHER") or hooks.https_get
+    fetch = current_app.config.get("SNS_CERT_FETCHER") or ses.https_get
     cache = _cert_caches.get(id(fetch))
     if cache is None:
-        cache = _cert_caches[id(fetch)] = hooks.CertCache(fetch)
+        cache = _cert_caches[id(fetch)] = ses.CertCache(fetch)
     return cache
 
 
 def _mailgun_token_seen(token: str) -> bool:
     from service.events.tracking import redis_for
 
-    key = hooks.MAILGUN_TOKEN_KEY + token[:200]
+    key = mailgun.MAILGUN_TOKEN_KEY + token[:200]
     fresh = redis_for(settings().redis_url).set(
-        key, "1", nx=True, ex=hooks.MAILGUN_TOKEN_TTL_SECONDS
+        key, "1", nx=True, ex=mailgun.MAILGUN_TOKEN_TTL_SECONDS
     )
     return not fresh
 
@@ -47,37 +51,37 @@ def _mailgun_token_seen(token: str) -> bool:
 def _forget_mailgun_token(body: bytes) -> None:
     from service.events.tracking import redis_for
 
-    payload = hooks._json(body)
+    payload = hooks.json_body(body)
     signature = payload.get("signature") if isinstance(payload, dict) else None
     token = str(signature.get("token", "")) if isinstance(signature, dict) else ""
-    redis_for(settings().redis_url).delete(hooks.MAILGUN_TOKEN_KEY + token[:200])
+    redis_for(settings().redis_url).delete(mailgun.MAILGUN_TOKEN_KEY + token[:200])
 
 
 def _events(provider: str, config: dict[str, Any], body: bytes) -> list[hooks.WebhookEvent]:
     headers = {k.lower(): v for k, v in request.headers.items()}
     if provider == "ses":
-        confirm = current_app.config.get("SNS_CONFIRM_FETCHER") or hooks.https_get
-        return hooks.handle_ses(body, config, _certs(), confirm)
+        confirm = current_app.config.get("SNS_CONFIRM_FETCHER") or ses.https_get
+        return ses.handle_ses(body, config, _certs(), confirm)
     if provider == "sendgrid":
-        hooks.verify_sendgrid(body, headers, str(config.get("public_key") or ""))
-        return hooks.sendgrid_events(hooks._json(body))
+        sendgrid.verify_sendgrid(body, headers, str(config.get("public_key") or ""))
+        return sendgrid.sendgrid_events(hooks.json_body(body))
     if provider == "mailgun":
-        payload = hooks._json(body)
+        payload = hooks.json_body(body)
         if not isinstance(payload, dict):
             raise hooks.Unverified(400, "body is not an object")
-        hooks.verify_mailgun(
+        mailgun.verify_mailgun(
             payload.get("signature"),
             str(config.get("signing_key") or ""),
             _mailgun_token_seen,
         )
-        return hooks.mailgun_events(payload)
-    hooks.verify_basic_auth(
+        return mailgun.mailgun_events(payload)
+    postmark.verify_basic_auth(
         headers.get("authorization", ""),
         str(config.get("username") or ""),
         str(config.get("password") or ""),
     )
-    payload = hooks._json(body)
-    return hooks.postmark_events(payload) if isinstance(payload, dict) else []
+    payload = hooks.json_body(body)
+    return postmark.postmark_events(payload) if isinstance(payload, dict) else []
 
 
 @bp.route("/webhooks/<provider>", methods=["POST"])

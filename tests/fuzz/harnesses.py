@@ -24,6 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.errors import DomainError
+from service.events import webhook_mailgun as mailgun
+from service.events import webhook_postmark as postmark
+from service.events import webhook_sendgrid as sendgrid
+from service.events import webhook_ses as ses
 from service.events import webhooks as hooks
 from service.events.bounces import parse_report
 from service.issues.importer import import_file as import_issue
@@ -147,7 +151,7 @@ def _split_headers(data: bytes) -> tuple[str, bytes]:
     return head.decode("latin-1"), body
 
 
-class _NoCertificates(hooks.CertCache):
+class _NoCertificates(ses.CertCache):
     """No network in a fuzz run: every signing certificate is unavailable."""
 
     def __init__(self) -> None:
@@ -170,19 +174,19 @@ def webhook_ses(data: bytes) -> None:
     notification it would carry once verified (its ``Message``, or the body itself)."""
     config = {"topic_arns": [SES_TOPIC]}
     try:
-        hooks.handle_ses(data, config, _NO_CERTS, _refuse_confirm)
+        ses.handle_ses(data, config, _NO_CERTS, _refuse_confirm)
     except hooks.Unverified:
         pass
-    envelope = hooks._json(data)
+    envelope = hooks.json_body(data)
     message = envelope.get("Message") if isinstance(envelope, dict) else None
     if isinstance(envelope, dict):
         try:
-            hooks.sns_string_to_sign(envelope)  # what a signature would be checked over
+            ses.sns_string_to_sign(envelope)  # what a signature would be checked over
         except hooks.Unverified:
             pass
     for notification in (envelope, _loads(message) if isinstance(message, str) else None):
         if isinstance(notification, dict):
-            _storable(hooks.ses_events(notification))
+            _storable(ses.ses_events(notification))
 
 
 def _loads(text: str) -> Any:
@@ -201,34 +205,34 @@ def webhook_sendgrid(data: bytes) -> None:
         "x-twilio-email-event-webhook-timestamp": timestamp,
     }
     try:
-        hooks.verify_sendgrid(body, headers, SENDGRID_PUBLIC_KEY)
+        sendgrid.verify_sendgrid(body, headers, SENDGRID_PUBLIC_KEY)
     except hooks.Unverified:
         pass
-    _storable(hooks.sendgrid_events(hooks._json(body)))
+    _storable(sendgrid.sendgrid_events(hooks.json_body(body)))
 
 
 def webhook_mailgun(data: bytes) -> None:
     """A Mailgun POST: the signature object inside the body, then its event data."""
-    payload = hooks._json(data)
+    payload = hooks.json_body(data)
     if not isinstance(payload, dict):
         raise hooks.Unverified(400, "body is not an object")
     try:
-        hooks.verify_mailgun(payload.get("signature"), MAILGUN_KEY, lambda token: False)
+        mailgun.verify_mailgun(payload.get("signature"), MAILGUN_KEY, lambda token: False)
     except hooks.Unverified:
         pass
-    _storable(hooks.mailgun_events(payload))
+    _storable(mailgun.mailgun_events(payload))
 
 
 def webhook_postmark(data: bytes) -> None:
     """A Postmark POST: first line the ``Authorization`` header, then the body."""
     authorization, body = _split_headers(data)
     try:
-        hooks.verify_basic_auth(authorization, POSTMARK_USER, POSTMARK_PASSWORD)
+        postmark.verify_basic_auth(authorization, POSTMARK_USER, POSTMARK_PASSWORD)
     except hooks.Unverified:
         pass
-    payload = hooks._json(body)
+    payload = hooks.json_body(body)
     if isinstance(payload, dict):
-        _storable(hooks.postmark_events(payload))
+        _storable(postmark.postmark_events(payload))
 
 
 def postmark_authorization(user: str = POSTMARK_USER, password: str = POSTMARK_PASSWORD) -> str:

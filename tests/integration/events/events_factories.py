@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.mail.message import message_id_for
+from service.mail.message_ids import message_id_for
 from service.mail.verp import verp_address
 from service.model import Campaign, Delivery, Link, Subscriber, utcnow
 

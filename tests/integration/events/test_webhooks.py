@@ -18,8 +18,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from service.accounts.settings_store import set_setting
-from service.events.webhooks import masked, sns_string_to_sign
-from service.mail.message import message_id_for
+from service.events.webhook_ses import sns_string_to_sign
+from service.events.webhooks import masked
+from service.mail.message_ids import message_id_for
 from service.model import Event
 from service.subscribers.suppression import is_suppressed
 from tests.integration.events.events_factories import make_campaign, make_delivery

@@ -36,7 +36,8 @@ from service import tokens
 from service.accounts.settings_store import set_setting
 from service.cli.demo import load_demo
 from service.config import Settings
-from service.events.webhooks import MAX_BODY_BYTES, sns_string_to_sign
+from service.events.webhook_ses import sns_string_to_sign
+from service.events.webhooks import MAX_BODY_BYTES
 from service.issues.publishing import preview_token
 from service.model import Issue, MailingList, Subscriber
 from service.subscribers.unsubscribe_links import campaign_unsubscribe_token

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service.issues.render_compiled import CompiledEmail, MissingSlotError, _Part
-from service.mail.message import canonical_text
+from service.mail.message_bodies import canonical_text
 
 VALUES = {
     "name": "张三",

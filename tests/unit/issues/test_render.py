@@ -649,7 +649,7 @@ def test_web_page_has_every_article_anchor_and_full_text(
 def test_fill_wire_is_fill_as_canonical_utf8_octets(
     which: str, request: pytest.FixtureRequest
 ) -> None:
-    from service.mail.message import canonical_text
+    from service.mail.message_bodies import canonical_text
 
     rendered: RenderedIssue = request.getfixturevalue(which)
     values = slot_values(rendered.compiled, name="李四 & <Co>")

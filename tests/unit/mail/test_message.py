@@ -13,19 +13,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from service.mail.message import (
-    Envelope,
-    ListId,
-    MessageBuilder,
-    MessageBytes,
-    MessageParts,
-    NeedsSMTPUTF8,
-    encode_address,
-    encode_words,
-    message_id_for,
-    normalize_crlf,
-    parse_message_id,
-)
+from service.mail.message import Envelope, ListId, MessageBuilder, MessageParts
+from service.mail.message_addresses import NeedsSMTPUTF8, encode_address
+from service.mail.message_bodies import MessageBytes, normalize_crlf
+from service.mail.message_headers import encode_words
+from service.mail.message_ids import message_id_for, parse_message_id
 from service.mail.policy import (
     POLICY,
     HeaderInjectionError,
