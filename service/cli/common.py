@@ -24,6 +24,20 @@ def settings() -> Settings:
         raise click.ClickException(f"configuration error: {exc}") from exc
 
 
+def startup_settings() -> Settings:
+    """``settings()`` for a long-running part (``up``, ``web``, ``worker``, ``beat``),
+    which also refuses what is read only later, while sending: a ``TIDINGS_PROVIDER_LIMITS``
+    the sender cannot read would otherwise be ignored there without a word."""
+    from service.mail.sending_config import env_provider_limits
+
+    loaded = settings()
+    try:
+        env_provider_limits(loaded)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+    return loaded
+
+
 def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
     """Print ``payload`` as one JSON object with ``--json``, else ``text``."""
     click.echo(json.dumps(payload, ensure_ascii=False, default=str) if as_json else text)

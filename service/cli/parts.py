@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from service.cli.common import settings as load_settings
+from service.cli.common import startup_settings
 from service.config import Settings
 
 group = click.Group("parts")
@@ -22,7 +22,7 @@ def up(host: str, port: int, no_demo: bool) -> None:
     """Run the whole service on this machine: web, worker, beat, Redis and SMTP capture."""
     from service.cli.up import run_up
 
-    sys.exit(run_up(load_settings(), host=host, port=port, load_demo_data=not no_demo))
+    sys.exit(run_up(startup_settings(), host=host, port=port, load_demo_data=not no_demo))
 
 
 @group.command()
@@ -32,7 +32,7 @@ def up(host: str, port: int, no_demo: bool) -> None:
 @click.option("--threads", default=4, show_default=True, help="Threads per worker.")
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Run the web server (gunicorn)."""
-    settings = load_settings()  # fail early, with the variable's name, before gunicorn starts
+    settings = startup_settings()  # fail early, with the variable's name, before gunicorn starts
     from gunicorn.app.wsgiapp import run
 
     from service.processes import SUPERVISOR_PID_VARIABLE, follow_supervisor
@@ -86,7 +86,7 @@ def _follow_served_port(settings: Settings, host: str, port: int) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int | None, queues: str, loglevel: str) -> None:
     """Run a Celery worker. Start as many as you like, on any machine."""
-    load_settings()
+    startup_settings()
     from worker.app import celery
 
     argv = [
@@ -107,7 +107,7 @@ def worker(concurrency: int | None, queues: str, loglevel: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     """Run the periodic scheduler. Run exactly one in a deployment."""
-    settings = load_settings()
+    settings = startup_settings()
     from service.processes import follow_supervisor
     from worker.app import celery
 

@@ -309,7 +309,7 @@ def env_provider_limits(settings: Settings) -> dict[str, dict[str, float]]:
 def provider_presets(settings: Settings, config: SendingConfig) -> dict[str, dict[str, float]]:
     """The presets in force: the stored ones, with ``TIDINGS_PROVIDER_LIMITS`` winning for
     the providers it names (an unreadable variable is ignored here; the admin page and
-    the startup check say what is wrong with it)."""
+    the start of web, worker and beat, ``cli.common.startup_settings``, refuse it)."""
     try:
         pinned = env_provider_limits(settings)
     except ConfigError:

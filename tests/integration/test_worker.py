@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import redis
 from sqlalchemy.orm import Session
@@ -39,3 +42,19 @@ def test_a_running_worker_is_reported_alive(
 ) -> None:
     check = check_workers(redis_url)
     assert check.ok and "celery@" in check.detail
+
+
+def test_a_worker_refuses_to_start_with_provider_limits_it_cannot_read(tmp_path: Path) -> None:
+    # The sender reads TIDINGS_PROVIDER_LIMITS only while sending, and ignores it there
+    # when it cannot: the part that would send must refuse it when it starts, by name.
+    env = {**os.environ, "TIDINGS_DATA_DIR": str(tmp_path), "TIDINGS_PROVIDER_LIMITS": "qq=ten"}
+    for part in (["worker", "-Q", "send"], ["beat"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "service.cli", *part],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0, done.stdout
+        assert "configuration error: TIDINGS_PROVIDER_LIMITS: 'qq=ten'" in done.stderr
