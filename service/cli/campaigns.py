@@ -251,7 +251,7 @@ def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
 @json_option
 def show(campaign_id: int, as_json: bool) -> None:
     """Status and progress counters."""
-    from service.campaigns.ledger import progress
+    from service.campaigns.progress import progress
 
     with session_for() as (session, _s):
         try:

@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.campaigns.attention import attention_json
-from service.campaigns.ledger import resent_counts
+from service.campaigns.progress import resent_counts
 from service.issues.store import load_doc
 from service.model import (
     Campaign,

@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from service.campaigns import ledger
 from service.campaigns.campaign_states import EDITABLE
+from service.campaigns.recipients import AudienceSummary, audience_summary
 from service.campaigns.service import (
     CONTENT_MODES,
     CampaignError,
@@ -75,7 +75,7 @@ def _form_audience(
     lists: list[tuple[MailingList, int]],
     chosen: set[str],
     segment_id: int | None,
-) -> ledger.AudienceSummary | None:
+) -> AudienceSummary | None:
     """Who the lists ticked and the segment chosen on a form reach now, as the preflight
     counts them (None: no list ticked, or the segment is gone)."""
     list_ids = [lst.id for lst, _n in lists if lst.slug in chosen]
@@ -85,7 +85,7 @@ def _form_audience(
         conditions = conditions_of(session, segment_id)
     except SegmentError:
         return None
-    return ledger.audience_summary(session, list_ids, conditions)
+    return audience_summary(session, list_ids, conditions)
 
 
 def _wants_count() -> bool:

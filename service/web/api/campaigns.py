@@ -13,8 +13,8 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from service.campaigns import ledger
 from service.campaigns import service as domain
+from service.campaigns.progress import ALL_COUNTERS, progress
 from service.model import Campaign, CampaignStatus
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record
@@ -174,9 +174,9 @@ def campaign_out(row: Campaign) -> CampaignOut:
 
 
 def progress_out(campaign_id: int) -> ProgressOut:
-    """``ledger.progress`` with the per-status counters grouped under ``counts``."""
-    data = dict(ledger.progress(db_session(), campaign_id))
-    counts = {name: int(data.pop(name, 0) or 0) for name in ledger.ALL_COUNTERS}  # type: ignore[call-overload]
+    """``progress`` with the per-status counters grouped under ``counts``."""
+    data = dict(progress(db_session(), campaign_id))
+    counts = {name: int(data.pop(name, 0) or 0) for name in ALL_COUNTERS}  # type: ignore[call-overload]
     return ProgressOut.model_validate({**data, "counts": counts})
 
 

@@ -264,7 +264,7 @@ class Harness:
 
     def progress(self, campaign_id: int) -> dict[str, Any]:
         """The campaign's counters."""
-        from service.campaigns.ledger import progress
+        from service.campaigns.progress import progress
 
         with self.session() as s:
             return progress(s, campaign_id)

@@ -163,7 +163,7 @@ def test_a_rendered_campaign_message_parses_back_and_its_dkim_verifies_with_dkim
     )
     session.commit()
     start(session, signed, c.id)
-    from service.campaigns.ledger import materialize
+    from service.campaigns.recipients import materialize
 
     materialize(session, c.id)
     data = render_message(session, signed, c.id, "wang.li@example.org")
