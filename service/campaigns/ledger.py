@@ -27,8 +27,9 @@ from datetime import timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from service.campaigns.drafts import campaign_list_ids
 from service.campaigns.recipients import suppressed_among
-from service.campaigns.service import campaign_list_ids, finish
+from service.campaigns.service import finish
 from service.model import (
     Campaign,
     CampaignStatus,

@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.campaigns import preflight_links as links
+from service.campaigns.drafts import campaign_conditions, campaign_list_ids
 from service.campaigns.previews import render_message, render_sample
 from service.campaigns.recipients import audience_summary
-from service.campaigns.service import campaign_conditions, campaign_list_ids, no_campaign
+from service.campaigns.service import no_campaign
 from service.config import Settings
 from service.errors import DomainError, Message, message_of
 from service.issues.publishing import archive_url

@@ -24,7 +24,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from service.campaigns.campaign_states import LIVE
-from service.campaigns.service import campaign_conditions, campaign_list_ids
+from service.campaigns.drafts import campaign_conditions, campaign_list_ids
 from service.db import insert_ignoring_duplicates, refresh_statistics
 from service.model import Campaign, Delivery, DeliveryStatus, Subscriber, utcnow
 from service.model.delivery_states import (

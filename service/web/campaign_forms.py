@@ -2,7 +2,7 @@
 the lists ticked, the segment chosen and the count of who they reach.
 
 Routes of the ``campaigns`` blueprint (see ``service.web.routes``); thin views over
-``service.campaigns.service``, audited.
+``service.campaigns.drafts`` (the schedule through ``service.campaigns.service``), audited.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from service.campaigns.campaign_states import EDITABLE
-from service.campaigns.recipients import AudienceSummary, audience_summary
-from service.campaigns.service import (
+from service.campaigns.drafts import (
     CONTENT_MODES,
-    CampaignError,
-    TransitionError,
     campaign_list_ids,
     create_campaign,
     edit_campaign,
-    parse_local_time,
-    set_schedule,
 )
+from service.campaigns.recipients import AudienceSummary, audience_summary
+from service.campaigns.service import CampaignError, TransitionError, parse_local_time, set_schedule
 from service.mail.site_settings import effective_settings, stored_site_settings
 from service.model import Issue, MailingList, Membership, MembershipStatus
 from service.subscribers.segments import SegmentError, all_segments, conditions_of

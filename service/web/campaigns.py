@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from service.campaigns import healing
 from service.campaigns.attention import needs_attention
 from service.campaigns.campaign_states import EDITABLE
+from service.campaigns.drafts import campaign_conditions, campaign_list_ids
 from service.campaigns.progress import progress as campaign_progress
 from service.campaigns.recipients import audience_count
-from service.campaigns.service import campaign_conditions, campaign_list_ids
 from service.mail.sending_config import get_sending_config
 from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, Issue, MailingList
 from service.web import campaign_forms, campaign_sending, campaign_settings

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, recipients
 from service.campaigns.archive_links import live_links
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message, send_test
-from service.campaigns.service import create_campaign
 from service.config import DEFAULT_FROM, Settings, parse_smtp_url
 from service.issues.store import create_issue_from_document
 from service.mail.from_address import UnsendableFrom

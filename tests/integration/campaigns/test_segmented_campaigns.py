@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns import engine
+from service.campaigns.drafts import create_campaign, edit_campaign
 from service.campaigns.preflight import check_recipients
 from service.campaigns.previews import render_message
 from service.campaigns.recipients import NotARecipient, audience_count, reserve
-from service.campaigns.service import create_campaign, edit_campaign
 from service.config import Settings
 from service.model import (
     Campaign,

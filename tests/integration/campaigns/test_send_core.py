@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message
 from service.campaigns.sender import send_batch
-from service.campaigns.service import create_campaign, resume
+from service.campaigns.service import resume
 from service.config import Settings, parse_smtp_url
 from service.mail.addresses import normalise
 from service.mail.sending_config import SETTINGS_KEY

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
 from service.campaigns import engine, ledger, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.sender import send_batch
-from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import process_file

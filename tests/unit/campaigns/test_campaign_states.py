@@ -9,13 +9,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from service.campaigns import ledger, progress, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.engine import start, tick
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
     cancel,
-    create_campaign,
     parse_local_time,
     pause,
     resend_unknown,

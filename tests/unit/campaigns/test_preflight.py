@@ -12,8 +12,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from service.campaigns import preflight as pf
+from service.campaigns.drafts import create_campaign
 from service.campaigns.preflight_links import http_fetch
-from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.issues import publishing

@@ -14,10 +14,10 @@ import pytest
 import redis
 from sqlalchemy.orm import Session
 
+from service.campaigns.drafts import create_campaign
 from service.campaigns.engine import start
 from service.campaigns.previews import render_message
 from service.campaigns.sender import backoff_delay
-from service.campaigns.service import create_campaign
 from service.cli.demo import load_demo
 from service.config import Settings, SmtpTarget
 from service.mail.dkim_sign import generate_key
