@@ -100,8 +100,8 @@ def peer_python() -> Path:
 def tidings_sample(tmp: Path) -> tuple[str, str, int]:
     """The demo issue as Tidings sends it in excerpt mode: (HTML part, subject, size of
     the whole message on the wire), rendered by the code ``send_batch`` uses."""
+    from service.campaigns.drafts import create_campaign
     from service.campaigns.previews import render_message
-    from service.campaigns.service import create_campaign
     from service.config import load_settings
     from service.db import Database
     from service.mail.dkim_sign import generate_key

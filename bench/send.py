@@ -201,9 +201,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         os.environ.update(env)
         from service.accounts.settings_store import set_setting
         from service.campaigns import engine
-        from service.campaigns.ledger import progress
+        from service.campaigns.drafts import create_campaign
         from service.campaigns.previews import render_message
-        from service.campaigns.service import create_campaign
+        from service.campaigns.progress import progress
         from service.config import load_settings
         from service.db import Database
         from service.mail.sending_config import SETTINGS_KEY

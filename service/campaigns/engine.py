@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns import claims, healing, hints, ledger
+from service.campaigns import claims, healing, hints, ledger, recipients
 from service.campaigns.archive_links import publish_for_sending
 from service.campaigns.campaign_states import LIVE, START
 from service.campaigns.content import compile_campaign
@@ -151,7 +151,7 @@ def materialize(session: Session, campaign_id: int, enqueue: ledger.Enqueue | No
     are queued right after the first chunk, so sending starts before the audience is
     whole. Returns the rows made."""
     started = (lambda: dispatch_one(session, campaign_id, enqueue)) if enqueue else None
-    return ledger.materialize(session, campaign_id, started=started)
+    return recipients.materialize(session, campaign_id, started=started)
 
 
 def dispatch_all(session: Session, enqueue: ledger.Enqueue) -> int:

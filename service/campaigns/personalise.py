@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns.content import load_compiled
-from service.campaigns.service import campaign_list_ids
+from service.campaigns.drafts import campaign_list_ids
 from service.config import Settings
 from service.events.mailto_unsubscribe import unsubscribe_address
 from service.issues.render import CompiledEmail

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from sqlalchemy.orm import Session
 
 from service.campaigns import preflight_links as links
-from service.campaigns.ledger import audience_summary
+from service.campaigns.drafts import campaign_conditions, campaign_list_ids
 from service.campaigns.preflight_auth import (
     check_alignment,
     check_dkim_record,
@@ -45,7 +45,8 @@ from service.campaigns.preflight_result import (
     Preflight,
 )
 from service.campaigns.previews import render_message, render_sample
-from service.campaigns.service import campaign_conditions, campaign_list_ids, no_campaign
+from service.campaigns.recipients import audience_summary
+from service.campaigns.service import no_campaign
 from service.config import Settings
 from service.errors import Message, message_of
 from service.mail import dns_records as dns

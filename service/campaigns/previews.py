@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.campaign_states import START
 from service.campaigns.content import compile_campaign, render_content
-from service.campaigns.ledger import reserve
 from service.campaigns.personalise import (
     CampaignContext,
     context_for,
     load_recipients,
     make_builder,
 )
+from service.campaigns.recipients import reserve
 from service.config import Settings
 from service.errors import DomainError
 from service.mail.addresses import InvalidAddress, normalise

@@ -86,7 +86,8 @@ def add(
     as_json: bool,
 ) -> None:
     """Create a campaign (prints its id)."""
-    from service.campaigns.service import CampaignError, create_campaign, parse_local_time, schedule
+    from service.campaigns.drafts import create_campaign
+    from service.campaigns.service import CampaignError, parse_local_time, schedule
 
     with session_for() as (session, settings):
         try:
@@ -252,7 +253,7 @@ def resend_unknown_cmd(campaign_id: int, as_json: bool) -> None:
 @json_option
 def show(campaign_id: int, as_json: bool) -> None:
     """Status and progress counters."""
-    from service.campaigns.ledger import progress
+    from service.campaigns.progress import progress
 
     with session_for() as (session, _s):
         try:

@@ -2,7 +2,7 @@
 the lists ticked, the segment chosen and the count of who they reach.
 
 Routes of the ``campaigns`` blueprint (see ``service.web.routes``); thin views over
-``service.campaigns.service``, audited.
+``service.campaigns.drafts`` (the schedule through ``service.campaigns.service``), audited.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from service.campaigns import ledger
 from service.campaigns.campaign_states import EDITABLE
-from service.campaigns.service import (
+from service.campaigns.drafts import (
     CONTENT_MODES,
-    CampaignError,
-    TransitionError,
     campaign_list_ids,
     create_campaign,
     edit_campaign,
-    parse_local_time,
-    set_schedule,
 )
+from service.campaigns.recipients import AudienceSummary, audience_summary
+from service.campaigns.service import CampaignError, TransitionError, parse_local_time, set_schedule
 from service.mail.site_settings import effective_settings, stored_site_settings
 from service.model import Issue, MailingList, Membership, MembershipStatus
 from service.subscribers.segments import SegmentError, all_segments, conditions_of
@@ -75,7 +72,7 @@ def _form_audience(
     lists: list[tuple[MailingList, int]],
     chosen: set[str],
     segment_id: int | None,
-) -> ledger.AudienceSummary | None:
+) -> AudienceSummary | None:
     """Who the lists ticked and the segment chosen on a form reach now, as the preflight
     counts them (None: no list ticked, or the segment is gone)."""
     list_ids = [lst.id for lst, _n in lists if lst.slug in chosen]
@@ -85,7 +82,7 @@ def _form_audience(
         conditions = conditions_of(session, segment_id)
     except SegmentError:
         return None
-    return ledger.audience_summary(session, list_ids, conditions)
+    return audience_summary(session, list_ids, conditions)
 
 
 def _wants_count() -> bool:

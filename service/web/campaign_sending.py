@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns.content import ContentError
+from service.campaigns.drafts import campaign_list_ids
 from service.campaigns.preflight import run_preflight
 from service.campaigns.preflight_links import Fetch, http_fetch
 from service.campaigns.preflight_result import Preflight, refusal
@@ -25,7 +26,6 @@ from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
-    campaign_list_ids,
     cancel,
     parse_local_time,
     pause,

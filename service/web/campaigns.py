@@ -12,10 +12,12 @@ from flask import render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.campaigns import healing, ledger
+from service.campaigns import healing
 from service.campaigns.attention import needs_attention
 from service.campaigns.campaign_states import EDITABLE
-from service.campaigns.service import campaign_conditions, campaign_list_ids
+from service.campaigns.drafts import campaign_conditions, campaign_list_ids
+from service.campaigns.progress import progress as campaign_progress
+from service.campaigns.recipients import audience_count
 from service.mail.sending_config import get_sending_config
 from service.model import Campaign, CampaignStatus, Delivery, DeliveryStatus, Issue, MailingList
 from service.web import campaign_forms, campaign_sending, campaign_settings
@@ -93,9 +95,7 @@ def _summary(session: Session, campaign: Campaign) -> dict[str, Any]:
         "issue": session.get(Issue, campaign.issue_id) if campaign.issue_id else None,
         "lists": session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))).all(),
         "segment": segment_of(session, campaign),
-        "audience": ledger.audience_count(
-            session, list_ids, campaign_conditions(session, campaign.id)
-        ),
+        "audience": audience_count(session, list_ids, campaign_conditions(session, campaign.id)),
         "cfg": mail_settings(),  # its DKIM warning goes once a key is stored
         "editable": campaign.status in EDITABLE,
     }
@@ -112,7 +112,7 @@ WAITS_FOR_A_PERSON = (
 
 def _progress(session: Session, campaign: Campaign) -> dict[str, Any]:
     """What the progress card shows: the counters, what needs a person, the relay probes."""
-    p = ledger.progress(session, campaign.id)
+    p = campaign_progress(session, campaign.id)
     return {
         "p": p,
         "attention": needs_attention(campaign.status, int(p["unknown"])),  # type: ignore[call-overload]

@@ -1,6 +1,7 @@
 """Admin pages for delivery reports: overview across issues, one campaign, exports.
 
-Views are thin: every figure comes from ``service.reports.queries``.
+Views are thin: every figure comes from ``service.reports`` (``queries`` one campaign,
+``overview`` across campaigns and lists, ``exports`` the rows per recipient).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flask_babel import gettext as _
 from service.campaigns.attention import needs_attention
 from service.events.policy import recent_alerts
 from service.model import Campaign
-from service.reports import queries
+from service.reports import exports, overview, queries
 from service.reports.coverage import across, coverage
 from service.reports.domains import by_provider, domain_table, export_rows
 from service.spreadsheets import csv_pieces, write_xlsx_sheets
@@ -34,7 +35,7 @@ CSV_FLUSH_ROWS = 500
 def index() -> Any:
     """Delivery reports across campaigns: one row per campaign, rates over issues, growth."""
     session = db_session()
-    rows = queries.overview(session)
+    rows = overview.overview(session)
     organisations = across(session, [r["campaign_id"] for r in rows])
     chart = {
         "labels": [r["subject"] for r in reversed(rows)],
@@ -47,7 +48,7 @@ def index() -> Any:
         "reports/index.html",
         rows=rows,
         chart=chart,
-        growth=queries.list_growth(session),
+        growth=overview.list_growth(session),
         organisations=organisations,
         lost_shown=LOST_SHOWN,
     )
@@ -93,7 +94,7 @@ def export_csv(campaign_id: int) -> Any:
     session = db_session()
 
     table = itertools.chain(
-        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(session, campaign_id)
+        [exports.EXPORT_COLUMNS], exports.recipient_outcomes(session, campaign_id)
     )
 
     return Response(
@@ -112,7 +113,7 @@ def export_xlsx(campaign_id: int) -> Any:
     _campaign_or_404(campaign_id)
     session = db_session()
     table = itertools.chain(
-        [queries.EXPORT_COLUMNS], queries.recipient_outcomes(session, campaign_id)
+        [exports.EXPORT_COLUMNS], exports.recipient_outcomes(session, campaign_id)
     )
     organisations = coverage(session, campaign_id).export_rows()
     domains = export_rows(domain_table(session, campaign_id))

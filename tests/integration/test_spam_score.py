@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message
-from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.mail.dkim_sign import generate_key

@@ -153,7 +153,7 @@ def test_every_code_the_domain_uses_has_a_sentence_in_the_catalogue() -> None:
 
 
 def test_a_bad_sender_address_names_its_field_in_the_reader_s_language(zh: None) -> None:
-    from service.campaigns.service import _sender_addresses
+    from service.campaigns.drafts import _sender_addresses
 
     with pytest.raises(CampaignError) as caught:
         _sender_addresses("news@example.org", "not an address")

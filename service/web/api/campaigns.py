@@ -13,8 +13,9 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from service.campaigns import ledger
+from service.campaigns import drafts
 from service.campaigns import service as domain
+from service.campaigns.progress import ALL_COUNTERS, progress
 from service.model import Campaign, CampaignStatus
 from service.web.api.auth import api_user_id
 from service.web.api.common import Cursor, Id, Limit, Page, Strict, fetch, record
@@ -26,7 +27,7 @@ from service.web.context import db_session, settings
 log = logging.getLogger(__name__)
 
 TAG = "campaigns"
-Line = Annotated[str, Field(max_length=domain.MAX_SUBJECT_CHARS)]
+Line = Annotated[str, Field(max_length=drafts.MAX_SUBJECT_CHARS)]
 Address = Annotated[str, Field(min_length=3, max_length=320)]
 SEGMENT_FIELD = Field(
     description="A saved segment (GET /segments): only the lists' members who match it are "
@@ -79,7 +80,7 @@ class CampaignUpdate(Strict):
         extra="forbid", json_schema_extra={"examples": [{"segment_id": 1}, {"segment_id": None}]}
     )
 
-    subject: Annotated[str, Field(min_length=1, max_length=domain.MAX_SUBJECT_CHARS)] | None = None
+    subject: Annotated[str, Field(min_length=1, max_length=drafts.MAX_SUBJECT_CHARS)] | None = None
     preheader: Line | None = None
     lists: (
         Annotated[
@@ -157,7 +158,7 @@ def campaign_out(row: Campaign) -> CampaignOut:
         status=row.status,
         status_reason=row.status_reason or "",
         issue_id=row.issue_id,
-        list_ids=domain.campaign_list_ids(db_session(), row.id),
+        list_ids=drafts.campaign_list_ids(db_session(), row.id),
         segment_id=row.segment_id,
         preheader=row.preheader or "",
         from_name=row.from_name or "",
@@ -174,9 +175,9 @@ def campaign_out(row: Campaign) -> CampaignOut:
 
 
 def progress_out(campaign_id: int) -> ProgressOut:
-    """``ledger.progress`` with the per-status counters grouped under ``counts``."""
-    data = dict(ledger.progress(db_session(), campaign_id))
-    counts = {name: int(data.pop(name, 0) or 0) for name in ledger.ALL_COUNTERS}  # type: ignore[call-overload]
+    """``progress`` with the per-status counters grouped under ``counts``."""
+    data = dict(progress(db_session(), campaign_id))
+    counts = {name: int(data.pop(name, 0) or 0) for name in ALL_COUNTERS}  # type: ignore[call-overload]
     return ProgressOut.model_validate({**data, "counts": counts})
 
 
@@ -217,7 +218,7 @@ def register(bp: Blueprint) -> None:
         """A draft: check it, send a test, then schedule or start it."""
         session = db_session()
         try:
-            campaign = domain.create_campaign(
+            campaign = drafts.create_campaign(
                 session,
                 settings(),
                 lists=body.lists,
@@ -269,12 +270,12 @@ def register(bp: Blueprint) -> None:
         row = get_campaign(campaign_id)
         given = body.model_fields_set
         try:
-            domain.edit_campaign(
+            drafts.edit_campaign(
                 session,
                 campaign_id,
                 subject=body.subject if body.subject is not None else row.subject,
                 preheader=body.preheader if body.preheader is not None else row.preheader,
-                lists=body.lists or domain.campaign_list_ids(session, campaign_id),
+                lists=body.lists or drafts.campaign_list_ids(session, campaign_id),
                 segment_id=body.segment_id if "segment_id" in given else ...,
             )
         except domain.CampaignError as exc:

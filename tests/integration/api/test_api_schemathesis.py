@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from sqlalchemy.orm import Session
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.config import Settings
 from service.issues.store import create_issue_from_document
 from service.model import Subscriber

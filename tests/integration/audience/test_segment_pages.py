@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.config import Settings
 from service.model import Campaign, MailingList, Membership, Organisation, Segment, Subscriber
 from service.subscribers.organisation_names import name_key

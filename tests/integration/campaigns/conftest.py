@@ -29,7 +29,7 @@ from service.accounts.settings_store import set_setting
 from service.campaigns import engine
 from service.campaigns.brake import BRAKE_KEY
 from service.campaigns.claims import SettleResult
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.embedded_redis import start_bundled_redis
 from service.mail.sending_config import SETTINGS_KEY
@@ -264,7 +264,7 @@ class Harness:
 
     def progress(self, campaign_id: int) -> dict[str, Any]:
         """The campaign's counters."""
-        from service.campaigns.ledger import progress
+        from service.campaigns.progress import progress
 
         with self.session() as s:
             return progress(s, campaign_id)

@@ -85,7 +85,7 @@ def seed(session: object, n: int) -> None:
 def start_campaign(h: Harness) -> int:
     """The demo issue to list "members", started (compiled, running)."""
     from service.campaigns import engine
-    from service.campaigns.service import create_campaign
+    from service.campaigns.drafts import create_campaign
     from service.model import Issue
 
     with h.session() as s:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.issues.render import GMAIL_CLIP_BYTES

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns.ledger import materialize
+from service.campaigns.recipients import materialize
 from service.cli import main
 from service.cli.demo import load_demo
 from service.mail.capture import CaptureStore

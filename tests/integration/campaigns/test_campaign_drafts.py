@@ -10,7 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.campaigns.service import campaign_list_ids, create_campaign, schedule
+from service.campaigns.drafts import campaign_list_ids, create_campaign
+from service.campaigns.service import schedule
 from service.config import Settings
 from service.mail.capture import CaptureStore
 from service.model import AuditEntry, Campaign, MailingList, Subscriber, utcnow

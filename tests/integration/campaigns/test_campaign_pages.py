@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from service.campaigns.brake import brake_reason
 from service.campaigns.engine import start
-from service.campaigns.ledger import materialize
+from service.campaigns.recipients import materialize
 from service.campaigns.service import PAUSED_BY_STAFF, pause
 from service.cli.demo import load_demo
 from service.config import Settings

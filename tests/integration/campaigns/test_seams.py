@@ -10,10 +10,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
-from service.campaigns import engine, ledger
+from service.campaigns import engine, recipients
 from service.campaigns.archive_links import live_links
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message, send_test
-from service.campaigns.service import create_campaign
 from service.config import DEFAULT_FROM, Settings, parse_smtp_url
 from service.issues.store import create_issue_from_document
 from service.mail.from_address import UnsendableFrom
@@ -121,7 +121,7 @@ def test_render_before_start_reserves_the_row_that_is_later_sent(
     reserved = db.scalar(select(Delivery).where(Delivery.campaign_id == campaign.id))
     assert reserved is not None and reserved.status == "reserved"
     engine.start(db, settings, campaign.id)
-    ledger.materialize(db, campaign.id)
+    recipients.materialize(db, campaign.id)
     rows = {d.email: (d.id, d.status) for d in db.scalars(select(Delivery))}
     assert rows[MEMBERS[0]] == (reserved.id, "pending")
     assert set(rows) == set(MEMBERS)
@@ -138,7 +138,7 @@ def test_a_reserved_row_of_someone_who_left_before_the_start_is_dropped(
     )
     db.commit()
     engine.start(db, settings, campaign.id)
-    ledger.materialize(db, campaign.id)
+    recipients.materialize(db, campaign.id)
     assert [d.email for d in db.scalars(select(Delivery))] == [MEMBERS[1]]
     assert db.get(Campaign, campaign.id).recipients_total == 1  # type: ignore[union-attr]
 
@@ -147,14 +147,14 @@ def test_render_refuses_someone_outside_the_audience(db: Session, settings: Sett
     campaign = _issue_campaign(db, settings)
     db.add(Subscriber(email="outsider@example.org", email_ascii="outsider@example.org", name=""))
     db.commit()
-    with pytest.raises(ledger.NotARecipient):
+    with pytest.raises(recipients.NotARecipient):
         render_message(db, settings, campaign.id, "outsider@example.org")
 
 
 def test_sent_mail_counts_as_live_links_to_its_issue(db: Session, settings: Settings) -> None:
     campaign = _issue_campaign(db, settings)
     engine.start(db, settings, campaign.id)
-    ledger.materialize(db, campaign.id)
+    recipients.materialize(db, campaign.id)
     assert live_links(db, campaign.issue_id or 0).messages == 0
     db.execute(update(Delivery).values(status="sent"))
     db.commit()

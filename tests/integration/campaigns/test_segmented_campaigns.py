@@ -12,10 +12,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.campaigns import engine, ledger
+from service.campaigns import engine
+from service.campaigns.drafts import create_campaign, edit_campaign
 from service.campaigns.preflight import check_recipients
 from service.campaigns.previews import render_message
-from service.campaigns.service import create_campaign, edit_campaign
+from service.campaigns.recipients import NotARecipient, audience_count, reserve
 from service.config import Settings
 from service.model import (
     Campaign,
@@ -97,9 +98,9 @@ def test_a_segmented_campaign_is_counted_and_made_from_the_subscribers_as_they_a
 
     recipients, first = check_recipients(session, session.get(Campaign, cid))  # type: ignore[arg-type]
     assert recipients.detail.params["recipients"] == 2 and first == "li@example.org"
-    assert ledger.audience_count(session, [members.id, board.id]) == 4  # without it
-    with pytest.raises(ledger.NotARecipient):
-        ledger.reserve(session, cid, zhao.id)
+    assert audience_count(session, [members.id, board.id]) == 4  # without it
+    with pytest.raises(NotARecipient):
+        reserve(session, cid, zhao.id)
 
     # After creation, before start: ABC becomes a 理事单位 and wang's company is unknown.
     member.level = "理事单位"

@@ -9,10 +9,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
-from service.campaigns import engine, ledger
+from service.campaigns import engine, ledger, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message
 from service.campaigns.sender import send_batch
-from service.campaigns.service import create_campaign, resume
+from service.campaigns.service import resume
 from service.config import Settings, parse_smtp_url
 from service.mail.addresses import normalise
 from service.mail.sending_config import SETTINGS_KEY
@@ -36,7 +37,7 @@ def _campaign(db: Session, settings: Settings, emails: list[str], **config: obje
     c = create_campaign(db, settings, lists=["members"], body_html=BODY, subject="测试")
     db.commit()
     engine.start(db, settings, c.id)
-    ledger.materialize(db, c.id)
+    recipients.materialize(db, c.id)
     ids: list[int] = []
     ledger.dispatch(db, c.id, lambda _c, b: ids.extend(b), batch_size=100, max_batches_in_flight=5)
     return ids

@@ -13,9 +13,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
-from service.campaigns import engine, ledger
+from service.campaigns import engine, ledger, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.sender import send_batch
-from service.campaigns.service import create_campaign
 from service.config import Settings, parse_smtp_url
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import process_file
@@ -69,7 +69,7 @@ def _one_delivery(db: Session, settings: Settings) -> tuple[int, list[int]]:
     campaign = create_campaign(db, settings, lists=["members"], body_html=BODY, subject="会刊")
     db.commit()
     engine.start(db, settings, campaign.id)
-    ledger.materialize(db, campaign.id)
+    recipients.materialize(db, campaign.id)
     ids: list[int] = []
     ledger.dispatch(
         db, campaign.id, lambda _c, b: ids.extend(b), batch_size=10, max_batches_in_flight=1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.events.bounce_server import start_bounce_server
 from service.events.inbound import process_file
 from service.events.mailto_unsubscribe import unsubscribe_address

@@ -14,13 +14,9 @@ from openpyxl import load_workbook
 
 from service.events.tracking import rebuild_rollups
 from service.model import Event, MailingList, utcnow
-from service.reports.queries import (
-    campaign_report,
-    list_growth,
-    overview,
-    recipient_outcomes,
-    time_series,
-)
+from service.reports.exports import recipient_outcomes
+from service.reports.overview import list_growth, overview
+from service.reports.queries import campaign_report, time_series
 from service.subscribers.consent import record_consent
 from tests.contract import REPORT_KEYS as DESIGN_KEYS
 from tests.integration.events.events_factories import make_campaign, make_delivery

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.config import Settings
 from service.model import AuditEntry, Issue
 from service.subscribers.lists import create_list

@@ -176,7 +176,7 @@ def test_links_of_an_erased_person_show_nothing_about_them(
 
 
 def _campaign_to(session: Session, settings: Settings, lists: list[MailingList]) -> int:
-    from service.campaigns.service import create_campaign
+    from service.campaigns.drafts import create_campaign
 
     campaign = create_campaign(
         session, settings, lists=[m.slug for m in lists], body_html="<p>本期</p>", subject="会刊"

@@ -66,7 +66,7 @@ def demo_ids(session: Session, settings: Settings) -> dict[str, int]:
     """Load the demo issue, list and subscribers and a draft campaign; their ids by URL part."""
     from sqlalchemy import select
 
-    from service.campaigns.service import create_campaign
+    from service.campaigns.drafts import create_campaign
     from service.cli.demo import load_demo
     from service.model import Subscriber
 

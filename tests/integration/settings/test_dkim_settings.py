@@ -15,8 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.campaigns import engine
+from service.campaigns.drafts import create_campaign
 from service.campaigns.personalise import context_for
-from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.mail.capture import CaptureStore
 from service.mail.dkim_store import stored_dkim

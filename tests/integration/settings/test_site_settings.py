@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.campaigns.drafts import create_campaign
 from service.campaigns.previews import render_message
-from service.campaigns.service import create_campaign
 from service.config import Settings
 from service.issues.layout import get_layout
 from service.issues.store import create_issue_from_document

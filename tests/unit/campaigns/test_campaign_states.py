@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from service.campaigns import ledger
+from service.campaigns import ledger, progress, recipients
+from service.campaigns.drafts import create_campaign
 from service.campaigns.engine import start, tick
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
     CampaignError,
     TransitionError,
     cancel,
-    create_campaign,
     parse_local_time,
     pause,
     resend_unknown,
@@ -79,7 +79,7 @@ def materialized(session: Session, settings: Settings) -> int:
     seed(session)
     cid = new_campaign(session, settings)
     start(session, settings, cid)
-    ledger.materialize(session, cid)
+    recipients.materialize(session, cid)
     return cid
 
 
@@ -104,8 +104,8 @@ def test_a_subscriber_on_two_lists_gets_one_row_and_the_suppressed_none(
     seed(session)
     cid = new_campaign(session, settings)
     start(session, settings, cid)
-    assert ledger.materialize(session, cid, chunk=1) == 2
-    assert ledger.materialize(session, cid) == 2  # idempotent
+    assert recipients.materialize(session, cid, chunk=1) == 2
+    assert recipients.materialize(session, cid) == 2  # idempotent
     emails = session.scalars(select(Delivery.email).where(Delivery.campaign_id == cid)).all()
     assert sorted(emails) == ["a@example.org", "b@example.org"]
 
@@ -232,7 +232,7 @@ def test_cancel_skips_unsent_rows_and_the_sweep_reports_stale_sending_rows_as_un
     assert swept == ledger.SweepResult(requeued=1, unknown=1)
     assert cancel(session, cid) == 1
     session.commit()
-    counts = ledger.counts(session, cid)
+    counts = progress.counts(session, cid)
     assert counts["unknown"] == 1 and counts["skipped"] == 1
 
 
@@ -247,7 +247,7 @@ def test_resending_unknown_rows_runs_a_finished_campaign_again(
     session.commit()
     campaign = session.get(Campaign, cid)
     assert campaign is not None and campaign.status == "running"
-    assert ledger.counts(session, cid)["pending"] == 2
+    assert progress.counts(session, cid)["pending"] == 2
 
 
 def test_bad_input_gets_a_clear_error(session: Session, settings: Settings) -> None:

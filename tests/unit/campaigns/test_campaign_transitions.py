@@ -23,10 +23,10 @@ from service.campaigns.campaign_states import (
     UNSCHEDULE,
     CampaignTransition,
 )
+from service.campaigns.drafts import create_campaign
 from service.campaigns.service import (
     TransitionError,
     cancel,
-    create_campaign,
     finish,
     pause,
     resend_unknown,

@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlalchemy.orm import Session
 
-from service.campaigns import ledger
+from service.campaigns import progress
 from service.campaigns.hints import EPOCH_KEY, requeue_if_hints_lost
 from service.config import Settings
 from tests.unit.campaigns.test_campaign_states import dispatched, materialized
@@ -27,10 +27,10 @@ def test_queued_rows_go_back_to_pending_when_redis_is_not_the_server_that_took_t
 ) -> None:
     cid = materialized(session, settings)
     assert len(dispatched(session, cid, batch_size=1)) == 2
-    assert ledger.counts(session, cid)["queued"] == 2
+    assert progress.counts(session, cid)["queued"] == 2
     # No epoch: Redis restarted empty (or this is the first pass of a new version).
     assert requeue_if_hints_lost(session, rclient) == 2
-    assert ledger.counts(session, cid)["queued"] == 0
+    assert progress.counts(session, cid)["queued"] == 0
     assert len(dispatched(session, cid, batch_size=1)) == 2  # queued again, new hints
 
 
@@ -41,7 +41,7 @@ def test_while_the_same_redis_holds_the_hints_nothing_moves(
     requeue_if_hints_lost(session, rclient)  # the epoch is written
     dispatched(session, cid, batch_size=1)
     assert requeue_if_hints_lost(session, rclient) == 0
-    assert ledger.counts(session, cid)["queued"] == 2
+    assert progress.counts(session, cid)["queued"] == 2
 
 
 def test_an_epoch_naming_another_server_counts_as_lost_hints(

@@ -12,11 +12,11 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from service.campaigns import preflight_result as pf
+from service.campaigns.drafts import create_campaign
 from service.campaigns.preflight import run_preflight
 from service.campaigns.preflight_auth import check_alignment, check_dmarc, check_spf
 from service.campaigns.preflight_links import http_fetch
 from service.campaigns.preflight_message import check_list_unsubscribe
-from service.campaigns.service import create_campaign
 from service.cli.demo import DEMO_SUBSCRIBERS, load_demo
 from service.config import Settings
 from service.issues import publishing

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.campaigns import ledger
+from service.campaigns import progress, recipients
 from service.campaigns.engine import start, start_and_prepare
 from service.campaigns.service import (
     PAUSED_BY_STAFF,
@@ -29,7 +29,7 @@ def _started_with_unknown_rows(session: Session, settings: Settings) -> int:
     seed(session)
     cid = new_campaign(session, settings)
     start(session, settings, cid)
-    ledger.materialize(session, cid)
+    recipients.materialize(session, cid)
     session.execute(update(Delivery).values(status="unknown"))
     session.commit()
     return cid
@@ -49,7 +49,7 @@ def test_resending_unknown_rows_of_a_cancelled_campaign_is_refused_and_changes_n
         resend_unknown(session, cid)
     session.rollback()
     assert _status(session, cid) == "cancelled"
-    assert ledger.counts(session, cid)["unknown"] == 2
+    assert progress.counts(session, cid)["unknown"] == 2
 
 
 def test_resending_unknown_rows_of_a_paused_campaign_keeps_it_paused(
@@ -61,7 +61,7 @@ def test_resending_unknown_rows_of_a_paused_campaign_keeps_it_paused(
     assert resend_unknown(session, cid) == 2
     session.commit()
     assert _status(session, cid) == "paused"
-    assert ledger.counts(session, cid)["pending"] == 2
+    assert progress.counts(session, cid)["pending"] == 2
     campaign = session.get(Campaign, cid)
     assert campaign is not None and campaign.status_code == "campaign.paused_by_staff"
 
@@ -89,7 +89,7 @@ def test_materialize_stops_when_the_campaign_is_cancelled_between_chunks(
     seed(session)
     cid = new_campaign(session, settings)
     start(session, settings, cid)
-    real_chunk = ledger._audience_chunk
+    real_chunk = recipients._audience_chunk
     calls: list[int] = []
 
     def cancel_after_first_chunk(s: Session, *args: object) -> list[tuple[int, str]]:
@@ -100,8 +100,8 @@ def test_materialize_stops_when_the_campaign_is_cancelled_between_chunks(
                 other.commit()
         return real_chunk(s, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger, "_audience_chunk", cancel_after_first_chunk)
-    ledger.materialize(session, cid, chunk=1)
+    monkeypatch.setattr(recipients, "_audience_chunk", cancel_after_first_chunk)
+    recipients.materialize(session, cid, chunk=1)
     statuses = session.scalars(select(Delivery.status).where(Delivery.campaign_id == cid)).all()
     assert "pending" not in statuses  # nothing is left waiting for a send that never comes
     assert statuses == ["skipped"]  # the first chunk, skipped by the cancel

@@ -14,10 +14,10 @@ import pytest
 import redis
 from sqlalchemy.orm import Session
 
+from service.campaigns.drafts import create_campaign
 from service.campaigns.engine import start
 from service.campaigns.previews import render_message
 from service.campaigns.sender import backoff_delay
-from service.campaigns.service import create_campaign
 from service.cli.demo import load_demo
 from service.config import Settings, SmtpTarget
 from service.mail.dkim_sign import generate_key
@@ -163,7 +163,7 @@ def test_a_rendered_campaign_message_parses_back_and_its_dkim_verifies_with_dkim
     )
     session.commit()
     start(session, signed, c.id)
-    from service.campaigns.ledger import materialize
+    from service.campaigns.recipients import materialize
 
     materialize(session, c.id)
     data = render_message(session, signed, c.id, "wang.li@example.org")

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-from service.campaigns.service import create_campaign
+from service.campaigns.drafts import create_campaign
 from service.config import Settings
 from service.model import Delivery, DeliveryStatus, MailingList, utcnow
 from service.model import delivery_states as states
