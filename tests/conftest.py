@@ -244,3 +244,21 @@ def celery_worker(
     from service.processes import stop_process_group
 
     stop_process_group(proc)
+
+
+@pytest.fixture
+def send_queue_held(test_env: dict[str, str]) -> Iterator[None]:
+    """The session's worker, when an earlier test started it, takes no ``send`` task
+    during this test (Celery's remote control: cancel the consumer, add it back after).
+
+    For tests that walk a campaign through its states by hand: the shared worker would
+    otherwise send a small campaign and finish it within a second of ``start``.
+    """
+    from worker.app import celery
+
+    held = celery.control.cancel_consumer("send", reply=True, timeout=1.0)
+    try:
+        yield
+    finally:
+        if held:
+            celery.control.add_consumer("send", reply=True, timeout=1.0)

@@ -64,7 +64,8 @@ def test_a_campaign_is_tested_sent_and_reported_through_the_api(
 
     started = api.post(f"/campaigns/{cid}/start")
     assert started.status_code == 200, started.get_data(as_text=True)
-    assert started.get_json()["status"] == "running"
+    # Three rows: the session's worker may have sent them and finished it already.
+    assert started.get_json()["status"] in ("running", "finished")
     status = _wait_until_sent(api, cid)
     assert status["counts"]["sent"] == len(RECIPIENTS)
 

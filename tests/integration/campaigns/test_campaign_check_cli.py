@@ -66,7 +66,7 @@ def test_check_prints_the_contract_and_nothing_blocks_the_capture_without_dns(
 
 
 def test_start_refuses_a_failed_error_and_names_it_unless_forced(
-    session: Session, settings: Settings, test_env: dict[str, str]
+    session: Session, settings: Settings, test_env: dict[str, str], send_queue_held: None
 ) -> None:
     load_demo(session)
     body = "<p>" + "长文本 " * (GMAIL_CLIP_BYTES // 5) + "</p>"

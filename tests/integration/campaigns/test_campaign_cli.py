@@ -24,7 +24,7 @@ def run(*args: str) -> str:
 
 
 def test_add_start_show_render_and_test_through_the_command_line(
-    session: Session, capture: CaptureStore, tmp_path: Path
+    session: Session, capture: CaptureStore, tmp_path: Path, send_queue_held: None
 ) -> None:
     demo = load_demo(session)
     session.commit()
