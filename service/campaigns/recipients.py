@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from service.campaigns.campaign_states import LIVE
@@ -40,6 +40,16 @@ from service.subscribers.suppression import suppressed_reasons
 
 # Subscribers read and rows inserted per materialize step (memory stays flat).
 MATERIALIZE_CHUNK = 5000
+# ``materialize``'s insert on PostgreSQL: a chunk's rows as two parallel arrays.
+PG_MATERIALIZE = text(
+    """
+    INSERT INTO deliveries (campaign_id, subscriber_id, email, status, attempts)
+    SELECT :campaign_id, v.subscriber_id, v.email, :status, 0
+    FROM unnest(CAST(:subscriber_ids AS INTEGER[]), CAST(:emails AS VARCHAR[]))
+        AS v(subscriber_id, email)
+    ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+    """
+)
 # The first step is smaller and is dispatched at once (``materialize``'s ``started``):
 # the first batches go out while the rest of the audience is still being made, instead
 # of after it (at 10,000 members that wait was a tenth of the campaign; at a million,
@@ -162,8 +172,24 @@ def materialize(
             if email not in blocked
         ]
         if rows:
-            stmt = insert_ignoring_duplicates(session, Delivery, ["campaign_id", "subscriber_id"])
-            session.execute(stmt, rows)
+            if session.get_bind().dialect.name == "postgresql":
+                # One statement per chunk, from two arrays: a list of rows is sent as one
+                # INSERT per row, which took 2 of the 5.3 s that 100,000 rows cost (and a
+                # multi-row VALUES takes SQLAlchemy longer to compile than that).
+                session.execute(
+                    PG_MATERIALIZE,
+                    {
+                        "campaign_id": campaign_id,
+                        "status": str(MATERIALIZE.target),
+                        "subscriber_ids": [r["subscriber_id"] for r in rows],
+                        "emails": [r["email"] for r in rows],
+                    },
+                )
+            else:
+                stmt = insert_ignoring_duplicates(
+                    session, Delivery, ["campaign_id", "subscriber_id"]
+                )
+                session.execute(stmt, rows)  # in-process: executemany costs nothing here
             if reserved:
                 _confirm_reserved(
                     session, campaign_id, [sid for sid, email in people if email not in blocked]
