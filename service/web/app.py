@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from service.config import Settings, load_settings
 from service.db import Database
@@ -16,12 +17,30 @@ TEMPLATES = ROOT / "templates" / "web"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
+class BackgroundQuietSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions that a background htmx request (a poll, a partial) only
+    writes when it changed them.
+
+    A permanent session is re-sent with every response to slide its expiry. A poll that
+    read the cookie before a click (a language, a login) and answered after it then sent
+    the old cookie back, and the browser dropped what the click had stored. Pages still
+    refresh the cookie.
+    """
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        """False for an unchanged session on an ``HX-Request``; else Flask's rule."""
+        if request.headers.get("HX-Request") and not session.modified:
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def create_app(
     test_config: dict[str, Any] | None = None, settings: Settings | None = None
 ) -> Flask:
     """Build the web application: configuration, database, extensions and blueprints."""
     settings = settings or load_settings()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.session_interface = BackgroundQuietSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TIDINGS=settings,

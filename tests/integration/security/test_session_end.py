@@ -162,3 +162,18 @@ def test_after_an_account_is_deleted_its_old_session_cookie_is_dead(
     session.execute(delete(User).where(User.id == _id(session, "two@example.org")))
     session.commit()
     assert _replay(app, captured) == 302
+
+
+def test_a_background_htmx_request_does_not_rewrite_the_session_cookie(
+    logged_in: FlaskClient,
+) -> None:
+    # The dashboard polls /reports/alerts with htmx. Its answer, started before a click on
+    # "English" and finished after it, used to set the session cookie it had read — and
+    # the language just chosen was lost (seen in the Chromium walk on a loaded machine).
+    polled = logged_in.get("/reports/alerts", headers={"HX-Request": "true"})
+    assert polled.status_code == 200
+    assert "session=" not in polled.headers.get("Set-Cookie", "")
+    page = logged_in.get("/")
+    assert "session=" in page.headers.get("Set-Cookie", "")  # a page keeps it fresh
+    switched = logged_in.get("/lang/en", headers={"HX-Request": "true"})
+    assert "session=" in switched.headers.get("Set-Cookie", "")  # a change is written
