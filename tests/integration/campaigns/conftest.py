@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 from celery import Celery
 from flask import Flask
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from service.accounts.settings_store import set_setting
@@ -229,6 +230,31 @@ class Harness:
         target = next((c for c in children if str(c.pid) in holders), children[0])
         os.kill(target.pid, signal.SIGKILL)
         return target.pid
+
+    def kill_busiest_pool_process(
+        self, proc: subprocess.Popen[bytes], at_least: int, timeout: float = 20.0
+    ) -> int:
+        """kill -9 the pool process whose claim holds the most rows still ``sending``,
+        once one holds ``at_least`` (so its batch certainly has rows it has not begun:
+        a kill in a batch's last commit group leaves none to send again). Returns the pid."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.session() as s:
+                busiest = s.execute(
+                    select(SendClaim.token, func.count(Delivery.id))
+                    .join(Delivery, Delivery.claim_id == SendClaim.id)
+                    .where(Delivery.status == "sending")
+                    .group_by(SendClaim.token)
+                    .order_by(func.count(Delivery.id).desc())
+                ).first()
+            if busiest is not None and busiest[1] >= at_least:
+                pid = int(busiest[0].split(":")[1])
+                if pid in {c.pid for c in psutil.Process(proc.pid).children()}:
+                    os.kill(pid, signal.SIGKILL)
+                    return pid
+            if time.monotonic() > deadline:
+                pytest.fail(f"no pool process held {at_least} rows in time: {busiest}")
+            time.sleep(0.01)
 
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         """kill -9 the worker and its pool processes, all at once."""
