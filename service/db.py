@@ -81,6 +81,11 @@ class Database:
         self.engine.dispose()
 
 
+def is_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL (else SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def insert_on_conflict(session: Session, table: Any) -> Any:
     """This dialect's INSERT into ``table`` that knows ON CONFLICT (SQLite and PostgreSQL
     share the API: ``on_conflict_do_nothing``, ``on_conflict_do_update``, ``excluded``)."""
@@ -108,7 +113,7 @@ def refresh_statistics(
     believes the old row counts and picks plans that cost seconds. ANALYZE samples, so
     it stays cheap; with ``if_stale`` only tables that changed a lot are analyzed.
     """
-    if session.get_bind().dialect.name != "postgresql" or not tables:
+    if not is_postgresql(session) or not tables:
         return []
     chosen = list(tables)
     if if_stale:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, text
 from sqlalchemy.orm import Session
 
+from service.db import is_postgresql
 from service.model.delivery_states import DELIVERIES, RECORD, STATUS_PARAM, moved_each
 
 # How much of a relay's answer a row keeps as its last error.
@@ -48,7 +49,7 @@ def record_outcomes(session: Session, outcomes: list[Outcome]) -> None:
         }
         for o in outcomes
     ]
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # One statement for the group: fifty single-row UPDATEs cost the server (and
         # psycopg) a statement each.
         session.execute(PG_RECORD, {key: [r[key] for r in rows] for key in rows[0]})

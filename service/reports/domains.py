@@ -31,6 +31,7 @@ from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.db import is_postgresql
 from service.mail.dns_records import MxResolver
 from service.mail.providers import PROVIDERS, UNKNOWN, default_resolver, domain_key, providers
 from service.model import Delivery, DeliveryStatus, Engagement
@@ -51,7 +52,7 @@ EXPORT_COLUMNS = ("domain", "provider", *COUNTS)
 
 def _domain_of(session: Session) -> ColumnElement[str]:
     """The domain part of ``Delivery.email`` in SQL (stored addresses have one ``@``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return func.split_part(Delivery.email, "@", 2)
     return func.substr(Delivery.email, func.instr(Delivery.email, "@") + 1)
 

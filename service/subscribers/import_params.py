@@ -14,12 +14,9 @@ from sqlalchemy import ARRAY, any_, bindparam, func, literal, literal_column, se
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from service.db import is_postgresql
+
 PG_SEPARATOR = "\n"  # joins the values of an array parameter (see one_of)
-
-
-def is_postgresql(session: Session) -> bool:
-    """Whether ``session`` talks to PostgreSQL (else SQLite)."""
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def one_of(session: Session, column: Any, values: list[Any], item_type: Any) -> Any:

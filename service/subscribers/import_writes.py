@@ -16,10 +16,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.orm import Session
 
+from service.db import is_postgresql
 from service.model import MembershipStatus, Subscriber, SubscriberStatus, UTCDateTime, utcnow
 from service.subscribers import organisations
 from service.subscribers.consent import CONSENT_TEXT_VERSION
-from service.subscribers.import_params import PG_SEPARATOR, is_postgresql, joined
+from service.subscribers.import_params import PG_SEPARATOR, joined
 from service.subscribers.import_plan import ChunkPlan
 from service.subscribers.import_rows import Candidate
 from service.subscribers.import_terms import ImportTarget

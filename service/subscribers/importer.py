@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.db import is_postgresql
 from service.model import MailingList
 from service.subscribers.import_columns import complete_mapping
-from service.subscribers.import_params import is_postgresql
 from service.subscribers.import_plan import ChunkPlan, plan_chunk
 from service.subscribers.import_rows import Candidate, RowParser
 from service.subscribers.import_terms import MODES, ImportReport, ImportSetupError, ImportTarget

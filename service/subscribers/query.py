@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from service.db import is_postgresql
 from service.model import Membership, Subscriber
 
 PAGE_SIZE = 50
@@ -218,7 +219,7 @@ def _capped_count(session: Session, flt: SubscriberFilter, cap: int) -> Count:
 def _table_estimate(session: Session) -> int | None:
     # PostgreSQL's own row estimate (kept by autovacuum/ANALYZE): an exact count(*) of a
     # large table is a full scan, and its cost grows with every subscriber.
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return None
     estimate = session.scalar(
         text("SELECT reltuples FROM pg_class WHERE oid = CAST('subscribers' AS regclass)")

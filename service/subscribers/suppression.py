@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.mail.addresses import email_hash
 from service.model import Suppression, SuppressionReason
+from service.subscribers.import_params import one_of
 
 LOOKUP_CHUNK = 5000  # addresses per IN (…): well under SQLite's 32,766 parameters
 
@@ -31,17 +31,11 @@ def suppressed_reasons(session: Session, emails: Iterable[str]) -> dict[str, str
     by_hash = {email_hash(e): e for e in emails}  # stored addresses: one per hash
     hashes = list(by_hash)
     found: dict[str, str] = {}
-    on_postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(hashes), LOOKUP_CHUNK):
         chunk = hashes[start : start + LOOKUP_CHUNK]
-        # PostgreSQL takes the chunk as one array: 5,000 parameters in an IN (…) cost
-        # the driver more than the query (1.4 of the 3.6 s that materializing 100,000
-        # rows took).
-        wanted = (
-            Suppression.email_hash == any_(bindparam("hashes", chunk, type_=ARRAY(String)))
-            if on_postgres
-            else Suppression.email_hash.in_(chunk)
-        )
+        # One parameter per chunk (``one_of``): 5,000 IN placeholders cost the driver
+        # more than the query (1.4 of the 3.6 s that materializing 100,000 rows took).
+        wanted = one_of(session, Suppression.email_hash, chunk, String)
         rows = session.execute(select(Suppression.email_hash, Suppression.reason).where(wanted))
         found.update({by_hash[digest]: reason for digest, reason in rows})
     return found
