@@ -30,11 +30,16 @@ def die_with_parent() -> None:
 
 SUPERVISOR_PID_VARIABLE = "TIDINGS_SUPERVISOR_PID"
 PARENT_POLL_SECONDS = 1.0
+# A part still running this long after its SIGTERM (its graceful stop hangs) is killed
+# with its own children: a Celery worker was seen alive 30 s after the supervisor's
+# SIGKILL, its warm shutdown waiting on the bundled Redis that had died with it.
+ORPHAN_STOP_SECONDS = 10.0
 
 
 def follow_supervisor() -> None:
     """In a part started by ``tidings up``: stop this process (SIGTERM, its own graceful
-    shutdown) when the supervisor is gone.
+    shutdown) when the supervisor is gone, and kill it with its children when that stop
+    has not ended within ``ORPHAN_STOP_SECONDS``.
 
     The kernel's parent-death signal does not reach every part (gunicorn's master was seen
     to miss it), so each part also watches its parent from a daemon thread.
@@ -47,10 +52,20 @@ def follow_supervisor() -> None:
         while os.getppid() == int(expected):
             time.sleep(PARENT_POLL_SECONDS)
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_STOP_SECONDS)  # a daemon thread: a stop that ends ends it too
+        _kill_own_group()
 
     import threading
 
     threading.Thread(target=watch, name="follow-supervisor", daemon=True).start()
+
+
+def _kill_own_group() -> None:
+    # ``tidings up`` starts each part in its own session, so the group is this part and
+    # its children (the pool processes); a process that leads no group kills only itself.
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
