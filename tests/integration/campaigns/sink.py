@@ -14,6 +14,8 @@ Behaviours, all switchable while it runs:
 * ``domain_replies``: answer RCPT TO for recipients at a domain with the given reply,
   ``domain_replies_left[domain]`` times (a provider's "slow down" that passes);
 * ``Sink(refuse_login=True)``: offer AUTH and refuse every login (535 5.7.8);
+* ``Sink(pipelining=True)``: offer PIPELINING (RFC 2920), as Postfix does; aiosmtpd reads
+  commands sent together one by one and answers them in order;
 * ``drop_clients()``: close every client connection from the sink's end, as a relay
   drops a quiet client.
 
@@ -61,6 +63,7 @@ class SinkState:
     peers: set[Any] = field(default_factory=set)  # one (host, port) per client connection
     servers: list[Any] = field(default_factory=list)  # the SMTP session of each connection
     smtputf8: bool = True
+    pipelining: bool = False
     received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     mail_from: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     raw: dict[str, bytes] = field(default_factory=dict)
@@ -86,6 +89,14 @@ class SinkHandler:
 
     def __init__(self, state: SinkState) -> None:
         self.state = state
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.state.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
@@ -162,9 +173,13 @@ class Sink:
     """A running sink: ``port``, ``state``; ``stop()`` when done."""
 
     def __init__(
-        self, smtputf8: bool = True, refuse_login: bool = False, hostname: str = "127.0.0.1"
+        self,
+        smtputf8: bool = True,
+        refuse_login: bool = False,
+        hostname: str = "127.0.0.1",
+        pipelining: bool = False,
     ) -> None:
-        self.state = SinkState(smtputf8=smtputf8)
+        self.state = SinkState(smtputf8=smtputf8, pipelining=pipelining)
         self.port = free_port()
         self.hostname = hostname
         self.refuse_login = refuse_login
