@@ -128,6 +128,14 @@ class PipeliningSMTPBackend(SMTPBackend):
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
         """Send one message on the batch connection, classifying any failure."""
+        return self.send_overlapping(mail_from, rcpt, data, None)
+
+    def send_overlapping(
+        self, mail_from: str, rcpt: str, data: bytes, meanwhile: Callable[[], None] | None
+    ) -> str:
+        """``send``, calling ``meanwhile`` once the content is written and before its
+        reply is read: the relay reads and checks the message while the caller works
+        (``Transport.send``). Without PIPELINING (smtplib's path) it is not called."""
         self.open()
         conn = self._conn
         assert conn is not None
@@ -163,6 +171,8 @@ class PipeliningSMTPBackend(SMTPBackend):
                     self._conn = None  # the refusal below is what matters, not this
                 raise classify_reply(*failed)
             conn.send(smtp_content(data))
+            if meanwhile is not None:
+                meanwhile()
             code, text = conn.getreply()
         except SendError:
             raise

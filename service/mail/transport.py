@@ -11,7 +11,7 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -110,11 +110,24 @@ class Transport:
                 raise ConnectRefused(str(exc), exc.code, exc.enhanced) from exc
         return self.backend
 
-    def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
-        """Send one message; a lost connection is dropped so the next one reconnects."""
+    def send(
+        self,
+        mail_from: str,
+        rcpt: str,
+        data: bytes,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> str:
+        """Send one message; a lost connection is dropped so the next one reconnects.
+
+        ``meanwhile`` (which must not raise) runs while the relay reads the message, on a
+        backend that can wait so (the pipelining SMTP client); elsewhere not at all.
+        """
         backend = self.ensure()
         self.lost = False
+        overlapping = getattr(backend, "send_overlapping", None) if meanwhile else None
         try:
+            if overlapping is not None:
+                return str(overlapping(mail_from, rcpt, data, meanwhile))
             return backend.send(mail_from, rcpt, data)
         except TransientSendError:
             if not backend.connected:

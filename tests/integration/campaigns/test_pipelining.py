@@ -7,13 +7,21 @@ takes the pipelined path and checks what arrives, byte for byte."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from email import message_from_bytes
+from typing import Any
 
 import pytest
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from service.config import parse_smtp_url
+from service.campaigns import personalise, sender
+from service.config import Settings, parse_smtp_url
 from service.mail.backends import PermanentSendError, SMTPBackend, TransientSendError
 from service.mail.relays import PipeliningSMTPBackend
+from service.model import Campaign
 from tests.integration.campaigns.sink import Sink
+from tests.integration.campaigns.test_send_core import _by_email, _campaign
 
 FROM = "bounces@example.org"
 MESSAGE = (
@@ -80,3 +88,74 @@ def test_a_421_to_mail_drops_the_connection_and_the_next_message_opens_one(
     assert not backend.connected
     backend.send(FROM, "a@example.com", MESSAGE)
     assert sink.state.counts() == {"a@example.com": 1}
+
+
+# ---- BUILT AHEAD (``sender``): the next row's message is built while the relay reads one
+
+
+@pytest.fixture
+def built_ahead(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The addresses whose message was built while the relay read the one before."""
+    seen: list[str] = []
+    real = sender._Batch.build_ahead
+
+    def spy(self: sender._Batch, r: personalise.Recipient) -> None:
+        seen.append(r.email)
+        real(self, r)
+
+    monkeypatch.setattr(sender._Batch, "build_ahead", spy)
+    return seen
+
+
+def _batch(
+    db: Session, settings: Settings, redis_client: redis.Redis, sink: Sink, emails: list[str]
+) -> sender.BatchResult:
+    ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
+    ids = _campaign(db, ours, emails)
+    campaign_id = db.scalar(select(Campaign.id)) or 0
+    return sender.send_batch(db, ours, redis_client, campaign_id, ids)
+
+
+def test_a_batch_over_a_pipelining_relay_sends_each_row_once_with_its_own_message(
+    db: Session, settings: Settings, send_redis: redis.Redis, sink: Sink, built_ahead: list[str]
+) -> None:
+    emails = [f"m{i}@example.com" for i in range(12)]
+    sink.state.reject = {"m5@example.com"}
+    result = _batch(db, settings, send_redis, sink, emails)
+
+    assert (result.sent, result.failed) == (11, 1)
+    rows = _by_email(db)
+    assert sink.state.counts() == {e: 1 for e in emails if e != "m5@example.com"}
+    for email, raw in sink.state.raw.items():
+        message = message_from_bytes(raw)
+        assert email in message["To"]
+        assert message["Message-ID"] == rows[email].message_id
+    # Every row whose predecessor's content was written was built meanwhile: all but the
+    # first, and the one after the refused row (a refusal at RCPT writes no content).
+    assert built_ahead == [e for e in emails[1:] if e != "m6@example.com"]
+
+
+def test_a_row_whose_message_cannot_be_built_ahead_fails_in_its_own_turn(
+    db: Session,
+    settings: Settings,
+    send_redis: redis.Redis,
+    sink: Sink,
+    built_ahead: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = personalise.CampaignContext.message
+
+    def message(self: personalise.CampaignContext, *args: Any, **kwargs: Any) -> bytes:
+        if args[2] == "m2@example.com":  # the recipient's address on the wire
+            raise ValueError("a header value this test refuses")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(personalise.CampaignContext, "message", message)
+    emails = [f"m{i}@example.com" for i in range(5)]
+    result = _batch(db, settings, send_redis, sink, emails)
+
+    assert "m2@example.com" in built_ahead
+    assert (result.sent, result.failed) == (4, 1)
+    row = _by_email(db)["m2@example.com"]
+    assert row.status == "failed" and "cannot build the message" in (row.last_error or "")
+    assert "m2@example.com" not in sink.state.counts()
