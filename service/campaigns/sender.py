@@ -257,7 +257,7 @@ class _Batch:
                     "non-ASCII address (it cannot be downgraded)",
                 )
                 return None
-            data = self.message_of(r)
+            data = self.message_of(r, message_id)
         except NeedsSMTPUTF8 as exc:
             self.fail(r, message_id, str(exc))
             return None
@@ -293,11 +293,11 @@ class _Batch:
             self.brake.reset()
         return None
 
-    def message_of(self, r: Recipient) -> bytes:
+    def message_of(self, r: Recipient, message_id: str) -> bytes:
         """The bytes of ``r``'s message: the ones built ahead for it, else built now."""
         ahead, self.ahead = self.ahead, None
         if ahead is None or ahead[0] != r.delivery_id:
-            return self._build(r)
+            return self._build(r, message_id)
         if isinstance(ahead[1], Exception):
             raise ahead[1]  # in the row's own turn, where its failure is handled
         return ahead[1]
@@ -305,18 +305,18 @@ class _Batch:
     def build_ahead(self, r: Recipient) -> None:
         """Build ``r``'s message while the relay reads the one before (never raises)."""
         try:
-            self.ahead = (r.delivery_id, self._build(r))
+            self.ahead = (r.delivery_id, self._build(r, self.ctx.message_id(r.delivery_id)))
         except Exception as exc:  # noqa: BLE001 - kept for the row's own turn
             self.ahead = (r.delivery_id, exc)
 
-    def _build(self, r: Recipient) -> bytes:
+    def _build(self, r: Recipient, message_id: str) -> bytes:
         return self.ctx.message(
             r.delivery_id,
             r.subscriber_id,
             r.wire,
             r.name,
             smtputf8=r.needs_smtputf8,
-            message_id=self.ctx.message_id(r.delivery_id),
+            message_id=message_id,
         )
 
     def queue_of(self, r: Recipient) -> str:

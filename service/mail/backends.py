@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +57,13 @@ class MailBackend:
     def send(self, mail_from: str, rcpt: str, data: bytes) -> str:
         """Hand over one message; return the server's answer. Raise a ``SendError``."""
         raise NotImplementedError
+
+    def send_overlapping(
+        self, mail_from: str, rcpt: str, data: bytes, meanwhile: Callable[[], None] | None
+    ) -> str:
+        """``send``, calling ``meanwhile`` while the server reads the message where the
+        backend can wait so (the pipelining SMTP client); by default it is not called."""
+        return self.send(mail_from, rcpt, data)
 
     @property
     def connected(self) -> bool:

@@ -120,15 +120,12 @@ class Transport:
         """Send one message; a lost connection is dropped so the next one reconnects.
 
         ``meanwhile`` (which must not raise) runs while the relay reads the message, on a
-        backend that can wait so (the pipelining SMTP client); elsewhere not at all.
+        backend that can wait so (``MailBackend.send_overlapping``).
         """
         backend = self.ensure()
         self.lost = False
-        overlapping = getattr(backend, "send_overlapping", None) if meanwhile else None
         try:
-            if overlapping is not None:
-                return str(overlapping(mail_from, rcpt, data, meanwhile))
-            return backend.send(mail_from, rcpt, data)
+            return backend.send_overlapping(mail_from, rcpt, data, meanwhile)
         except TransientSendError:
             if not backend.connected:
                 self.lost = True

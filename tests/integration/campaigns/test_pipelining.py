@@ -12,16 +12,15 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.campaigns import personalise, sender
 from service.config import Settings, parse_smtp_url
 from service.mail.backends import PermanentSendError, SMTPBackend, TransientSendError
 from service.mail.relays import PipeliningSMTPBackend
-from service.model import Campaign
 from tests.integration.campaigns.sink import Sink
 from tests.integration.campaigns.test_send_core import _by_email, _campaign
+from tests.integration.campaigns.test_send_refusals import _campaign_id
 
 FROM = "bounces@example.org"
 MESSAGE = (
@@ -112,8 +111,7 @@ def _batch(
 ) -> sender.BatchResult:
     ours = settings.with_overrides(smtp=parse_smtp_url(sink.url))
     ids = _campaign(db, ours, emails)
-    campaign_id = db.scalar(select(Campaign.id)) or 0
-    return sender.send_batch(db, ours, redis_client, campaign_id, ids)
+    return sender.send_batch(db, ours, redis_client, _campaign_id(db), ids)
 
 
 def test_a_batch_over_a_pipelining_relay_sends_each_row_once_with_its_own_message(
